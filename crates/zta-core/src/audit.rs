@@ -1,0 +1,178 @@
+//! Audit records and sinks: every authentication, decision and token event is written down.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Action, AgentId, AuthMethod, Basis, Decision, Effect, PolicyDigest, Resource, RuleName};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A primary login (credential checked, session tokens issued or refused).
+    Login,
+    /// A request was authenticated and authorized (or refused at either step).
+    Authorization,
+    /// A refresh token was exchanged (or refused).
+    TokenRefresh,
+    /// A refresh token was used twice; its family was revoked.
+    TokenReuse,
+    /// A token or an agent was revoked.
+    Revocation,
+    /// The policy set was replaced (or a reload was refused).
+    PolicyReload,
+    /// Any other administrative change.
+    Admin,
+}
+
+/// One audit record. The sink adds sequence numbers and the hash chain.
+///
+/// Request context is deliberately not recorded: it is free-form and may hold personal data or
+/// secrets. Secrets and token bodies never appear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditRecord {
+    /// Unique, time-ordered id (UUIDv7); also the request id shown to a denied caller.
+    pub id: Uuid,
+    /// When the event happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// What happened.
+    pub event: AuditEvent,
+    /// The outcome.
+    pub effect: Effect,
+    /// The verified agent, when authentication succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    /// How it authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<AuthMethod>,
+    /// Whom it acted for (delegation chain, original requester first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_behalf_of: Vec<String>,
+    /// The action asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// The resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    /// The target agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_agent: Option<AgentId>,
+    /// The decision basis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    /// The determining rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub determining: Vec<RuleName>,
+    /// The policy revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<PolicyDigest>,
+    /// Why, in words (for denials and failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Time spent on the request path, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// Event-specific details (e.g. old and new policy digests).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AuditRecord {
+    /// A record of `event` with `effect`, stamped now, everything else empty.
+    pub fn new(event: AuditEvent, effect: Effect) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            time: OffsetDateTime::now_utc(),
+            event,
+            effect,
+            agent_id: None,
+            auth_method: None,
+            on_behalf_of: Vec::new(),
+            action: None,
+            resource: None,
+            target_agent: None,
+            basis: None,
+            determining: Vec::new(),
+            policy_digest: None,
+            reason: None,
+            latency_us: None,
+            detail: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets the record id.
+    #[must_use]
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Copies basis, determining rules and digest from a decision.
+    #[must_use]
+    pub fn with_decision(mut self, decision: &Decision) -> Self {
+        self.effect = decision.effect;
+        self.basis = Some(decision.basis);
+        self.determining = decision.determining.iter().cloned().collect();
+        self.policy_digest = Some(decision.policy_digest);
+        self
+    }
+
+    /// Sets the reason.
+    #[must_use]
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Adds a detail.
+    #[must_use]
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.detail.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// When [`AuditSink::append`] may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Once the record is in the sink's bounded queue (made durable by the next group commit).
+    #[default]
+    Queued,
+    /// Once the record is durably stored (`durable_before_permit`).
+    Flushed,
+}
+
+/// Why the sink could not take a record. Any of these denies the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The queue is full and the sink is configured to refuse rather than wait.
+    #[error("audit queue is full")]
+    QueueFull,
+    /// The sink has been closed or its writer has stopped.
+    #[error("audit sink is closed")]
+    Closed,
+    /// Writing failed.
+    #[error("audit write failed: {0}")]
+    Write(String),
+}
+
+/// Where audit records go. Records are never silently dropped: a full queue waits or, when
+/// configured to, refuses, and the guard denies.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait AuditSink: Send + Sync + Debug + 'static {
+    /// Takes one record; returns when it meets `durability`.
+    async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError>;
+
+    /// Waits until every record taken so far is durable.
+    async fn flush(&self) -> Result<(), AuditError>;
+}

@@ -1,0 +1,94 @@
+//! What an agent presents to prove who it is. Secrets never print.
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Longest credential accepted anywhere on the request path, in bytes. Larger input is refused
+/// before any parsing, so hostile input cannot make the guard allocate or hash megabytes.
+pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
+
+/// A credential as presented. `Debug` shows the kind, never the secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Credential {
+    /// A bearer token: a ZTA session token or an access token from an OIDC issuer.
+    Bearer(SecretString),
+    /// A user name and password (LDAP bind, or an agent's configured secret).
+    Password {
+        /// The name to authenticate as.
+        username: String,
+        /// The password or secret.
+        password: SecretString,
+    },
+    /// A short-lived JWT the agent signed with its own key (RFC 7523 style).
+    AgentAssertion(SecretString),
+}
+
+impl Credential {
+    /// A bearer token credential.
+    pub fn bearer(token: impl Into<String>) -> Self {
+        Self::Bearer(SecretString::from(token.into()))
+    }
+
+    /// A user name and password credential.
+    pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self::Password { username: username.into(), password: SecretString::from(password.into()) }
+    }
+
+    /// A signed agent assertion credential.
+    pub fn agent_assertion(jwt: impl Into<String>) -> Self {
+        Self::AgentAssertion(SecretString::from(jwt.into()))
+    }
+
+    /// The kind of credential, for logs and audit records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Bearer(_) => "bearer",
+            Self::Password { .. } => "password",
+            Self::AgentAssertion(_) => "agent_assertion",
+        }
+    }
+
+    /// Total size of the secret parts, in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Bearer(s) | Self::AgentAssertion(s) => s.expose_secret().len(),
+            Self::Password { username, password } => username.len() + password.expose_secret().len(),
+        }
+    }
+
+    /// Whether the secret part is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"[redacted]")
+                .finish(),
+            other => write!(f, "{}([redacted])", other.kind()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let creds = [
+            Credential::bearer("eyJhbGciOi.secret-token"),
+            Credential::password("agent", "hunter2-secret"),
+            Credential::agent_assertion("eyJ.assertion-secret"),
+        ];
+        for c in creds {
+            let shown = format!("{c:?}");
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The guard: the one path every agent interaction takes.
+//!
+//! authenticate → authorize → audit → [`Permit`] or [`Denied`]. Every error on the way denies,
+//! and every denial is audited (best effort when the audit sink itself is what failed). A
+//! `Permit` exists only once its audit record has been accepted by the sink.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use tracing::{Instrument, field::Empty};
+use uuid::Uuid;
+
+use crate::{
+    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthzRequest, Basis, Credential,
+    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine, Principal,
+    Request, SessionTokens, TokenAuthority,
+};
+
+/// Proof that one request was authenticated, authorized and audited. Only the guard creates
+/// one; adapters require it before they run the protected operation.
+#[must_use = "a Permit is the proof needed to run the operation it was checked for"]
+#[derive(Debug)]
+pub struct Permit {
+    request_id: Uuid,
+    request: AuthzRequest,
+    decision: Decision,
+}
+
+impl Permit {
+    /// The request id (also the audit record id).
+    pub fn request_id(&self) -> Uuid {
+        self.request_id
+    }
+    /// The verified principal.
+    pub fn principal(&self) -> &Principal {
+        self.request.principal()
+    }
+    /// The verified agent.
+    pub fn agent_id(&self) -> &AgentId {
+        &self.request.principal().agent_id
+    }
+    /// The request as authorized.
+    pub fn request(&self) -> &AuthzRequest {
+        &self.request
+    }
+    /// The allow decision.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+    /// Obligations the enforcement point must discharge (all of them are ones it declared it
+    /// can discharge).
+    pub fn obligations(&self) -> &[Obligation] {
+        &self.decision.obligations
+    }
+    /// Whether this permit was issued for exactly `action` addressed to `target`. Adapters call
+    /// this so that the operation run is the one that was checked.
+    pub fn covers(&self, action: &Action, target: Option<&AgentId>) -> bool {
+        self.request.action() == action && self.request.target().map(|t| &t.agent_id) == target
+    }
+}
+
+/// Why a request was denied.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The credential did not verify.
+    Unauthenticated(AuthError),
+    /// The request context tried to set a reserved attribute.
+    ReservedAttribute(String),
+    /// Policy denied (basis `ExplicitDeny`, `DefaultDeny` or `FailClosed`).
+    Policy(Basis),
+    /// An allow carried an obligation this enforcement point cannot discharge.
+    Obligation(String),
+    /// The audit sink did not take the record.
+    AuditUnavailable,
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthenticated(e) => write!(f, "{e}"),
+            Self::ReservedAttribute(k) => {
+                write!(f, "request context may not set reserved attribute `{k}`")
+            }
+            Self::Policy(Basis::ExplicitDeny) => f.write_str("denied by policy"),
+            Self::Policy(Basis::DefaultDeny) => f.write_str("no policy allows this"),
+            Self::Policy(Basis::FailClosed | Basis::Permitted) => {
+                f.write_str("policy could not be evaluated")
+            }
+            Self::Obligation(name) => write!(f, "obligation `{name}` cannot be met here"),
+            Self::AuditUnavailable => f.write_str("audit log unavailable"),
+        }
+    }
+}
+
+/// A denial. `Display` is safe to show the calling agent: it names no rule, no other agent
+/// and no internal detail; the full story is in the audit record with the same id.
+#[derive(Debug, Clone)]
+pub struct Denied {
+    request_id: Uuid,
+    reason: DenyReason,
+    agent_id: Option<AgentId>,
+    decision: Option<Decision>,
+}
+
+impl Denied {
+    /// The request id (also the audit record id).
+    pub fn request_id(&self) -> Uuid {
+        self.request_id
+    }
+    /// Why.
+    pub fn reason(&self) -> &DenyReason {
+        &self.reason
+    }
+    /// The verified agent, if authentication succeeded.
+    pub fn agent_id(&self) -> Option<&AgentId> {
+        self.agent_id.as_ref()
+    }
+    /// The policy decision, if policy was reached. For operators, not for the calling agent.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "denied: {} (request {})", self.reason, self.request_id)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// A guard could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// Neither an identity provider nor a token authority was given: nothing could ever
+    /// authenticate.
+    #[error("a guard needs at least one identity provider or a token authority")]
+    NoIdentity,
+}
+
+/// Builds a [`Guard`].
+#[derive(Debug)]
+pub struct GuardBuilder {
+    providers: Vec<Arc<dyn IdentityProvider>>,
+    tokens: Option<Arc<dyn TokenAuthority>>,
+    policy: Arc<dyn PolicyEngine>,
+    audit: Arc<dyn AuditSink>,
+    durability: Durability,
+    discharged: Vec<String>,
+}
+
+impl GuardBuilder {
+    /// Adds an identity provider. Providers are asked in the order added; the first that
+    /// accepts a credential's kind decides.
+    #[must_use]
+    pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// Sets the session token authority (needed for `login`, `refresh` and session tokens).
+    #[must_use]
+    pub fn token_authority(mut self, tokens: Arc<dyn TokenAuthority>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Waits for each permit's audit record to be durable before returning it
+    /// (default: returns once the sink has queued it).
+    #[must_use]
+    pub fn durable_before_permit(mut self, durable: bool) -> Self {
+        self.durability = if durable { Durability::Flushed } else { Durability::Queued };
+        self
+    }
+
+    /// Declares that the enforcement point can discharge obligation `name`. An allow with any
+    /// other obligation is denied.
+    #[must_use]
+    pub fn discharges(mut self, name: impl Into<String>) -> Self {
+        self.discharged.push(name.into());
+        self
+    }
+
+    /// Builds the guard.
+    pub fn build(self) -> Result<Guard, GuardError> {
+        if self.providers.is_empty() && self.tokens.is_none() {
+            return Err(GuardError::NoIdentity);
+        }
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                providers: self.providers,
+                tokens: self.tokens,
+                policy: self.policy,
+                audit: self.audit,
+                durability: self.durability,
+                discharged: self.discharged,
+            }),
+        })
+    }
+}
+
+/// The enforcement pipeline. Cheap to clone; share one per process.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    providers: Vec<Arc<dyn IdentityProvider>>,
+    tokens: Option<Arc<dyn TokenAuthority>>,
+    policy: Arc<dyn PolicyEngine>,
+    audit: Arc<dyn AuditSink>,
+    durability: Durability,
+    discharged: Vec<String>,
+}
+
+impl Guard {
+    /// Starts building a guard around a policy engine and an audit sink.
+    pub fn builder(policy: Arc<dyn PolicyEngine>, audit: Arc<dyn AuditSink>) -> GuardBuilder {
+        GuardBuilder {
+            providers: Vec::new(),
+            tokens: None,
+            policy,
+            audit,
+            durability: Durability::Queued,
+            discharged: Vec::new(),
+        }
+    }
+
+    /// The audit sink (to flush it at shutdown).
+    pub fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.inner.audit
+    }
+
+    /// The policy engine.
+    pub fn policy_engine(&self) -> &Arc<dyn PolicyEngine> {
+        &self.inner.policy
+    }
+
+    /// Authenticates, authorizes and audits one request.
+    ///
+    /// The acting agent is whoever `credential` proves; nothing in `request` can change that.
+    pub async fn check(&self, credential: &Credential, request: Request) -> Result<Permit, Denied> {
+        let request_id = Uuid::now_v7();
+        let span = tracing::info_span!(
+            "zta.check",
+            request_id = %request_id,
+            action = %request.action.action_type(),
+            agent = Empty,
+            effect = Empty,
+            basis = Empty,
+            latency_us = Empty,
+        );
+        self.check_inner(request_id, credential, request).instrument(span).await
+    }
+
+    async fn check_inner(
+        &self,
+        request_id: Uuid,
+        credential: &Credential,
+        request: Request,
+    ) -> Result<Permit, Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny).with_id(request_id);
+        record.action = Some(request.action.clone());
+        record.resource = request.resource.clone();
+        record.target_agent = request.target_agent.clone();
+
+        let principal = match self.authenticate(credential).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await);
+            }
+        };
+        tracing::Span::current().record("agent", principal.agent_id.as_str());
+        record.agent_id = Some(principal.agent_id.clone());
+        record.auth_method = Some(principal.auth_method);
+        record.on_behalf_of = principal.delegation.clone();
+
+        let target_segment = match &request.target_agent {
+            Some(target) => self.segment_of(target).await,
+            None => None,
+        };
+        let authz = match AuthzRequest::new(principal, request, target_segment) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(self.deny(record, started, DenyReason::ReservedAttribute(e.0), None).await);
+            }
+        };
+
+        let decision = self.decide(&authz);
+        record = record.with_decision(&decision);
+        if !decision.is_allowed() {
+            return Err(self.deny(record, started, DenyReason::Policy(decision.basis), Some(decision)).await);
+        }
+        if let Some(o) = decision.obligations.iter().find(|o| !self.inner.discharged.contains(&o.name)) {
+            let reason = DenyReason::Obligation(o.name.clone());
+            let failed = Decision { effect: Effect::Deny, basis: Basis::FailClosed, ..decision };
+            record = record.with_decision(&failed);
+            return Err(self.deny(record, started, reason, Some(failed)).await);
+        }
+
+        record.latency_us = Some(micros(started.elapsed()));
+        match self.inner.audit.append(record, self.inner.durability).await {
+            Ok(()) => {
+                finish_span(Effect::Allow, decision.basis, started);
+                Ok(Permit { request_id, request: authz, decision })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit sink refused a permit record; denying");
+                finish_span(Effect::Deny, Basis::FailClosed, started);
+                Err(Denied {
+                    request_id,
+                    reason: DenyReason::AuditUnavailable,
+                    agent_id: Some(authz.principal().agent_id.clone()),
+                    decision: Some(Decision { effect: Effect::Deny, basis: Basis::FailClosed, ..decision }),
+                })
+            }
+        }
+    }
+
+    /// Evaluates policy; any fault or inconsistent answer becomes a fail-closed deny.
+    fn decide(&self, request: &AuthzRequest) -> Decision {
+        let policy = &self.inner.policy;
+        match policy.evaluate(request) {
+            Ok(d) if d.effect == d.basis.effect() => d,
+            Ok(d) => {
+                tracing::error!(effect = ?d.effect, basis = ?d.basis, "policy engine returned an inconsistent decision");
+                Decision::fail_closed("inconsistent-decision", d.policy_digest)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "policy evaluation failed");
+                Decision::fail_closed("policy-error", policy.digest())
+            }
+        }
+    }
+
+    /// Verifies a credential: session tokens go to the token authority, anything else to the
+    /// first identity provider that takes its kind.
+    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+        if credential.len() > MAX_CREDENTIAL_LEN {
+            return Err(AuthError::invalid("credential larger than 8 KiB"));
+        }
+        let principal = match (&self.inner.tokens, credential) {
+            (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
+                tokens.verify(token).await?
+            }
+            _ => self.authenticate_primary(credential).await?,
+        };
+        // Providers check expiry themselves; this is the guard's own backstop.
+        if principal.is_expired_at(OffsetDateTime::now_utc()) {
+            return Err(AuthError::Expired);
+        }
+        Ok(principal)
+    }
+
+    async fn authenticate_primary(&self, credential: &Credential) -> Result<Principal, AuthError> {
+        match self.inner.providers.iter().find(|p| p.accepts(credential)) {
+            Some(provider) => provider.authenticate(credential).await,
+            None => Err(AuthError::Unsupported(credential.kind())),
+        }
+    }
+
+    async fn segment_of(&self, agent: &AgentId) -> Option<String> {
+        for provider in &self.inner.providers {
+            if let Some(segment) = provider.segment_of(agent).await {
+                return Some(segment);
+            }
+        }
+        None
+    }
+
+    /// Logs in with a primary credential and issues session tokens. Session tokens cannot log
+    /// in again: a session is always rooted in a primary credential.
+    pub async fn login(&self, credential: &Credential) -> Result<SessionTokens, Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::Login, Effect::Deny);
+        let outcome = async {
+            if credential.len() > MAX_CREDENTIAL_LEN {
+                return Err(AuthError::invalid("credential larger than 8 KiB"));
+            }
+            let tokens = self.token_authority()?;
+            let principal = self.authenticate_primary(credential).await?;
+            let issued = tokens.issue(&principal).await.map_err(|e| AuthError::unavailable(e.to_string()))?;
+            Ok((principal, issued))
+        }
+        .await;
+        match outcome {
+            Ok((principal, issued)) => {
+                record.effect = Effect::Allow;
+                record.agent_id = Some(principal.agent_id.clone());
+                record.auth_method = Some(principal.auth_method);
+                self.audit_admin(record, started).await.map(|()| issued)
+            }
+            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
+        }
+    }
+
+    /// Exchanges a refresh token for a new session. A reused refresh token revokes its family
+    /// and is audited as `token_reuse`.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SessionTokens, Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny);
+        let outcome = match self.token_authority() {
+            Ok(tokens) => tokens.refresh(refresh_token).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((principal, issued)) => {
+                record.effect = Effect::Allow;
+                record.agent_id = Some(principal.agent_id.clone());
+                record.auth_method = Some(principal.auth_method);
+                self.audit_admin(record, started).await.map(|()| issued)
+            }
+            Err(e) => {
+                if e == AuthError::Replayed {
+                    record.event = AuditEvent::TokenReuse;
+                }
+                Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await)
+            }
+        }
+    }
+
+    /// Revokes every session token of `agent`, audited with `reason`.
+    pub async fn revoke_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Allow).with_reason(reason);
+        record.agent_id = Some(agent.clone());
+        let outcome = match self.token_authority() {
+            Ok(tokens) => tokens.revoke_agent(agent).await.map_err(|e| AuthError::unavailable(e.to_string())),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => self.audit_admin(record, started).await,
+            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
+        }
+    }
+
+    /// Revokes one session token, audited with `reason`.
+    pub async fn revoke_token(&self, token: &SecretString, reason: &str) -> Result<(), Denied> {
+        let started = Instant::now();
+        let record = AuditRecord::new(AuditEvent::Revocation, Effect::Allow).with_reason(reason);
+        let outcome = match self.token_authority() {
+            Ok(tokens) => tokens.revoke_token(token).await.map_err(|e| AuthError::unavailable(e.to_string())),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => self.audit_admin(record, started).await,
+            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
+        }
+    }
+
+    fn token_authority(&self) -> Result<&Arc<dyn TokenAuthority>, AuthError> {
+        self.inner
+            .tokens
+            .as_ref()
+            .ok_or_else(|| AuthError::unavailable("no session token authority configured"))
+    }
+
+    /// Audits a successful non-request event; a sink failure turns it into a denial.
+    async fn audit_admin(&self, mut record: AuditRecord, started: Instant) -> Result<(), Denied> {
+        let request_id = record.id;
+        let agent_id = record.agent_id.clone();
+        record.latency_us = Some(micros(started.elapsed()));
+        self.inner.audit.append(record, self.inner.durability).await.map_err(|e| {
+            tracing::error!(error = %e, "audit sink refused a record; denying");
+            Denied { request_id, reason: DenyReason::AuditUnavailable, agent_id, decision: None }
+        })
+    }
+
+    /// Audits a denial (best effort: the request is denied either way) and builds it.
+    async fn deny(
+        &self,
+        mut record: AuditRecord,
+        started: Instant,
+        reason: DenyReason,
+        decision: Option<Decision>,
+    ) -> Denied {
+        record.effect = Effect::Deny;
+        record.reason = Some(match &reason {
+            DenyReason::Unauthenticated(e) => e.detail().into_owned(),
+            other => other.to_string(),
+        });
+        record.latency_us = Some(micros(started.elapsed()));
+        let basis = decision.as_ref().map_or(Basis::FailClosed, |d| d.basis);
+        if record.basis.is_none() {
+            record.basis = Some(basis);
+        }
+        let request_id = record.id;
+        let agent_id = record.agent_id.clone();
+        tracing::info!(reason = record.reason.as_deref().unwrap_or(""), "request denied");
+        if let Err(e) = self.inner.audit.append(record, Durability::Queued).await {
+            tracing::error!(error = %e, "audit sink refused a denial record");
+        }
+        finish_span(Effect::Deny, basis, started);
+        Denied { request_id, reason, agent_id, decision }
+    }
+}
+
+fn finish_span(effect: Effect, basis: Basis, started: Instant) {
+    let span = tracing::Span::current();
+    span.record("effect", tracing::field::debug(effect));
+    span.record("basis", tracing::field::debug(basis));
+    span.record("latency_us", micros(started.elapsed()));
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,89 @@
+//! Identity providers: turn a presented credential into a verified [`Principal`].
+
+use std::{borrow::Cow, fmt::Debug};
+
+use async_trait::async_trait;
+
+use crate::{AgentId, Credential, Principal};
+
+/// Why authentication failed. `Display` is safe to show the caller: it never says whether an
+/// agent exists or which check failed; [`AuthError::detail`] says that, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The credential is not valid (bad signature, wrong secret, unknown agent, wrong issuer,
+    /// audience or type, malformed).
+    #[error("invalid credential")]
+    Invalid {
+        /// What exactly failed; for the audit log only.
+        detail: Cow<'static, str>,
+    },
+    /// The credential has expired.
+    #[error("credential expired")]
+    Expired,
+    /// The credential is not valid yet.
+    #[error("credential not yet valid")]
+    NotYetValid,
+    /// The credential or its agent has been revoked.
+    #[error("credential revoked")]
+    Revoked,
+    /// A one-time credential was presented again.
+    #[error("credential already used")]
+    Replayed,
+    /// Too many failed attempts for this name; try again later.
+    #[error("too many failed attempts")]
+    LockedOut,
+    /// No configured provider takes this kind of credential.
+    #[error("credential kind `{0}` is not accepted")]
+    Unsupported(&'static str),
+    /// The identity backend could not be reached or failed; the request is denied.
+    #[error("identity service unavailable")]
+    Unavailable {
+        /// What failed; for the audit log only.
+        detail: Cow<'static, str>,
+    },
+}
+
+impl AuthError {
+    /// An invalid-credential error with a detail for the audit log.
+    pub fn invalid(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Invalid { detail: detail.into() }
+    }
+
+    /// A backend failure with a detail for the audit log.
+    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable { detail: detail.into() }
+    }
+
+    /// The full reason, for the audit log and traces (never secrets).
+    pub fn detail(&self) -> Cow<'_, str> {
+        match self {
+            Self::Invalid { detail } => Cow::Owned(format!("invalid credential: {detail}")),
+            Self::Unavailable { detail } => Cow::Owned(format!("identity service unavailable: {detail}")),
+            other => Cow::Owned(other.to_string()),
+        }
+    }
+}
+
+/// Verifies primary credentials (agent keys, secrets, OIDC tokens, LDAP binds).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait IdentityProvider: Send + Sync + Debug + 'static {
+    /// A short name for logs and audit records (e.g. `static`, `entra`, `ldap`).
+    fn name(&self) -> &str;
+
+    /// Whether this provider handles this kind of credential. Must be cheap and must not
+    /// verify anything.
+    fn accepts(&self, credential: &Credential) -> bool;
+
+    /// Verifies `credential` and returns who presented it. Every failure is an error; there is
+    /// no partial success.
+    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError>;
+
+    /// The segment of a known agent, used to resolve the target of agent-to-agent actions.
+    /// `None` if this provider does not know the agent.
+    async fn segment_of(&self, agent: &AgentId) -> Option<String> {
+        let _ = agent;
+        None
+    }
+}

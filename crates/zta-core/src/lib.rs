@@ -1,0 +1,46 @@
+//! Core of ZTA, the Zero Trust Agent framework: domain types, the backend traits, and the
+//! [`Guard`] that every agent interaction passes through.
+//!
+//! ```text
+//! credential ─► authenticate ─► Principal ─► authorize (policy) ─► Decision ─► audit ─► Permit | Denied
+//! ```
+//!
+//! Backends (identity providers, token authority, policy engine, audit sink, state store)
+//! implement the traits here; this crate does no I/O of its own.
+
+mod action;
+mod agent;
+mod audit;
+mod credential;
+mod decision;
+mod guard;
+mod identity;
+mod policy;
+mod principal;
+mod request;
+mod state;
+mod token;
+
+pub use action::{Action, ActionKind, Resource};
+pub use agent::{AgentId, InvalidAgentId, MAX_AGENT_ID_LEN};
+pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};
+pub use credential::{Credential, MAX_CREDENTIAL_LEN};
+pub use decision::{Basis, Decision, Determining, Effect, Obligation, PolicyDigest, RuleName};
+pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};
+pub use identity::{AuthError, IdentityProvider};
+pub use policy::{PolicyEngine, PolicyError};
+pub use principal::{AuthMethod, Principal};
+pub use request::{
+    AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, ReservedAttribute, Target,
+};
+pub use state::{MemoryStateStore, StateError, StateStore};
+pub use token::{SessionTokens, TokenAuthority, TokenError};
+
+#[cfg(feature = "mock")]
+pub use {
+    audit::MockAuditSink, identity::MockIdentityProvider, policy::MockPolicyEngine, state::MockStateStore,
+    token::MockTokenAuthority,
+};
+
+/// Re-exported so implementors name the same secret type.
+pub use secrecy;

@@ -1,0 +1,269 @@
+//! Authorization requests: what the caller asks for, joined with the verified principal.
+//!
+//! The caller supplies a [`Request`] (action, resource, target agent, free-form context). The
+//! guard joins it with the [`Principal`] it verified into an [`AuthzRequest`], the only input a
+//! [`PolicyEngine`](crate::PolicyEngine) sees. Attributes that name the caller (`agent_id`,
+//! `principal.*`, `source_agent`) come only from the principal; a context that tries to set
+//! them, or any other attribute the request itself defines, is refused.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Action, AgentId, Principal, Resource};
+
+/// Free-form request attributes (the original project's `context`), nested maps allowed.
+pub type Context = serde_json::Map<String, Value>;
+
+/// Top-level attribute names a context may not set: they come from the verified principal or
+/// from the request's own fields.
+pub const RESERVED_ATTRIBUTES: &[&str] = &[
+    "agent_id",
+    "principal",
+    "source_agent",
+    "action_type",
+    "action",
+    "tool_name",
+    "target_agent",
+    "target",
+    "resource",
+];
+
+/// What a caller asks to do. It names no caller: who is asking comes from the credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The action.
+    pub action: Action,
+    /// The resource acted on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    /// The agent the action is addressed to (message, handoff, delegation), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_agent: Option<AgentId>,
+    /// Free-form attributes.
+    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
+}
+
+impl Request {
+    /// A request for `action` with nothing else set.
+    pub fn new(action: Action) -> Self {
+        Self { action, resource: None, target_agent: None, context: Context::new() }
+    }
+    /// Sets the resource.
+    #[must_use]
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+    /// Sets the target agent.
+    #[must_use]
+    pub fn with_target(mut self, agent: AgentId) -> Self {
+        self.target_agent = Some(agent);
+        self
+    }
+    /// Adds a context attribute.
+    #[must_use]
+    pub fn with_context(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.context.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// The target agent of a request, with the segment the guard resolved for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The target agent.
+    pub agent_id: AgentId,
+    /// Its segment, if known.
+    pub segment: Option<String>,
+}
+
+/// A context key that tried to set a reserved attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request context may not set reserved attribute `{0}`")]
+pub struct ReservedAttribute(pub String);
+
+/// A request joined with its verified principal: the input of policy evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthzRequest {
+    principal: Principal,
+    action: Action,
+    resource: Option<Resource>,
+    target: Option<Target>,
+    context: Context,
+}
+
+impl AuthzRequest {
+    /// Joins `request` with `principal`. `target_segment` is the segment of the request's
+    /// target agent, as resolved by the caller (the guard) from configuration, never from the
+    /// request. Refuses a context that sets a reserved attribute.
+    pub fn new(
+        principal: Principal,
+        request: Request,
+        target_segment: Option<String>,
+    ) -> Result<Self, ReservedAttribute> {
+        check_context(&request.context)?;
+        let target = request.target_agent.map(|agent_id| Target { agent_id, segment: target_segment });
+        Ok(Self {
+            principal,
+            action: request.action,
+            resource: request.resource,
+            target,
+            context: request.context,
+        })
+    }
+
+    /// The verified principal.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+    /// The action.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+    /// The resource, if any.
+    pub fn resource(&self) -> Option<&Resource> {
+        self.resource.as_ref()
+    }
+    /// The target agent, if any.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+    /// The free-form context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// Looks up an attribute by dotted path, as policies name them.
+    ///
+    /// | path | value |
+    /// |---|---|
+    /// | `agent_id`, `source_agent` | the verified agent id |
+    /// | `principal.subject` `.issuer` `.tenant` `.segment` `.auth_method` | principal fields |
+    /// | `principal.roles` `.groups` `.delegation` | lists |
+    /// | `action_type`, `action.kind`, `action.name`, `tool_name` | see [`Action`] |
+    /// | `target_agent`, `target.segment` | the target and its resolved segment |
+    /// | `resource.type`, `resource.id`, `resource.<path>` | the resource |
+    /// | anything else | a walk of the context's nested maps |
+    pub fn attribute(&self, path: &str) -> Option<AttrValue<'_>> {
+        let p = &self.principal;
+        let value = match path {
+            "agent_id" | "source_agent" => AttrValue::Str(p.agent_id.as_str()),
+            "principal.agent_id" => AttrValue::Str(p.agent_id.as_str()),
+            "principal.subject" => AttrValue::Str(&p.subject),
+            "principal.issuer" => AttrValue::Str(&p.issuer),
+            "principal.tenant" => AttrValue::Str(p.tenant.as_deref()?),
+            "principal.segment" => AttrValue::Str(p.segment.as_deref()?),
+            "principal.auth_method" => AttrValue::Str(p.auth_method.as_str()),
+            "principal.roles" => AttrValue::List(&p.roles),
+            "principal.groups" => AttrValue::List(&p.groups),
+            "principal.delegation" => AttrValue::List(&p.delegation),
+            "action_type" => AttrValue::Str(self.action.action_type()),
+            "action.kind" => AttrValue::Str(self.action.kind.as_str()),
+            "action.name" => AttrValue::Str(&self.action.name),
+            "tool_name" => AttrValue::Str(self.action.tool_name()?),
+            "target_agent" => AttrValue::Str(self.target.as_ref()?.agent_id.as_str()),
+            "target.segment" => AttrValue::Str(self.target.as_ref()?.segment.as_deref()?),
+            "resource.type" => AttrValue::Str(&self.resource.as_ref()?.kind),
+            "resource.id" => AttrValue::Str(&self.resource.as_ref()?.id),
+            _ => {
+                if let Some(rest) = path.strip_prefix("resource.") {
+                    return walk(&self.resource.as_ref()?.attributes, rest).map(AttrValue::Json);
+                }
+                if is_reserved_path(path) {
+                    return None;
+                }
+                return walk(&self.context, path).map(AttrValue::Json);
+            }
+        };
+        Some(value)
+    }
+}
+
+/// An attribute value, borrowed from the request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrValue<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A list of strings (roles, groups, delegation chain).
+    List(&'a [String]),
+    /// A JSON value from the context or resource attributes.
+    Json(&'a Value),
+}
+
+fn walk<'a>(map: &'a Context, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = map.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
+fn is_reserved_path(path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or(path);
+    RESERVED_ATTRIBUTES.contains(&root)
+}
+
+fn check_context(context: &Context) -> Result<(), ReservedAttribute> {
+    // A flat key such as `principal.roles` is refused too: some tools flatten dotted paths.
+    match context.keys().find(|k| is_reserved_path(k)) {
+        Some(key) => Err(ReservedAttribute(key.clone())),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::AuthMethod;
+
+    fn principal() -> Principal {
+        let now = OffsetDateTime::now_utc();
+        Principal::new(
+            AgentId::new("research_bot").unwrap(),
+            "static",
+            AuthMethod::AgentKey,
+            now,
+            now + time::Duration::minutes(5),
+        )
+        .with_roles(["researcher"])
+        .with_segment("research")
+    }
+
+    #[test]
+    fn context_cannot_set_reserved_attributes() {
+        for key in ["agent_id", "principal", "principal.roles", "source_agent", "action_type", "target_agent"]
+        {
+            let req = Request::new(Action::task("t")).with_context(key, "admin");
+            assert_eq!(
+                AuthzRequest::new(principal(), req, None).unwrap_err(),
+                ReservedAttribute(key.to_owned()),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_resolve_from_their_sources() {
+        let req = Request::new(Action::tool_call("web_search"))
+            .with_resource(Resource::new("dataset", "d1").with_attribute("owner", "ana"))
+            .with_target(AgentId::new("writer").unwrap())
+            .with_context("message", serde_json::json!({"type": "system"}));
+        let r = AuthzRequest::new(principal(), req, Some("writing".into())).unwrap();
+        assert_eq!(r.attribute("agent_id"), Some(AttrValue::Str("research_bot")));
+        assert_eq!(r.attribute("action_type"), Some(AttrValue::Str("call_tool")));
+        assert_eq!(r.attribute("tool_name"), Some(AttrValue::Str("web_search")));
+        assert_eq!(r.attribute("principal.segment"), Some(AttrValue::Str("research")));
+        assert_eq!(r.attribute("target.segment"), Some(AttrValue::Str("writing")));
+        assert_eq!(r.attribute("resource.type"), Some(AttrValue::Str("dataset")));
+        assert_eq!(r.attribute("resource.owner"), Some(AttrValue::Json(&"ana".into())));
+        assert_eq!(r.attribute("message.type"), Some(AttrValue::Json(&"system".into())));
+        assert_eq!(r.attribute("message.missing"), None);
+        assert_eq!(r.attribute("principal.unknown"), None);
+        assert_eq!(r.attribute("principal.tenant"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! Shared security state: revocations, failed-attempt counters, one-time ids.
+//!
+//! Token verification, lockout and replay protection keep their state behind [`StateStore`], so
+//! several replicas can share it (Redis, PostgreSQL). [`MemoryStateStore`] serves one process.
+
+use std::{fmt::Debug, time::Duration};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use time::OffsetDateTime;
+
+use crate::AgentId;
+
+/// A state backend failed. Callers on the request path deny.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state store failed: {0}")]
+pub struct StateError(pub String);
+
+/// Revocations, lockout counters and replay ids. Every operation is atomic.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait StateStore: Send + Sync + Debug + 'static {
+    /// Marks `key` (a token id or token family) revoked until `until`, after which the store
+    /// may forget it (the token has expired by then).
+    async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError>;
+
+    /// Whether `key` is revoked.
+    async fn is_revoked(&self, key: &str) -> Result<bool, StateError>;
+
+    /// Revokes everything issued to `agent` at or before `at`.
+    async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError>;
+
+    /// The latest agent-wide revocation time, if any.
+    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError>;
+
+    /// Counts one failure for `key` and returns the failures in the current window (a fixed
+    /// window of length `window` that starts at the first failure). Concurrent calls each count.
+    async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError>;
+
+    /// The failures for `key` in its current window.
+    async fn failures(&self, key: &str) -> Result<u32, StateError>;
+
+    /// Forgets the failures for `key` (after a success).
+    async fn clear_failures(&self, key: &str) -> Result<(), StateError>;
+
+    /// Claims the one-time id `id` until `until`. `true` the first time, `false` on every
+    /// later claim before `until`: a replay.
+    async fn claim_once(&self, id: &str, until: OffsetDateTime) -> Result<bool, StateError>;
+}
+
+/// In-process [`StateStore`]. Expired entries are purged as new ones arrive, so memory stays
+/// bounded by the number of live tokens and ids.
+#[derive(Debug, Default)]
+pub struct MemoryStateStore {
+    revoked: DashMap<String, OffsetDateTime>,
+    agents: DashMap<AgentId, OffsetDateTime>,
+    failures: DashMap<String, (u32, OffsetDateTime)>,
+    claimed: DashMap<String, OffsetDateTime>,
+}
+
+/// Purge expired entries once a map grows past this many.
+const PURGE_AT: usize = 4096;
+
+impl MemoryStateStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn purge(map: &DashMap<String, OffsetDateTime>, now: OffsetDateTime) {
+    if map.len() >= PURGE_AT {
+        map.retain(|_, until| *until > now);
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStateStore {
+    async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError> {
+        purge(&self.revoked, OffsetDateTime::now_utc());
+        self.revoked.entry(key.to_owned()).and_modify(|u| *u = (*u).max(until)).or_insert(until);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
+        Ok(self.revoked.get(key).is_some_and(|until| *until > OffsetDateTime::now_utc()))
+    }
+
+    async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
+        self.agents.entry(agent.clone()).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+        Ok(())
+    }
+
+    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
+        Ok(self.agents.get(agent).map(|t| *t))
+    }
+
+    async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
+        let now = OffsetDateTime::now_utc();
+        if self.failures.len() >= PURGE_AT {
+            self.failures.retain(|_, (_, end)| *end > now);
+        }
+        // The entry guard holds the shard lock, so the read-modify-write is atomic.
+        let mut entry = self.failures.entry(key.to_owned()).or_insert((0, now + window));
+        let (count, end) = entry.value_mut();
+        if *end <= now {
+            *count = 0;
+            *end = now + window;
+        }
+        *count = count.saturating_add(1);
+        Ok(*count)
+    }
+
+    async fn failures(&self, key: &str) -> Result<u32, StateError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self.failures.get(key).map_or(0, |e| if e.1 > now { e.0 } else { 0 }))
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), StateError> {
+        self.failures.remove(key);
+        Ok(())
+    }
+
+    async fn claim_once(&self, id: &str, until: OffsetDateTime) -> Result<bool, StateError> {
+        let now = OffsetDateTime::now_utc();
+        purge(&self.claimed, now);
+        let mut fresh = false;
+        let mut entry = self.claimed.entry(id.to_owned()).or_insert_with(|| {
+            fresh = true;
+            until
+        });
+        if !fresh && *entry.value() <= now {
+            // The earlier claim has lapsed; this is a new claim.
+            *entry.value_mut() = until;
+            fresh = true;
+        }
+        Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_failures_all_count() {
+        let store = Arc::new(MemoryStateStore::new());
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { s.add_failure("agent", Duration::from_secs(60)).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap().unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=40).collect::<Vec<_>>());
+        assert_eq!(store.failures("agent").await.unwrap(), 40);
+    }
+
+    #[tokio::test]
+    async fn one_time_ids_are_claimed_once() {
+        let store = MemoryStateStore::new();
+        let until = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+        assert!(store.claim_once("jti-1", until).await.unwrap());
+        assert!(!store.claim_once("jti-1", until).await.unwrap());
+        assert!(store.claim_once("jti-2", until).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn revocation_lasts_until_its_end() {
+        let store = MemoryStateStore::new();
+        let now = OffsetDateTime::now_utc();
+        store.revoke("a", now + time::Duration::minutes(1)).await.unwrap();
+        store.revoke("b", now - time::Duration::seconds(1)).await.unwrap();
+        assert!(store.is_revoked("a").await.unwrap());
+        assert!(!store.is_revoked("b").await.unwrap());
+        assert!(!store.is_revoked("c").await.unwrap());
+    }
+}
