@@ -1,0 +1,86 @@
+//! `cargo xtask bench [CARGO BENCH ARGS]`: runs the criterion benchmarks, then prints each
+//! group's medians with the ratio to the group's reference (the benchmark whose id starts with
+//! `ref_`), all from the same run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
+    let mut args = vec!["bench", "--workspace"];
+    args.extend(extra.iter().map(String::as_str));
+    super::cargo(&args)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    print_table(&target.join("criterion"))
+}
+
+fn print_table(dir: &Path) -> Result<()> {
+    let mut groups: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    for group in sorted_dirs(dir)? {
+        let group_name = file_name(&group);
+        if group_name == "report" {
+            continue;
+        }
+        let mut rows = Vec::new();
+        collect(&group, String::new(), &mut rows)?;
+        if !rows.is_empty() {
+            groups.push((group_name, rows));
+        }
+    }
+    println!("\n| group | benchmark | median | ratio to reference |");
+    println!("|---|---|---|---|");
+    for (group, rows) in groups {
+        let reference = rows.iter().find(|(id, _)| id.starts_with("ref_")).map(|(_, m)| *m);
+        for (id, median) in &rows {
+            let ratio = reference.map_or_else(|| "-".to_owned(), |r| format!("{:.2}x", median / r));
+            println!("| {group} | {id} | {} | {ratio} |", human(*median));
+        }
+    }
+    Ok(())
+}
+
+/// Finds `new/estimates.json` below `dir` (benchmark ids may have several path levels).
+fn collect(dir: &Path, prefix: String, rows: &mut Vec<(String, f64)>) -> Result<()> {
+    let estimates = dir.join("new").join("estimates.json");
+    if estimates.exists() {
+        let v: Value = serde_json::from_slice(&std::fs::read(&estimates)?)
+            .with_context(|| format!("reading {}", estimates.display()))?;
+        if let Some(median) = v["median"]["point_estimate"].as_f64() {
+            rows.push((if prefix.is_empty() { "-".to_owned() } else { prefix.clone() }, median));
+        }
+        return Ok(());
+    }
+    for sub in sorted_dirs(dir)? {
+        let name = file_name(&sub);
+        if matches!(name.as_str(), "report" | "base" | "new" | "change") {
+            continue;
+        }
+        let id = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        collect(&sub, id, rows)?;
+    }
+    Ok(())
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    Ok(out)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn human(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    }
+}

@@ -1,0 +1,125 @@
+//! `cargo xtask <command>`: the project's automation, one entry point for people and CI.
+//!
+//! * `ci`       — everything CI checks: fmt, clippy, tests, doc tests, examples, cargo-deny,
+//!                layering. The README's test command.
+//! * `test`     — services, then the whole test suite.
+//! * `services` — starts what the tests need beyond what the machine already runs.
+//! * `bench`    — criterion benchmarks, then a table of medians and ratios.
+//! * `fuzz`     — runs each fuzz target for a while (`cargo xtask fuzz [SECONDS]`).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod layering;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, bail};
+
+/// cargo-deny version installed when missing (pinned).
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("test") => {
+            services()?;
+            tests()
+        }
+        Some("services") => services(),
+        Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str).unwrap_or("60")),
+        Some("layering") => layering::check(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|test|services|bench|fuzz|layering>");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).context("xtask has no parent directory")
+}
+
+fn ci() -> Result<()> {
+    step("format", cargo(&["fmt", "--all", "--check"]))?;
+    step(
+        "clippy",
+        cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
+    )?;
+    step("layering", layering::check())?;
+    step("cargo-deny", deny())?;
+    services()?;
+    step("examples and benches build", cargo(&["build", "--workspace", "--all-targets", "--all-features"]))?;
+    tests()
+}
+
+fn tests() -> Result<()> {
+    step("tests", cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"]))
+}
+
+/// The machine runs PostgreSQL, Redis and NATS itself; services the tests need beyond those
+/// (none yet) are started here.
+fn services() -> Result<()> {
+    Ok(())
+}
+
+fn deny() -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["deny", "--version"])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_DENY_VERSION))
+        .unwrap_or(false);
+    if !installed {
+        cargo(&["install", "--locked", "cargo-deny", "--version", CARGO_DENY_VERSION])?;
+    }
+    cargo(&["deny", "--all-features", "check", "bans", "licenses", "sources"])
+}
+
+fn fuzz(seconds: &str) -> Result<()> {
+    let secs: u64 = seconds.parse().context("fuzz takes a number of seconds")?;
+    let fuzz_dir = Path::new("fuzz");
+    if !fuzz_dir.exists() {
+        bail!("no fuzz/ directory");
+    }
+    for target in ["policy_loader"] {
+        let status = Command::new("cargo")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .current_dir(fuzz_dir)
+            .args(["fuzz", "run", target, "--", &format!("-max_total_time={secs}")])
+            .status()
+            .context("running cargo fuzz (install with `cargo install cargo-fuzz --locked`)")?;
+        if !status.success() {
+            bail!("fuzz target `{target}` failed");
+        }
+    }
+    Ok(())
+}
+
+fn step(name: &str, result: Result<()>) -> Result<()> {
+    match result {
+        Ok(()) => {
+            println!("xtask: {name}: ok");
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("xtask step `{name}` failed"))),
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    println!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .status()
+        .with_context(|| format!("could not run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} exited with {status}", args.join(" "));
+    }
+    Ok(())
+}
