@@ -1,0 +1,255 @@
+//! The non-demo subcommands.
+
+use std::{
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result, anyhow};
+use base64::Engine;
+use clap::Subcommand;
+use serde::Deserialize;
+use zta::{Config, ConfigError, Credential, Request, secrecy::ExposeSecret};
+
+/// Exit code for a denial or a failed check.
+pub(crate) const EXIT_DENY: u8 = 3;
+/// Exit code for usage and configuration errors.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// A mistake in what the user gave us (exit code 2).
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub(crate) fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<Usage>().is_some() {
+        EXIT_USAGE
+    } else {
+        1
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
+async fn build(config: &Path) -> Result<zta::Built> {
+    let config = Config::from_file(config)?;
+    Ok(config.build().await?)
+}
+
+pub(crate) async fn check(config: &Path) -> Result<ExitCode> {
+    let built = build(config).await?;
+    println!("{}: ok (policy {})", config.display(), built.guard.policy_engine().digest());
+    built.guard.audit_sink().flush().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A credential file, as `zta authorize` and `zta token issue` read it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum CredentialFile {
+    Bearer { bearer: String },
+    Assertion { assertion: String },
+    Password { username: String, password: String },
+}
+
+fn read_credential(path: &Path) -> Result<Credential> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let parsed: CredentialFile = serde_json::from_str(&text).map_err(|_| {
+        usage(format!(
+            "`{}` is not a credential file: expected {{\"bearer\": ...}}, {{\"assertion\": ...}} or {{\"username\": ..., \"password\": ...}}",
+            path.display()
+        ))
+    })?;
+    Ok(match parsed {
+        CredentialFile::Bearer { bearer } => Credential::bearer(bearer.trim()),
+        CredentialFile::Assertion { assertion } => Credential::agent_assertion(assertion.trim()),
+        CredentialFile::Password { username, password } => Credential::password(username, password),
+    })
+}
+
+pub(crate) async fn authorize(config: &Path, credential: &Path, request: &Path) -> Result<ExitCode> {
+    let credential = read_credential(credential)?;
+    let text = std::fs::read_to_string(request).with_context(|| format!("cannot read `{}`", request.display()))?;
+    let request: Request = serde_json::from_str(&text)
+        .map_err(|e| usage(format!("`{}` is not a valid request: {e}", request.display())))?;
+    let built = build(config).await?;
+    let outcome = built.guard.check(&credential, request).await;
+    built.guard.audit_sink().flush().await?;
+    let (json, code) = match &outcome {
+        Ok(permit) => (
+            serde_json::json!({
+                "effect": "allow",
+                "request_id": permit.request_id().to_string(),
+                "agent_id": permit.agent_id(),
+                "decision": permit.decision(),
+            }),
+            ExitCode::SUCCESS,
+        ),
+        Err(denied) => (
+            serde_json::json!({
+                "effect": "deny",
+                "request_id": denied.request_id().to_string(),
+                "agent_id": denied.agent_id(),
+                "reason": denied.reason().to_string(),
+                "decision": denied.decision(),
+            }),
+            ExitCode::from(EXIT_DENY),
+        ),
+    };
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(code)
+}
+
+pub(crate) async fn token_issue(config: &Path, credential: &Path) -> Result<ExitCode> {
+    let credential = read_credential(credential)?;
+    let built = build(config).await?;
+    let outcome = built.guard.login(&credential).await;
+    built.guard.audit_sink().flush().await?;
+    match outcome {
+        Ok(tokens) => {
+            let json = serde_json::json!({
+                "access_token": tokens.access_token.expose_secret(),
+                "refresh_token": tokens.refresh_token.expose_secret(),
+                "expires_in": tokens.expires_in.as_secs(),
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(denied) => {
+            eprintln!("{denied}");
+            Ok(ExitCode::from(EXIT_DENY))
+        }
+    }
+}
+
+pub(crate) async fn token_inspect(token: &str, config: Option<&Path>) -> Result<ExitCode> {
+    let mut parts = token.trim().split('.');
+    let decode = |part: Option<&str>, what: &str| -> Result<serde_json::Value> {
+        let part = part.ok_or_else(|| usage(format!("not a JWT: no {what}")))?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| usage(format!("not a JWT: {what} is not base64url")))?;
+        serde_json::from_slice(&bytes).map_err(|_| usage(format!("not a JWT: {what} is not JSON")))
+    };
+    let header = decode(parts.next(), "header")?;
+    let claims = decode(parts.next(), "claims")?;
+    let mut out = serde_json::json!({ "header": header, "claims": claims, "verified": false });
+    let mut code = ExitCode::SUCCESS;
+    if let Some(config) = config {
+        let built = build(config).await?;
+        match built.guard.authenticate(&Credential::bearer(token.trim())).await {
+            Ok(principal) => {
+                out["verified"] = true.into();
+                out["principal"] = serde_json::to_value(&principal)?;
+            }
+            Err(e) => {
+                out["error"] = e.detail().into_owned().into();
+                code = ExitCode::from(EXIT_DENY);
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(code)
+}
+
+pub(crate) fn audit_verify(path: &Path, public_key: Option<&Path>) -> Result<ExitCode> {
+    let key = match public_key {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read `{}`", p.display()))?),
+        None => None,
+    };
+    match zta::audit::jsonl::verify(path, key.as_deref()) {
+        Ok(report) => {
+            println!("{}: intact ({report})", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: FAILED: {e}", path.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String]) -> Result<ExitCode> {
+    let alg: zta::token::Algorithm =
+        alg.parse().map_err(|_| usage(format!("unknown algorithm `{alg}`; use EdDSA, ES256 or RS256")))?;
+    let ids = agents
+        .iter()
+        .map(|a| zta::AgentId::new(a).map_err(|e| usage(format!("agent `{a}`: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let key = zta::token::SigningKey::generate(alg)?;
+    write_new(&out.join("zta-signing.pem"), key.to_pkcs8_pem().expose_secret(), 0o600)?;
+    write_new(&out.join("zta-signing.pub.pem"), &key.public_key_pem(), 0o644)?;
+    println!("token signing key ({}, kid {}): {}", alg.as_str(), key.kid(), out.join("zta-signing.pem").display());
+    for id in ids {
+        let agent = zta::identity::static_agents::AgentKey::generate()?;
+        let private = out.join(format!("{id}.pem"));
+        write_new(&private, agent.to_pkcs8_pem().expose_secret(), 0o600)?;
+        write_new(&out.join(format!("{id}.pub.pem")), &agent.public_key_pem(), 0o644)?;
+        println!("agent key for {id}: {} (public: {id}.pub.pem)", private.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file with `mode`; never overwrites.
+fn write_new(path: &PathBuf, contents: &str, mode: u32) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create `{}` (it may already exist)", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// `zta policy ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Load policy files and report errors and warnings (exit 3 on errors).
+    Check {
+        /// Policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Decide one request (an attribute tree with a `principal` section) and print JSON.
+    Eval {
+        /// Policy file.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// Request file (JSON or YAML).
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// Like `eval`, explained for a person: every rule considered and why it held or failed.
+    Explain {
+        /// Policy file.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// Request file (JSON or YAML).
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// Run a file of test cases (request -> expected effect and rules); exit 3 on any failure.
+    Test {
+        /// The test file; its `policy:` key names the policy files.
+        file: PathBuf,
+    },
+}
+
+pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
+    let _ = command;
+    Err(anyhow!("policy commands are not wired yet"))
+}

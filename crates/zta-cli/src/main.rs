@@ -1,0 +1,148 @@
+//! `zta`: run the demo, check configs and policies, authorize a request by hand, issue and
+//! inspect session tokens, verify audit logs, make keys.
+//!
+//! Exit codes: 0 success / allow, 3 deny (or a failed check), 2 usage or configuration error,
+//! 1 anything else (e.g. an audit log that fails verification).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod commands;
+mod demo;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Zero Trust Agent framework command line.
+#[derive(Debug, Parser)]
+#[command(name = "zta", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the three-agent demo with a compromised agent (no services, no setup).
+    Demo {
+        /// Where the demo writes its audit log.
+        #[arg(long, default_value = "zta-demo-audit")]
+        audit_dir: PathBuf,
+    },
+    /// Load a config file and build everything it describes, without serving.
+    Check {
+        /// The config file (`zta.yaml` or `.toml`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the full guard path for one request and print the decision as JSON.
+    Authorize {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// A JSON file: `{"bearer": "..."}`, `{"assertion": "..."}` or
+        /// `{"username": "...", "password": "..."}`.
+        #[arg(long)]
+        credential_file: PathBuf,
+        /// A JSON file with the request: `{"action": {"kind": "tool_call", "name": "..."}, ...}`.
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// Session tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Make keys: a token signing key, and agent key pairs.
+    Keygen {
+        /// Directory to write the keys to (created; existing files are not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Token signing algorithm: EdDSA, ES256 or RS256.
+        #[arg(long, default_value = "EdDSA")]
+        alg: String,
+        /// Also make an Ed25519 key pair for this agent (repeatable).
+        #[arg(long = "agent")]
+        agents: Vec<String>,
+    },
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(commands::PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Log in with a primary credential and print the session token pair (audited).
+    Issue {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The primary credential (see `authorize`).
+        #[arg(long)]
+        credential_file: PathBuf,
+    },
+    /// Show a token's header and claims; with `--config`, also verify it.
+    Inspect {
+        /// The token.
+        token: String,
+        /// Verify against this config's token service.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify an audit log's hash chain and checkpoint.
+    Verify {
+        /// The audit log directory.
+        path: PathBuf,
+        /// The checkpoint's Ed25519 public key (PEM); required if the checkpoint is signed.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ZTA_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Demo { audit_dir } => demo::run(&audit_dir).await,
+        Command::Check { config } => commands::check(&config).await,
+        Command::Authorize { config, credential_file, request } => {
+            commands::authorize(&config, &credential_file, &request).await
+        }
+        Command::Token(TokenCommand::Issue { config, credential_file }) => {
+            commands::token_issue(&config, &credential_file).await
+        }
+        Command::Token(TokenCommand::Inspect { token, config }) => {
+            commands::token_inspect(&token, config.as_deref()).await
+        }
+        Command::Audit(AuditCommand::Verify { path, public_key }) => {
+            commands::audit_verify(&path, public_key.as_deref())
+        }
+        Command::Keygen { out, alg, agents } => commands::keygen(&out, &alg, &agents),
+        Command::Policy(cmd) => commands::policy(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::exit_code_for(&e))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! ZTA, the Zero Trust Agent framework: zero trust for multi-agent AI systems.
+//!
+//! Every agent interaction (tool call, message, task, handoff, delegation) passes the
+//! [`Guard`]: the credential is verified, the request is authorized by policy on its own, the
+//! decision is written to a tamper-evident audit log, and only then does the caller get a
+//! [`Permit`]. Anything that fails denies.
+//!
+//! This crate re-exports the core and the implementations its Cargo features select:
+//!
+//! | feature (default on) | module | what |
+//! |---|---|---|
+//! | `identity-static` | [`identity::static_agents`] | agents declared in config (Ed25519 keys, argon2id secrets) |
+//! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
+//! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
+//!
+//! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
+//! `Guard` from it.
+
+mod config;
+mod location;
+
+pub use config::{
+    AuditSection, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled, PolicySection,
+    StateSection,
+};
+pub use location::Position;
+pub use zta_core::*;
+
+/// Identity providers.
+pub mod identity {
+    /// Agents declared in configuration.
+    #[cfg(feature = "identity-static")]
+    pub mod static_agents {
+        pub use zta_identity_static::*;
+    }
+}
+
+/// ZTA session tokens.
+pub mod token {
+    pub use zta_token::*;
+}
+
+/// The native policy engine.
+#[cfg(feature = "policy-native")]
+pub mod policy {
+    pub use zta_policy::*;
+}
+
+/// Audit sinks.
+pub mod audit {
+    /// Hash-chained JSON Lines files.
+    #[cfg(feature = "audit-jsonl")]
+    pub mod jsonl {
+        pub use zta_audit_jsonl::*;
+    }
+}
