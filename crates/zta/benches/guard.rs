@@ -1,0 +1,74 @@
+//! `Guard::check` (verify a session token, revocation checks, policy decision, audit enqueue)
+//! against the bare signature verification of the same token, in the same run.
+//!
+//! * `ref_bare_verify` — `jsonwebtoken::decode` of the access token (EdDSA), nothing else.
+//! * `check_cold` — a token the guard has never seen (full verification).
+//! * `check_warm` — the same token again (verified-token cache; expiry and revocation still
+//!   checked).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use zta::{
+    Action, AgentId, AuthMethod, Credential, Guard, MemoryStateStore, Principal, Request, StateStore,
+    TokenAuthority,
+    audit::jsonl::{JsonlConfig, JsonlSink},
+    secrecy::ExposeSecret,
+    token::{Algorithm, SigningKey, TokenConfig, TokenService},
+};
+
+const CREW_POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
+
+fn principal() -> Principal {
+    let now = time::OffsetDateTime::now_utc();
+    Principal::new(
+        AgentId::new("research_bot").unwrap(),
+        "static",
+        AuthMethod::AgentKey,
+        now,
+        now + time::Duration::minutes(5),
+    )
+    .with_segment("research")
+    .with_roles(["researcher"])
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let public_pem = key.public_key_pem();
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    let tokens = Arc::new(TokenService::new(TokenConfig::new("https://zta.bench", "bench"), key, state).unwrap());
+    let policy = zta::policy::PolicySet::from_yaml_str(CREW_POLICY, "crew.yaml").unwrap();
+    let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path())).unwrap());
+    let guard = Guard::builder(Arc::new(policy), sink).token_authority(tokens.clone()).build().unwrap();
+
+    let issue = || rt.block_on(tokens.issue(&principal())).unwrap();
+    let request = || Request::new(Action::tool_call("web_search"));
+    let warm = Credential::bearer(issue().access_token.expose_secret());
+    rt.block_on(guard.check(&warm, request())).expect("the bench request must be allowed");
+
+    let decoding = jsonwebtoken::DecodingKey::from_ed_pem(public_pem.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["bench"]);
+    validation.set_issuer(&["https://zta.bench"]);
+    let bare_token = issue().access_token.expose_secret().to_owned();
+
+    let mut group = c.benchmark_group("guard");
+    group.bench_function("ref_bare_verify", |b| {
+        b.iter(|| jsonwebtoken::decode::<serde_json::Value>(&bare_token, &decoding, &validation).unwrap())
+    });
+    group.bench_function("check_cold", |b| {
+        b.iter_batched(
+            || Credential::bearer(issue().access_token.expose_secret()),
+            |cred| rt.block_on(guard.check(&cred, request())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("check_warm", |b| b.iter(|| rt.block_on(guard.check(&warm, request())).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
