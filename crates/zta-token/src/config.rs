@@ -1,0 +1,249 @@
+//! `tokens` section of the ZTA config. Key material is not here: the facade loads keys
+//! (e.g. with [`SigningKey::from_pkcs8_pem_file`](crate::SigningKey::from_pkcs8_pem_file)) and
+//! passes them to [`TokenService::new`](crate::TokenService::new).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Algorithm, Error};
+
+const MIN_TTL: Duration = Duration::from_secs(1);
+const MAX_ACCESS_TTL: Duration = Duration::from_secs(60 * 60);
+const MAX_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+const MAX_LEEWAY: Duration = Duration::from_secs(60);
+const MAX_CACHE_CAPACITY: usize = 10_000_000;
+const MAX_NAME_LEN: usize = 256;
+
+/// Settings of the session token service.
+///
+/// Durations are written like `30s`, `5m`, `1h`, `7d` or `1h30m`. [`TokenConfig::validate`]
+/// refuses zero lifetimes, an access lifetime over 1 hour, a refresh lifetime or rotation
+/// overlap over 30 days or below the access lifetime, a leeway over 60 seconds, and an empty
+/// issuer or audience. Unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TokenConfig {
+    /// The `iss` of every token; verification requires exactly this value.
+    pub issuer: String,
+    /// The `aud` of every token; verification requires exactly this value.
+    pub audience: String,
+    /// The algorithm new tokens are signed with (`EdDSA`, `ES256` or `RS256`); the signing key
+    /// must match it.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Lifetime of access tokens (default 5 minutes, at most 1 hour).
+    #[serde(default = "default_access_ttl", with = "duration_text")]
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens (default 1 hour, at most 30 days).
+    #[serde(default = "default_refresh_ttl", with = "duration_text")]
+    pub refresh_ttl: Duration,
+    /// Clock skew tolerated on `exp` and `nbf` (default 5 seconds, at most 60).
+    #[serde(default = "default_leeway", with = "duration_text")]
+    pub leeway: Duration,
+    /// How many verified access tokens to remember so repeated requests skip the signature
+    /// check (default 10 000; 0 disables the cache). Expiry and revocation are still checked on
+    /// every request.
+    #[serde(default = "default_cache_capacity")]
+    pub cache_capacity: usize,
+    /// How long a key replaced by [`TokenService::rotate`](crate::TokenService::rotate) still
+    /// verifies tokens; `None` (the default) means the refresh lifetime.
+    #[serde(default, with = "opt_duration_text", skip_serializing_if = "Option::is_none")]
+    pub rotation_overlap: Option<Duration>,
+}
+
+fn default_access_ttl() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_refresh_ttl() -> Duration {
+    Duration::from_secs(60 * 60)
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_cache_capacity() -> usize {
+    10_000
+}
+
+impl TokenConfig {
+    /// A config with the given issuer and audience and every other setting at its default.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithm: Algorithm::default(),
+            access_ttl: default_access_ttl(),
+            refresh_ttl: default_refresh_ttl(),
+            leeway: default_leeway(),
+            cache_capacity: default_cache_capacity(),
+            rotation_overlap: None,
+        }
+    }
+
+    /// The effective rotation overlap (the refresh lifetime unless set).
+    pub fn effective_rotation_overlap(&self) -> Duration {
+        self.rotation_overlap.unwrap_or(self.refresh_ttl)
+    }
+
+    /// Checks every value's range and their consistency; [`TokenService::new`] calls this.
+    ///
+    /// [`TokenService::new`]: crate::TokenService::new
+    pub fn validate(&self) -> Result<(), Error> {
+        check_name("issuer", &self.issuer)?;
+        check_name("audience", &self.audience)?;
+        check_range("access_ttl", self.access_ttl, MIN_TTL, MAX_ACCESS_TTL)?;
+        check_range("refresh_ttl", self.refresh_ttl, self.access_ttl, MAX_REFRESH_TTL)?;
+        check_range("leeway", self.leeway, Duration::ZERO, MAX_LEEWAY)?;
+        check_range("rotation_overlap", self.effective_rotation_overlap(), self.access_ttl, MAX_REFRESH_TTL)?;
+        for (name, d) in [
+            ("access_ttl", self.access_ttl),
+            ("refresh_ttl", self.refresh_ttl),
+            ("leeway", self.leeway),
+            ("rotation_overlap", self.effective_rotation_overlap()),
+        ] {
+            if d.subsec_nanos() != 0 {
+                return Err(Error::Config(format!("`{name}` must be a whole number of seconds")));
+            }
+        }
+        if self.cache_capacity > MAX_CACHE_CAPACITY {
+            return Err(Error::Config(format!(
+                "`cache_capacity` must be at most {MAX_CACHE_CAPACITY}, got {}",
+                self.cache_capacity
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), Error> {
+    if value.trim().is_empty() {
+        return Err(Error::Config(format!("`{field}` must not be empty")));
+    }
+    if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
+        return Err(Error::Config(format!(
+            "`{field}` must be at most {MAX_NAME_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_range(field: &str, value: Duration, min: Duration, max: Duration) -> Result<(), Error> {
+    if value < min || value > max {
+        return Err(Error::Config(format!(
+            "`{field}` must be between {} and {}, got `{}`",
+            format_duration(min),
+            format_duration(max),
+            format_duration(value)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `30s`, `5m`, `1h`, `7d` and sums like `1h30m`. Refuses signs, fractions, missing
+/// units and values over 100 years.
+pub(crate) fn parse_duration(input: &str) -> Result<Duration, Error> {
+    const MAX_SECS: u64 = 100 * 365 * 24 * 60 * 60;
+    let refuse = |reason| Error::Duration { input: input.to_owned(), reason };
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(refuse("expected a whole number followed by `s`, `m`, `h` or `d`"));
+        }
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 60 * 60,
+            "d" => 24 * 60 * 60,
+            "" => return Err(refuse("missing unit; use `s`, `m`, `h` or `d`")),
+            _ => return Err(refuse("unknown unit; use `s`, `m`, `h` or `d`")),
+        };
+        let value: u64 = number.parse().map_err(|_| refuse("number too large"))?;
+        total = value
+            .checked_mul(scale)
+            .and_then(|v| total.checked_add(v))
+            .filter(|t| *t <= MAX_SECS)
+            .ok_or_else(|| refuse("too large"))?;
+        rest = tail;
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// The shortest exact text for a whole-second duration (`90s` → `90s`, `3600s` → `1h`).
+pub(crate) fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration(" 1h ").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        for bad in ["", "5", "-5m", "5 m", "1.5h", "5x", "m", "99999999999999999999s", "1000000d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn formats_durations_exactly() {
+        for s in ["0s", "90s", "5m", "1h", "7d", "25h"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+}
