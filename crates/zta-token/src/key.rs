@@ -114,10 +114,12 @@ impl SigningKey {
                 let pair = Ed25519KeyPair::generate().map_err(|_| fail("key generation"))?;
                 pair.to_pkcs8v1().map_err(|_| fail("pkcs8 export"))?.as_ref().to_vec()
             }
-            Algorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| fail("key generation"))?
-                .as_ref()
-                .to_vec(),
+            Algorithm::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                    .map_err(|_| fail("key generation"))?
+                    .as_ref()
+                    .to_vec()
+            }
             Algorithm::RS256 => {
                 let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| fail("key generation"))?;
                 AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair)
@@ -147,7 +149,10 @@ impl SigningKey {
         let mut text = Zeroizing::new(String::new());
         file.take(MAX_KEY_FILE_LEN + 1).read_to_string(&mut text).map_err(io_err)?;
         if text.len() as u64 > MAX_KEY_FILE_LEN {
-            return Err(Error::Key { alg, reason: format!("key file `{}` is larger than 64 KiB", path.display()) });
+            return Err(Error::Key {
+                alg,
+                reason: format!("key file `{}` is larger than 64 KiB", path.display()),
+            });
         }
         Self::from_pkcs8_pem(alg, &text)
     }
@@ -175,8 +180,8 @@ impl SigningKey {
                 (Pair::Ec(pair), spki, Public::Ec { x, y })
             }
             Algorithm::RS256 => {
-                let pair =
-                    RsaKeyPair::from_pkcs8(der).map_err(|e| refuse(format!("not an RSA PKCS#8 key ({e})")))?;
+                let pair = RsaKeyPair::from_pkcs8(der)
+                    .map_err(|e| refuse(format!("not an RSA PKCS#8 key ({e})")))?;
                 if pair.public_modulus_len() < MIN_RSA_MODULUS_LEN {
                     return Err(refuse("RSA keys need at least 2048 bits".into()));
                 }
@@ -198,8 +203,10 @@ impl SigningKey {
         let inner = &self.inner;
         let pair = match &inner.pair {
             Pair::Ed(_) => Ed25519KeyPair::from_pkcs8(inner.pkcs8.expose_secret()).map(Pair::Ed),
-            Pair::Ec(_) => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, inner.pkcs8.expose_secret())
-                .map(Pair::Ec),
+            Pair::Ec(_) => {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, inner.pkcs8.expose_secret())
+                    .map(Pair::Ec)
+            }
             Pair::Rsa(_) => RsaKeyPair::from_pkcs8(inner.pkcs8.expose_secret()).map(Pair::Rsa),
         }
         .map_err(|e| Error::Key { alg: inner.alg, reason: e.to_string() })?;
@@ -274,7 +281,9 @@ impl SigningKey {
         let fail = || Error::Crypto(format!("signing with key `{}` failed", self.kid()));
         match &self.inner.pair {
             Pair::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
-            Pair::Ec(pair) => Ok(pair.sign(&SystemRandom::new(), message).map_err(|_| fail())?.as_ref().to_vec()),
+            Pair::Ec(pair) => {
+                Ok(pair.sign(&SystemRandom::new(), message).map_err(|_| fail())?.as_ref().to_vec())
+            }
             Pair::Rsa(pair) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
                 pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).map_err(|_| fail())?;
@@ -366,7 +375,8 @@ fn decode_private_pem(alg: Algorithm, pem: &str) -> Result<SecretSlice<u8>, Erro
         return Err(refuse(format!("expected exactly one complete `PRIVATE KEY` PEM block, found {blocks}")));
     }
     let body = body.ok_or_else(|| refuse("no `PRIVATE KEY` PEM block".into()))?;
-    let der = STANDARD.decode(body.as_bytes()).map_err(|_| refuse("the PEM body is not valid base64".into()))?;
+    let der =
+        STANDARD.decode(body.as_bytes()).map_err(|_| refuse("the PEM body is not valid base64".into()))?;
     Ok(SecretSlice::from(der))
 }
 
@@ -401,8 +411,11 @@ mod tests {
 
     #[test]
     fn refuses_non_pkcs8_pem() {
-        let err = decode_private_pem(Algorithm::RS256, "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
-            .unwrap_err();
+        let err = decode_private_pem(
+            Algorithm::RS256,
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("openssl pkcs8"), "{err}");
         assert!(decode_private_pem(Algorithm::EdDSA, "garbage").is_err());
     }

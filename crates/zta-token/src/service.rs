@@ -15,13 +15,15 @@ use quick_cache::sync::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use zta_core::{
-    AgentId, AuthError, AuthMethod, Credential, MAX_CREDENTIAL_LEN, Principal, SessionTokens, StateError, StateStore,
-    TokenAuthority, TokenError,
+    AgentId, AuthError, AuthMethod, Credential, MAX_CREDENTIAL_LEN, Principal, SessionTokens, StateError,
+    StateStore, TokenAuthority, TokenError,
 };
 
 use crate::{
     Algorithm, Error, SigningKey, TokenConfig,
-    claims::{Act, Claims, HeaderIn, HeaderOut, MAX_DELEGATION_DEPTH, MAX_HEADER_B64_LEN, TokenType, TypOnly},
+    claims::{
+        Act, Claims, HeaderIn, HeaderOut, MAX_DELEGATION_DEPTH, MAX_HEADER_B64_LEN, TokenType, TypOnly,
+    },
     key::MAX_KID_LEN,
     provider,
 };
@@ -209,8 +211,9 @@ fn verifying_key(key: &SigningKey, validation: Validation) -> VerifyingKey {
 /// Signs `claims` as a compact JWS with `key`.
 fn sign_token(key: &SigningKey, ttype: TokenType, claims: &Claims) -> Result<String, Error> {
     let json = |e: serde_json::Error| Error::Crypto(format!("cannot serialize token: {e}"));
-    let header = serde_json::to_vec(&HeaderOut { alg: key.algorithm().as_str(), typ: ttype.typ(), kid: key.kid() })
-        .map_err(json)?;
+    let header =
+        serde_json::to_vec(&HeaderOut { alg: key.algorithm().as_str(), typ: ttype.typ(), kid: key.kid() })
+            .map_err(json)?;
     let payload = serde_json::to_vec(claims).map_err(json)?;
     let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 360);
     URL_SAFE_NO_PAD.encode_string(&header, &mut token);
@@ -267,7 +270,9 @@ fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::InvalidAudience => invalid("wrong audience"),
         ErrorKind::MissingRequiredClaim(c) => invalid(format!("missing required claim `{}`", echo(c))),
         ErrorKind::InvalidClaimFormat(c) => invalid(format!("malformed claim `{}`", echo(c))),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => invalid("algorithm not allowed for this key"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            invalid("algorithm not allowed for this key")
+        }
         ErrorKind::Base64(_) => invalid("malformed token: not base64url"),
         ErrorKind::Json(e) => invalid(format!("malformed claims: {}", echo(&e.to_string()))),
         ErrorKind::Utf8(_) => invalid("malformed token: not UTF-8"),
@@ -292,7 +297,8 @@ impl TokenService {
         }
         provider::install();
         self_test(&key, &config.issuer, &config.audience)?;
-        let secs = |d: Duration| i64::try_from(d.as_secs()).map_err(|_| Error::Config("duration too large".into()));
+        let secs =
+            |d: Duration| i64::try_from(d.as_secs()).map_err(|_| Error::Config("duration too large".into()));
         let overlap = config.effective_rotation_overlap();
         let validation = validation(&key, &config.issuer, &config.audience, config.leeway.as_secs(), true);
         let keys = KeySet { verifying: vec![verifying_key(&key, validation)], signing: key };
@@ -348,7 +354,10 @@ impl TokenService {
         let now = self.now();
         let current = self.keys.load_full();
         if current.verifying.iter().any(|k| k.kid == new_key.kid()) {
-            return Err(Error::KeyId { kid: new_key.kid().to_owned(), reason: "it is already in the key set" });
+            return Err(Error::KeyId {
+                kid: new_key.kid().to_owned(),
+                reason: "it is already in the key set",
+            });
         }
         let retire_at = now + self.rotation_overlap;
         let mut verifying: Vec<VerifyingKey> = current
@@ -374,8 +383,12 @@ impl TokenService {
     pub fn jwks(&self) -> serde_json::Value {
         let now = self.now();
         let set = self.keys.load();
-        let keys: Vec<serde_json::Value> =
-            set.verifying.iter().filter(|k| k.retire_at.is_none_or(|t| now < t)).map(|k| k.jwk.clone()).collect();
+        let keys: Vec<serde_json::Value> = set
+            .verifying
+            .iter()
+            .filter(|k| k.retire_at.is_none_or(|t| now < t))
+            .map(|k| k.jwk.clone())
+            .collect();
         serde_json::json!({ "keys": keys })
     }
 
@@ -395,7 +408,9 @@ impl TokenService {
             return Err(invalid(format!("token longer than {MAX_CREDENTIAL_LEN} bytes")));
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(invalid("malformed token: expected three dot-separated parts"));
         };
         if h64.is_empty() || p64.is_empty() || s64.is_empty() {
@@ -404,7 +419,8 @@ impl TokenService {
         if h64.len() > MAX_HEADER_B64_LEN {
             return Err(invalid("malformed token: header too large"));
         }
-        let header_json = URL_SAFE_NO_PAD.decode(h64).map_err(|_| invalid("malformed header: not base64url"))?;
+        let header_json =
+            URL_SAFE_NO_PAD.decode(h64).map_err(|_| invalid("malformed header: not base64url"))?;
         let header: HeaderIn<'_> = serde_json::from_slice(&header_json)
             .map_err(|e| invalid(format!("malformed header: {}", echo(&e.to_string()))))?;
         if let Some(member) = header.forbidden_member() {
@@ -418,7 +434,11 @@ impl TokenService {
         if let Some(want) = expect
             && ttype != want
         {
-            return Err(invalid(format!("wrong token type: expected {}, got {}", want.as_str(), ttype.as_str())));
+            return Err(invalid(format!(
+                "wrong token type: expected {}, got {}",
+                want.as_str(),
+                ttype.as_str()
+            )));
         }
         let kid = header.kid.as_deref().ok_or_else(|| invalid("header has no `kid`"))?;
         if kid.len() > MAX_KID_LEN {
@@ -579,7 +599,13 @@ impl TokenService {
         Ok(principal)
     }
 
-    fn mint(&self, key: &SigningKey, session: &Session, ttype: TokenType, now: i64) -> Result<(String, i64), Error> {
+    fn mint(
+        &self,
+        key: &SigningKey,
+        session: &Session,
+        ttype: TokenType,
+        now: i64,
+    ) -> Result<(String, i64), Error> {
         let exp = now + if ttype == TokenType::Access { self.access_ttl } else { self.refresh_ttl };
         let claims = Claims {
             iss: Some(self.issuer.clone()),
@@ -611,13 +637,18 @@ impl TokenService {
         Ok((token, exp))
     }
 
-    fn mint_pair(&self, session: &Session, now: OffsetDateTime) -> Result<(SessionTokens, Principal), TokenError> {
+    fn mint_pair(
+        &self,
+        session: &Session,
+        now: OffsetDateTime,
+    ) -> Result<(SessionTokens, Principal), TokenError> {
         let fail = |e: Error| TokenError(e.to_string());
         let key = self.keys.load().signing.clone();
         let now = now.unix_timestamp();
         let (access, exp) = self.mint(&key, session, TokenType::Access, now).map_err(fail)?;
         let (refresh, _) = self.mint(&key, session, TokenType::Refresh, now).map_err(fail)?;
-        let principal = session.principal(&self.issuer, exp).map_err(|e| TokenError(e.detail().into_owned()))?;
+        let principal =
+            session.principal(&self.issuer, exp).map_err(|e| TokenError(e.detail().into_owned()))?;
         let tokens = SessionTokens {
             access_token: SecretString::from(access),
             refresh_token: SecretString::from(refresh),
@@ -628,7 +659,9 @@ impl TokenService {
 
     fn issue_for(&self, principal: &Principal) -> Result<SessionTokens, TokenError> {
         if principal.auth_method == AuthMethod::SessionToken {
-            return Err(TokenError("a session token principal cannot be issued new tokens; use refresh".into()));
+            return Err(TokenError(
+                "a session token principal cannot be issued new tokens; use refresh".into(),
+            ));
         }
         let now = self.now();
         if principal.is_expired_at(now) {
@@ -659,7 +692,8 @@ impl TokenService {
         let decoded = self.decode(token, Some(TokenType::Refresh), now, true)?;
         self.check_live(&decoded.verified, now).await?;
         let until = timestamp(decoded.verified.exp.saturating_add(self.leeway))?;
-        let first_use = self.state.claim_once(&format!("rt:{}", decoded.jti), until).await.map_err(unavailable)?;
+        let first_use =
+            self.state.claim_once(&format!("rt:{}", decoded.jti), until).await.map_err(unavailable)?;
         if !first_use {
             // Every token of the family expires by now + refresh_ttl (+ leeway).
             let family_until = now + time::Duration::seconds(self.refresh_ttl.saturating_add(self.leeway));
