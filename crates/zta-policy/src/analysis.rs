@@ -1,0 +1,169 @@
+//! Load-time analysis: rules that can never decide (dead below an unconditional rule, or an
+//! allow shadowed by a deny that matches whenever it does) and duplicate rules.
+//!
+//! The shadowing check is conservative: it warns only when it can prove coverage from the
+//! rules' text. A deny covers an allow when the deny's `when` is absent or identical and every
+//! condition of the deny is implied by a condition of the allow on the same attribute: the same
+//! operators, or a pinned value (`eq`, or every value of an `in` list) that satisfies the deny's
+//! positive operators.
+
+use std::collections::HashMap;
+
+use zta_core::{AttrValue, Effect};
+
+use crate::{
+    compile::{Cond, Rule, Test},
+    diag::{Diagnostic, Severity},
+    engine::PolicySet,
+    model::{CondSpec, Lit, Op, RuleSpec, logic_key},
+};
+
+pub(crate) fn analyze(set: &PolicySet) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let specs = &set.specs;
+    let rules = &set.rules;
+    let warn = |s: &RuleSpec, msg: String, hint: &str| {
+        Diagnostic::new(Severity::Warning, &s.file, s.pos, msg).with_rule(Some(&s.name)).with_hint(hint)
+    };
+
+    // Rules below an unconditional rule of higher priority.
+    let top_unconditional =
+        specs.iter().filter(|s| s.is_unconditional()).max_by_key(|s| (s.priority, std::cmp::Reverse(&s.name)));
+    let mut dead = vec![false; specs.len()];
+    if let Some(u) = top_unconditional {
+        for (i, s) in specs.iter().enumerate() {
+            if s.priority < u.priority {
+                if let Some(d) = dead.get_mut(i) {
+                    *d = true;
+                }
+                out.push(warn(
+                    s,
+                    format!(
+                        "rule `{}` (priority {}) can never decide: the unconditional rule `{}` at priority {} decides every request first",
+                        s.name, s.priority, u.name, u.priority
+                    ),
+                    "raise this rule's priority above it, or give that rule conditions",
+                ));
+            }
+        }
+    }
+
+    // Duplicates.
+    let mut by_logic: HashMap<String, &RuleSpec> = HashMap::new();
+    for s in specs {
+        let key = logic_key(s);
+        match by_logic.get(&key) {
+            Some(first) => out.push(warn(
+                s,
+                format!("rule `{}` duplicates rule `{}` (same effect, priority and conditions)", s.name, first.name),
+                "remove one of them",
+            )),
+            None => {
+                by_logic.insert(key, s);
+            }
+        }
+    }
+
+    // Allows shadowed by a deny of higher or equal priority. Denies are bucketed by the
+    // action types they are limited to, so only plausible pairs are compared.
+    let mut keyed: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut unkeyed: Vec<usize> = Vec::new();
+    for (i, s) in specs.iter().enumerate() {
+        if s.effect != Effect::Deny {
+            continue;
+        }
+        match pinned_strings(s, "action_type") {
+            Some(keys) => keys.into_iter().for_each(|k| keyed.entry(k).or_default().push(i)),
+            None => unkeyed.push(i),
+        }
+    }
+    for (i, (a_spec, a_rule)) in specs.iter().zip(rules).enumerate() {
+        if a_spec.effect != Effect::Allow || dead.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let keyed_candidates = pinned_strings(a_spec, "action_type")
+            .and_then(|keys| keys.first().and_then(|k| keyed.get(k)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let shadow = unkeyed.iter().chain(keyed_candidates).copied().filter_map(|j| {
+            let d_spec = specs.get(j)?;
+            let d_rule = rules.get(j)?;
+            (d_spec.priority >= a_spec.priority && covers(d_spec, d_rule, a_spec, a_rule)).then_some(d_spec)
+        });
+        if let Some(d) = shadow.max_by_key(|d| (d.priority, std::cmp::Reverse(&d.name))) {
+            out.push(warn(
+                a_spec,
+                format!(
+                    "allow rule `{}` (priority {}) can never allow: deny rule `{}` (priority {}) matches every request it matches",
+                    a_spec.name, a_spec.priority, d.name, d.priority
+                ),
+                "narrow the deny, or give the allow a higher priority than the deny if it is meant as an exception",
+            ));
+        }
+    }
+    out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    out
+}
+
+/// The string values a rule pins `path` to (`eq` or `in` of strings), if it does.
+fn pinned_strings<'a>(s: &'a RuleSpec, path: &str) -> Option<Vec<&'a str>> {
+    let c = s.conditions.iter().find(|c| c.path == path)?;
+    c.ops.iter().find_map(|o| match (o.op, &o.operand) {
+        (Op::Eq, Lit::Str(v)) => Some(vec![v.as_str()]),
+        (Op::In, Lit::List(items)) => items
+            .iter()
+            .map(|i| match i {
+                Lit::Str(v) => Some(v.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    })
+}
+
+/// Whether deny `d` matches every request allow `a` matches.
+fn covers(d_spec: &RuleSpec, d: &Rule, a_spec: &RuleSpec, a: &Rule) -> bool {
+    if d_spec.when.is_some() && d_spec.when != a_spec.when {
+        return false;
+    }
+    d_spec.conditions.iter().zip(d.conds.iter()).all(|(dc_spec, dc)| {
+        a_spec
+            .conditions
+            .iter()
+            .zip(a.conds.iter())
+            .filter(|(ac_spec, _)| ac_spec.path == dc_spec.path)
+            .any(|(ac_spec, ac)| implies(ac_spec, ac, dc_spec, dc))
+    })
+}
+
+/// Whether allow condition `ac` implies deny condition `dc` (same path).
+fn implies(ac_spec: &CondSpec, ac: &Cond, dc_spec: &CondSpec, dc: &Cond) -> bool {
+    // Every operator of the deny also appears in the allow (conditions are conjunctions).
+    if dc_spec.ops.iter().all(|d| ac_spec.ops.iter().any(|a| a.op == d.op && a.operand == d.operand)) {
+        return true;
+    }
+    if !dc.tests.iter().all(Test::is_positive) {
+        return false;
+    }
+    let holds_on = |lit: &Lit| {
+        let v = lit.to_json();
+        dc.tests.iter().all(|t| t.holds(AttrValue::Json(&v)))
+    };
+    for o in &ac_spec.ops {
+        match (o.op, &o.operand) {
+            (Op::Eq, Lit::List(_)) => {}
+            (Op::Eq, lit) => {
+                if holds_on(lit) {
+                    return true;
+                }
+            }
+            (Op::In, Lit::List(items)) if !items.is_empty() => {
+                if items.iter().all(holds_on) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    matches!(&*dc.tests, [Test::Exists(true)]) && ac.tests.iter().any(Test::is_positive)
+}

@@ -1,0 +1,470 @@
+//! The compiled policy set: loading, the candidate index, and the decision procedure.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+    path::Path,
+};
+
+use sha2::{Digest as _, Sha256};
+use smallvec::SmallVec;
+use zta_core::{
+    AuthzRequest, Basis, Decision, Determining, Effect, PolicyDigest, PolicyEngine, PolicyError, RuleName,
+};
+
+use crate::{
+    compile::{Accessor, Cond, Expr, RegexCache, Rule, Test},
+    diag::{Diagnostic, Diagnostics, Error, Severity},
+    model::{FlowSpec, Model, Reader, RuleSpec},
+    source::{self, Format},
+};
+
+/// The determining rule name of a denied segment crossing.
+pub const SEGMENT_BOUNDARY: &str = "segment-boundary";
+
+/// One policy text to load.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Where it came from (a file name), used in diagnostics.
+    pub origin: &'a str,
+    /// The text.
+    pub text: &'a str,
+    /// Its syntax.
+    pub format: Format,
+}
+
+/// A small, fast, non-cryptographic string hasher for the candidate index (keys are policy
+/// literals and lookups only decide which rules to test, never the outcome).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FxHasher>>;
+
+/// Which indexed attribute a rule is filed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Action,
+    Agent,
+    Resource,
+}
+
+/// Candidate lists, each sorted by (priority descending, deny first, name).
+#[derive(Debug, Default)]
+struct Index {
+    by_action: FxMap<Box<[u32]>>,
+    by_agent: FxMap<Box<[u32]>>,
+    by_resource: FxMap<Box<[u32]>>,
+    rest: Box<[u32]>,
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    from: Box<str>,
+    to: Box<str>,
+    actions: Option<Box<[Box<str>]>>,
+}
+
+/// A compiled, indexed policy set: the native [`PolicyEngine`].
+///
+/// Load it from files ([`PolicySet::from_files`]) or text ([`PolicySet::from_sources`]); a
+/// policy with any error does not load, and every error is reported. Decisions follow
+/// POLICY.md: segment boundaries first (when the policy declares `segments`), then priority
+/// tiers from the highest down, deny overriding allow within a tier, and a default deny.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) specs: Vec<RuleSpec>,
+    index: Index,
+    flows: Option<Vec<Flow>>,
+    pub(crate) digest: PolicyDigest,
+    warnings: Vec<Diagnostic>,
+    segment_rule: RuleName,
+}
+
+/// Matched rule ids in the deciding tier (inline, so ordinary decisions do not allocate).
+type Matches = SmallVec<[u32; 16]>;
+
+impl PolicySet {
+    /// Loads and compiles policy files (YAML, or JSON/TOML by extension). All errors in all
+    /// files are reported together.
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self, Error> {
+        if paths.is_empty() {
+            return Err(Error::NoFiles);
+        }
+        let mut texts = Vec::with_capacity(paths.len());
+        for p in paths {
+            let p = p.as_ref();
+            let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+            texts.push((p.display().to_string(), text, Format::from_path(p)));
+        }
+        let sources: Vec<Source<'_>> =
+            texts.iter().map(|(origin, text, format)| Source { origin, text, format: *format }).collect();
+        Self::from_sources(&sources)
+    }
+
+    /// Loads and compiles policy texts.
+    pub fn from_sources(sources: &[Source<'_>]) -> Result<Self, Error> {
+        let mut diags = Vec::new();
+        let mut model = Model::default();
+        for s in sources {
+            match source::parse(s.text, s.format, s.origin) {
+                Ok(doc) => Reader::new(s.origin, &mut diags).read_document(&doc, &mut model),
+                Err(d) => diags.push(d),
+            }
+        }
+        Self::build(model, diags)
+    }
+
+    /// Loads one YAML text (for tests and embedding).
+    pub fn from_yaml(text: &str) -> Result<Self, Error> {
+        Self::from_sources(&[Source { origin: "<policy>", text, format: Format::Yaml }])
+    }
+
+    fn build(mut model: Model, mut diags: Vec<Diagnostic>) -> Result<Self, Error> {
+        // Duplicate names, across all files.
+        let mut seen: HashMap<&str, &RuleSpec> = HashMap::new();
+        for r in &model.rules {
+            if let Some(first) = seen.get(r.name.as_str()) {
+                diags.push(
+                    Diagnostic::new(Severity::Error, &r.file, r.pos, format!("duplicate rule name `{}`", r.name))
+                        .with_rule(Some(&r.name))
+                        .with_hint(format!(
+                            "the name is already used at {}:{}:{}; rule names must be unique",
+                            first.file, first.pos.line, first.pos.col
+                        )),
+                );
+            } else {
+                seen.insert(&r.name, r);
+            }
+        }
+        if !diags.is_empty() {
+            diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            return Err(Error::Invalid(Diagnostics(diags)));
+        }
+        model.rules.sort_by(|a, b| a.name.cmp(&b.name));
+        let digest = PolicyDigest(Sha256::digest(model.canonical().as_bytes()).into());
+
+        let mut cache = RegexCache::default();
+        let mut rules = Vec::with_capacity(model.rules.len());
+        for spec in &model.rules {
+            match compile_rule(spec, &mut cache) {
+                Ok(r) => rules.push(r),
+                Err(e) => diags.push(
+                    Diagnostic::new(Severity::Error, &spec.file, spec.pos, e)
+                        .with_rule(Some(&spec.name))
+                        .with_hint("fix the condition"),
+                ),
+            }
+        }
+        if !diags.is_empty() {
+            return Err(Error::Invalid(Diagnostics(diags)));
+        }
+        let index = build_index(&mut rules);
+        let flows = model.segments.as_ref().map(|flows| flows.iter().map(compile_flow).collect());
+        let mut set = Self {
+            rules,
+            specs: model.rules,
+            index,
+            flows,
+            digest,
+            warnings: Vec::new(),
+            segment_rule: RuleName::from(SEGMENT_BOUNDARY),
+        };
+        set.warnings = crate::analysis::analyze(&set);
+        Ok(set)
+    }
+
+    /// The content hash of the policy set (independent of rule order and file layout).
+    pub fn digest(&self) -> PolicyDigest {
+        self.digest
+    }
+
+    /// Warnings found at load: shadowed, dead and duplicate rules.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the set has no rules (everything is denied by default).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether segment boundaries are enforced (the policy has a `segments` section).
+    pub fn enforces_segments(&self) -> bool {
+        self.flows.is_some()
+    }
+
+    /// Decides `request`. Never fails and, without obligations, never allocates.
+    pub fn decide(&self, request: &AuthzRequest) -> Decision {
+        if let Some(d) = self.segment_check(request) {
+            return d;
+        }
+        let mut matches = Matches::new();
+        let (effect, _) = self.decide_rules(request, &mut matches);
+        let mut determining = Determining::new();
+        let mut obligations = Vec::new();
+        for &id in &matches {
+            if let Some(r) = self.rules.get(id as usize) {
+                determining.push(r.name.clone());
+                if effect == Some(Effect::Allow) {
+                    obligations.extend(r.obligations.iter().cloned());
+                }
+            }
+        }
+        let basis = match effect {
+            None => Basis::DefaultDeny,
+            Some(Effect::Deny) => Basis::ExplicitDeny,
+            Some(Effect::Allow) => Basis::Permitted,
+        };
+        let mut d = Decision::new(basis, determining, self.digest);
+        d.obligations = obligations;
+        d
+    }
+
+    /// The segment boundary: `Some(deny)` when the request crosses segments without a flow.
+    pub(crate) fn segment_check(&self, request: &AuthzRequest) -> Option<Decision> {
+        match self.crossing(request)? {
+            SegmentOutcome::Denied => {
+                let mut determining = Determining::new();
+                determining.push(self.segment_rule.clone());
+                Some(Decision::new(Basis::ExplicitDeny, determining, self.digest))
+            }
+            SegmentOutcome::Same | SegmentOutcome::Flow(_) => None,
+        }
+    }
+
+    /// How the request relates to segment boundaries; `None` when they are not enforced or the
+    /// request has no target.
+    pub(crate) fn crossing(&self, request: &AuthzRequest) -> Option<SegmentOutcome> {
+        let flows = self.flows.as_ref()?;
+        let target = request.target()?;
+        let from = request.principal().segment.as_deref();
+        let to = target.segment.as_deref();
+        if from == to {
+            return Some(SegmentOutcome::Same);
+        }
+        let (Some(from), Some(to)) = (from, to) else { return Some(SegmentOutcome::Denied) };
+        let action = request.action().action_type();
+        let found = flows.iter().position(|f| {
+            *f.from == *from && *f.to == *to && f.actions.as_ref().is_none_or(|a| a.iter().any(|x| **x == *action))
+        });
+        Some(match found {
+            Some(i) => SegmentOutcome::Flow(i),
+            None => SegmentOutcome::Denied,
+        })
+    }
+
+    pub(crate) fn flow_text(&self, i: usize) -> Option<String> {
+        let f = self.flows.as_ref()?.get(i)?;
+        Some(match &f.actions {
+            Some(a) => format!("{} -> {} [{}]", f.from, f.to, a.join(", ")),
+            None => format!("{} -> {} [any action]", f.from, f.to),
+        })
+    }
+
+    /// Walks the tiers from the highest down; fills `matches` (sorted by name) with the
+    /// matching rules of the winning effect in the deciding tier.
+    #[inline]
+    pub(crate) fn decide_rules(&self, req: &AuthzRequest, matches: &mut Matches) -> (Option<Effect>, Option<i64>) {
+        fn lookup<'m>(map: &'m FxMap<Box<[u32]>>, key: Option<&str>) -> &'m [u32] {
+            if map.is_empty() {
+                return &[];
+            }
+            key.and_then(|k| map.get(k)).map_or(&[], |v| &**v)
+        }
+        let lists: [(&[u32], bool); 4] = [
+            (lookup(&self.index.by_action, Some(req.action().action_type())), true),
+            (lookup(&self.index.by_agent, Some(req.principal().agent_id.as_str())), true),
+            (lookup(&self.index.by_resource, req.resource().map(|r| r.kind.as_str())), true),
+            (&self.index.rest, false),
+        ];
+        let mut cursors = [0usize; 4];
+        loop {
+            // The next tier: the highest priority among the heads of the lists.
+            let mut tier: Option<i64> = None;
+            for ((list, _), cur) in lists.iter().zip(cursors.iter()) {
+                if let Some(r) = list.get(*cur).and_then(|&id| self.rules.get(id as usize)) {
+                    tier = Some(tier.map_or(r.priority, |t: i64| t.max(r.priority)));
+                }
+            }
+            let Some(tier) = tier else { return (None, None) };
+            for effect in [Effect::Deny, Effect::Allow] {
+                for ((list, via_index), cur) in lists.iter().zip(cursors.iter_mut()) {
+                    while let Some(&id) = list.get(*cur) {
+                        let Some(r) = self.rules.get(id as usize) else { break };
+                        if r.priority != tier || r.effect != effect {
+                            break;
+                        }
+                        *cur += 1;
+                        if r.matches(req, *via_index) {
+                            matches.push(id);
+                        }
+                    }
+                }
+                if !matches.is_empty() {
+                    // Rule ids are assigned in name order.
+                    matches.sort_unstable();
+                    return (Some(effect), Some(tier));
+                }
+            }
+        }
+    }
+}
+
+/// How a request relates to the segment boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentOutcome {
+    /// Both sides in the same segment (or both unknown).
+    Same,
+    /// A crossing permitted by the flow with this index.
+    Flow(usize),
+    /// A crossing no flow permits.
+    Denied,
+}
+
+impl PolicyEngine for PolicySet {
+    fn evaluate(&self, request: &AuthzRequest) -> Result<Decision, PolicyError> {
+        Ok(self.decide(request))
+    }
+
+    fn digest(&self) -> PolicyDigest {
+        self.digest
+    }
+}
+
+fn compile_rule(spec: &RuleSpec, cache: &mut RegexCache) -> Result<Rule, String> {
+    let conds = spec.conditions.iter().map(|c| Cond::new(c, cache)).collect::<Result<Box<[Cond]>, _>>()?;
+    let when = spec.when.as_ref().map(|w| Expr::new(w, cache)).transpose()?;
+    Ok(Rule {
+        name: RuleName::from(spec.name.as_str()),
+        effect: spec.effect,
+        priority: spec.priority,
+        conds,
+        when,
+        obligations: spec.obligations.clone().into_boxed_slice(),
+        indexed_cond: None,
+    })
+}
+
+fn compile_flow(f: &FlowSpec) -> Flow {
+    Flow {
+        from: f.from.as_str().into(),
+        to: f.to.as_str().into(),
+        actions: f.actions.as_ref().map(|a| a.iter().map(|s| Box::from(s.as_str())).collect()),
+    }
+}
+
+/// The keys a single-test condition proves, when it is a literal string equality or a list
+/// of strings (`in`).
+fn index_keys(cond: &Cond) -> Option<Vec<&str>> {
+    let [test] = &*cond.tests else { return None };
+    match test {
+        Test::Eq(crate::compile::Scalar::Str(s)) => Some(vec![&**s]),
+        Test::In(set) => set
+            .iter()
+            .map(|s| match s {
+                crate::compile::Scalar::Str(s) => Some(&**s),
+                _ => None,
+            })
+            .collect::<Option<Vec<&str>>>()
+            .map(|mut v| {
+                v.sort_unstable();
+                v.dedup();
+                v
+            }),
+        _ => None,
+    }
+}
+
+fn build_index(rules: &mut [Rule]) -> Index {
+    let mut by: [HashMap<Box<str>, Vec<u32>>; 3] = Default::default();
+    let mut rest = Vec::new();
+    for (id, rule) in rules.iter_mut().enumerate() {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        let mut filed = false;
+        for (family, map) in [Family::Action, Family::Agent, Family::Resource].into_iter().zip(by.iter_mut()) {
+            let found = rule.conds.iter().enumerate().find_map(|(i, c)| {
+                let ok = match family {
+                    Family::Action => c.accessor == Accessor::ActionType,
+                    Family::Agent => c.accessor == Accessor::AgentId,
+                    Family::Resource => c.accessor == Accessor::ResourceType,
+                };
+                if ok { index_keys(c).map(|k| (i, k)) } else { None }
+            });
+            if let Some((i, keys)) = found {
+                for k in keys {
+                    map.entry(Box::from(k)).or_default().push(id);
+                }
+                rule.indexed_cond = Some(i);
+                filed = true;
+                break;
+            }
+        }
+        if !filed {
+            rest.push(id);
+        }
+    }
+    let order = |rules: &[Rule], list: &mut Vec<u32>| {
+        list.sort_by_key(|&id| {
+            let r = rules.get(id as usize);
+            (
+                std::cmp::Reverse(r.map_or(i64::MIN, |r| r.priority)),
+                r.map_or(1, |r| u8::from(r.effect == Effect::Allow)),
+                id,
+            )
+        });
+    };
+    let finish = |map: HashMap<Box<str>, Vec<u32>>| -> FxMap<Box<[u32]>> {
+        map.into_iter()
+            .map(|(k, mut v)| {
+                order(rules, &mut v);
+                (k, v.into_boxed_slice())
+            })
+            .collect()
+    };
+    let [a, b, c] = by;
+    let (by_action, by_agent, by_resource) = (finish(a), finish(b), finish(c));
+    order(rules, &mut rest);
+    Index { by_action, by_agent, by_resource, rest: rest.into_boxed_slice() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fx_hash_differs_for_different_keys() {
+        use std::hash::BuildHasher;
+        let b = BuildHasherDefault::<FxHasher>::default();
+        assert_ne!(b.hash_one("call_tool"), b.hash_one("send_message"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The native policy engine of ZTA: the heart of least privilege and microsegmentation.
+//!
+//! A [`PolicySet`] is loaded from YAML (the original project's files load unchanged, including
+//! its whole config file with rules under `policies: policies:`), JSON or TOML, checked with
+//! every error reported at `file:line:column` with a hint, analysed for rules that can never
+//! decide, and compiled into typed predicates behind a candidate index. It implements
+//! [`zta_core::PolicyEngine`]; [`PolicyWatcher`] adds hot reload.
+//!
+//! # The language
+//!
+//! ```yaml
+//! segments:                       # optional; present = segment boundaries are enforced
+//!   names: [research, analysis]   # optional; flows must then name declared segments
+//!   flows:
+//!     - {from: research, to: analysis, actions: [send_message, handoff]}
+//! policies:
+//!   - name: allow_research_tools         # unique
+//!     effect: allow                      # allow | deny, nothing else
+//!     priority: 100                      # integer, default 0
+//!     description: research agents may search the web
+//!     conditions:                        # attribute path -> literal or operator map
+//!       principal.segment: research
+//!       action_type: call_tool
+//!       tool_name: {in: [web_search, fetch_url]}
+//!     when:                              # optional: all / any / not over condition maps
+//!       not: {principal.roles: suspended}
+//!     obligations: [audit_tool_output]   # allow rules only; or {name, params}
+//! ```
+//!
+//! A condition is a literal (equality) or a map of one or more operators, **all** of which must
+//! hold: `eq ne gt gte lt lte in not_in contains regex starts_with ends_with glob cidr exists`.
+//! `in`/`not_in` take a list (a string operand is a load error). `regex` is linear-time,
+//! anchored at the start like Python's `re.match`, and `$` means the end of the text (no
+//! trailing-newline quirk). `glob` matches the whole value (`*`, `?`, `[abc]`). `cidr` takes a
+//! network or a list of them. Comparisons are between numbers, or between RFC 3339 times
+//! (operand a time, attribute a time string); across types every operator is false.
+//!
+//! **Absent attributes** satisfy exactly the negative operators (`ne`, `not_in`,
+//! `exists: false`) and no positive one.
+//!
+//! **Attributes** are those of [`zta_core::AuthzRequest::attribute`]: `agent_id`,
+//! `source_agent` and `principal.*` come only from the verified principal; `action_type`,
+//! `action.kind`, `action.name`, `tool_name`, `target_agent`, `target.segment`,
+//! `resource.type`, `resource.id`, `resource.<path>` from the request; anything else walks the
+//! context (`message.type`). A path under a reserved root that names no attribute
+//! (`principal.rolez`) is a load error.
+//!
+//! # Lists
+//!
+//! Some attributes are lists (`principal.roles`, `principal.groups`, `principal.delegation`,
+//! or a JSON array in the context). Positive operators hold when **any element** satisfies
+//! them, and each negative operator is the exact negation of its positive twin:
+//!
+//! | operator | on a list attribute |
+//! |---|---|
+//! | literal / `eq x` | membership: some element equals `x` |
+//! | `ne x` | no element equals `x` |
+//! | `in [a, b]` | some element is `a` or `b` |
+//! | `not_in [a, b]` | no element is `a` or `b` |
+//! | `contains x` | membership (on a string attribute: substring) |
+//! | `regex` `starts_with` `ends_with` `glob` `cidr` `gt`... | some element matches |
+//! | `exists` | the list is present (even if empty) |
+//! | a list literal `[a, b]` | the whole list equals `[a, b]`, in order |
+//!
+//! # Combining
+//!
+//! 1. **Segments** (when the policy has a `segments` section): a request with a target agent
+//!    whose `principal.segment` differs from `target.segment` (one side unknown and the other
+//!    known counts as different; both unknown counts as the same) is denied with basis
+//!    `ExplicitDeny` and determining rule [`SEGMENT_BOUNDARY`], before and above every rule,
+//!    unless a flow matches: `from` and `to` equal the two segments and the action type is in
+//!    `actions` (omitted: any action). A permitted crossing still needs an allow rule.
+//! 2. Rules are grouped by priority; the highest priority with a matching rule decides.
+//! 3. Within that tier, deny overrides allow.
+//! 4. No matching rule: deny (`DefaultDeny`).
+//! 5. The result never depends on the order of rules or files; the digest neither.
+//!
+//! A decision names the matching rules of the winning effect in the deciding tier (sorted by
+//! name) and carries the obligations of the determining allow rules; the guard refuses an allow
+//! whose obligations it cannot discharge.
+
+mod analysis;
+mod compile;
+mod diag;
+mod engine;
+mod explain;
+mod model;
+mod source;
+
+pub use diag::{Diagnostic, Diagnostics, Error, Severity};
+pub use engine::{PolicySet, SEGMENT_BOUNDARY, Source};
+pub use explain::{ConditionTrace, Explanation, RuleTrace, SegmentTrace, WhenTrace};
+pub use source::Format;

@@ -1,0 +1,424 @@
+//! Policy sources: YAML, JSON and TOML text parsed into one positioned document tree, so every
+//! later error can name its file, line and column.
+
+use std::{fmt, path::Path};
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::diag::{Diagnostic, Severity};
+
+/// The syntax a policy file is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// YAML 1.2 (the original project's format).
+    Yaml,
+    /// JSON.
+    Json,
+    /// TOML.
+    Toml,
+}
+
+impl Format {
+    /// The format a file name implies: `.json` is JSON, `.toml` is TOML, anything else YAML.
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("json") => Self::Json,
+            Some("toml") => Self::Toml,
+            _ => Self::Yaml,
+        }
+    }
+}
+
+/// A position in a source file: 1-based line and column; 0 means unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub(crate) struct Pos {
+    pub(crate) line: u32,
+    pub(crate) col: u32,
+}
+
+impl Pos {
+    pub(crate) fn new(line: usize, col: usize) -> Self {
+        Self { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) }
+    }
+    fn of(span: &Span) -> Self {
+        Self::new(span.start.line(), span.start.col() + 1)
+    }
+}
+
+/// A parsed document value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys in document order, with their positions.
+    Map(Vec<(Key, Node)>),
+}
+
+/// A map key and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Key {
+    pub(crate) name: String,
+    pub(crate) pos: Pos,
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) pos: Pos,
+}
+
+impl Node {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a map",
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", crate::model::node_to_json(self))
+    }
+}
+
+/// Most nodes a document may expand to through aliases (guards against "billion laughs").
+const MAX_NODES: usize = 1_000_000;
+/// Deepest nesting accepted.
+const MAX_DEPTH: usize = 128;
+
+/// Parses `text` in `format`. Syntax errors come back as diagnostics with positions.
+pub(crate) fn parse(text: &str, format: Format, file: &str) -> Result<Node, Diagnostic> {
+    match format {
+        Format::Yaml => parse_yaml(text, file),
+        Format::Json => {
+            // serde_json gives the precise JSON error; the YAML parser (JSON is YAML 1.2) gives
+            // positions for every value.
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                return Err(Diagnostic::new(Severity::Error, file, Pos::new(e.line(), e.column()), e.to_string())
+                    .with_hint("the file is not valid JSON"));
+            }
+            match parse_yaml(text, file) {
+                Ok(node) => Ok(node),
+                Err(_) => serde_json::from_str::<serde_json::Value>(text)
+                    .map(|v| from_json(&v, 0))
+                    .map_err(|e| Diagnostic::new(Severity::Error, file, Pos::default(), e.to_string())),
+            }
+        }
+        Format::Toml => parse_toml(text, file),
+    }
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<Node, Diagnostic> {
+    match text.parse::<toml::Table>() {
+        Ok(table) => Ok(from_toml(&toml::Value::Table(table), 0)),
+        Err(e) => {
+            let pos = e.span().map(|s| byte_pos(text, s.start)).unwrap_or_default();
+            Err(Diagnostic::new(Severity::Error, file, pos, e.message().to_owned())
+                .with_hint("the file is not valid TOML"))
+        }
+    }
+}
+
+/// Line and column of byte offset `at` in `text`.
+pub(crate) fn byte_pos(text: &str, at: usize) -> Pos {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Pos::new(line, col)
+}
+
+fn from_toml(v: &toml::Value, depth: usize) -> Node {
+    let value = match v {
+        toml::Value::String(s) => Value::Str(s.clone()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::Str(d.to_string()),
+        toml::Value::Array(a) if depth < MAX_DEPTH => {
+            Value::Seq(a.iter().map(|x| from_toml(x, depth + 1)).collect())
+        }
+        toml::Value::Table(t) if depth < MAX_DEPTH => Value::Map(
+            t.iter()
+                .map(|(k, x)| (Key { name: k.clone(), pos: Pos::default() }, from_toml(x, depth + 1)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
+    Node { value, pos: Pos::default() }
+}
+
+fn from_json(v: &serde_json::Value, depth: usize) -> Node {
+    let value = match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(a) if depth < MAX_DEPTH => {
+            Value::Seq(a.iter().map(|x| from_json(x, depth + 1)).collect())
+        }
+        serde_json::Value::Object(o) if depth < MAX_DEPTH => Value::Map(
+            o.iter()
+                .map(|(k, x)| (Key { name: k.clone(), pos: Pos::default() }, from_json(x, depth + 1)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
+    Node { value, pos: Pos::default() }
+}
+
+enum Frame {
+    Seq(Vec<Node>, Pos, usize),
+    Map(Vec<(Key, Node)>, Pos, usize, Option<Node>),
+}
+
+fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
+    let err = |pos: Pos, msg: String| Diagnostic::new(Severity::Error, file, pos, msg);
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+    let mut nodes = 0usize;
+    while let Some(item) = parser.next_event() {
+        let (event, span) = item.map_err(|e| {
+            err(Pos::new(e.marker().line(), e.marker().col() + 1), format!("YAML syntax error: {}", e.info()))
+                .with_hint("check indentation, quoting and `:` separators around this position")
+        })?;
+        let pos = Pos::of(&span);
+        let complete: Option<(Node, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(err(pos, "more than one YAML document".into())
+                        .with_hint("a policy file holds one document; remove the extra `---`"));
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let node = anchors.get(&id).cloned().ok_or_else(|| err(pos, "unknown YAML alias".into()))?;
+                nodes = nodes.saturating_add(count_nodes(&node));
+                Some((node, 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = match (style, tag.as_deref()) {
+                    (_, Some(t)) if t.suffix == "str" => Value::Str(text.into_owned()),
+                    (ScalarStyle::Plain, _) => resolve_plain(&text),
+                    _ => Value::Str(text.into_owned()),
+                };
+                nodes += 1;
+                Some((Node { value, pos }, anchor))
+            }
+            Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(pos, "nesting is too deep".into()));
+                }
+                stack.push(Frame::Seq(Vec::new(), pos, anchor));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(pos, "nesting is too deep".into()));
+                }
+                stack.push(Frame::Map(Vec::new(), pos, anchor, None));
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, p, anchor)) => {
+                    nodes += 1;
+                    Some((Node { value: Value::Seq(items), pos: p }, anchor))
+                }
+                _ => return Err(err(pos, "unbalanced YAML sequence".into())),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(entries, p, anchor, None)) => {
+                    nodes += 1;
+                    Some((Node { value: Value::Map(entries), pos: p }, anchor))
+                }
+                _ => return Err(err(pos, "unbalanced YAML mapping".into())),
+            },
+        };
+        if nodes > MAX_NODES {
+            return Err(err(pos, "document expands to too many values".into())
+                .with_hint("aliases multiply values; write the policy out plainly"));
+        }
+        let Some((node, anchor)) = complete else { continue };
+        if anchor > 0 {
+            anchors.insert(anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            Some(Frame::Map(entries, _, _, pending)) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    let name = match key.value {
+                        Value::Str(s) => s,
+                        Value::Int(i) => i.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Null => "null".to_owned(),
+                        Value::Seq(_) | Value::Map(_) => {
+                            return Err(err(key.pos, "a map key must be a plain value".into()));
+                        }
+                    };
+                    if entries.iter().any(|(k, _)| k.name == name) {
+                        return Err(err(key.pos, format!("duplicate key `{name}`"))
+                            .with_hint("each key may appear once in a map; merge the two entries"));
+                    }
+                    entries.push((Key { name, pos: key.pos }, node));
+                }
+            },
+        }
+    }
+    Ok(root.unwrap_or(Node { value: Value::Null, pos: Pos::new(1, 1) }))
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| count_nodes(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::Int(i);
+        }
+        if let Ok(f) = s.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    if let Some(hex) = s.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Int(i);
+    }
+    if let Some(oct) = s.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Int(i);
+    }
+    if is_yaml_float(s)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return Value::Float(f);
+    }
+    Value::Str(s.to_owned())
+}
+
+/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
+    let mut i = 0;
+    let int_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    i += int_digits;
+    let mut frac_digits = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac_digits = b.get(i..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count();
+        i += frac_digits;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        let exp = b.get(i..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count();
+        if exp == 0 {
+            return false;
+        }
+        i += exp;
+    }
+    i == b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_scalars_resolve_to_the_core_schema() {
+        assert_eq!(resolve_plain("200"), Value::Int(200));
+        assert_eq!(resolve_plain("-3"), Value::Int(-3));
+        assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
+        assert_eq!(resolve_plain("1e3"), Value::Float(1000.0));
+        assert_eq!(resolve_plain("true"), Value::Bool(true));
+        assert_eq!(resolve_plain("~"), Value::Null);
+        assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
+        assert_eq!(resolve_plain("1.2.3"), Value::Str("1.2.3".into()));
+        assert_eq!(resolve_plain("10.0.0.0/8"), Value::Str("10.0.0.0/8".into()));
+    }
+
+    #[test]
+    fn yaml_nodes_carry_positions() {
+        let doc = parse("a:\n  b: [1, \"x\"]\n", Format::Yaml, "f.yaml").unwrap();
+        let b = doc.get("a").unwrap().get("b").unwrap();
+        assert_eq!(b.pos, Pos::new(2, 6));
+        let Value::Seq(items) = &b.value else { panic!() };
+        assert_eq!(items[1].value, Value::Str("x".into()));
+        assert_eq!(items[1].pos, Pos::new(2, 10));
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_have_positions() {
+        let e = parse("a: 1\na: 2\n", Format::Yaml, "f.yaml").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 1));
+        let e = parse("a: [1\n", Format::Yaml, "f.yaml").unwrap_err();
+        assert!(e.line >= 1, "{e}");
+        let e = parse("{\"a\": }", Format::Json, "f.json").unwrap_err();
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn json_and_toml_parse() {
+        let j = parse("{\"a\": {\"b\": 2}}", Format::Json, "f.json").unwrap();
+        assert_eq!(j.get("a").unwrap().get("b").unwrap().value, Value::Int(2));
+        let t = parse("[a]\nb = \"x\"\n", Format::Toml, "f.toml").unwrap();
+        assert_eq!(t.get("a").unwrap().get("b").unwrap().value, Value::Str("x".into()));
+    }
+}
