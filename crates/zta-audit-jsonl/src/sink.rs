@@ -1,0 +1,243 @@
+//! The sink: the async face of the writer thread.
+
+use std::{
+    fmt,
+    fs::{self, File, OpenOptions},
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
+
+use crate::{
+    Error, JsonlConfig, OnFull, Recovery,
+    checkpoint::{CheckpointWriter, Signer},
+    recovery::recover,
+    writer::{Msg, Shared, Writer, WriterSettings},
+};
+
+/// The lock file that keeps a second writer out.
+const LOCK_FILE: &str = "audit.lock";
+
+/// The embedded audit sink: a hash-chained JSON Lines log with group commit and a checkpoint.
+/// See the [crate docs](crate) for the format and the guarantees.
+///
+/// Dropping the sink writes and commits whatever is queued, and waits for that.
+pub struct JsonlSink {
+    tx: Option<mpsc::Sender<Msg>>,
+    shared: Arc<Shared>,
+    closed: AtomicBool,
+    on_full: OnFull,
+    dir: PathBuf,
+    recovery: Option<Recovery>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for JsonlSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonlSink")
+            .field("dir", &self.dir)
+            .field("on_full", &self.on_full)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("failed", &self.shared.failed.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonlSink {
+    /// Opens (or creates) the log in `config.dir`, recovers it, and starts the writer thread.
+    ///
+    /// Refuses a directory another sink is writing to, and a log that does not reach its
+    /// checkpoint or whose checkpointed records do not verify ([`Error::Integrity`]): that is
+    /// what a cut or edited log looks like. A torn tail after the checkpoint (a crash
+    /// mid-write) is moved aside and reported by [`recovery`](Self::recovery).
+    pub fn open(config: JsonlConfig) -> Result<Self, Error> {
+        config.validate().map_err(Error::Config)?;
+        let dir = config.dir.clone();
+        let signer = match &config.checkpoint_key_file {
+            Some(path) => {
+                Some(Signer::load(path).map_err(|reason| Error::Key { path: path.clone(), reason })?)
+            }
+            None => None,
+        };
+        fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(Error::io("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { dir }),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::Io { action: "lock", path: lock_path, error: e });
+            }
+        }
+        let dir_handle = File::open(&dir).map_err(Error::io("open", &dir))?;
+        let key_id = signer.as_ref().map(|s| s.key_id().to_owned());
+        let checkpoint =
+            CheckpointWriter::new(&dir, dir_handle.try_clone().map_err(Error::io("open", &dir))?, signer);
+        let resume = recover(&dir, &dir_handle, &checkpoint)?;
+        let recovery = resume.recovery.clone();
+        tracing::info!(
+            dir = %dir.display(),
+            seq = resume.seq,
+            checkpoint_key = key_id.as_deref().unwrap_or("none"),
+            "audit log opened"
+        );
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(Error::io("start the writer runtime for", &dir))?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let shared = Arc::new(Shared::default());
+        let writer = Writer::new(
+            WriterSettings {
+                dir: dir.clone(),
+                dir_handle,
+                lock,
+                max_file_bytes: config.max_file_bytes,
+                max_batch: config.max_batch,
+                flush_interval: config.flush_interval,
+                checkpoint,
+                shared: shared.clone(),
+            },
+            resume,
+        );
+        let handle = std::thread::Builder::new()
+            .name("zta-audit-writer".into())
+            .spawn(move || writer.run(rx, rt))
+            .map_err(Error::io("start the writer thread for", &dir))?;
+        Ok(Self {
+            tx: Some(tx),
+            shared,
+            closed: AtomicBool::new(false),
+            on_full: config.on_full,
+            dir,
+            recovery,
+            writer: Some(handle),
+        })
+    }
+
+    /// What recovery on open cut off, if anything.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops taking records, writes and commits everything already taken, and stops the writer.
+    /// Later appends fail with [`AuditError::Closed`].
+    pub async fn close(&self) -> Result<(), AuditError> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return self.shared.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.sender()?.send(Msg::Close(tx)).await.map_err(|_| self.closed_error())?;
+        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<Msg>, AuditError> {
+        self.tx.as_ref().ok_or(AuditError::Closed)
+    }
+
+    /// The error for a writer that is gone: its failure if it failed, else `Closed`.
+    fn closed_error(&self) -> AuditError {
+        self.shared.failed.get().map_or(AuditError::Closed, |m| AuditError::Write(m.clone()))
+    }
+
+    fn check_open(&self) -> Result<(), AuditError> {
+        if let Some(m) = self.shared.failed.get() {
+            return Err(AuditError::Write(m.clone()));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AuditError::Closed);
+        }
+        Ok(())
+    }
+
+    async fn enqueue(&self, msg: Msg) -> Result<(), AuditError> {
+        let tx = self.sender()?;
+        match self.on_full {
+            OnFull::Deny => tx.try_send(msg).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => AuditError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => self.closed_error(),
+            }),
+            OnFull::Wait => tx.send(msg).await.map_err(|_| self.closed_error()),
+        }
+    }
+
+    /// Parks the writer until the returned guard is dropped, after it has taken everything sent
+    /// before this call. Lets tests fill the queue deterministically.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn pause_writer(&self) -> WriterPause {
+        let (parked, parked_rx) = oneshot::channel();
+        let (resume_tx, resume) = std::sync::mpsc::channel();
+        if let Ok(tx) = self.sender() {
+            let _ = tx.send(Msg::Pause { parked, resume }).await;
+            let _ = parked_rx.await;
+        }
+        WriterPause { _resume: resume_tx }
+    }
+}
+
+/// Keeps the writer parked while it lives (tests only).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct WriterPause {
+    _resume: std::sync::mpsc::Sender<()>,
+}
+
+#[async_trait]
+impl AuditSink for JsonlSink {
+    /// Serializes the record (a record that cannot be serialized is refused here, not dropped
+    /// later), queues it, and with [`Durability::Flushed`] waits for its group commit.
+    async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
+        self.check_open()?;
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| AuditError::Write(format!("cannot serialize audit record `{}`: {e}", record.id)))?;
+        match durability {
+            Durability::Queued => self.enqueue(Msg::Record { bytes, done: None }).await,
+            Durability::Flushed => {
+                let (tx, rx) = oneshot::channel();
+                self.enqueue(Msg::Record { bytes, done: Some(tx) }).await?;
+                rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+            }
+        }
+    }
+
+    /// Waits until every record taken so far is fsynced and in the checkpoint.
+    async fn flush(&self) -> Result<(), AuditError> {
+        if let Some(m) = self.shared.failed.get() {
+            return Err(AuditError::Write(m.clone()));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.sender()?.send(Msg::Flush(tx)).await.map_err(|_| self.closed_error())?;
+        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        // Without a sender the writer drains the queue, commits and returns.
+        drop(self.tx.take());
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
