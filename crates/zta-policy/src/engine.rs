@@ -145,20 +145,20 @@ impl PolicySet {
     }
 
     fn build(mut model: Model, mut diags: Vec<Diagnostic>) -> Result<Self, Error> {
-        // Duplicate names, across all files.
-        let mut seen: HashMap<&str, &RuleSpec> = HashMap::new();
-        for r in &model.rules {
-            if let Some(first) = seen.get(r.name.as_str()) {
+        // Duplicate names, across all files (rules with errors included).
+        let mut seen: HashMap<&str, (&str, crate::source::Pos)> = HashMap::new();
+        for (name, file, pos) in &model.names {
+            if let Some((first_file, first)) = seen.get(name.as_str()) {
                 diags.push(
-                    Diagnostic::new(Severity::Error, &r.file, r.pos, format!("duplicate rule name `{}`", r.name))
-                        .with_rule(Some(&r.name))
+                    Diagnostic::new(Severity::Error, file, *pos, format!("duplicate rule name `{name}`"))
+                        .with_rule(Some(name))
                         .with_hint(format!(
-                            "the name is already used at {}:{}:{}; rule names must be unique",
-                            first.file, first.pos.line, first.pos.col
+                            "the name is already used at {first_file}:{}:{}; rule names must be unique",
+                            first.line, first.col
                         )),
                 );
             } else {
-                seen.insert(&r.name, r);
+                seen.insert(name, (file, *pos));
             }
         }
         if !diags.is_empty() {

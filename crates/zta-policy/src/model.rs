@@ -211,6 +211,8 @@ pub(crate) struct Model {
     pub(crate) rules: Vec<RuleSpec>,
     /// `Some` when any file has a `segments:` section (boundaries are then enforced).
     pub(crate) segments: Option<Vec<FlowSpec>>,
+    /// Every rule name read (also of rules with errors), for the duplicate check.
+    pub(crate) names: Vec<(String, Arc<str>, Pos)>,
 }
 
 /// Collects diagnostics while reading one file.
@@ -253,7 +255,7 @@ impl<'a> Reader<'a> {
         match &policies.value {
             // The original project's whole config file: `policies: { policies: [...] }`, next to
             // its other sections (auth, logging, monitoring), which are not ours to judge.
-            Value::Map(inner) => {
+            Value::Map(inner) if policies.get("policies").is_some() => {
                 for (key, value) in inner {
                     match key.name.as_str() {
                         "policies" => self.read_rules(value, model),
@@ -261,10 +263,12 @@ impl<'a> Reader<'a> {
                         _ => self.unknown_key(key, &["policies", "segments"], "the `policies` section"),
                     }
                 }
-                if policies.get("policies").is_none() {
-                    self.error(policies.pos, "no `policies` list in the `policies` section", "add `policies:` with a list of rules");
-                }
             }
+            Value::Map(_) => self.error(
+                policies.pos,
+                "`policies` must be a list of rules",
+                "write `policies:` followed by `- name: ...` items (the original's config file nests them as `policies: {policies: [...]}`)",
+            ),
             _ => {
                 for (key, value) in top {
                     match key.name.as_str() {
@@ -289,7 +293,7 @@ impl<'a> Reader<'a> {
         match &node.value {
             Value::Seq(items) => {
                 for item in items {
-                    if let Some(rule) = self.read_rule(item) {
+                    if let Some(rule) = self.read_rule(item, model) {
                         model.rules.push(rule);
                     }
                 }
@@ -303,7 +307,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_rule(&mut self, node: &Node) -> Option<RuleSpec> {
+    fn read_rule(&mut self, node: &Node, model: &mut Model) -> Option<RuleSpec> {
         self.rule = None;
         let Value::Map(entries) = &node.value else {
             self.error(
@@ -328,6 +332,9 @@ impl<'a> Reader<'a> {
             }
         };
         self.rule.clone_from(&name);
+        if let Some(n) = &name {
+            model.names.push((n.clone(), self.file.clone(), node.pos));
+        }
         let mut effect = None;
         let mut priority = 0i64;
         let mut description = None;
