@@ -146,6 +146,17 @@ impl SigningKey {
         let path = path.as_ref();
         let io_err = |source| Error::KeyFile { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(io_err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if file.metadata().map_err(io_err)?.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    target: "zta_token",
+                    path = %path.display(),
+                    "signing key file is readable by group or others; restrict it to the owner (chmod 600)"
+                );
+            }
+        }
         let mut text = Zeroizing::new(String::new());
         file.take(MAX_KEY_FILE_LEN + 1).read_to_string(&mut text).map_err(io_err)?;
         if text.len() as u64 > MAX_KEY_FILE_LEN {

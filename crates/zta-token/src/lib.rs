@@ -17,6 +17,27 @@
 //!          "src_iss":<issuer of the primary identity>}
 //! ```
 //!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use zta_core::{AgentId, AuthMethod, MemoryStateStore, Principal, TokenAuthority};
+//! use zta_token::{Algorithm, SigningKey, TokenConfig, TokenService};
+//!
+//! let config = TokenConfig::new("https://zta.example", "my-agents");
+//! let key = SigningKey::generate(Algorithm::EdDSA)?; // or SigningKey::from_pkcs8_pem_file(..)
+//! let tokens = TokenService::new(config, key, Arc::new(MemoryStateStore::new()))?;
+//!
+//! let now = time::OffsetDateTime::now_utc();
+//! let login = Principal::new(AgentId::new("research_bot")?, "static", AuthMethod::AgentKey, now, now + time::Duration::hours(1));
+//! let pair = tokens.issue(&login).await?;
+//! let principal = tokens.verify(&pair.access_token).await?;
+//! assert_eq!(principal.agent_id.as_str(), "research_bot");
+//! assert_eq!(principal.auth_method, AuthMethod::SessionToken);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
 //! Revocation state lives in a [`zta_core::StateStore`] under `jti:<jti>`, `fam:<fam>`,
 //! `rt:<jti>` (refresh tokens already used) and the store's agent-wide revocation time.
 
