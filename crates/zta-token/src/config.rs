@@ -1,8 +1,8 @@
-//! `tokens` section of the ZTA config. Key material is not here: the facade loads keys
-//! (e.g. with [`SigningKey::from_pkcs8_pem_file`](crate::SigningKey::from_pkcs8_pem_file)) and
-//! passes them to [`TokenService::new`](crate::TokenService::new).
+//! `tokens` section of the ZTA config. The config only says where the signing key is
+//! (`signing_key_file` or `signing_key_env`); the facade loads it and passes the key to
+//! [`TokenService::new`](crate::TokenService::new).
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,14 @@ pub struct TokenConfig {
     /// verifies tokens; `None` (the default) means the refresh lifetime.
     #[serde(default, with = "opt_duration_text", skip_serializing_if = "Option::is_none")]
     pub rotation_overlap: Option<Duration>,
+    /// A PKCS#8 PEM file holding the signing key (`zta keygen` makes one). The service itself
+    /// never reads this; whoever builds it loads the key from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<PathBuf>,
+    /// The name of an environment variable holding the PKCS#8 PEM signing key, as an
+    /// alternative to `signing_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_env: Option<String>,
 }
 
 fn default_access_ttl() -> Duration {
@@ -78,6 +86,8 @@ impl TokenConfig {
             leeway: default_leeway(),
             cache_capacity: default_cache_capacity(),
             rotation_overlap: None,
+            signing_key_file: None,
+            signing_key_env: None,
         }
     }
 

@@ -64,6 +64,18 @@ impl Algorithm {
     }
 }
 
+impl std::str::FromStr for Algorithm {
+    type Err = Error;
+
+    /// Parses a JOSE name; refuses anything but `EdDSA`, `ES256` and `RS256`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::EdDSA, Self::ES256, Self::RS256]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| Error::Config(format!("unknown algorithm `{s}`; use EdDSA, ES256 or RS256")))
+    }
+}
+
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
