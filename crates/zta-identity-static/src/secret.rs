@@ -1,0 +1,119 @@
+//! Agent secrets: argon2id PHC strings, the minimum parameters we accept, and verification.
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+    password_hash::{PasswordHashString, SaltString},
+};
+
+use crate::Error;
+
+/// Smallest memory cost accepted, in KiB (the OWASP minimum for argon2id: 19 MiB).
+pub(crate) const MIN_M_COST: u32 = 19_456;
+/// Smallest iteration count accepted together with [`MIN_M_COST`].
+pub(crate) const MIN_T_COST: u32 = 2;
+/// Smallest parallelism accepted.
+pub(crate) const MIN_P_COST: u32 = 1;
+/// Shortest hash output accepted, in bytes.
+const MIN_OUTPUT_LEN: usize = 16;
+/// Shortest salt accepted, in bytes.
+const MIN_SALT_LEN: usize = 16;
+
+/// Hashes `secret` into an argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) with the
+/// OWASP parameters and a fresh 16-byte random salt, ready for `secret_hash` in the config.
+/// Refuses an empty secret.
+pub fn hash_secret(secret: &str) -> Result<String, Error> {
+    if secret.is_empty() {
+        return Err(Error::Hash("the secret is empty".into()));
+    }
+    let params = Params::new(MIN_M_COST, MIN_T_COST, MIN_P_COST, None)
+        .map_err(|e| Error::Hash(format!("argon2 parameters: {e}")))?;
+    hash_with(secret.as_bytes(), params).map(|h| h.as_str().to_owned())
+}
+
+/// Hashes with the given parameters and a random salt.
+pub(crate) fn hash_with(secret: &[u8], params: Params) -> Result<PasswordHashString, Error> {
+    let mut salt = [0u8; MIN_SALT_LEN];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Hash("no randomness for the salt".into()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Hash(e.to_string()))?;
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let hash = hasher.hash_password(secret, &salt).map_err(|e| Error::Hash(e.to_string()))?;
+    Ok(hash.serialize())
+}
+
+/// Checks a configured PHC string: argon2id, version 19, at least the OWASP parameters, a real
+/// salt and output. Returns the parsed hash and its parameters.
+pub(crate) fn check_phc(phc: &str) -> Result<(PasswordHashString, Params), String> {
+    let hash = PasswordHash::new(phc.trim())
+        .map_err(|e| format!("not a PHC hash string ({e}); expected `$argon2id$v=19$m=...`"))?;
+    if hash.algorithm.as_str() != "argon2id" {
+        return Err(format!("algorithm `{}` is not accepted; only `argon2id` is", hash.algorithm.as_str()));
+    }
+    if hash.version != Some(0x13) {
+        return Err("only argon2 version 19 (`v=19`) is accepted".into());
+    }
+    let params = Params::try_from(&hash).map_err(|e| format!("invalid argon2 parameters: {e}"))?;
+    if params.m_cost() < MIN_M_COST || params.t_cost() < MIN_T_COST || params.p_cost() < MIN_P_COST {
+        return Err(format!(
+            "argon2 parameters m={},t={},p={} are too weak; the minimum is m={MIN_M_COST},t={MIN_T_COST},p={MIN_P_COST}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
+    if !params.keyid().is_empty() || !params.data().is_empty() {
+        return Err("argon2 `keyid` and `data` parameters are not supported".into());
+    }
+    let salt_len = hash.salt.map_or(0, |s| {
+        let mut buf = [0u8; 64];
+        s.decode_b64(&mut buf).map_or(0, <[u8]>::len)
+    });
+    if salt_len < MIN_SALT_LEN {
+        return Err(format!("the salt must be at least {MIN_SALT_LEN} bytes"));
+    }
+    if hash.hash.is_none_or(|h| h.len() < MIN_OUTPUT_LEN) {
+        return Err(format!("the hash output must be at least {MIN_OUTPUT_LEN} bytes"));
+    }
+    Ok((hash.serialize(), params))
+}
+
+/// Verifies `secret` against `hash` (argon2's comparison is constant-time). CPU-heavy: call it
+/// from a blocking thread.
+pub(crate) fn verify(hash: &PasswordHashString, secret: &[u8]) -> bool {
+    Argon2::default().verify_password(secret, &hash.password_hash()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_round_trips_and_passes_the_policy() {
+        let phc = hash_secret("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let (hash, _) = check_phc(&phc).unwrap();
+        assert!(verify(&hash, b"correct horse"));
+        assert!(!verify(&hash, b"correct horsf"));
+    }
+
+    #[test]
+    fn empty_secret_is_refused() {
+        assert!(matches!(hash_secret(""), Err(Error::Hash(_))));
+    }
+
+    #[test]
+    fn weak_or_foreign_hashes_are_refused() {
+        let weak = hash_with(b"x", Params::new(MIN_M_COST - 1, 2, 1, None).unwrap()).unwrap();
+        assert!(check_phc(weak.as_str()).unwrap_err().contains("too weak"));
+        let weak_t = hash_with(b"x", Params::new(MIN_M_COST, 1, 1, None).unwrap()).unwrap();
+        assert!(check_phc(weak_t.as_str()).unwrap_err().contains("too weak"));
+        let i = PasswordHash::generate(
+            Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default()),
+            b"x",
+            &SaltString::encode_b64(&[7u8; 16]).unwrap(),
+        )
+        .unwrap()
+        .to_string();
+        assert!(check_phc(&i).unwrap_err().contains("`argon2i`"));
+        assert!(check_phc("5f4dcc3b5aa765d61d8327deb882cf99").is_err());
+    }
+}
