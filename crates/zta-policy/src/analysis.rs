@@ -27,8 +27,10 @@ pub(crate) fn analyze(set: &PolicySet) -> Vec<Diagnostic> {
     };
 
     // Rules below an unconditional rule of higher priority.
-    let top_unconditional =
-        specs.iter().filter(|s| s.is_unconditional()).max_by_key(|s| (s.priority, std::cmp::Reverse(&s.name)));
+    let top_unconditional = specs
+        .iter()
+        .filter(|s| s.is_unconditional())
+        .max_by_key(|s| (s.priority, std::cmp::Reverse(&s.name)));
     let mut dead = vec![false; specs.len()];
     if let Some(u) = top_unconditional {
         for (i, s) in specs.iter().enumerate() {
@@ -55,7 +57,10 @@ pub(crate) fn analyze(set: &PolicySet) -> Vec<Diagnostic> {
         match by_logic.get(&key) {
             Some(first) => out.push(warn(
                 s,
-                format!("rule `{}` duplicates rule `{}` (same effect, priority and conditions)", s.name, first.name),
+                format!(
+                    "rule `{}` duplicates rule `{}` (same effect, priority and conditions)",
+                    s.name, first.name
+                ),
                 "remove one of them",
             )),
             None => {
@@ -149,21 +154,14 @@ fn implies(ac_spec: &CondSpec, ac: &Cond, dc_spec: &CondSpec, dc: &Cond) -> bool
         let v = lit.to_json();
         dc.tests.iter().all(|t| t.holds(AttrValue::Json(&v)))
     };
-    for o in &ac_spec.ops {
-        match (o.op, &o.operand) {
-            (Op::Eq, Lit::List(_)) => {}
-            (Op::Eq, lit) => {
-                if holds_on(lit) {
-                    return true;
-                }
-            }
-            (Op::In, Lit::List(items)) if !items.is_empty() => {
-                if items.iter().all(holds_on) {
-                    return true;
-                }
-            }
-            _ => {}
-        }
+    let pinned_and_covered = |o: &crate::model::OpSpec| match (o.op, &o.operand) {
+        (Op::Eq, Lit::List(_)) => false,
+        (Op::Eq, lit) => holds_on(lit),
+        (Op::In, Lit::List(items)) => !items.is_empty() && items.iter().all(holds_on),
+        _ => false,
+    };
+    if ac_spec.ops.iter().any(pinned_and_covered) {
+        return true;
     }
     matches!(&*dc.tests, [Test::Exists(true)]) && ac.tests.iter().any(Test::is_positive)
 }

@@ -53,7 +53,9 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
     if let Some(src) = string("source_agent")?
         && src != agent
     {
-        return Err(bad(format!("`source_agent` (`{src}`) must equal `agent_id` (`{agent}`): it is the verified sender")));
+        return Err(bad(format!(
+            "`source_agent` (`{src}`) must equal `agent_id` (`{agent}`): it is the verified sender"
+        )));
     }
     let action_type = string("action_type")?.ok_or_else(|| bad("`action_type` is required".into()))?;
     let nested_str = |outer: &str, inner: &str| {
@@ -74,7 +76,10 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
     }
 
     let now = OffsetDateTime::now_utc();
-    let p = obj.get("principal").map(|v| v.as_object().ok_or_else(|| bad("`principal` must be a map".into()))).transpose()?;
+    let p = obj
+        .get("principal")
+        .map(|v| v.as_object().ok_or_else(|| bad("`principal` must be a map".into())))
+        .transpose()?;
     let p_str = |key: &str| -> Result<Option<String>, Error> {
         match p.and_then(|p| p.get(key)) {
             None | Some(Value::Null) => Ok(None),
@@ -88,13 +93,18 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
             Some(Value::String(s)) => Ok(vec![s.clone()]),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|x| x.as_str().map(str::to_owned).ok_or_else(|| bad(format!("`principal.{key}` must list strings"))))
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad(format!("`principal.{key}` must list strings")))
+                })
                 .collect(),
             Some(_) => Err(bad(format!("`principal.{key}` must be a list of strings"))),
         }
     };
     if let Some(p) = p {
-        let known = ["roles", "groups", "segment", "tenant", "issuer", "subject", "auth_method", "delegation"];
+        let known =
+            ["roles", "groups", "segment", "tenant", "issuer", "subject", "auth_method", "delegation"];
         if let Some(k) = p.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(bad(format!("unknown principal attribute `{k}`; known: {}", known.join(", "))));
         }
@@ -144,7 +154,10 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
     match obj.get("resource") {
         None | Some(Value::Null) => {}
         Some(Value::Object(r)) => {
-            let kind = r.get("type").and_then(Value::as_str).ok_or_else(|| bad("`resource.type` is required".into()))?;
+            let kind = r
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`resource.type` is required".into()))?;
             let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
             let mut resource = Resource::new(kind, id);
             for (k, v) in r.iter().filter(|(k, _)| *k != "type" && *k != "id") {
@@ -154,9 +167,18 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
         }
         Some(_) => return Err(bad("`resource` must be a map".into())),
     }
-    const TOP: &[&str] =
-        &["agent_id", "source_agent", "action_type", "tool_name", "target_agent", "target", "resource", "principal"];
-    let context: Context = obj.iter().filter(|(k, _)| !TOP.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    const TOP: &[&str] = &[
+        "agent_id",
+        "source_agent",
+        "action_type",
+        "tool_name",
+        "target_agent",
+        "target",
+        "resource",
+        "principal",
+    ];
+    let context: Context =
+        obj.iter().filter(|(k, _)| !TOP.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     request.context = context;
     AuthzRequest::new(principal, request, target_segment).map_err(|e| bad(e.to_string()))
 }
@@ -326,7 +348,10 @@ pub fn run_test_file(path: &Path) -> Result<TestReport, Error> {
     let origin = path.display().to_string();
     let (policies, cases) = parse_cases(&text, Format::from_path(path), &origin)?;
     if policies.is_empty() {
-        return Err(Error::TestFile { path: origin, message: "no `policy` key naming the policy file(s)".into() });
+        return Err(Error::TestFile {
+            path: origin,
+            message: "no `policy` key naming the policy file(s)".into(),
+        });
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let files: Vec<PathBuf> = policies.iter().map(|p| dir.join(p)).collect();
@@ -355,20 +380,28 @@ fn parse_cases(text: &str, format: Format, origin: &str) -> Result<(Vec<String>,
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         Some(_) => return Err(bad("`policy` must be a file name or a list of them".into())),
     };
-    let items = obj.get("cases").and_then(Value::as_array).ok_or_else(|| bad("`cases` must be a list".into()))?;
+    let items =
+        obj.get("cases").and_then(Value::as_array).ok_or_else(|| bad("`cases` must be a list".into()))?;
     let mut cases = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let o = item.as_object().ok_or_else(|| bad(format!("case {} must be a map", i + 1)))?;
-        if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "name" | "request" | "expect" | "determining")) {
-            return Err(bad(format!("case {}: unknown key `{k}`; a case has name, request, expect, determining", i + 1)));
+        if let Some(k) =
+            o.keys().find(|k| !matches!(k.as_str(), "name" | "request" | "expect" | "determining"))
+        {
+            return Err(bad(format!(
+                "case {}: unknown key `{k}`; a case has name, request, expect, determining",
+                i + 1
+            )));
         }
-        let name = o.get("name").and_then(Value::as_str).map_or_else(|| format!("case {}", i + 1), str::to_owned);
+        let name =
+            o.get("name").and_then(Value::as_str).map_or_else(|| format!("case {}", i + 1), str::to_owned);
         let expect = match o.get("expect").and_then(Value::as_str) {
             Some("allow") => Effect::Allow,
             Some("deny") => Effect::Deny,
             _ => return Err(bad(format!("case `{name}`: `expect` must be `allow` or `deny`"))),
         };
-        let request = o.get("request").cloned().ok_or_else(|| bad(format!("case `{name}` has no `request`")))?;
+        let request =
+            o.get("request").cloned().ok_or_else(|| bad(format!("case `{name}` has no `request`")))?;
         let determining = match o.get("determining") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(vec![s.clone()]),
@@ -391,7 +424,8 @@ fn run_cases(policy: &PolicySet, cases: &[Case]) -> TestReport {
             Ok(req) => {
                 let d = policy.decide(&req);
                 let actual_determining: Vec<String> = d.determining.iter().map(|n| n.to_string()).collect();
-                let passed = d.effect == c.expect && c.determining.as_ref().is_none_or(|e| *e == actual_determining);
+                let passed =
+                    d.effect == c.expect && c.determining.as_ref().is_none_or(|e| *e == actual_determining);
                 CaseResult {
                     name: c.name.clone(),
                     passed,

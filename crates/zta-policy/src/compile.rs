@@ -2,10 +2,7 @@
 //! request directly, context paths are pre-split), literals become typed values, regexes and
 //! globs become linear-time automata. Evaluation allocates nothing.
 
-use std::{
-    net::IpAddr,
-    sync::Arc,
-};
+use std::{net::IpAddr, sync::Arc};
 
 use regex_automata::{
     Anchored, Input,
@@ -394,7 +391,31 @@ fn simple_regex(pattern: &str) -> Option<Pattern> {
     } else {
         (body, false)
     };
-    let plain = |s: &str| s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '@' | '/' | ' ' | ',' | '=' | '!' | '%' | '&' | '\'' | '"' | '<' | '>' | ';' | '`' | '~'));
+    let plain = |s: &str| {
+        s.chars().all(|c| {
+            c.is_alphanumeric()
+                || matches!(
+                    c,
+                    '_' | '-'
+                        | ':'
+                        | '@'
+                        | '/'
+                        | ' '
+                        | ','
+                        | '='
+                        | '!'
+                        | '%'
+                        | '&'
+                        | '\''
+                        | '"'
+                        | '<'
+                        | '>'
+                        | ';'
+                        | '`'
+                        | '~'
+                )
+        })
+    };
     let alts: Vec<&str> = match body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
         Some(inner) => {
             let inner = inner.strip_prefix("?:").unwrap_or(inner);
@@ -435,7 +456,9 @@ impl Test {
     pub(crate) fn new(op: Op, lit: &Lit, cache: &mut RegexCache) -> Result<Self, String> {
         let scalars = |l: &Lit| -> Result<Box<[Scalar]>, String> {
             match l {
-                Lit::List(items) => items.iter().map(|i| Scalar::of_lit(i).ok_or_else(|| "nested list".to_owned())).collect(),
+                Lit::List(items) => {
+                    items.iter().map(|i| Scalar::of_lit(i).ok_or_else(|| "nested list".to_owned())).collect()
+                }
                 _ => Err("expected a list".into()),
             }
         };
@@ -501,7 +524,8 @@ impl Test {
                     l.len() == items.len() && l.iter().zip(items.iter()).all(|(a, b)| b.eq_view(View::Str(a)))
                 }
                 Shape::Array(a) => {
-                    a.len() == items.len() && a.iter().zip(items.iter()).all(|(a, b)| b.eq_view(View::of_json(a)))
+                    a.len() == items.len()
+                        && a.iter().zip(items.iter()).all(|(a, b)| b.eq_view(View::of_json(a)))
                 }
                 _ => false,
             },

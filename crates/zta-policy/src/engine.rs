@@ -118,7 +118,8 @@ impl PolicySet {
         let mut texts = Vec::with_capacity(paths.len());
         for p in paths {
             let p = p.as_ref();
-            let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
+            let text =
+                std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source })?;
             texts.push((p.display().to_string(), text, Format::from_path(p)));
         }
         let sources: Vec<Source<'_>> =
@@ -275,7 +276,9 @@ impl PolicySet {
         let (Some(from), Some(to)) = (from, to) else { return Some(SegmentOutcome::Denied) };
         let action = request.action().action_type();
         let found = flows.iter().position(|f| {
-            *f.from == *from && *f.to == *to && f.actions.as_ref().is_none_or(|a| a.iter().any(|x| **x == *action))
+            *f.from == *from
+                && *f.to == *to
+                && f.actions.as_ref().is_none_or(|a| a.iter().any(|x| **x == *action))
         });
         Some(match found {
             Some(i) => SegmentOutcome::Flow(i),
@@ -294,7 +297,11 @@ impl PolicySet {
     /// Walks the tiers from the highest down; fills `matches` (sorted by name) with the
     /// matching rules of the winning effect in the deciding tier.
     #[inline]
-    pub(crate) fn decide_rules(&self, req: &AuthzRequest, matches: &mut Matches) -> (Option<Effect>, Option<i64>) {
+    pub(crate) fn decide_rules(
+        &self,
+        req: &AuthzRequest,
+        matches: &mut Matches,
+    ) -> (Option<Effect>, Option<i64>) {
         fn lookup<'m>(map: &'m FxMap<Box<[u32]>>, key: Option<&str>) -> &'m [u32] {
             if map.is_empty() {
                 return &[];
@@ -411,7 +418,8 @@ fn build_index(rules: &mut [Rule]) -> Index {
     for (id, rule) in rules.iter_mut().enumerate() {
         let id = u32::try_from(id).unwrap_or(u32::MAX);
         let mut filed = false;
-        for (family, map) in [Family::Action, Family::Agent, Family::Resource].into_iter().zip(by.iter_mut()) {
+        for (family, map) in [Family::Action, Family::Agent, Family::Resource].into_iter().zip(by.iter_mut())
+        {
             let found = rule.conds.iter().enumerate().find_map(|(i, c)| {
                 let ok = match family {
                     Family::Action => c.accessor == Accessor::ActionType,

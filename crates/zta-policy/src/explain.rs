@@ -120,7 +120,10 @@ pub enum WhenTrace {
 impl WhenTrace {
     fn held(&self) -> bool {
         match self {
-            Self::All { held, .. } | Self::Any { held, .. } | Self::Not { held, .. } | Self::Condition { held, .. } => *held,
+            Self::All { held, .. }
+            | Self::Any { held, .. }
+            | Self::Not { held, .. }
+            | Self::Condition { held, .. } => *held,
         }
     }
 }
@@ -162,7 +165,9 @@ fn trace_when(spec: &WhenSpec, expr: &Expr, req: &AuthzRequest) -> WhenTrace {
             let part = trace_when(s, e, req);
             WhenTrace::Not { held: !part.held(), part: Box::new(part) }
         }
-        (WhenSpec::Cond(s), Expr::Cond(c)) => WhenTrace::Condition { held: c.holds(req), operators: trace_cond(s, c, req) },
+        (WhenSpec::Cond(s), Expr::Cond(c)) => {
+            WhenTrace::Condition { held: c.holds(req), operators: trace_cond(s, c, req) }
+        }
         _ => WhenTrace::Condition { held: expr.holds(req), operators: Vec::new() },
     }
 }
@@ -180,7 +185,9 @@ impl PolicySet {
                 SegmentOutcome::Flow(i) => {
                     (true, format!("crossing permitted by flow {}", self.flow_text(i).unwrap_or_default()))
                 }
-                SegmentOutcome::Denied => (false, "crossing a segment boundary that no flow permits".to_owned()),
+                SegmentOutcome::Denied => {
+                    (false, "crossing a segment boundary that no flow permits".to_owned())
+                }
             };
             SegmentTrace { from, to, permitted, reason }
         });
@@ -216,7 +223,7 @@ impl PolicySet {
                     priority: rule.priority,
                     matched: rule.matches(request, false),
                     reached,
-                    determining: !segment_denied && decision.determining.iter().any(|d| *d == rule.name),
+                    determining: !segment_denied && decision.determining.contains(&rule.name),
                     conditions,
                     when,
                 }
@@ -288,7 +295,12 @@ impl fmt::Display for Explanation {
         }
         writeln!(f)?;
         for o in &d.obligations {
-            writeln!(f, "obligation: {} {}", o.name, if o.params.is_null() { String::new() } else { show(&o.params) })?;
+            writeln!(
+                f,
+                "obligation: {} {}",
+                o.name,
+                if o.params.is_null() { String::new() } else { show(&o.params) }
+            )?;
         }
         writeln!(f, "policy digest: {}", d.policy_digest)?;
         if let Some(s) = &self.segment {

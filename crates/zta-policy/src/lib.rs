@@ -89,7 +89,9 @@ mod model;
 mod source;
 mod watch;
 
-pub use cli::{CaseResult, CheckReport, TestReport, check_files, request_from_attributes, run_test_file, run_tests};
+pub use cli::{
+    CaseResult, CheckReport, TestReport, check_files, request_from_attributes, run_test_file, run_tests,
+};
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
 pub use engine::{PolicySet, SEGMENT_BOUNDARY, Source};
 pub use explain::{ConditionTrace, Explanation, RuleTrace, SegmentTrace, WhenTrace};

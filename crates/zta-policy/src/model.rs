@@ -136,7 +136,9 @@ impl Lit {
             Self::Null => J::Null,
             Self::Bool(b) => J::Bool(*b),
             Self::Int(i) => J::from(*i),
-            Self::Float(f) => serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number),
+            Self::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
+            }
             Self::Str(s) | Self::Time(_, s) => J::String(s.clone()),
             Self::List(l) => J::Array(l.iter().map(Self::to_json).collect()),
         }
@@ -322,7 +324,11 @@ impl<'a> Reader<'a> {
             Some(n) => match n.as_str() {
                 Some(s) if !s.trim().is_empty() => Some(s.to_owned()),
                 _ => {
-                    self.error(n.pos, "a rule name must be a non-empty string", "give the rule a unique `name`");
+                    self.error(
+                        n.pos,
+                        "a rule name must be a non-empty string",
+                        "give the rule a unique `name`",
+                    );
                     None
                 }
             },
@@ -448,7 +454,11 @@ impl<'a> Reader<'a> {
                     }
                     match name {
                         Some(name) if !name.is_empty() => out.push(Obligation { name, params }),
-                        _ => self.error(item.pos, "an obligation needs a `name` string", "write `{name: rate_limit, params: {...}}`"),
+                        _ => self.error(
+                            item.pos,
+                            "an obligation needs a `name` string",
+                            "write `{name: rate_limit, params: {...}}`",
+                        ),
                     }
                 }
                 _ => self.error(
@@ -479,14 +489,20 @@ impl<'a> Reader<'a> {
     fn check_path(&mut self, key: &Key) -> bool {
         let path = key.name.as_str();
         if path.is_empty() || path.split('.').any(str::is_empty) {
-            self.error(key.pos, format!("`{path}` is not an attribute path"), "write dotted names such as `message.type`");
+            self.error(
+                key.pos,
+                format!("`{path}` is not an attribute path"),
+                "write dotted names such as `message.type`",
+            );
             return false;
         }
         let root = path.split('.').next().unwrap_or(path);
         let reserved_root = zta_core::RESERVED_ATTRIBUTES.contains(&root);
         if reserved_root && !RESERVED_PATHS.contains(&path) && !path.starts_with("resource.") {
             let hint = match did_you_mean(path, RESERVED_PATHS) {
-                Some(s) => format!("did you mean `{s}`? reserved attributes are: {}", RESERVED_PATHS.join(", ")),
+                Some(s) => {
+                    format!("did you mean `{s}`? reserved attributes are: {}", RESERVED_PATHS.join(", "))
+                }
                 None => format!("reserved attributes are: {}", RESERVED_PATHS.join(", ")),
             };
             self.error(key.pos, format!("unknown attribute `{path}`"), hint);
@@ -521,7 +537,9 @@ impl<'a> Reader<'a> {
                         }
                         None => {
                             let hint = match did_you_mean(&k.name, OPERATORS) {
-                                Some(s) => format!("did you mean `{s}`? operators are: {}", OPERATORS.join(" ")),
+                                Some(s) => {
+                                    format!("did you mean `{s}`? operators are: {}", OPERATORS.join(" "))
+                                }
                                 None => format!(
                                     "operators are: {}; to test a nested attribute write the dotted path `{path}.{}`",
                                     OPERATORS.join(" "),
@@ -558,7 +576,11 @@ impl<'a> Reader<'a> {
                 Lit::List(out)
             }
             Value::Seq(_) => {
-                self.error(node.pos, "a nested list is not a valid value here", "use plain values (strings, numbers, booleans)");
+                self.error(
+                    node.pos,
+                    "a nested list is not a valid value here",
+                    "use plain values (strings, numbers, booleans)",
+                );
                 return None;
             }
             Value::Map(_) => {
@@ -591,7 +613,9 @@ impl<'a> Reader<'a> {
                     Err(_) => wrong(
                         self,
                         "a number or an RFC 3339 time",
-                        format!("`{s}` is neither; comparisons are between numbers or times like `2025-01-01T00:00:00Z`"),
+                        format!(
+                            "`{s}` is neither; comparisons are between numbers or times like `2025-01-01T00:00:00Z`"
+                        ),
                     ),
                 },
                 _ => wrong(self, "a number or an RFC 3339 time", "write e.g. `{gt: 10}`".into()),
@@ -601,7 +625,9 @@ impl<'a> Reader<'a> {
                 Value::Str(s) => wrong(
                     self,
                     "a list",
-                    format!("write `[{s}]`: a string operand would be a substring test (the original's bug); use `contains` for substrings"),
+                    format!(
+                        "write `[{s}]`: a string operand would be a substring test (the original's bug); use `contains` for substrings"
+                    ),
                 ),
                 _ => wrong(self, "a list", format!("write `{{{}: [a, b]}}`", op.as_str())),
             },
@@ -616,13 +642,21 @@ impl<'a> Reader<'a> {
                     if op == Op::Regex
                         && let Err(e) = crate::compile::build_regex(s)
                     {
-                        self.error(node.pos, format!("bad regex `{s}`: {e}"), "the syntax is Rust regex (RE2-like): no look-around or backreferences");
+                        self.error(
+                            node.pos,
+                            format!("bad regex `{s}`: {e}"),
+                            "the syntax is Rust regex (RE2-like): no look-around or backreferences",
+                        );
                         return None;
                     }
                     if op == Op::Glob
                         && let Err(e) = crate::compile::build_glob(s)
                     {
-                        self.error(node.pos, format!("bad glob `{s}`: {e}"), "globs use `*`, `?` and `[abc]`");
+                        self.error(
+                            node.pos,
+                            format!("bad glob `{s}`: {e}"),
+                            "globs use `*`, `?` and `[abc]`",
+                        );
                         return None;
                     }
                     Some(Lit::Str(s.clone()))
@@ -633,7 +667,13 @@ impl<'a> Reader<'a> {
                 let items: Vec<&Node> = match &node.value {
                     Value::Str(_) => vec![node],
                     Value::Seq(items) => items.iter().collect(),
-                    _ => return wrong(self, "a network or a list of networks", "write `{cidr: 10.0.0.0/8}`".into()),
+                    _ => {
+                        return wrong(
+                            self,
+                            "a network or a list of networks",
+                            "write `{cidr: 10.0.0.0/8}`".into(),
+                        );
+                    }
                 };
                 let mut nets = Vec::new();
                 for item in items {
@@ -688,7 +728,11 @@ impl<'a> Reader<'a> {
                 "not" => Some(WhenSpec::Not(Box::new(self.read_when(value, depth + 1)?))),
                 name => {
                     let Value::Seq(items) = &value.value else {
-                        self.error(value.pos, format!("`{name}` needs a list"), format!("write `{name}: [{{...}}, {{...}}]`"));
+                        self.error(
+                            value.pos,
+                            format!("`{name}` needs a list"),
+                            format!("write `{name}: [{{...}}, {{...}}]`"),
+                        );
                         return None;
                     };
                     if items.is_empty() {
@@ -742,12 +786,20 @@ impl<'a> Reader<'a> {
                                 for item in items {
                                     match item.as_str() {
                                         Some(s) if !s.is_empty() => list.push(s.to_owned()),
-                                        _ => self.error(item.pos, "a segment name must be a non-empty string", "write `names: [research, analysis]`"),
+                                        _ => self.error(
+                                            item.pos,
+                                            "a segment name must be a non-empty string",
+                                            "write `names: [research, analysis]`",
+                                        ),
                                     }
                                 }
                                 names = Some(list);
                             }
-                            _ => self.error(value.pos, "`names` must be a list", "write `names: [research, analysis]`"),
+                            _ => self.error(
+                                value.pos,
+                                "`names` must be a list",
+                                "write `names: [research, analysis]`",
+                            ),
                         },
                         "flows" => match &value.value {
                             Value::Seq(items) => {
@@ -758,7 +810,11 @@ impl<'a> Reader<'a> {
                                 }
                             }
                             Value::Null => {}
-                            _ => self.error(value.pos, "`flows` must be a list", "write `flows: [{from: a, to: b, actions: [send_message]}]`"),
+                            _ => self.error(
+                                value.pos,
+                                "`flows` must be a list",
+                                "write `flows: [{from: a, to: b, actions: [send_message]}]`",
+                            ),
                         },
                         _ => self.unknown_key(key, &["names", "flows"], "the `segments` section"),
                     }
@@ -770,7 +826,11 @@ impl<'a> Reader<'a> {
             for (f, pos) in &new_flows {
                 for s in [&f.from, &f.to] {
                     if !names.contains(s) {
-                        self.error(*pos, format!("flow names undeclared segment `{s}`"), format!("declared segments: {}", names.join(", ")));
+                        self.error(
+                            *pos,
+                            format!("flow names undeclared segment `{s}`"),
+                            format!("declared segments: {}", names.join(", ")),
+                        );
                     }
                 }
             }
@@ -780,7 +840,11 @@ impl<'a> Reader<'a> {
 
     fn read_flow(&mut self, node: &Node) -> Option<FlowSpec> {
         let Value::Map(entries) = &node.value else {
-            self.error(node.pos, "a flow must be a map", "write `{from: research, to: analysis, actions: [send_message]}`");
+            self.error(
+                node.pos,
+                "a flow must be a map",
+                "write `{from: research, to: analysis, actions: [send_message]}`",
+            );
             return None;
         };
         let before = self.diags.len();
@@ -795,7 +859,11 @@ impl<'a> Reader<'a> {
                             to = Some(s.to_owned());
                         }
                     }
-                    _ => self.error(value.pos, format!("`{}` must be a segment name", key.name), "write a string such as `research`"),
+                    _ => self.error(
+                        value.pos,
+                        format!("`{}` must be a segment name", key.name),
+                        "write a string such as `research`",
+                    ),
                 },
                 "actions" => match &value.value {
                     Value::Seq(items) => {
@@ -803,7 +871,11 @@ impl<'a> Reader<'a> {
                         for item in items {
                             match item.as_str() {
                                 Some(s) => list.push(s.to_owned()),
-                                None => self.error(item.pos, "an action must be a string", "write action types such as `send_message`"),
+                                None => self.error(
+                                    item.pos,
+                                    "an action must be a string",
+                                    "write action types such as `send_message`",
+                                ),
                             }
                         }
                         actions = Some(list);
@@ -811,7 +883,11 @@ impl<'a> Reader<'a> {
                     Value::Str(s) => {
                         self.error(value.pos, "`actions` must be a list", format!("write `actions: [{s}]`"));
                     }
-                    _ => self.error(value.pos, "`actions` must be a list", "write `actions: [send_message, handoff]`"),
+                    _ => self.error(
+                        value.pos,
+                        "`actions` must be a list",
+                        "write `actions: [send_message, handoff]`",
+                    ),
                 },
                 _ => self.unknown_key(key, &["from", "to", "actions"], "a flow"),
             }
@@ -862,7 +938,9 @@ pub(crate) fn node_to_json(node: &Node) -> serde_json::Value {
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Str(s) => J::String(s.clone()),
         Value::Seq(items) => J::Array(items.iter().map(node_to_json).collect()),
-        Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), node_to_json(v))).collect()),
+        Value::Map(entries) => {
+            J::Object(entries.iter().map(|(k, v)| (k.name.clone(), node_to_json(v))).collect())
+        }
     }
 }
 
@@ -963,18 +1041,6 @@ fn write_canonical(v: &serde_json::Value, out: &mut String) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(did_you_mean("regx", OPERATORS), Some("regex"));
-        assert_eq!(did_you_mean("condition", &["conditions", "name"]), Some("conditions"));
-        assert_eq!(did_you_mean("type", OPERATORS), None);
-    }
-}
-
 /// A key equal for rules with the same logic (effect, priority, conditions, `when`,
 /// obligations), whatever their names and descriptions.
 pub(crate) fn logic_key(r: &RuleSpec) -> String {
@@ -985,4 +1051,16 @@ pub(crate) fn logic_key(r: &RuleSpec) -> String {
         "when": r.when.as_ref().map(when_json),
         "obligations": r.obligations.iter().map(|o| serde_json::json!({"name": o.name, "params": o.params})).collect::<Vec<_>>(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("regx", OPERATORS), Some("regex"));
+        assert_eq!(did_you_mean("condition", &["conditions", "name"]), Some("conditions"));
+        assert_eq!(did_you_mean("type", OPERATORS), None);
+    }
 }

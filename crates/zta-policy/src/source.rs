@@ -119,8 +119,13 @@ pub(crate) fn parse(text: &str, format: Format, file: &str) -> Result<Node, Diag
             // serde_json gives the precise JSON error; the YAML parser (JSON is YAML 1.2) gives
             // positions for every value.
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                return Err(Diagnostic::new(Severity::Error, file, Pos::new(e.line(), e.column()), e.to_string())
-                    .with_hint("the file is not valid JSON"));
+                return Err(Diagnostic::new(
+                    Severity::Error,
+                    file,
+                    Pos::new(e.line(), e.column()),
+                    e.to_string(),
+                )
+                .with_hint("the file is not valid JSON"));
             }
             match parse_yaml(text, file) {
                 Ok(node) => Ok(node),

@@ -20,8 +20,8 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher as _};
 use serde::Deserialize;
 use zta_core::{
-    AuditEvent, AuditRecord, AuditSink, AuthzRequest, Decision, Durability, Effect, PolicyDigest, PolicyEngine,
-    PolicyError,
+    AuditEvent, AuditRecord, AuditSink, AuthzRequest, Decision, Durability, Effect, PolicyDigest,
+    PolicyEngine, PolicyError,
 };
 
 use crate::{Error, PolicySet};
@@ -201,7 +201,9 @@ fn start_watching(files: &[PathBuf], tx: Sender<Msg>) -> Result<notify::Recommen
     // Watch the directories: editors replace files by renaming, which a file watch would miss.
     let dirs: HashSet<PathBuf> = names.iter().filter_map(|f| f.parent().map(Path::to_owned)).collect();
     for dir in dirs {
-        watcher.watch(&dir, RecursiveMode::NonRecursive).map_err(|e| Error::Watch(format!("`{}`: {e}", dir.display())))?;
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|e| Error::Watch(format!("`{}`: {e}", dir.display())))?;
     }
     Ok(watcher)
 }

@@ -16,7 +16,10 @@ fn equal_priority_deny_wins_whatever_the_file_order() {
         "policies:\n  - {name: d, effect: deny, priority: 5}\n  - {name: a, effect: allow, priority: 5}\n",
     ] {
         let p = load(yaml);
-        assert_eq!(outcome(&p, req("x", Action::task("t"))), (Effect::Deny, Basis::ExplicitDeny, vec!["d".into()]));
+        assert_eq!(
+            outcome(&p, req("x", Action::task("t"))),
+            (Effect::Deny, Basis::ExplicitDeny, vec!["d".into()])
+        );
     }
 }
 
@@ -66,7 +69,10 @@ policies:
     let p = load(
         "policies:\n  - {name: b, effect: allow, priority: 3}\n  - {name: a, effect: allow, priority: 3, conditions: {agent_id: x}}\n",
     );
-    assert_eq!(outcome(&p, req("x", Action::task("t"))), (Effect::Allow, Basis::Permitted, vec!["a".into(), "b".into()]));
+    assert_eq!(
+        outcome(&p, req("x", Action::task("t"))),
+        (Effect::Allow, Basis::Permitted, vec!["a".into(), "b".into()])
+    );
 }
 
 #[test]
@@ -185,8 +191,16 @@ segments:
 #[test]
 fn several_files_load_together() {
     let p = PolicySet::from_sources(&[
-        Source { origin: "a.yaml", text: "policies:\n  - {name: a, effect: allow, conditions: {agent_id: x}}\n", format: Format::Yaml },
-        Source { origin: "b.yaml", text: "policies:\n  - {name: b, effect: deny, priority: 1, conditions: {agent_id: y}}\n", format: Format::Yaml },
+        Source {
+            origin: "a.yaml",
+            text: "policies:\n  - {name: a, effect: allow, conditions: {agent_id: x}}\n",
+            format: Format::Yaml,
+        },
+        Source {
+            origin: "b.yaml",
+            text: "policies:\n  - {name: b, effect: deny, priority: 1, conditions: {agent_id: y}}\n",
+            format: Format::Yaml,
+        },
     ])
     .unwrap();
     assert_eq!(p.len(), 2);

@@ -68,7 +68,8 @@ fn explanation_shows_each_condition_with_its_value() {
 #[test]
 fn absent_values_and_segment_denials_are_shown() {
     let p = load(POLICY);
-    let r = req("writer", Action::message("chat")).segment("writing").target("research_bot", Some("research"));
+    let r =
+        req("writer", Action::message("chat")).segment("writing").target("research_bot", Some("research"));
     let e = p.explain(&r.build());
     assert_eq!(e.decision.determining[0].as_ref(), "segment-boundary");
     assert!(e.rules.iter().all(|r| !r.reached));

@@ -131,7 +131,8 @@ fn a_watcher_will_not_start_on_a_broken_file() {
 
 #[test]
 fn policy_config_deserializes_strictly() {
-    let c: PolicyConfig = serde_json::from_value(serde_json::json!({"files": ["a.yaml"], "watch": true})).unwrap();
+    let c: PolicyConfig =
+        serde_json::from_value(serde_json::json!({"files": ["a.yaml"], "watch": true})).unwrap();
     assert!(c.watch);
     let c: PolicyConfig = serde_json::from_value(serde_json::json!({"files": ["a.yaml"]})).unwrap();
     assert!(!c.watch);

@@ -8,7 +8,8 @@ use common::*;
 use zta_policy::{Diagnostic, Format, PolicySet, Severity, Source};
 
 fn errors(yaml: &str) -> Vec<Diagnostic> {
-    let e = PolicySet::from_sources(&[Source { origin: "p.yaml", text: yaml, format: Format::Yaml }]).unwrap_err();
+    let e = PolicySet::from_sources(&[Source { origin: "p.yaml", text: yaml, format: Format::Yaml }])
+        .unwrap_err();
     let d = e.diagnostics().to_vec();
     assert!(!d.is_empty(), "{e}");
     for x in &d {
@@ -28,19 +29,23 @@ fn one(yaml: &str) -> Diagnostic {
 
 #[test]
 fn unknown_operator() {
-    let d = one("policies:\n  - name: r\n    effect: allow\n    conditions:\n      agent_id: {regx: \"^a\"}\n");
+    let d =
+        one("policies:\n  - name: r\n    effect: allow\n    conditions:\n      agent_id: {regx: \"^a\"}\n");
     assert_eq!((d.line, d.column), (5, 18));
     assert_eq!(d.rule.as_deref(), Some("r"));
     assert!(d.message.contains("unknown operator `regx`"), "{d}");
     assert!(d.hint.unwrap().contains("did you mean `regex`"));
     // The original's nested form gets a hint towards the dotted path.
-    let d = one("policies:\n  - name: r\n    effect: allow\n    conditions:\n      resource: {type: {in: [read]}}\n");
+    let d = one(
+        "policies:\n  - name: r\n    effect: allow\n    conditions:\n      resource: {type: {in: [read]}}\n",
+    );
     assert!(d.hint.unwrap().contains("resource.type"), "nested-map hint");
 }
 
 #[test]
 fn bad_regex() {
-    let d = one("policies:\n  - name: r\n    effect: deny\n    conditions: {message.type: {regex: \"^(sys\"}}\n");
+    let d =
+        one("policies:\n  - name: r\n    effect: deny\n    conditions: {message.type: {regex: \"^(sys\"}}\n");
     assert_eq!(d.line, 4);
     assert!(d.message.contains("bad regex"), "{d}");
     // Look-around is not linear time: refused.
@@ -51,7 +56,8 @@ fn bad_regex() {
 #[test]
 fn in_with_a_string_operand_is_refused() {
     // The original did a substring test: `{in: "execute_task"}` matched "task".
-    let d = one("policies:\n  - name: r\n    effect: allow\n    conditions: {action_type: {in: execute_task}}\n");
+    let d =
+        one("policies:\n  - name: r\n    effect: allow\n    conditions: {action_type: {in: execute_task}}\n");
     assert!(d.message.contains("needs a list"), "{d}");
     assert!(d.hint.unwrap().contains("[execute_task]"));
     one("policies:\n  - name: r\n    effect: allow\n    conditions: {action_type: {not_in: x}}\n");
@@ -129,11 +135,19 @@ fn structural_errors() {
 fn syntax_errors_have_positions() {
     let d = one("policies:\n  - name: r\n    effect: [allow\n");
     assert!(d.message.contains("syntax"), "{d}");
-    let e = PolicySet::from_sources(&[Source { origin: "p.toml", text: "[[policies]]\nname = \n", format: Format::Toml }])
-        .unwrap_err();
+    let e = PolicySet::from_sources(&[Source {
+        origin: "p.toml",
+        text: "[[policies]]\nname = \n",
+        format: Format::Toml,
+    }])
+    .unwrap_err();
     assert_eq!(e.diagnostics()[0].line, 2, "{e}");
-    let e = PolicySet::from_sources(&[Source { origin: "p.json", text: "{\"policies\": [}", format: Format::Json }])
-        .unwrap_err();
+    let e = PolicySet::from_sources(&[Source {
+        origin: "p.json",
+        text: "{\"policies\": [}",
+        format: Format::Json,
+    }])
+    .unwrap_err();
     assert_eq!(e.diagnostics()[0].line, 1, "{e}");
 }
 
@@ -164,6 +178,8 @@ policies:
 
 #[test]
 fn a_file_that_fails_to_load_yields_no_policy_set() {
-    let e = load_err("policies:\n  - {name: ok, effect: allow}\n  - {name: bad, effect: allow, conditions: {a: {in: x}}}\n");
+    let e = load_err(
+        "policies:\n  - {name: ok, effect: allow}\n  - {name: bad, effect: allow, conditions: {a: {in: x}}}\n",
+    );
     assert_eq!(e.diagnostics().len(), 1);
 }

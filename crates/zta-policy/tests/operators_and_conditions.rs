@@ -150,7 +150,10 @@ fn list_attributes_follow_the_documented_semantics() {
     assert!(allowed("{principal.roles: {ne: admin}}", r()), "ne = no element equals");
     assert!(!allowed("{principal.roles: {ne: reviewer}}", r()));
     assert!(allowed("{principal.roles: {in: [admin, reviewer]}}", r()), "in = some element in the list");
-    assert!(!allowed("{principal.roles: {not_in: [admin, reviewer]}}", r()), "not_in = no element in the list");
+    assert!(
+        !allowed("{principal.roles: {not_in: [admin, reviewer]}}", r()),
+        "not_in = no element in the list"
+    );
     assert!(allowed("{principal.roles: {not_in: [admin]}}", r()));
     assert!(allowed("{principal.roles: {contains: researcher}}", r()), "contains = membership");
     assert!(!allowed("{principal.roles: {contains: research}}", r()), "not a substring of an element");

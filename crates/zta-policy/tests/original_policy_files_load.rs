@@ -16,7 +16,11 @@ fn policy_md_example_loads_and_decides() {
         (Effect::Allow, Basis::Permitted, vec!["allow_research_agents".to_owned()])
     );
     assert_eq!(
-        outcome(&p, req("research_bot", Action::message("system")).ctx("message", serde_json::json!({"type": "system"}))),
+        outcome(
+            &p,
+            req("research_bot", Action::message("system"))
+                .ctx("message", serde_json::json!({"type": "system"}))
+        ),
         (Effect::Deny, Basis::ExplicitDeny, vec!["deny_system_messages".to_owned()])
     );
     // A message without a type is not a system message; nothing allows it, so default_deny.
@@ -41,7 +45,12 @@ fn the_originals_whole_config_file_loads() {
         Effect::Deny
     );
     assert_eq!(
-        outcome(&p, req("bot", Action::custom("create_agent")).ctx("framework", "openai_agents").ctx("agent_name", "ResearchBot")),
+        outcome(
+            &p,
+            req("bot", Action::custom("create_agent"))
+                .ctx("framework", "openai_agents")
+                .ctx("agent_name", "ResearchBot")
+        ),
         (Effect::Deny, Basis::ExplicitDeny, vec!["deny_suspicious_openai_operations".to_owned()])
     );
     assert_eq!(
@@ -57,7 +66,9 @@ fn loading_the_shipped_file_warns_that_its_openai_allows_can_never_allow() {
     let shadowed: Vec<&str> = p
         .warnings()
         .iter()
-        .filter(|w| w.message.contains("can never allow") && w.message.contains("deny_suspicious_openai_operations"))
+        .filter(|w| {
+            w.message.contains("can never allow") && w.message.contains("deny_suspicious_openai_operations")
+        })
         .filter_map(|w| w.rule.as_deref())
         .collect();
     assert_eq!(
@@ -71,7 +82,9 @@ fn loading_the_shipped_file_warns_that_its_openai_allows_can_never_allow() {
     assert!(w.line > 0 && w.column > 0);
     assert!(w.hint.is_some());
     // The handoff, session and guardrail allows are not covered by that deny.
-    for ok in ["allow_openai_agent_handoffs", "allow_openai_session_management", "allow_openai_guardrail_execution"] {
+    for ok in
+        ["allow_openai_agent_handoffs", "allow_openai_session_management", "allow_openai_guardrail_execution"]
+    {
         assert!(p.warnings().iter().all(|w| w.rule.as_deref() != Some(ok)), "{ok}");
     }
 }

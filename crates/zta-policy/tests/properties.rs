@@ -95,7 +95,10 @@ fn request() -> impl Strategy<Value = AuthzRequest> {
         prop::sample::select(STRS),
         prop::collection::vec(prop::sample::select(STRS), 0..3),
         prop::option::of(prop::sample::select(STRS)),
-        prop::option::of((prop::sample::select(&["b", "r1"][..]), prop::option::of(prop::sample::select(STRS)))),
+        prop::option::of((
+            prop::sample::select(&["b", "r1"][..]),
+            prop::option::of(prop::sample::select(STRS)),
+        )),
         prop::option::of(prop::sample::select(STRS)),
         prop::option::of(prop_oneof![
             literal(),
@@ -144,7 +147,9 @@ fn elems(v: AttrValue<'_>) -> Vec<Value> {
 }
 
 fn naive_op(op: &str, lit: &Value, attr: Option<AttrValue<'_>>) -> bool {
-    let Some(v) = attr else { return matches!(op, "ne" | "not_in") || (op == "exists" && lit == &json!(false)) };
+    let Some(v) = attr else {
+        return matches!(op, "ne" | "not_in") || (op == "exists" && lit == &json!(false));
+    };
     let es = elems(v);
     match op {
         "eq" => es.contains(lit),
@@ -322,18 +327,41 @@ fn arb_json(depth: u32) -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
-        prop::sample::select(&["eq", "in", "regex", "allow", "deny", "name", "conditions", "(", "^a$", "10.0.0.0/8", "*"][..])
-            .prop_map(Value::from),
+        prop::sample::select(
+            &["eq", "in", "regex", "allow", "deny", "name", "conditions", "(", "^a$", "10.0.0.0/8", "*"][..]
+        )
+        .prop_map(Value::from),
         ".{0,8}".prop_map(Value::from),
     ];
     leaf.prop_recursive(depth, 32, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
             prop::collection::btree_map(
-                prop::sample::select(&[
-                    "name", "effect", "priority", "conditions", "when", "all", "any", "not", "eq", "in", "regex",
-                    "exists", "gt", "cidr", "flows", "from", "to", "actions", "obligations", "x", "message.type",
-                ][..])
+                prop::sample::select(
+                    &[
+                        "name",
+                        "effect",
+                        "priority",
+                        "conditions",
+                        "when",
+                        "all",
+                        "any",
+                        "not",
+                        "eq",
+                        "in",
+                        "regex",
+                        "exists",
+                        "gt",
+                        "cidr",
+                        "flows",
+                        "from",
+                        "to",
+                        "actions",
+                        "obligations",
+                        "x",
+                        "message.type",
+                    ][..]
+                )
                 .prop_map(str::to_owned),
                 inner,
                 0..4

@@ -35,7 +35,10 @@ policies:
       action.name: summarize
 "#,
     );
-    assert_eq!(effect(&p, req("a", Action::task("summarize")).roles(&["researcher"]).segment("research")), Effect::Allow);
+    assert_eq!(
+        effect(&p, req("a", Action::task("summarize")).roles(&["researcher"]).segment("research")),
+        Effect::Allow
+    );
     assert_eq!(effect(&p, req("a", Action::task("summarize")).roles(&["researcher"])), Effect::Deny);
 }
 

@@ -69,7 +69,10 @@ policies:
   - {name: research_to_analysis_tasks, effect: allow, conditions: {action_type: execute_task, target.segment: analysis}}
 "#,
     );
-    assert_eq!(outcome(&p, msg(Some("research"), Some("analysis"))), (Effect::Deny, Basis::DefaultDeny, vec![]));
+    assert_eq!(
+        outcome(&p, msg(Some("research"), Some("analysis"))),
+        (Effect::Deny, Basis::DefaultDeny, vec![])
+    );
     let task = req("s", Action::task("t")).segment("research").target("r", Some("analysis"));
     assert_eq!(effect(&p, task), Effect::Allow);
 }

@@ -8,7 +8,13 @@ use zta_policy::PolicySet;
 
 pub fn principal(agent: &str) -> Principal {
     let now = OffsetDateTime::now_utc();
-    Principal::new(AgentId::new(agent).unwrap(), "test", AuthMethod::AgentKey, now, now + time::Duration::minutes(5))
+    Principal::new(
+        AgentId::new(agent).unwrap(),
+        "test",
+        AuthMethod::AgentKey,
+        now,
+        now + time::Duration::minutes(5),
+    )
 }
 
 /// A request builder with the common knobs.
