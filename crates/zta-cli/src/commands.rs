@@ -7,7 +7,7 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use base64::Engine;
 use clap::Subcommand;
 use serde::Deserialize;
@@ -80,7 +80,8 @@ fn read_credential(path: &Path) -> Result<Credential> {
 
 pub(crate) async fn authorize(config: &Path, credential: &Path, request: &Path) -> Result<ExitCode> {
     let credential = read_credential(credential)?;
-    let text = std::fs::read_to_string(request).with_context(|| format!("cannot read `{}`", request.display()))?;
+    let text =
+        std::fs::read_to_string(request).with_context(|| format!("cannot read `{}`", request.display()))?;
     let request: Request = serde_json::from_str(&text)
         .map_err(|e| usage(format!("`{}` is not a valid request: {e}", request.display())))?;
     let built = build(config).await?;
@@ -165,7 +166,7 @@ pub(crate) async fn token_inspect(token: &str, config: Option<&Path>) -> Result<
 
 pub(crate) fn audit_verify(path: &Path, public_key: Option<&Path>) -> Result<ExitCode> {
     let key = match public_key {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read `{}`", p.display()))?),
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?),
         None => None,
     };
     match zta::audit::jsonl::verify(path, key.as_deref()) {
@@ -191,7 +192,12 @@ pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String]) -> Result<ExitCod
     let key = zta::token::SigningKey::generate(alg)?;
     write_new(&out.join("zta-signing.pem"), key.to_pkcs8_pem().expose_secret(), 0o600)?;
     write_new(&out.join("zta-signing.pub.pem"), &key.public_key_pem(), 0o644)?;
-    println!("token signing key ({}, kid {}): {}", alg.as_str(), key.kid(), out.join("zta-signing.pem").display());
+    println!(
+        "token signing key ({}, kid {}): {}",
+        alg.as_str(),
+        key.kid(),
+        out.join("zta-signing.pem").display()
+    );
     for id in ids {
         let agent = zta::identity::static_agents::AgentKey::generate()?;
         let private = out.join(format!("{id}.pem"));
@@ -250,6 +256,41 @@ pub(crate) enum PolicyCommand {
 }
 
 pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
-    let _ = command;
-    Err(anyhow!("policy commands are not wired yet"))
+    use zta::policy::{PolicySet, check_files, request_from_attributes, run_test_file};
+    let load = |files: &[PathBuf]| -> Result<PolicySet> {
+        PolicySet::from_files(files).map_err(|e| usage(format!("policy did not load:\n{e}")))
+    };
+    let read_request = |path: &Path| -> Result<zta::AuthzRequest> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        // YAML is a superset of JSON, so one parser takes both.
+        let attrs: serde_json::Value = serde_yaml::from_str(&text)
+            .map_err(|e| usage(format!("`{}` is not JSON or YAML: {e}", path.display())))?;
+        request_from_attributes(&attrs).map_err(|e| usage(format!("`{}`: {e}", path.display())))
+    };
+    let effect_code = |allowed: bool| if allowed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENY) };
+    match command {
+        PolicyCommand::Check { files } => {
+            let report = check_files(&files);
+            println!("{report}");
+            Ok(effect_code(report.ok()))
+        }
+        PolicyCommand::Eval { policy, request } => {
+            let set = load(&policy)?;
+            let decision = set.decide(&read_request(&request)?);
+            println!("{}", serde_json::to_string_pretty(&decision)?);
+            Ok(effect_code(decision.is_allowed()))
+        }
+        PolicyCommand::Explain { policy, request } => {
+            let set = load(&policy)?;
+            let explanation = set.explain(&read_request(&request)?);
+            println!("{explanation}");
+            Ok(effect_code(explanation.decision.is_allowed()))
+        }
+        PolicyCommand::Test { file } => {
+            let report = run_test_file(&file).map_err(|e| usage(format!("{e}")))?;
+            println!("{report}");
+            Ok(effect_code(report.passed()))
+        }
+    }
 }

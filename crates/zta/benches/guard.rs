@@ -39,8 +39,9 @@ fn bench(c: &mut Criterion) {
     let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
     let public_pem = key.public_key_pem();
     let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
-    let tokens = Arc::new(TokenService::new(TokenConfig::new("https://zta.bench", "bench"), key, state).unwrap());
-    let policy = zta::policy::PolicySet::from_yaml_str(CREW_POLICY, "crew.yaml").unwrap();
+    let tokens =
+        Arc::new(TokenService::new(TokenConfig::new("https://zta.bench", "bench"), key, state).unwrap());
+    let policy = zta::policy::PolicySet::from_yaml(CREW_POLICY).unwrap();
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path())).unwrap());
     let guard = Guard::builder(Arc::new(policy), sink).token_authority(tokens.clone()).build().unwrap();
 

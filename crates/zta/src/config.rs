@@ -218,7 +218,8 @@ impl Config {
             ..ConfigError::new(format!("cannot read config: {e}"))
         })?;
         let format = if path.extension().is_some_and(|e| e == "toml") { Format::Toml } else { Format::Yaml };
-        let mut config = Self::parse(&text, format).map_err(|e| ConfigError { file: Some(path.to_owned()), ..e })?;
+        let mut config =
+            Self::parse(&text, format).map_err(|e| ConfigError { file: Some(path.to_owned()), ..e })?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         config.origin.file = Some(path.to_owned());
@@ -291,8 +292,10 @@ impl Config {
         ConfigError {
             file: self.origin.file.clone(),
             position: location::find_key_value(&self.origin.text, "type", backend),
-            ..ConfigError::new(format!("{section} type `{backend}` needs the `{feature}` feature, which this build does not have"))
-                .hint(format!("build with `--features {feature}`, or choose another {section} type"))
+            ..ConfigError::new(format!(
+                "{section} type `{backend}` needs the `{feature}` feature, which this build does not have"
+            ))
+            .hint(format!("build with `--features {feature}`, or choose another {section} type"))
         }
     }
 
@@ -310,7 +313,9 @@ impl Config {
         let state: Arc<dyn crate::StateStore> = match &self.state {
             StateSection::Memory => Arc::new(crate::MemoryStateStore::new()),
             StateSection::Redis(_) => return Err(self.missing_feature("state", "redis", "state-redis")),
-            StateSection::Postgres(_) => return Err(self.missing_feature("state", "postgres", "state-postgres")),
+            StateSection::Postgres(_) => {
+                return Err(self.missing_feature("state", "postgres", "state-postgres"));
+            }
         };
 
         let key = self.signing_key()?;
@@ -319,8 +324,8 @@ impl Config {
                 .map_err(|e| self.error(Some("tokens"), e.to_string()))?,
         );
 
-        let policy = self.build_policy().await?;
         let audit = self.build_audit().await?;
+        let policy = self.build_policy(&audit)?;
 
         let mut builder = crate::Guard::builder(policy, audit)
             .token_authority(tokens.clone())
@@ -342,8 +347,11 @@ impl Config {
         let (pem, key) = match (&t.signing_key_file, &t.signing_key_env) {
             (Some(path), None) => {
                 let pem = std::fs::read_to_string(path).map_err(|e| {
-                    self.error(Some("signing_key_file"), format!("cannot read signing key `{}`: {e}", path.display()))
-                        .hint("create one with `zta keygen --out DIR`")
+                    self.error(
+                        Some("signing_key_file"),
+                        format!("cannot read signing key `{}`: {e}", path.display()),
+                    )
+                    .hint("create one with `zta keygen --out DIR`")
                 })?;
                 (pem, "signing_key_file")
             }
@@ -356,7 +364,10 @@ impl Config {
             }
             _ => {
                 return Err(self
-                    .error(Some("tokens"), "tokens need exactly one of `signing_key_file` and `signing_key_env`")
+                    .error(
+                        Some("tokens"),
+                        "tokens need exactly one of `signing_key_file` and `signing_key_env`",
+                    )
                     .hint("create a key with `zta keygen --out DIR` and point `signing_key_file` at it"));
             }
         };
@@ -391,13 +402,22 @@ impl Config {
         }
     }
 
-    async fn build_policy(&self) -> Result<Arc<dyn crate::PolicyEngine>, ConfigError> {
+    fn build_policy(
+        &self,
+        audit: &Arc<dyn crate::AuditSink>,
+    ) -> Result<Arc<dyn crate::PolicyEngine>, ConfigError> {
         match &self.policy {
             #[cfg(feature = "policy-native")]
-            PolicySection::Native(c) => crate::policy::engine_from_config(c)
-                .map_err(|e| self.error(Some("files"), e.to_string())),
+            PolicySection::Native(c) => {
+                let watcher = crate::policy::PolicyWatcher::new(c, audit.clone())
+                    .map_err(|e| self.error(Some("files"), e.to_string()))?;
+                Ok(Arc::new(watcher))
+            }
             #[cfg(not(feature = "policy-native"))]
-            PolicySection::Native(_) => Err(self.missing_feature("policy", "native", "policy-native")),
+            PolicySection::Native(_) => {
+                let _ = audit;
+                Err(self.missing_feature("policy", "native", "policy-native"))
+            }
             PolicySection::Cedar(_) => Err(self.missing_feature("policy", "cedar", "policy-cedar")),
         }
     }
@@ -439,9 +459,11 @@ fn located(text: &str, message: &str, line: usize, pos: Option<Position>) -> Con
         .and_then(|name| location::find_key(text, name, line));
     let mut err = ConfigError { position: refined.or(pos), ..ConfigError::new(strip_location(message)) };
     if message.contains("unknown field") {
-        err = err.hint("remove the key or check its spelling; the message lists the keys this section accepts");
+        err =
+            err.hint("remove the key or check its spelling; the message lists the keys this section accepts");
     } else if message.contains("unknown variant") {
-        err = err.hint("this names a backend or value that does not exist; the message lists the accepted ones");
+        err = err
+            .hint("this names a backend or value that does not exist; the message lists the accepted ones");
     }
     err
 }

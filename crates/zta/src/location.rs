@@ -19,10 +19,8 @@ pub(crate) fn find_key(src: &str, key: &str, from_line: usize) -> Option<Positio
         let trimmed = line.trim_start().trim_start_matches("- ");
         let rest = trimmed.strip_prefix(key)?;
         let rest = rest.trim_start();
-        (rest.starts_with(':') || rest.starts_with('=')).then(|| Position {
-            line: i + 1,
-            column: line.len() - trimmed.len() + 1,
-        })
+        (rest.starts_with(':') || rest.starts_with('='))
+            .then(|| Position { line: i + 1, column: line.len() - trimmed.len() + 1 })
     })
 }
 

@@ -25,7 +25,12 @@ enum Op {
 /// The agents' "models": scripted here, an LLM in real life. Their output is untrusted.
 fn think(agent: &str, inbox: Option<&str>) -> Vec<Op> {
     let tool = |t: &str, i: &str| Op::Tool { tool: t.into(), input: i.into() };
-    let msg = |to, kind: &str, text: &str| Op::Message { to, kind: kind.into(), text: text.into(), claimed_from: None };
+    let msg = |to, kind: &str, text: &str| Op::Message {
+        to,
+        kind: kind.into(),
+        text: text.into(),
+        claimed_from: None,
+    };
     match (agent, inbox) {
         ("research_bot", None) => vec![
             tool("web_search", "zero trust for agents"),
@@ -84,7 +89,9 @@ impl Runtime {
         let agent = slot.id.clone();
         match self.guard.check(&slot.credential, request).await {
             Ok(permit) => match op {
-                Op::Tool { tool, input } => println!("  ok    {agent}: {}", run_tool(&permit, &tool, &input)?),
+                Op::Tool { tool, input } => {
+                    println!("  ok    {agent}: {}", run_tool(&permit, &tool, &input)?)
+                }
                 Op::Message { text, .. } => {
                     let to = target.unwrap_or_else(|| agent.clone());
                     self.deliver(&permit, &to, text)?;
@@ -114,14 +121,15 @@ async fn main() -> Result<()> {
     let keys = names.iter().map(|_| AgentKey::generate()).collect::<Result<Vec<_>, _>>()?;
     let mut identities = StaticConfig::new(ISSUER);
     for ((name, segment), key) in names.iter().zip(&keys) {
-        identities = identities
-            .with_agent(AgentEntry::from_public_key(AgentId::new(name)?, key.public_key_pem()).with_segment(*segment));
+        identities = identities.with_agent(
+            AgentEntry::from_public_key(AgentId::new(name)?, key.public_key_pem()).with_segment(*segment),
+        );
     }
 
     let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
     let audit_dir = std::env::temp_dir().join(format!("zta-custom-runtime-{}", std::process::id()));
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(&audit_dir))?);
-    let guard = Guard::builder(Arc::new(zta::policy::PolicySet::from_yaml_str(POLICY, "crew.yaml")?), sink.clone())
+    let guard = Guard::builder(Arc::new(zta::policy::PolicySet::from_yaml(POLICY)?), sink.clone())
         .identity_provider(Arc::new(StaticProvider::new(identities, state.clone())?))
         .token_authority(Arc::new(TokenService::new(
             TokenConfig::new(ISSUER, "runtime"),
@@ -135,7 +143,11 @@ async fn main() -> Result<()> {
     for ((name, _), key) in names.iter().zip(&keys) {
         let id = AgentId::new(name)?;
         let session = guard.login(&key.assertion(&id, ISSUER, Duration::from_secs(60))?).await?;
-        agents.push(Slot { id, credential: Credential::bearer(session.access_token.expose_secret()), inbox: None });
+        agents.push(Slot {
+            id,
+            credential: Credential::bearer(session.access_token.expose_secret()),
+            inbox: None,
+        });
     }
     let mut runtime = Runtime { guard, agents };
 
