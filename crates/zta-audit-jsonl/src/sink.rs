@@ -139,8 +139,8 @@ impl JsonlSink {
         &self.dir
     }
 
-    /// Stops taking records, writes and commits everything already taken, and stops the writer.
-    /// Later appends fail with [`AuditError::Closed`].
+    /// Stops taking records, writes and commits everything already taken, stops the writer and
+    /// releases the directory. Later appends fail with [`AuditError::Closed`].
     pub async fn close(&self) -> Result<(), AuditError> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return self.shared.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())));
@@ -209,8 +209,7 @@ impl AuditSink for JsonlSink {
     /// later), queues it, and with [`Durability::Flushed`] waits for its group commit.
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
         self.check_open()?;
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| AuditError::Write(format!("cannot serialize audit record `{}`: {e}", record.id)))?;
+        let bytes = serialize(&record)?;
         match durability {
             Durability::Queued => self.enqueue(Msg::Record { bytes, done: None }).await,
             Durability::Flushed => {
@@ -230,6 +229,31 @@ impl AuditSink for JsonlSink {
         self.sender()?.send(Msg::Flush(tx)).await.map_err(|_| self.closed_error())?;
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
+}
+
+thread_local! {
+    /// Scratch buffer for serializing, so each record costs one exact-size allocation.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+}
+
+/// The record as compact JSON. A record that cannot be serialized (e.g. a time outside
+/// RFC 3339's years) is refused here, on the caller's side, and never reaches the writer.
+fn serialize(record: &AuditRecord) -> Result<Vec<u8>, AuditError> {
+    let refuse = |e: serde_json::Error| {
+        AuditError::Write(format!("cannot serialize audit record `{}`: {e}", record.id))
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            serde_json::to_writer(&mut *buf, record).map_err(refuse)?;
+            let bytes = buf.as_slice().to_vec();
+            if buf.capacity() > 1 << 20 {
+                *buf = Vec::with_capacity(4096);
+            }
+            Ok(bytes)
+        }
+        Err(_) => serde_json::to_vec(record).map_err(refuse),
+    })
 }
 
 impl Drop for JsonlSink {

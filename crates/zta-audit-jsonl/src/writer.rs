@@ -67,10 +67,12 @@ pub(crate) struct Writer {
     dirty_since: Option<Instant>,
     batch: Vec<u8>,
     waiters: Vec<Waiter>,
+    /// `close()` callers, told once the writer has stopped and released the lock.
+    closers: Vec<Waiter>,
     checkpoint: CheckpointWriter,
     shared: Arc<Shared>,
     /// Held (locked) while the writer runs.
-    _lock: File,
+    lock: Option<File>,
 }
 
 pub(crate) struct WriterSettings {
@@ -116,19 +118,26 @@ impl Writer {
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
             waiters: Vec::new(),
+            closers: Vec::new(),
             checkpoint: s.checkpoint,
             shared: s.shared,
-            _lock: s.lock,
+            lock: Some(s.lock),
         }
     }
 
     /// The thread body: serve until closed or every sender is gone; on an error, fail closed.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Msg>, rt: Runtime) {
         let mut guard = ExitGuard(Some(self.shared.clone()));
-        if let Err(msg) = self.serve(&mut rx, &rt) {
-            self.fail(msg, &mut rx, &rt);
-        }
+        let result = match self.serve(&mut rx, &rt) {
+            Ok(()) => Ok(()),
+            Err(msg) => Err(self.fail(msg, &mut rx, &rt)),
+        };
         guard.0 = None;
+        // Unlock before telling `close()` callers, so the directory can be reopened at once.
+        drop(self.lock.take());
+        for w in self.closers.drain(..) {
+            let _ = w.send(result.clone());
+        }
     }
 
     fn serve(&mut self, rx: &mut mpsc::Receiver<Msg>, rt: &Runtime) -> Result<(), String> {
@@ -174,7 +183,7 @@ impl Writer {
                     Msg::Close(w) => {
                         // Refuse new records; keep going until what is queued is written.
                         rx.close();
-                        self.waiters.push(w);
+                        self.closers.push(w);
                         urgent = true;
                     }
                     #[cfg(feature = "test-hooks")]
@@ -283,7 +292,7 @@ impl Writer {
     }
 
     /// Stops for good: every later append fails, and every waiter, queued or pending, is told.
-    fn fail(&mut self, msg: String, rx: &mut mpsc::Receiver<Msg>, rt: &Runtime) {
+    fn fail(&mut self, msg: String, rx: &mut mpsc::Receiver<Msg>, rt: &Runtime) -> AuditError {
         tracing::error!(error = %msg, "audit writer failed; the sink refuses further records");
         let _ = self.shared.failed.set(msg.clone());
         let err = AuditError::Write(msg);
@@ -293,9 +302,10 @@ impl Writer {
         rx.close();
         while let Some(m) = rt.block_on(rx.recv()) {
             match m {
-                Msg::Record { done: Some(w), .. } | Msg::Flush(w) | Msg::Close(w) => {
+                Msg::Record { done: Some(w), .. } | Msg::Flush(w) => {
                     let _ = w.send(Err(err.clone()));
                 }
+                Msg::Close(w) => self.closers.push(w),
                 Msg::Record { done: None, .. } => {}
                 #[cfg(feature = "test-hooks")]
                 Msg::Pause { parked, .. } => {
@@ -303,5 +313,6 @@ impl Writer {
                 }
             }
         }
+        err
     }
 }

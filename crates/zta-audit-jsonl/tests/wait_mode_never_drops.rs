@@ -12,7 +12,7 @@ use zta_core::{AuditRecord, AuditSink, Durability};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_appended_record_is_written() {
     const TASKS: u64 = 32;
-    const EACH: u64 = 300;
+    const EACH: u64 = 150;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     c.queue_capacity = 2;

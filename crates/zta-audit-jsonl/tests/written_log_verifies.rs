@@ -97,3 +97,16 @@ async fn a_second_writer_is_locked_out() {
     drop(sink);
     JsonlSink::open(config(dir.path())).unwrap();
 }
+
+#[tokio::test]
+async fn close_releases_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = JsonlSink::open(config(dir.path())).unwrap();
+    first.append(record(0), Durability::Queued).await.unwrap();
+    first.close().await.unwrap();
+    // `first` still exists, but it has let go.
+    let second = JsonlSink::open(config(dir.path())).unwrap();
+    second.append(record(1), Durability::Flushed).await.unwrap();
+    assert_eq!(verify(dir.path(), None).unwrap().records, 2);
+    drop(first);
+}
