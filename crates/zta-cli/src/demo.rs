@@ -35,7 +35,7 @@ impl Agent {
 struct Row {
     agent: String,
     action: String,
-    allowed: bool,
+    allowed: Option<bool>,
     why: String,
 }
 
@@ -48,20 +48,25 @@ impl Table {
             Ok(p) => (true, format!("allowed by {}", rules(&p.decision().determining))),
             Err(d) => (false, why_denied(d)),
         };
-        self.0.push(Row { agent: agent.id.to_string(), action: action.to_owned(), allowed, why });
+        self.0.push(Row {
+            agent: agent.id.to_string(),
+            action: action.to_owned(),
+            allowed: Some(allowed),
+            why,
+        });
     }
     fn login(&mut self, agent: &str, action: &str, outcome: &Result<SessionTokens, Denied>) {
         let (allowed, why) = match outcome {
             Ok(t) => (true, format!("session token issued ({} s)", t.expires_in.as_secs())),
             Err(d) => (false, why_denied(d)),
         };
-        self.0.push(Row { agent: agent.to_owned(), action: action.to_owned(), allowed, why });
+        self.0.push(Row { agent: agent.to_owned(), action: action.to_owned(), allowed: Some(allowed), why });
     }
     fn note(&mut self, agent: &str, action: &str, why: &str) {
         self.0.push(Row {
             agent: agent.to_owned(),
             action: action.to_owned(),
-            allowed: true,
+            allowed: None,
             why: why.to_owned(),
         });
     }
@@ -78,7 +83,11 @@ impl Table {
             "-".repeat(40)
         );
         for r in &self.0 {
-            let decision = if r.allowed { "ALLOW" } else { "DENY" };
+            let decision = match r.allowed {
+                Some(true) => "ALLOW",
+                Some(false) => "DENY",
+                None => "",
+            };
             println!("  {:<w_agent$}  {:<w_action$}  {decision:<8}  {}", r.agent, r.action, r.why);
         }
     }
@@ -97,7 +106,8 @@ fn why_denied(denied: &Denied) -> String {
             let rules = denied.decision().map(|d| rules(&d.determining)).unwrap_or_default();
             match basis {
                 zta::Basis::DefaultDeny => "no rule allows it (default deny)".to_owned(),
-                _ => format!("{basis:?} by {rules}"),
+                zta::Basis::FailClosed => format!("fail-closed ({rules})"),
+                zta::Basis::ExplicitDeny | zta::Basis::Permitted => format!("denied by {rules}"),
             }
         }
         other => other.to_string(),
@@ -197,6 +207,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
 
     let r = guard.refresh(&research_tokens.refresh_token).await;
     attack.login("writer_bot", "replay research_bot's refresh token", &r);
+    attack.note("", "", "reuse detected: the whole token family is revoked");
     let outcome = guard.check(&research_cred, Request::new(Action::tool_call("web_search"))).await;
     attack.permit(&research, "tool: web_search (after the replay)", &outcome);
 
@@ -219,7 +230,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     attack.permit(&analysis, "system message -> writer_bot", &outcome);
 
     guard.revoke_agent(&writer.id, "compromised: poisoned document").await?;
-    attack.note("operator", "revoke writer_bot", "all of writer_bot's tokens revoked (audited)");
+    attack.note("operator", "revoke writer_bot", "done: all of writer_bot's tokens are revoked (audited)");
     let outcome = guard.check(&writer_cred, Request::new(Action::tool_call("write_document"))).await;
     attack.permit(&writer, "tool: write_document (revoked token)", &outcome);
     attack.print("Act 2: writer_bot is compromised");
