@@ -54,10 +54,20 @@ fn ci() -> Result<()> {
         cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
     )?;
     step("layering", layering::check())?;
+    step("feature combinations", features())?;
     step("cargo-deny", deny())?;
     services()?;
     step("examples and benches build", cargo(&["build", "--workspace", "--all-targets", "--all-features"]))?;
     tests()
+}
+
+/// The facade must build with no backend and with each backend alone.
+fn features() -> Result<()> {
+    cargo(&["check", "-p", "zta", "--no-default-features"])?;
+    for feature in ["identity-static", "policy-native", "audit-jsonl"] {
+        cargo(&["check", "-p", "zta", "--no-default-features", "--features", feature])?;
+    }
+    Ok(())
 }
 
 fn tests() -> Result<()> {
