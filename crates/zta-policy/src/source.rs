@@ -3,7 +3,11 @@
 
 use std::{fmt, path::Path};
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use yaml_rust2::{
+    Event,
+    parser::Parser,
+    scanner::{Marker, TScalarStyle},
+};
 
 use crate::diag::{Diagnostic, Severity};
 
@@ -41,8 +45,8 @@ impl Pos {
     pub(crate) fn new(line: usize, col: usize) -> Self {
         Self { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) }
     }
-    fn of(span: &Span) -> Self {
-        Self::new(span.start.line(), span.start.col() + 1)
+    fn of(mark: &Marker) -> Self {
+        Self::new(mark.line(), mark.col() + COL_BASE)
     }
 }
 
@@ -106,6 +110,8 @@ impl fmt::Display for Node {
     }
 }
 
+/// What to add to the parser's column to make it 1-based.
+const COL_BASE: usize = 1;
 /// Most nodes a document may expand to through aliases (guards against "billion laughs").
 const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting accepted.
@@ -212,15 +218,16 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
     let mut nodes = 0usize;
-    while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(|e| {
-            err(Pos::new(e.marker().line(), e.marker().col() + 1), format!("YAML syntax error: {}", e.info()))
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| {
+            err(Pos::of(e.marker()), format!("YAML syntax error: {}", e.info()))
                 .with_hint("check indentation, quoting and `:` separators around this position")
         })?;
-        let pos = Pos::of(&span);
+        let pos = Pos::of(&mark);
         let complete: Option<(Node, usize)> = match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
-            Event::DocumentStart(_) => {
+            Event::StreamEnd => break,
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => None,
+            Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
                     return Err(err(pos, "more than one YAML document".into())
@@ -234,10 +241,10 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
                 Some((node, 0))
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let value = match (style, tag.as_deref()) {
-                    (_, Some(t)) if t.suffix == "str" => Value::Str(text.into_owned()),
-                    (ScalarStyle::Plain, _) => resolve_plain(&text),
-                    _ => Value::Str(text.into_owned()),
+                let value = match (style, tag.as_ref()) {
+                    (_, Some(t)) if t.suffix == "str" => Value::Str(text),
+                    (TScalarStyle::Plain, _) => resolve_plain(&text),
+                    _ => Value::Str(text),
                 };
                 nodes += 1;
                 Some((Node { value, pos }, anchor))
