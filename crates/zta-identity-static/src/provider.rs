@@ -140,10 +140,11 @@ impl StaticProvider {
         }
 
         // The dummy hash costs what most configured hashes cost, so an unknown name takes as long.
-        let dummy_params = most_common(&hash_params).unwrap_or_default();
-        let mut dummy_secret = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut dummy_secret).map_err(|_| Error::Hash("no randomness".into()))?;
-        let dummy_hash = Arc::new(secret::hash_with(&dummy_secret, dummy_params)?);
+        let dummy_params = match most_common(&hash_params) {
+            Some(params) => params,
+            None => secret::default_params()?,
+        };
+        let dummy_hash = Arc::new(secret::dummy_hash(&dummy_params)?);
 
         let dummy = AgentKey::generate()?;
         let dummy_key =

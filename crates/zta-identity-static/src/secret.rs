@@ -2,7 +2,7 @@
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{PasswordHashString, SaltString},
+    password_hash::{Output, ParamsString, PasswordHashString, SaltString},
 };
 
 use crate::Error;
@@ -25,9 +25,32 @@ pub fn hash_secret(secret: &str) -> Result<String, Error> {
     if secret.is_empty() {
         return Err(Error::Hash("the secret is empty".into()));
     }
-    let params = Params::new(MIN_M_COST, MIN_T_COST, MIN_P_COST, None)
-        .map_err(|e| Error::Hash(format!("argon2 parameters: {e}")))?;
-    hash_with(secret.as_bytes(), params).map(|h| h.as_str().to_owned())
+    hash_with(secret.as_bytes(), default_params()?).map(|h| h.as_str().to_owned())
+}
+
+/// The parameters [`hash_secret`] uses: the OWASP minimum for argon2id.
+pub(crate) fn default_params() -> Result<Params, Error> {
+    Params::new(MIN_M_COST, MIN_T_COST, MIN_P_COST, None)
+        .map_err(|e| Error::Hash(format!("argon2 parameters: {e}")))
+}
+
+/// A hash that no secret matches: random salt and random output, with `params`. Verifying
+/// against it costs exactly what verifying against a real hash with `params` costs, and it is
+/// made without hashing anything.
+pub(crate) fn dummy_hash(params: &Params) -> Result<PasswordHashString, Error> {
+    let mut salt = [0u8; MIN_SALT_LEN];
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Hash("no randomness for the salt".into()))?;
+    aws_lc_rs::rand::fill(&mut output).map_err(|_| Error::Hash("no randomness".into()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Hash(e.to_string()))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| Error::Hash(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| Error::Hash(e.to_string()))?),
+    };
+    Ok(hash.serialize())
 }
 
 /// Hashes with the given parameters and a random salt.
@@ -93,6 +116,16 @@ mod tests {
         let (hash, _) = check_phc(&phc).unwrap();
         assert!(verify(&hash, b"correct horse"));
         assert!(!verify(&hash, b"correct horsf"));
+    }
+
+    #[test]
+    fn dummy_hash_matches_nothing_and_passes_the_policy() {
+        let dummy = dummy_hash(&default_params().unwrap()).unwrap();
+        let (checked, params) = check_phc(dummy.as_str()).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (MIN_M_COST, MIN_T_COST, MIN_P_COST));
+        assert!(!verify(&checked, b""));
+        assert!(!verify(&checked, b"anything"));
+        assert_ne!(dummy.as_str(), dummy_hash(&default_params().unwrap()).unwrap().as_str());
     }
 
     #[test]

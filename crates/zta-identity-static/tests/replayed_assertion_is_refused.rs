@@ -1,0 +1,55 @@
+//! An assertion is good for one use; presenting it again is a replay.
+
+mod common;
+
+use common::*;
+use zta_core::{AuthError, IdentityProvider, StateStore};
+
+#[tokio::test]
+async fn second_use_of_an_assertion_is_replayed() {
+    let f = fixture();
+    let credential = assertion(&f.alice, "alice");
+    f.provider.authenticate(&credential).await.unwrap();
+    assert_eq!(f.provider.authenticate(&credential).await.unwrap_err(), AuthError::Replayed);
+    assert_eq!(f.provider.authenticate(&credential).await.unwrap_err(), AuthError::Replayed);
+    // A fresh assertion (new jti) still works.
+    f.provider.authenticate(&assertion(&f.alice, "alice")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_same_jti_is_replayed_even_in_a_new_token() {
+    let f = fixture();
+    let claims = claims("alice");
+    f.provider.authenticate(&sign(&f.alice, &eddsa(), &claims)).await.unwrap();
+    let mut again = claims.clone();
+    again["exp"] = serde_json::json!(claims["exp"].as_i64().unwrap() + 1);
+    assert_eq!(
+        f.provider.authenticate(&sign(&f.alice, &eddsa(), &again)).await.unwrap_err(),
+        AuthError::Replayed
+    );
+}
+
+#[tokio::test]
+async fn replay_ids_are_per_agent() {
+    let f = fixture();
+    let mut a = claims("alice");
+    let mut b = claims("bob");
+    a["jti"] = "shared-jti".into();
+    b["jti"] = "shared-jti".into();
+    f.provider.authenticate(&sign(&f.alice, &eddsa(), &a)).await.unwrap();
+    f.provider.authenticate(&sign(&f.bob, &eddsa(), &b)).await.unwrap();
+    // The claimed ids are in the store under the documented key.
+    let until = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    assert!(!f.state.claim_once("assertion:alice:shared-jti", until).await.unwrap());
+}
+
+#[tokio::test]
+async fn missing_or_empty_jti_is_refused() {
+    let f = fixture();
+    let mut no_jti = claims("alice");
+    no_jti.as_object_mut().unwrap().remove("jti");
+    assert!(is_invalid(&f.provider.authenticate(&sign(&f.alice, &eddsa(), &no_jti)).await.unwrap_err()));
+    let mut empty = claims("alice");
+    empty["jti"] = "".into();
+    assert!(is_invalid(&f.provider.authenticate(&sign(&f.alice, &eddsa(), &empty)).await.unwrap_err()));
+}
