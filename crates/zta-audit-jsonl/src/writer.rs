@@ -169,12 +169,13 @@ impl Writer {
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Record { bytes, done } => {
-                        self.append(&bytes)?;
-                        taken += 1;
+                        // Keep the waiter first, so that a failure below reaches it as such.
                         if let Some(w) = done {
                             self.waiters.push(w);
                             urgent = true;
                         }
+                        self.append(&bytes)?;
+                        taken += 1;
                     }
                     Msg::Flush(w) => {
                         self.waiters.push(w);
