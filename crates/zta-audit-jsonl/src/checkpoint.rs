@@ -2,7 +2,7 @@
 //! configured. Without it a log cut at the end would still verify.
 
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     io::{self, Write},
     path::{Path, PathBuf},
 };
@@ -15,7 +15,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta_core::secrecy::zeroize::Zeroizing;
 
 use crate::{
-    format::{hex_string, segment_number, unhex32},
+    format::{create_options, hex_string, segment_number, unhex32},
     verify::CheckpointProblem,
 };
 
@@ -158,6 +158,16 @@ impl Signer {
         }
         let key = Ed25519KeyPair::from_pkcs8(&der).map_err(|e| format!("not an Ed25519 PKCS#8 key: {e}"))?;
         let key_id = key_id(key.public_key().as_ref());
+        #[cfg(unix)]
+        if let Ok(meta) = fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the checkpoint signing key is readable by others; restrict it to its owner (chmod 600)"
+                );
+            }
+        }
         Ok(Self { key, key_id })
     }
 
@@ -241,7 +251,7 @@ impl CheckpointWriter {
         let mut bytes = serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let tmp = self.dir.join(CHECKPOINT_TMP);
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = create_options().write(true).create(true).truncate(true).open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         drop(f);

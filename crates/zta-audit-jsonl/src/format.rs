@@ -1,7 +1,7 @@
 //! The line format and the hash chain, shared by the writer, recovery on open and the verifier.
 
 use std::{
-    fs::File,
+    fs::{File, OpenOptions},
     io::{self, BufRead, BufReader},
     path::Path,
 };
@@ -160,6 +160,24 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<Entry<'_>, &'static str> {
 /// Whether the record bytes are one well-formed JSON value.
 pub(crate) fn check_json(record: &[u8]) -> Result<(), String> {
     serde_json::from_slice::<serde::de::IgnoredAny>(record).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Options for a file this crate creates: readable by owner and group only, as audit records
+/// name agents, users and resources.
+pub(crate) fn create_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o640);
+    o
+}
+
+/// Creates `dir` (and its parents) if missing; new directories are closed to others.
+pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o750);
+    b.create(dir)
 }
 
 /// The name of segment file `n`.

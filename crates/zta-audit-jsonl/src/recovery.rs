@@ -10,7 +10,7 @@ use std::{
 use crate::{
     Error,
     checkpoint::{Checkpoint, CheckpointReadError, CheckpointWriter},
-    format::{GENESIS, LineReader, list_segments, parse_line, segment_name},
+    format::{GENESIS, LineReader, create_options, list_segments, parse_line, segment_name},
     verify::{Chain, CheckpointProblem, RecordProblem, VerifyError},
 };
 
@@ -62,7 +62,7 @@ fn integrity(dir: &Path, error: VerifyError) -> Error {
 
 fn open_segment(dir: &Path, file_no: u64) -> Result<File, Error> {
     let path = dir.join(segment_name(file_no));
-    OpenOptions::new().append(true).create(true).open(&path).map_err(Error::io("open", path))
+    create_options().append(true).create(true).open(&path).map_err(Error::io("open", path))
 }
 
 /// Scans from the checkpoint's segment to the end and prepares the writer.
@@ -301,7 +301,7 @@ fn save_aside(path: &Path, bytes: &[u8]) -> Result<PathBuf, Error> {
         let mut name = path.as_os_str().to_owned();
         name.push(format!(".torn-{n}"));
         let aside = PathBuf::from(name);
-        match OpenOptions::new().write(true).create_new(true).open(&aside) {
+        match create_options().write(true).create_new(true).open(&aside) {
             Ok(mut f) => {
                 f.write_all(bytes).and_then(|()| f.sync_all()).map_err(Error::io("write", &aside))?;
                 return Ok(aside);

@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    fs::{self, File, OpenOptions},
+    fs::{self, File},
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -18,6 +18,7 @@ use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 use crate::{
     Error, JsonlConfig, OnFull, Recovery,
     checkpoint::{CheckpointWriter, Signer},
+    format::{create_dir, create_options},
     recovery::recover,
     writer::{Msg, Shared, Writer, WriterSettings},
 };
@@ -66,9 +67,9 @@ impl JsonlSink {
             }
             None => None,
         };
-        fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        create_dir(&dir).map_err(Error::io("create directory", &dir))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
+        let lock = create_options()
             .read(true)
             .write(true)
             .create(true)

@@ -2,7 +2,7 @@
 //! call, and group-commits (fsync, then checkpoint, then wake the waiters).
 
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::Write,
     path::PathBuf,
     sync::{Arc, OnceLock},
@@ -17,7 +17,7 @@ use zta_core::AuditError;
 
 use crate::{
     checkpoint::CheckpointWriter,
-    format::{LINE_OVERHEAD, chain_hash, digits, encode_line, segment_name},
+    format::{LINE_OVERHEAD, chain_hash, create_options, digits, encode_line, segment_name},
     recovery::Resume,
 };
 
@@ -144,22 +144,25 @@ impl Writer {
         loop {
             let first = match self.dirty_since {
                 None => rt.block_on(rx.recv()),
-                Some(since) => {
-                    let deadline = since + self.flush_interval;
-                    if Instant::now() >= deadline {
-                        self.commit()?;
-                        continue;
-                    }
-                    let deadline = tokio::time::Instant::from_std(deadline);
-                    // The timer must be created inside the runtime.
-                    match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await }) {
-                        Ok(msg) => msg,
-                        Err(_elapsed) => {
+                // An interval too long to add to a time never comes due.
+                Some(since) => match since.checked_add(self.flush_interval) {
+                    None => rt.block_on(rx.recv()),
+                    Some(deadline) => {
+                        if Instant::now() >= deadline {
                             self.commit()?;
                             continue;
                         }
+                        let deadline = tokio::time::Instant::from_std(deadline);
+                        // The timer must be created inside the runtime.
+                        match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await }) {
+                            Ok(msg) => msg,
+                            Err(_elapsed) => {
+                                self.commit()?;
+                                continue;
+                            }
+                        }
                     }
-                }
+                },
             };
             // None: closed and drained, or every sender dropped.
             let Some(first) = first else { break };
@@ -253,7 +256,7 @@ impl Writer {
         self.sync()?;
         let next = self.file_no + 1;
         let path = self.dir.join(segment_name(next));
-        let file = OpenOptions::new()
+        let file = create_options()
             .append(true)
             .create_new(true)
             .open(&path)

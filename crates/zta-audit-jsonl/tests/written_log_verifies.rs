@@ -110,3 +110,17 @@ async fn close_releases_the_directory() {
     assert_eq!(verify(dir.path(), None).unwrap().records, 2);
     drop(first);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_closed_to_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("audit");
+    write_records(config(&dir), 0, 1).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir) & 0o007, 0);
+    for f in [segments(&dir)[0].clone(), dir.join("checkpoint.json")] {
+        assert_eq!(mode(&f) & 0o007, 0, "{f:?}");
+    }
+}
