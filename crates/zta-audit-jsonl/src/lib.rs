@@ -84,6 +84,16 @@
 //! A segment is synced and closed before it would grow past [`JsonlConfig::max_file_bytes`];
 //! the chain continues in the next one. Old segments can be archived as a whole, but then the
 //! log no longer verifies from seq 1.
+//!
+//! # Files
+//!
+//! `audit-NNNNNN.jsonl` (the segments), `checkpoint.json` (and `checkpoint.json.tmp` while it
+//! is replaced), `audit.lock` (held with an advisory lock while a sink writes, so a second
+//! writer is refused with [`Error::Locked`]), and `audit-NNNNNN.jsonl.torn-<n>` (tails cut by
+//! recovery). On Unix, new files are created `0640` and a new directory `0750`.
+//!
+//! The `test-hooks` feature only exists for this crate's own tests (it lets them park the
+//! writer deterministically); do not enable it.
 
 mod checkpoint;
 mod config;
