@@ -246,9 +246,10 @@ impl StaticProvider {
         if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
             return Err(AuthError::invalid("assertion lifetime is longer than allowed"));
         }
-        if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN || claims.jti.chars().any(char::is_control)
-        {
-            return Err(AuthError::invalid("assertion `jti` is empty, too long or not printable"));
+        if !valid_jti(&claims.jti) {
+            return Err(AuthError::invalid(
+                "assertion `jti` is empty, too long or has characters outside `A-Z a-z 0-9 - _ . + / =`",
+            ));
         }
         let expires = OffsetDateTime::from_unix_timestamp(claims.exp)
             .map_err(|_| AuthError::invalid("assertion `exp` out of range"))?;
@@ -374,6 +375,16 @@ fn assertion_error(kind: &ErrorKind) -> AuthError {
         _ => "malformed assertion".into(),
     };
     AuthError::invalid(detail)
+}
+
+/// A `jti` is 1 to 128 characters from `A-Z a-z 0-9 - _ . + / =` (UUIDs, base64). No `:`, so
+/// the replay key `assertion:<agent>:<jti>` of one agent can never equal another agent's.
+fn valid_jti(jti: &str) -> bool {
+    !jti.is_empty()
+        && jti.len() <= MAX_JTI_LEN
+        && jti
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/' | b'='))
 }
 
 fn unavailable(e: StateError) -> AuthError {

@@ -4,10 +4,20 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
+use async_trait::async_trait;
 use common::*;
-use zta_core::{AuthError, Credential, IdentityProvider, StateStore};
+use time::OffsetDateTime;
+use tokio::sync::Barrier;
+use zta_core::{AgentId, AuthError, Credential, IdentityProvider, MemoryStateStore, StateError, StateStore};
+use zta_identity_static::{AgentKey, StaticProvider};
 
 async fn hammer(f: &Arc<Fixture>, n: usize) -> Vec<AuthError> {
     let tasks: Vec<_> = (0..n)
@@ -39,17 +49,84 @@ async fn forty_concurrent_wrong_secrets_count_forty() {
     assert_eq!(f.state.failures("lockout:writer").await.unwrap(), 40);
 }
 
+/// A memory store whose first `racers` `failures` reads all wait for each other, so every
+/// attempt reads the count before any attempt adds to it: the worst interleaving a shared
+/// network store allows.
+#[derive(Debug)]
+struct RacyStore {
+    inner: MemoryStateStore,
+    reads: AtomicUsize,
+    racers: usize,
+    barrier: Barrier,
+}
+
+#[async_trait]
+impl StateStore for RacyStore {
+    async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError> {
+        self.inner.revoke(key, until).await
+    }
+    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
+        self.inner.is_revoked(key).await
+    }
+    async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
+        self.inner.revoke_agent(agent, at).await
+    }
+    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
+        self.inner.agent_revoked_at(agent).await
+    }
+    async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
+        self.inner.add_failure(key, window).await
+    }
+    async fn failures(&self, key: &str) -> Result<u32, StateError> {
+        let count = self.inner.failures(key).await;
+        if self.reads.fetch_add(1, Ordering::SeqCst) < self.racers {
+            self.barrier.wait().await;
+        }
+        count
+    }
+    async fn clear_failures(&self, key: &str) -> Result<(), StateError> {
+        self.inner.clear_failures(key).await
+    }
+    async fn claim_once(&self, id: &str, until: OffsetDateTime) -> Result<bool, StateError> {
+        self.inner.claim_once(id, until).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_guesses_cannot_exceed_the_limit() {
-    let f = Arc::new(fixture()); // max_failures = 5
-    let errors = hammer(&f, 40).await;
+async fn racing_guesses_all_count_but_only_the_allowance_is_verified() {
+    const RACERS: usize = 40;
+    let alice = AgentKey::generate().unwrap();
+    let bob = AgentKey::generate().unwrap();
+    let state = Arc::new(RacyStore {
+        inner: MemoryStateStore::new(),
+        reads: AtomicUsize::new(0),
+        racers: RACERS,
+        barrier: Barrier::new(RACERS),
+    });
+    // max_failures = 5 (the default)
+    let provider = Arc::new(
+        StaticProvider::new(config(&alice, &bob, &secret_hash()), state.clone() as Arc<dyn StateStore>)
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let p = provider.clone();
+            tokio::spawn(async move {
+                p.authenticate(&Credential::password("writer", format!("wrong-{i}"))).await.unwrap_err()
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for task in tasks {
+        errors.push(task.await.unwrap());
+    }
+    // Every racer read a count of 0, and every one of them was counted...
+    assert_eq!(state.failures("lockout:writer").await.unwrap(), 40);
+    // ...but only the allowance reached argon2; the rest were refused up front.
     let verified = errors.iter().filter(|e| is_invalid(e)).count();
     let locked = errors.iter().filter(|e| **e == AuthError::LockedOut).count();
-    assert_eq!(verified + locked, 40, "{errors:?}");
-    // Exactly the allowed number of guesses reached argon2; all others were refused up front.
-    assert_eq!(verified, 5, "{errors:?}");
-    assert!(f.state.failures("lockout:writer").await.unwrap() >= 5);
-    let err = f.provider.authenticate(&Credential::password("writer", SECRET)).await.unwrap_err();
+    assert_eq!((verified, locked), (5, 35), "{errors:?}");
+    let err = provider.authenticate(&Credential::password("writer", SECRET)).await.unwrap_err();
     assert_eq!(err, AuthError::LockedOut);
 }
 

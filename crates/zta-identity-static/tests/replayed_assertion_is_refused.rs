@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use serde_json::json;
 use zta_core::{AuthError, IdentityProvider, StateStore};
 
 #[tokio::test]
@@ -22,7 +23,7 @@ async fn the_same_jti_is_replayed_even_in_a_new_token() {
     let claims = claims("alice");
     f.provider.authenticate(&sign(&f.alice, &eddsa(), &claims)).await.unwrap();
     let mut again = claims.clone();
-    again["exp"] = serde_json::json!(claims["exp"].as_i64().unwrap() + 1);
+    again["exp"] = json!(claims["exp"].as_i64().unwrap() + 1);
     assert_eq!(
         f.provider.authenticate(&sign(&f.alice, &eddsa(), &again)).await.unwrap_err(),
         AuthError::Replayed
@@ -45,11 +46,23 @@ async fn replay_ids_are_per_agent() {
 
 #[tokio::test]
 async fn missing_or_empty_jti_is_refused() {
-    let f = fixture();
+    let f = fixture_with(|mut c| {
+        c.lockout.max_failures = 100;
+        c
+    });
     let mut no_jti = claims("alice");
     no_jti.as_object_mut().unwrap().remove("jti");
     assert!(is_invalid(&f.provider.authenticate(&sign(&f.alice, &eddsa(), &no_jti)).await.unwrap_err()));
-    let mut empty = claims("alice");
-    empty["jti"] = "".into();
-    assert!(is_invalid(&f.provider.authenticate(&sign(&f.alice, &eddsa(), &empty)).await.unwrap_err()));
+    for bad in [json!(""), json!("a:b"), json!("x".repeat(129)), json!("a\nb"), json!(42), json!(null)] {
+        let mut c = claims("alice");
+        c["jti"] = bad.clone();
+        let err = f.provider.authenticate(&sign(&f.alice, &eddsa(), &c)).await.unwrap_err();
+        assert!(is_invalid(&err), "{bad}: {err:?}");
+    }
+    // UUIDs and base64 ids are fine.
+    for good in ["7f1c3f0e-6f4b-4c8e-9a55-0d5d3c1b2a10", "q0u+/Z9f=", &"y".repeat(128)] {
+        let mut c = claims("alice");
+        c["jti"] = good.into();
+        f.provider.authenticate(&sign(&f.alice, &eddsa(), &c)).await.unwrap();
+    }
 }
