@@ -49,7 +49,9 @@ fn bench_decisions(c: &mut Criterion) {
         let native = PolicySet::from_yaml(&native_yaml(agents)).unwrap();
         let req = native_request(agent);
         assert!(native.decide(&req).is_allowed());
-        g.bench_function(BenchmarkId::new("zta", rules), |b| b.iter(|| black_box(native.decide(black_box(&req)))));
+        g.bench_function(BenchmarkId::new("zta", rules), |b| {
+            b.iter(|| black_box(native.decide(black_box(&req))))
+        });
 
         g.finish();
     }
@@ -61,8 +63,12 @@ fn bench_compile(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("zta", |b| {
         b.iter(|| {
-            PolicySet::from_sources(&[Source { origin: "bench.yaml", text: black_box(&text), format: Format::Yaml }])
-                .unwrap()
+            PolicySet::from_sources(&[Source {
+                origin: "bench.yaml",
+                text: black_box(&text),
+                format: Format::Yaml,
+            }])
+            .unwrap()
         })
     });
     g.finish();

@@ -145,42 +145,72 @@ pub(crate) fn parse(text: &str, format: Format, file: &str) -> Result<Node, Diag
 }
 
 fn parse_toml(text: &str, file: &str) -> Result<Node, Diagnostic> {
-    match text.parse::<toml::Table>() {
-        Ok(table) => Ok(from_toml(&toml::Value::Table(table), 0)),
+    match toml::de::DeTable::parse(text) {
+        Ok(table) => {
+            let lines = Lines::new(text);
+            Ok(from_toml_table(table.get_ref(), lines.pos(table.span().start), &lines, 0))
+        }
         Err(e) => {
-            let pos = e.span().map(|s| byte_pos(text, s.start)).unwrap_or_default();
+            let pos = e.span().map(|s| Lines::new(text).pos(s.start)).unwrap_or_default();
             Err(Diagnostic::new(Severity::Error, file, pos, e.message().to_owned())
                 .with_hint("the file is not valid TOML"))
         }
     }
 }
 
-/// Line and column of byte offset `at` in `text`.
-pub(crate) fn byte_pos(text: &str, at: usize) -> Pos {
-    let before = text.get(..at).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Pos::new(line, col)
+fn from_toml_table(t: &toml::de::DeTable<'_>, pos: Pos, lines: &Lines<'_>, depth: usize) -> Node {
+    let entries = t
+        .iter()
+        .map(|(k, v)| {
+            let key = Key { name: k.get_ref().to_string(), pos: lines.pos(k.span().start) };
+            (key, from_toml(v, lines, depth + 1))
+        })
+        .collect();
+    Node { value: Value::Map(entries), pos }
 }
 
-fn from_toml(v: &toml::Value, depth: usize) -> Node {
-    let value = match v {
-        toml::Value::String(s) => Value::Str(s.clone()),
-        toml::Value::Integer(i) => Value::Int(*i),
-        toml::Value::Float(f) => Value::Float(*f),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::Str(d.to_string()),
-        toml::Value::Array(a) if depth < MAX_DEPTH => {
-            Value::Seq(a.iter().map(|x| from_toml(x, depth + 1)).collect())
+fn from_toml(v: &toml::Spanned<toml::de::DeValue<'_>>, lines: &Lines<'_>, depth: usize) -> Node {
+    use toml::de::DeValue;
+    let pos = lines.pos(v.span().start);
+    let value = match v.get_ref() {
+        DeValue::String(s) => Value::Str(s.to_string()),
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            match i64::from_str_radix(&digits, i.radix()) {
+                Ok(n) => Value::Int(n),
+                Err(_) => Value::Float(digits.parse().unwrap_or(f64::NAN)),
+            }
         }
-        toml::Value::Table(t) if depth < MAX_DEPTH => Value::Map(
-            t.iter()
-                .map(|(k, x)| (Key { name: k.clone(), pos: Pos::default() }, from_toml(x, depth + 1)))
-                .collect(),
-        ),
+        DeValue::Float(f) => Value::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::Str(d.to_string()),
+        DeValue::Array(a) if depth < MAX_DEPTH => {
+            Value::Seq(a.iter().map(|x| from_toml(x, lines, depth + 1)).collect())
+        }
+        DeValue::Table(t) if depth < MAX_DEPTH => return from_toml_table(t, pos, lines, depth),
         _ => Value::Null,
     };
-    Node { value, pos: Pos::default() }
+    Node { value, pos }
+}
+
+/// Maps byte offsets to line and column.
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Self { text, starts }
+    }
+
+    fn pos(&self, at: usize) -> Pos {
+        let line = self.starts.partition_point(|&s| s <= at).max(1);
+        let start = self.starts.get(line - 1).copied().unwrap_or(0);
+        let col = self.text.get(start..at).map_or(0, |l| l.chars().count()) + 1;
+        Pos::new(line, col)
+    }
 }
 
 fn from_json(v: &serde_json::Value, depth: usize) -> Node {
@@ -430,7 +460,11 @@ mod tests {
     fn json_and_toml_parse() {
         let j = parse("{\"a\": {\"b\": 2}}", Format::Json, "f.json").unwrap();
         assert_eq!(j.get("a").unwrap().get("b").unwrap().value, Value::Int(2));
-        let t = parse("[a]\nb = \"x\"\n", Format::Toml, "f.toml").unwrap();
-        assert_eq!(t.get("a").unwrap().get("b").unwrap().value, Value::Str("x".into()));
+        let t = parse("[a]\nb = \"x\"\nc = 0x10\nd = 1_000.5\n", Format::Toml, "f.toml").unwrap();
+        let a = t.get("a").unwrap();
+        assert_eq!(a.get("b").unwrap().value, Value::Str("x".into()));
+        assert_eq!(a.get("b").unwrap().pos, Pos::new(2, 5));
+        assert_eq!(a.get("c").unwrap().value, Value::Int(16));
+        assert_eq!(a.get("d").unwrap().value, Value::Float(1000.5));
     }
 }

@@ -183,3 +183,24 @@ fn a_file_that_fails_to_load_yields_no_policy_set() {
     );
     assert_eq!(e.diagnostics().len(), 1);
 }
+
+#[test]
+fn toml_and_json_errors_have_positions_too() {
+    let e = PolicySet::from_sources(&[Source {
+        origin: "p.toml",
+        text: "[[policies]]\nname = \"r\"\neffect = \"permit\"\n",
+        format: Format::Toml,
+    }])
+    .unwrap_err();
+    let d = &e.diagnostics()[0];
+    assert_eq!((d.line, d.column), (3, 10), "{d}");
+    let e = PolicySet::from_sources(&[Source {
+        origin: "p.json",
+        text: "{\n  \"policies\": [\n    {\"name\": \"r\", \"effect\": \"allow\", \"conditions\": {\"a\": {\"in\": \"x\"}}}\n  ]\n}",
+        format: Format::Json,
+    }])
+    .unwrap_err();
+    let d = &e.diagnostics()[0];
+    assert_eq!(d.line, 3, "{d}");
+    assert!(d.column > 50, "{d}");
+}

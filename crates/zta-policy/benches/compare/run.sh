@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the native bench and both comparisons one after the other and prints the medians.
+# Usage: crates/zta-policy/benches/compare/run.sh   (from anywhere; honours CARGO_TARGET_DIR)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TARGET_DIR="$target"
+args=("${@}")
+(cd "$root" && cargo bench -p zta-policy --bench decision -- "${args[@]}")
+(cd "$here/cedar" && cargo bench --bench cedar -- "${args[@]}")
+(cd "$here/agent-governance" && cargo bench --bench governance -- "${args[@]}")
+median() {
+  local f="$target/criterion/$1/new/estimates.json"
+  [ -f "$f" ] && python3 -c "import json,sys; print('%.1f' % json.load(open(sys.argv[1]))['median']['point_estimate'])" "$f" || echo "-"
+}
+printf '\n%-20s %14s %14s %20s\n' "median (ns)" "zta" "cedar" "agent_governance"
+for g in decide_21_rules decide_2001_rules; do
+  printf '%-20s %14s %14s %20s\n' "$g" "$(median "$g/zta")" "$(median "$g/cedar")" "$(median "$g/agent_governance")"
+done
+printf '%-20s %14s\n' "compile_2001_rules" "$(median compile_2001_rules/zta)"
