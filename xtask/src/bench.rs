@@ -46,7 +46,7 @@ fn collect(dir: &Path, prefix: String, rows: &mut Vec<(String, f64)>) -> Result<
     if estimates.exists() {
         let v: Value = serde_json::from_slice(&std::fs::read(&estimates)?)
             .with_context(|| format!("reading {}", estimates.display()))?;
-        if let Some(median) = v["median"]["point_estimate"].as_f64() {
+        if let Some(median) = v.pointer("/median/point_estimate").and_then(Value::as_f64) {
             rows.push((if prefix.is_empty() { "-".to_owned() } else { prefix.clone() }, median));
         }
         return Ok(());

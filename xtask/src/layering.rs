@@ -19,15 +19,18 @@ pub(crate) fn check() -> Result<()> {
     }
     let meta: Value = serde_json::from_slice(&out.stdout)?;
     let mut violations = Vec::new();
-    for pkg in meta["packages"].as_array().into_iter().flatten() {
-        let name = pkg["name"].as_str().unwrap_or_default();
-        let manifest = pkg["manifest_path"].as_str().unwrap_or_default();
+    let field = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    for pkg in meta.get("packages").and_then(Value::as_array).into_iter().flatten() {
+        let name = field(pkg, "name");
+        let name = name.as_str();
+        let manifest = field(pkg, "manifest_path");
         if COMBINERS.contains(&name) || manifest.contains("/examples/") {
             continue;
         }
-        let deps = pkg["dependencies"].as_array().into_iter().flatten();
-        for dep in deps.filter(|d| d["kind"].is_null()) {
-            let dep_name = dep["name"].as_str().unwrap_or_default();
+        let deps = pkg.get("dependencies").and_then(Value::as_array).into_iter().flatten();
+        for dep in deps.filter(|d| d.get("kind").is_none_or(Value::is_null)) {
+            let dep_name = field(dep, "name");
+            let dep_name = dep_name.as_str();
             if !(dep_name == "zta" || dep_name.starts_with("zta-")) {
                 continue;
             }
@@ -38,7 +41,10 @@ pub(crate) fn check() -> Result<()> {
         }
     }
     if !violations.is_empty() {
-        bail!("layering violations (core depends on no zta crate; backends and adapters on core only):\n  {}", violations.join("\n  "));
+        bail!(
+            "layering violations (core depends on no zta crate; backends and adapters on core only):\n  {}",
+            violations.join("\n  ")
+        );
     }
     Ok(())
 }

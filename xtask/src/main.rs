@@ -1,7 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, one entry point for people and CI.
 //!
 //! * `ci`       — everything CI checks: fmt, clippy, tests, doc tests, examples, cargo-deny,
-//!                layering. The README's test command.
+//!   layering. The README's test command.
 //! * `test`     — services, then the whole test suite.
 //! * `services` — starts what the tests need beyond what the machine already runs.
 //! * `bench`    — criterion benchmarks, then a table of medians and ratios.
@@ -17,6 +17,9 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+/// The cargo-fuzz targets in `fuzz/`.
+const FUZZ_TARGETS: &[&str] = &["policy_loader"];
 
 /// cargo-deny version installed when missing (pinned).
 const CARGO_DENY_VERSION: &str = "0.20.2";
@@ -98,7 +101,7 @@ fn fuzz(seconds: &str) -> Result<()> {
     if !fuzz_dir.exists() {
         bail!("no fuzz/ directory");
     }
-    for target in ["policy_loader"] {
+    for target in FUZZ_TARGETS {
         let status = Command::new("cargo")
             .env("RUSTC_BOOTSTRAP", "1")
             .current_dir(fuzz_dir)

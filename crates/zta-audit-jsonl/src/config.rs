@@ -33,7 +33,7 @@ pub struct JsonlConfig {
     pub max_batch: usize,
     /// Longest time a written record waits for its group commit (fsync plus checkpoint) while
     /// nobody asks for durability sooner. `"0s"` commits after every batch. Default `"5ms"`.
-    #[serde(default = "default_flush_interval", with = "duration_str")]
+    #[serde(default = "default_flush_interval", with = "zta_core::duration::text")]
     pub flush_interval: Duration,
     /// What `append` does when the queue is full. Default `wait`.
     #[serde(default)]
@@ -107,60 +107,6 @@ impl JsonlConfig {
     }
 }
 
-/// Durations as `<integer><unit>` strings, unit one of `ns`, `us`, `ms`, `s`, `m`, `h`.
-mod duration_str {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse(&s).ok_or_else(|| {
-            D::Error::custom(format!(
-                "invalid duration `{s}`: expected an integer and a unit (ns, us, ms, s, m, h), e.g. `5ms`"
-            ))
-        })
-    }
-
-    pub(super) fn parse(s: &str) -> Option<Duration> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit())?;
-        let (num, unit) = s.split_at_checked(split)?;
-        if num.is_empty() {
-            return None;
-        }
-        let n: u64 = num.parse().ok()?;
-        Some(match unit.trim() {
-            "ns" => Duration::from_nanos(n),
-            "us" | "µs" => Duration::from_micros(n),
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        })
-    }
-
-    pub(super) fn format(d: Duration) -> String {
-        let ns = d.as_nanos();
-        for (unit, per) in [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000)] {
-            if ns != 0 && ns.is_multiple_of(per) {
-                return format!("{}{unit}", ns / per);
-            }
-        }
-        for (unit, per) in [("ms", 1_000_000u128), ("us", 1_000)] {
-            if ns.is_multiple_of(per) {
-                return format!("{}{unit}", ns / per);
-            }
-        }
-        format!("{ns}ns")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,27 +138,6 @@ mod tests {
         let err = serde_json::from_str::<JsonlConfig>(r#"{"dir":"d","flush_interval":"5"}"#).unwrap_err();
         assert!(err.to_string().contains("invalid duration `5`"), "{err}");
         assert!(serde_json::from_str::<JsonlConfig>(r#"{"dir":"d","on_full":"drop"}"#).is_err());
-    }
-
-    #[test]
-    fn durations() {
-        use duration_str::{format, parse};
-        for (s, d) in [
-            ("0s", Duration::ZERO),
-            ("5ms", Duration::from_millis(5)),
-            ("250us", Duration::from_micros(250)),
-            ("7ns", Duration::from_nanos(7)),
-            ("1s", Duration::from_secs(1)),
-            ("2m", Duration::from_secs(120)),
-            ("1h", Duration::from_secs(3600)),
-        ] {
-            assert_eq!(parse(s), Some(d), "{s}");
-            assert_eq!(parse(&format(d)), Some(d));
-        }
-        assert_eq!(format(Duration::from_millis(1500)), "1500ms");
-        for bad in ["", "ms", "5", "5 parsecs", "-1s", "1.5s"] {
-            assert_eq!(parse(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -145,17 +145,20 @@ pub(crate) async fn token_inspect(token: &str, config: Option<&Path>) -> Result<
     };
     let header = decode(parts.next(), "header")?;
     let claims = decode(parts.next(), "claims")?;
-    let mut out = serde_json::json!({ "header": header, "claims": claims, "verified": false });
+    let mut out = serde_json::Map::new();
+    out.insert("header".into(), header);
+    out.insert("claims".into(), claims);
+    out.insert("verified".into(), false.into());
     let mut code = ExitCode::SUCCESS;
     if let Some(config) = config {
         let built = build(config).await?;
         match built.guard.authenticate(&Credential::bearer(token.trim())).await {
             Ok(principal) => {
-                out["verified"] = true.into();
-                out["principal"] = serde_json::to_value(&principal)?;
+                out.insert("verified".into(), true.into());
+                out.insert("principal".into(), serde_json::to_value(&principal)?);
             }
             Err(e) => {
-                out["error"] = e.detail().into_owned().into();
+                out.insert("error".into(), e.detail().into_owned().into());
                 code = ExitCode::from(EXIT_DENY);
             }
         }

@@ -13,6 +13,7 @@ mod agent;
 mod audit;
 mod credential;
 mod decision;
+pub mod duration;
 mod guard;
 mod identity;
 mod policy;

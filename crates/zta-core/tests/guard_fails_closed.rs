@@ -46,7 +46,8 @@ async fn obligation_the_enforcement_point_cannot_discharge_denies() {
     let with_obligation = || {
         FnPolicy(Box::new(|_| {
             let mut d = decision(Basis::Permitted, "needs-approval");
-            d.obligations.push(Obligation { name: "require_approval".into(), params: serde_json::Value::Null });
+            d.obligations
+                .push(Obligation { name: "require_approval".into(), params: serde_json::Value::Null });
             Ok(d)
         }))
     };
@@ -69,7 +70,8 @@ async fn obligation_the_enforcement_point_cannot_discharge_denies() {
 async fn wrong_credential_is_denied_and_audited_without_an_agent() {
     let sink = Arc::new(MemorySink::default());
     let g = guard(allow_all(), sink.clone());
-    let denied = g.check(&Credential::password("research_bot", "wrong"), Request::new(Action::task("t"))).await;
+    let denied =
+        g.check(&Credential::password("research_bot", "wrong"), Request::new(Action::task("t"))).await;
     let denied = denied.unwrap_err();
     assert!(matches!(denied.reason(), DenyReason::Unauthenticated(AuthError::Invalid { .. })));
     let record = sink.last();
@@ -94,7 +96,8 @@ async fn oversized_and_unsupported_credentials_are_denied() {
 #[tokio::test]
 async fn denial_shown_to_the_agent_names_no_rule() {
     let sink = Arc::new(MemorySink::default());
-    let g = guard(FnPolicy(Box::new(|_| Ok(decision(Basis::ExplicitDeny, "secret-rule-name")))), sink.clone());
+    let g =
+        guard(FnPolicy(Box::new(|_| Ok(decision(Basis::ExplicitDeny, "secret-rule-name")))), sink.clone());
     let denied = g.check(&research(), Request::new(Action::task("t"))).await.unwrap_err();
     assert!(!denied.to_string().contains("secret-rule-name"));
     assert_eq!(&*denied.decision().unwrap().determining[0], "secret-rule-name");

@@ -153,7 +153,7 @@ pub struct LockoutConfig {
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
     /// How long failures are remembered (`"30s"`, `"5m"`, `"1h"`).
-    #[serde(default = "default_window", deserialize_with = "crate::duration::deserialize")]
+    #[serde(default = "default_window", with = "zta_core::duration::text")]
     pub window: Duration,
 }
 
@@ -169,10 +169,10 @@ impl Default for LockoutConfig {
 #[non_exhaustive]
 pub struct AssertionConfig {
     /// Longest accepted `exp - iat`.
-    #[serde(default = "default_max_lifetime", deserialize_with = "crate::duration::deserialize")]
+    #[serde(default = "default_max_lifetime", with = "zta_core::duration::text")]
     pub max_lifetime: Duration,
     /// Allowed clock skew for `exp`, `nbf` and `iat`.
-    #[serde(default = "default_leeway", deserialize_with = "crate::duration::deserialize")]
+    #[serde(default = "default_leeway", with = "zta_core::duration::text")]
     pub leeway: Duration,
 }
 

@@ -39,7 +39,6 @@
 
 mod config;
 mod crypto;
-mod duration;
 mod error;
 mod key;
 mod provider;

@@ -34,13 +34,13 @@ pub struct TokenConfig {
     #[serde(default)]
     pub algorithm: Algorithm,
     /// Lifetime of access tokens (default 5 minutes, at most 1 hour).
-    #[serde(default = "default_access_ttl", with = "duration_text")]
+    #[serde(default = "default_access_ttl", with = "zta_core::duration::text")]
     pub access_ttl: Duration,
     /// Lifetime of refresh tokens (default 1 hour, at most 30 days).
-    #[serde(default = "default_refresh_ttl", with = "duration_text")]
+    #[serde(default = "default_refresh_ttl", with = "zta_core::duration::text")]
     pub refresh_ttl: Duration,
     /// Clock skew tolerated on `exp` and `nbf` (default 5 seconds, at most 60).
-    #[serde(default = "default_leeway", with = "duration_text")]
+    #[serde(default = "default_leeway", with = "zta_core::duration::text")]
     pub leeway: Duration,
     /// How many verified access tokens to remember so repeated requests skip the signature
     /// check (default 10 000; 0 disables the cache). Expiry and revocation are still checked on
@@ -49,7 +49,7 @@ pub struct TokenConfig {
     pub cache_capacity: usize,
     /// How long a key replaced by [`TokenService::rotate`](crate::TokenService::rotate) still
     /// verifies tokens; `None` (the default) means the refresh lifetime.
-    #[serde(default, with = "opt_duration_text", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "zta_core::duration::option_text", skip_serializing_if = "Option::is_none")]
     pub rotation_overlap: Option<Duration>,
     /// A PKCS#8 PEM file holding the signing key (`zta keygen` makes one). The service itself
     /// never reads this; whoever builds it loads the key from here.
@@ -142,118 +142,10 @@ fn check_range(field: &str, value: Duration, min: Duration, max: Duration) -> Re
     if value < min || value > max {
         return Err(Error::Config(format!(
             "`{field}` must be between {} and {}, got `{}`",
-            format_duration(min),
-            format_duration(max),
-            format_duration(value)
+            zta_core::duration::format(min),
+            zta_core::duration::format(max),
+            zta_core::duration::format(value)
         )));
     }
     Ok(())
-}
-
-/// Parses `30s`, `5m`, `1h`, `7d` and sums like `1h30m`. Refuses signs, fractions, missing
-/// units and values over 100 years.
-pub(crate) fn parse_duration(input: &str) -> Result<Duration, Error> {
-    const MAX_SECS: u64 = 100 * 365 * 24 * 60 * 60;
-    let refuse = |reason| Error::Duration { input: input.to_owned(), reason };
-    let text = input.trim();
-    if text.is_empty() {
-        return Err(refuse("it is empty"));
-    }
-    let mut total: u64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(refuse("expected a whole number followed by `s`, `m`, `h` or `d`"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 60 * 60,
-            "d" => 24 * 60 * 60,
-            "" => return Err(refuse("missing unit; use `s`, `m`, `h` or `d`")),
-            _ => return Err(refuse("unknown unit; use `s`, `m`, `h` or `d`")),
-        };
-        let value: u64 = number.parse().map_err(|_| refuse("number too large"))?;
-        total = value
-            .checked_mul(scale)
-            .and_then(|v| total.checked_add(v))
-            .filter(|t| *t <= MAX_SECS)
-            .ok_or_else(|| refuse("too large"))?;
-        rest = tail;
-    }
-    Ok(Duration::from_secs(total))
-}
-
-/// The shortest exact text for a whole-second duration (`90s` → `90s`, `3600s` → `1h`).
-pub(crate) fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0 => "0s".to_owned(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&super::format_duration(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration(" 1h ").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
-        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "5", "-5m", "5 m", "1.5h", "5x", "m", "99999999999999999999s", "1000000d"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn formats_durations_exactly() {
-        for s in ["0s", "90s", "5m", "1h", "7d", "25h"] {
-            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
-        }
-    }
 }

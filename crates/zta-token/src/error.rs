@@ -13,14 +13,6 @@ pub enum Error {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid token config: {0}")]
     Config(String),
-    /// A duration string could not be parsed.
-    #[error("invalid duration `{input}`: {reason}")]
-    Duration {
-        /// The text as written.
-        input: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
     /// Key material was refused (malformed, wrong algorithm, too weak).
     #[error("invalid {alg} key: {reason}")]
     Key {

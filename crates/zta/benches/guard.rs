@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     let issue = || rt.block_on(tokens.issue(&principal())).unwrap();
     let request = || Request::new(Action::tool_call("web_search"));
     let warm = Credential::bearer(issue().access_token.expose_secret());
-    rt.block_on(guard.check(&warm, request())).expect("the bench request must be allowed");
+    let _permit = rt.block_on(guard.check(&warm, request())).expect("the bench request must be allowed");
 
     let decoding = jsonwebtoken::DecodingKey::from_ed_pem(public_pem.as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
