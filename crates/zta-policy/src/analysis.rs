@@ -15,10 +15,10 @@ use crate::{
     compile::{Cond, Rule, Test},
     diag::{Diagnostic, Severity},
     engine::PolicySet,
-    model::{CondSpec, Lit, Op, RuleSpec, logic_key},
+    model::{CondSpec, Lit, Op, RuleSpec},
 };
 
-pub(crate) fn analyze(set: &PolicySet) -> Vec<Diagnostic> {
+pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let specs = &set.specs;
     let rules = &set.rules;
@@ -51,10 +51,9 @@ pub(crate) fn analyze(set: &PolicySet) -> Vec<Diagnostic> {
     }
 
     // Duplicates.
-    let mut by_logic: HashMap<String, &RuleSpec> = HashMap::new();
-    for s in specs {
-        let key = logic_key(s);
-        match by_logic.get(&key) {
+    let mut by_logic: HashMap<&str, &RuleSpec> = HashMap::new();
+    for (s, key) in specs.iter().zip(logic) {
+        match by_logic.get(key.as_str()) {
             Some(first) => out.push(warn(
                 s,
                 format!(

@@ -167,7 +167,8 @@ impl PolicySet {
             return Err(Error::Invalid(Diagnostics(diags)));
         }
         model.rules.sort_by(|a, b| a.name.cmp(&b.name));
-        let digest = PolicyDigest(Sha256::digest(model.canonical().as_bytes()).into());
+        let logic: Vec<String> = model.rules.iter().map(crate::model::logic_key).collect();
+        let digest = PolicyDigest(Sha256::digest(model.canonical(&logic).as_bytes()).into());
 
         let mut cache = RegexCache::default();
         let mut rules = Vec::with_capacity(model.rules.len());
@@ -195,7 +196,7 @@ impl PolicySet {
             warnings: Vec::new(),
             segment_rule: RuleName::from(SEGMENT_BOUNDARY),
         };
-        set.warnings = crate::analysis::analyze(&set);
+        set.warnings = crate::analysis::analyze(&set, &logic);
         Ok(set)
     }
 
@@ -413,32 +414,57 @@ fn index_keys(cond: &Cond) -> Option<Vec<&str>> {
 }
 
 fn build_index(rules: &mut [Rule]) -> Index {
-    let mut by: [HashMap<Box<str>, Vec<u32>>; 3] = Default::default();
-    let mut rest = Vec::new();
-    for (id, rule) in rules.iter_mut().enumerate() {
-        let id = u32::try_from(id).unwrap_or(u32::MAX);
-        let mut filed = false;
-        for (family, map) in [Family::Action, Family::Agent, Family::Resource].into_iter().zip(by.iter_mut())
-        {
-            let found = rule.conds.iter().enumerate().find_map(|(i, c)| {
-                let ok = match family {
-                    Family::Action => c.accessor == Accessor::ActionType,
-                    Family::Agent => c.accessor == Accessor::AgentId,
-                    Family::Resource => c.accessor == Accessor::ResourceType,
-                };
-                if ok { index_keys(c).map(|k| (i, k)) } else { None }
-            });
-            if let Some((i, keys)) = found {
-                for k in keys {
-                    map.entry(Box::from(k)).or_default().push(id);
-                }
-                rule.indexed_cond = Some(i);
-                filed = true;
-                break;
+    const FAMILIES: [Family; 3] = [Family::Action, Family::Agent, Family::Resource];
+    // Where each rule could be filed: per family, the condition and the keys it proves.
+    let options: Vec<[Option<(usize, Vec<Box<str>>)>; 3]> = rules
+        .iter()
+        .map(|rule| {
+            FAMILIES.map(|family| {
+                rule.conds.iter().enumerate().find_map(|(i, c)| {
+                    let ok = match family {
+                        Family::Action => c.accessor == Accessor::ActionType,
+                        Family::Agent => c.accessor == Accessor::AgentId,
+                        Family::Resource => c.accessor == Accessor::ResourceType,
+                    };
+                    if ok { index_keys(c).map(|k| (i, k.into_iter().map(Box::from).collect())) } else { None }
+                })
+            })
+        })
+        .collect();
+    // How many rules could share each key: a rule is filed where its largest bucket is smallest
+    // (an agent id usually beats `action_type: call_tool`).
+    let mut counts: [HashMap<&str, usize>; 3] = Default::default();
+    for opts in &options {
+        for (opt, count) in opts.iter().zip(counts.iter_mut()) {
+            for k in opt.iter().flat_map(|(_, keys)| keys) {
+                *count.entry(&**k).or_default() += 1;
             }
         }
-        if !filed {
-            rest.push(id);
+    }
+    let mut by: [HashMap<Box<str>, Vec<u32>>; 3] = Default::default();
+    let mut rest = Vec::new();
+    for (id, (rule, opts)) in rules.iter_mut().zip(&options).enumerate() {
+        let id = u32::try_from(id).unwrap_or(u32::MAX);
+        let best = opts
+            .iter()
+            .zip(counts.iter())
+            .enumerate()
+            .filter_map(|(f, (opt, count))| {
+                let (i, keys) = opt.as_ref()?;
+                let worst = keys.iter().map(|k| count.get(&**k).copied().unwrap_or(0)).max().unwrap_or(0);
+                Some((worst, f, *i, keys))
+            })
+            .min_by_key(|(worst, f, _, _)| (*worst, *f));
+        match best {
+            Some((_, f, i, keys)) => {
+                if let Some(map) = by.get_mut(f) {
+                    for k in keys {
+                        map.entry(k.clone()).or_default().push(id);
+                    }
+                }
+                rule.indexed_cond = Some(i);
+            }
+            None => rest.push(id),
         }
     }
     let order = |rules: &[Rule], list: &mut Vec<u32>| {

@@ -944,61 +944,176 @@ pub(crate) fn node_to_json(node: &Node) -> serde_json::Value {
     }
 }
 
-// ----- canonical form (for the digest) -----
+// ----- canonical form (for the digest and the duplicate check) -----
+//
+// Written directly as text (no intermediate JSON values): rules sorted by name, conditions by
+// path, operators in a fixed order, strings JSON-escaped. Any deterministic function of the
+// normalized model would do; this one is also readable.
 
-fn cond_json(c: &CondSpec) -> serde_json::Value {
-    let ops: serde_json::Map<String, serde_json::Value> =
-        c.ops.iter().map(|o| (o.op.as_str().to_owned(), o.operand.to_json())).collect();
-    serde_json::json!({ "path": c.path, "ops": ops })
+fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
-fn when_json(w: &WhenSpec) -> serde_json::Value {
-    match w {
-        WhenSpec::All(v) => serde_json::json!({ "all": v.iter().map(when_json).collect::<Vec<_>>() }),
-        WhenSpec::Any(v) => serde_json::json!({ "any": v.iter().map(when_json).collect::<Vec<_>>() }),
-        WhenSpec::Not(w) => serde_json::json!({ "not": when_json(w) }),
-        WhenSpec::Cond(c) => cond_json(c),
+fn write_lit(out: &mut String, lit: &Lit) {
+    match lit {
+        Lit::Null => out.push_str("null"),
+        Lit::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Lit::Int(i) => out.push_str(&i.to_string()),
+        Lit::Float(f) => out.push_str(&format!("{f:?}")),
+        Lit::Str(s) => write_str(out, s),
+        Lit::Time(_, s) => {
+            out.push_str("{\"time\":");
+            write_str(out, s);
+            out.push('}');
+        }
+        Lit::List(items) => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_lit(out, x);
+            }
+            out.push(']');
+        }
     }
 }
 
+fn write_cond(out: &mut String, c: &CondSpec) {
+    out.push('[');
+    write_str(out, &c.path);
+    for o in &c.ops {
+        out.push(',');
+        write_str(out, o.op.as_str());
+        out.push(',');
+        write_lit(out, &o.operand);
+    }
+    out.push(']');
+}
+
+fn write_when(out: &mut String, w: &WhenSpec) {
+    let list = |out: &mut String, tag: &str, v: &[WhenSpec]| {
+        out.push_str(tag);
+        for (i, x) in v.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_when(out, x);
+        }
+        out.push_str("]}");
+    };
+    match w {
+        WhenSpec::All(v) => list(out, "{\"all\":[", v),
+        WhenSpec::Any(v) => list(out, "{\"any\":[", v),
+        WhenSpec::Not(x) => {
+            out.push_str("{\"not\":");
+            write_when(out, x);
+            out.push('}');
+        }
+        WhenSpec::Cond(c) => write_cond(out, c),
+    }
+}
+
+/// The canonical text of a rule's logic (effect, priority, conditions, `when`, obligations):
+/// equal for rules that decide alike, whatever their names and descriptions.
+pub(crate) fn logic_key(r: &RuleSpec) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str(match r.effect {
+        Effect::Allow => "{\"effect\":\"allow\",\"priority\":",
+        Effect::Deny => "{\"effect\":\"deny\",\"priority\":",
+    });
+    out.push_str(&r.priority.to_string());
+    out.push_str(",\"conditions\":[");
+    for (i, c) in r.conditions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_cond(&mut out, c);
+    }
+    out.push_str("],\"when\":");
+    match &r.when {
+        Some(w) => write_when(&mut out, w),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"obligations\":[");
+    for (i, o) in r.obligations.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        write_str(&mut out, &o.name);
+        out.push(',');
+        out.push_str(&canonical_json(&o.params));
+        out.push(']');
+    }
+    out.push_str("]}");
+    out
+}
+
 impl Model {
-    /// The canonical text of the model: rules sorted by name, conditions by path, operators by
-    /// name, flows sorted; object keys sorted. Reordering a file does not change it.
-    pub(crate) fn canonical(&self) -> String {
-        let mut rules: Vec<&RuleSpec> = self.rules.iter().collect();
-        rules.sort_by(|a, b| a.name.cmp(&b.name));
-        let rules: Vec<serde_json::Value> = rules
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.name,
-                    "effect": match r.effect { Effect::Allow => "allow", Effect::Deny => "deny" },
-                    "priority": r.priority,
-                    "description": r.description,
-                    "conditions": r.conditions.iter().map(cond_json).collect::<Vec<_>>(),
-                    "when": r.when.as_ref().map(when_json),
-                    "obligations": r.obligations.iter().map(|o| serde_json::json!({"name": o.name, "params": o.params})).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let segments = self.segments.as_ref().map(|flows| {
-            let mut flows: Vec<serde_json::Value> = flows
-                .iter()
-                .map(|f| {
-                    let actions = f.actions.as_ref().map(|a| {
-                        let mut a = a.clone();
-                        a.sort();
-                        a.dedup();
-                        a
-                    });
-                    serde_json::json!({"from": f.from, "to": f.to, "actions": actions})
-                })
-                .collect();
-            flows.sort_by_key(canonical_json);
-            flows.dedup();
-            flows
-        });
-        canonical_json(&serde_json::json!({ "rules": rules, "segments": segments }))
+    /// The canonical text of the model (see above). `logic` holds [`logic_key`] of each rule,
+    /// in the order of `self.rules`, which must be sorted by name.
+    pub(crate) fn canonical(&self, logic: &[String]) -> String {
+        let mut out = String::with_capacity(logic.iter().map(|l| l.len() + 64).sum::<usize>() + 64);
+        out.push_str("{\"rules\":[");
+        for (i, (r, l)) in self.rules.iter().zip(logic).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            write_str(&mut out, &r.name);
+            out.push_str(",\"description\":");
+            match &r.description {
+                Some(d) => write_str(&mut out, d),
+                None => out.push_str("null"),
+            }
+            out.push_str(",\"logic\":");
+            out.push_str(l);
+            out.push('}');
+        }
+        out.push_str("],\"segments\":");
+        match &self.segments {
+            None => out.push_str("null"),
+            Some(flows) => {
+                let mut flows: Vec<String> = flows
+                    .iter()
+                    .map(|f| {
+                        let mut s = String::from("[");
+                        write_str(&mut s, &f.from);
+                        s.push(',');
+                        write_str(&mut s, &f.to);
+                        s.push(',');
+                        match &f.actions {
+                            None => s.push_str("null"),
+                            Some(a) => {
+                                let mut a = a.clone();
+                                a.sort();
+                                a.dedup();
+                                write_lit(&mut s, &Lit::List(a.into_iter().map(Lit::Str).collect()));
+                            }
+                        }
+                        s.push(']');
+                        s
+                    })
+                    .collect();
+                flows.sort();
+                flows.dedup();
+                out.push('[');
+                out.push_str(&flows.join(","));
+                out.push(']');
+            }
+        }
+        out.push('}');
+        out
     }
 }
 
@@ -1039,18 +1154,6 @@ fn write_canonical(v: &serde_json::Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
-}
-
-/// A key equal for rules with the same logic (effect, priority, conditions, `when`,
-/// obligations), whatever their names and descriptions.
-pub(crate) fn logic_key(r: &RuleSpec) -> String {
-    canonical_json(&serde_json::json!({
-        "effect": match r.effect { Effect::Allow => "allow", Effect::Deny => "deny" },
-        "priority": r.priority,
-        "conditions": r.conditions.iter().map(cond_json).collect::<Vec<_>>(),
-        "when": r.when.as_ref().map(when_json),
-        "obligations": r.obligations.iter().map(|o| serde_json::json!({"name": o.name, "params": o.params})).collect::<Vec<_>>(),
-    }))
 }
 
 #[cfg(test)]
