@@ -6,6 +6,17 @@
 //! decide, and compiled into typed predicates behind a candidate index. It implements
 //! [`zta_core::PolicyEngine`]; [`PolicyWatcher`] adds hot reload.
 //!
+//! ```
+//! use zta_policy::PolicySet;
+//!
+//! let policy = PolicySet::from_yaml(
+//!     "policies:\n  - {name: tasks, effect: allow, conditions: {action_type: execute_task}}\n",
+//! )?;
+//! assert!(policy.warnings().is_empty());
+//! assert_eq!(policy.len(), 1);
+//! # Ok::<(), zta_policy::Error>(())
+//! ```
+//!
 //! # The language
 //!
 //! ```yaml

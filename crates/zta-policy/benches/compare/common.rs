@@ -60,4 +60,3 @@ pub fn native_request(agent: usize) -> AuthzRequest {
     );
     AuthzRequest::new(p, Request::new(Action::tool_call(format!("tool_{agent}_b"))), None).unwrap()
 }
-

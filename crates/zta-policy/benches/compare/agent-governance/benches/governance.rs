@@ -24,7 +24,9 @@ fn bench(c: &mut Criterion) {
         gov.load_from_yaml(&governance_yaml(agents)).unwrap();
         let action = format!("call_tool.tool_{agent}_b");
         let ctx: HashMap<String, serde_yaml::Value> =
-            [("agent_id".to_owned(), serde_yaml::Value::from(format!("agent_{agent}")))].into_iter().collect();
+            [("agent_id".to_owned(), serde_yaml::Value::from(format!("agent_{agent}")))]
+                .into_iter()
+                .collect();
         assert!(gov.evaluate(&action, Some(&ctx)).is_allowed());
         assert!(!gov.evaluate("send_message.system", Some(&ctx)).is_allowed());
         g.bench_function("agent_governance", |b| {

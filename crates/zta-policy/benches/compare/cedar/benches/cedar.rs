@@ -24,14 +24,20 @@ fn bench(c: &mut Criterion) {
             cedar_policy::EntityUid::from_str(&format!("Agent::\"agent_{agent}\"")).unwrap(),
             cedar_policy::EntityUid::from_str("Action::\"call_tool\"").unwrap(),
             cedar_policy::EntityUid::from_str("Tool::\"any\"").unwrap(),
-            cedar_policy::Context::from_json_value(serde_json::json!({"tool": format!("tool_{agent}_b")}), None)
-                .unwrap(),
+            cedar_policy::Context::from_json_value(
+                serde_json::json!({"tool": format!("tool_{agent}_b")}),
+                None,
+            )
+            .unwrap(),
             None,
         )
         .unwrap();
         let entities = cedar_policy::Entities::empty();
         let authorizer = cedar_policy::Authorizer::new();
-        assert_eq!(authorizer.is_authorized(&request, &policies, &entities).decision(), cedar_policy::Decision::Allow);
+        assert_eq!(
+            authorizer.is_authorized(&request, &policies, &entities).decision(),
+            cedar_policy::Decision::Allow
+        );
         g.bench_function("cedar", |b| {
             b.iter(|| black_box(authorizer.is_authorized(black_box(&request), &policies, &entities)))
         });
