@@ -49,9 +49,7 @@ fn bench_decisions(c: &mut Criterion) {
         let native = PolicySet::from_yaml(&native_yaml(agents)).unwrap();
         let req = native_request(agent);
         assert!(native.decide(&req).is_allowed());
-        g.bench_function("zta", |b| {
-            b.iter(|| black_box(native.decide(black_box(&req))))
-        });
+        g.bench_function("zta", |b| b.iter(|| black_box(native.decide(black_box(&req)))));
 
         g.finish();
     }

@@ -413,10 +413,13 @@ fn index_keys(cond: &Cond) -> Option<Vec<&str>> {
     }
 }
 
+/// Where a rule may be filed in one family: the condition and the keys it proves.
+type IndexOption = (usize, Vec<Box<str>>);
+
 fn build_index(rules: &mut [Rule]) -> Index {
     const FAMILIES: [Family; 3] = [Family::Action, Family::Agent, Family::Resource];
     // Where each rule could be filed: per family, the condition and the keys it proves.
-    let options: Vec<[Option<(usize, Vec<Box<str>>)>; 3]> = rules
+    let options: Vec<[Option<IndexOption>; 3]> = rules
         .iter()
         .map(|rule| {
             FAMILIES.map(|family| {

@@ -7,7 +7,7 @@ root="$(cd "$here/../../../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TARGET_DIR="$target"
 args=("${@}")
-(cd "$root" && cargo bench -p zta-policy --bench decision -- "${args[@]}")
+(cd "$root" && cargo bench -p zta-policy --bench decision -- "${args[@]}") || echo "native bench failed (is the workspace loadable?)"
 (cd "$here/cedar" && cargo bench --bench cedar -- "${args[@]}")
 (cd "$here/agent-governance" && cargo bench --bench governance -- "${args[@]}")
 median() {
