@@ -77,7 +77,7 @@ async fn traces_name_the_decision_but_hold_no_secret() {
     let refresh = session.refresh_token.expose_secret().to_owned();
     let bearer = Credential::bearer(&access);
 
-    guard.check(&bearer, Request::new(Action::tool_call("web_search"))).await.unwrap();
+    let _permit = guard.check(&bearer, Request::new(Action::tool_call("web_search"))).await.unwrap();
     guard.check(&bearer, Request::new(Action::tool_call("shell"))).await.unwrap_err();
     guard.check(&assertion, Request::new(Action::tool_call("web_search"))).await.unwrap_err(); // replay
     let tampered = format!("{}x", &access[..access.len() - 1]);
