@@ -13,7 +13,7 @@ use tokio::{
     runtime::Runtime,
     sync::{mpsc, oneshot},
 };
-use zta_core::AuditError;
+use zta_core::{AuditError, AuditRecord};
 
 use crate::{
     checkpoint::CheckpointWriter,
@@ -27,8 +27,9 @@ pub(crate) type Waiter = oneshot::Sender<Result<(), AuditError>>;
 /// What the sink sends the writer.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// A serialized record, with a waiter when the caller wants it durable.
-    Record { bytes: Vec<u8>, done: Option<Waiter> },
+    /// A record, with a waiter when the caller wants it durable. The writer serializes it, so
+    /// the request path only moves it into the queue.
+    Record { record: Box<AuditRecord>, done: Option<Waiter> },
     /// Commit everything before this.
     Flush(Waiter),
     /// Write everything queued, commit, stop.
@@ -43,6 +44,24 @@ pub(crate) enum Msg {
 pub(crate) struct Shared {
     /// Set once when the writer stops on an error; every later append fails with it.
     pub(crate) failed: OnceLock<String>,
+    /// Rung by whoever queued something that wants a commit now (a `Flushed` record, a flush,
+    /// a close), so the writer stops lingering.
+    pub(crate) urgent: tokio::sync::Notify,
+    /// Set when the sink is closing or dropped: the writer stops lingering.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Asks the writer to commit without waiting for the flush interval.
+    pub(crate) fn hurry(&self) {
+        self.urgent.notify_one();
+    }
+
+    /// Tells the writer the sink is going away, so it never lingers again.
+    pub(crate) fn closing(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::Release);
+        self.urgent.notify_one();
+    }
 }
 
 /// Largest batch buffer kept between batches.
@@ -66,6 +85,8 @@ pub(crate) struct Writer {
     /// When the oldest uncommitted record was written.
     dirty_since: Option<Instant>,
     batch: Vec<u8>,
+    /// Serialization buffer, reused for every record.
+    scratch: Vec<u8>,
     waiters: Vec<Waiter>,
     /// `close()` callers, told once the writer has stopped and released the lock.
     closers: Vec<Waiter>,
@@ -117,6 +138,7 @@ impl Writer {
             unsynced: false,
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
+            scratch: Vec::with_capacity(4096),
             waiters: Vec::new(),
             closers: Vec::new(),
             checkpoint: s.checkpoint,
@@ -152,14 +174,26 @@ impl Writer {
                             self.commit()?;
                             continue;
                         }
+                        // Linger until the group commit is due, without listening on the queue:
+                        // records pile up into one batch and appenders never have to wake this
+                        // thread. Whoever needs durability now rings `urgent`.
                         let deadline = tokio::time::Instant::from_std(deadline);
-                        // The timer must be created inside the runtime.
-                        match rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await }) {
-                            Ok(msg) => msg,
-                            Err(_elapsed) => {
+                        let shared = &self.shared;
+                        if !shared.closing.load(std::sync::atomic::Ordering::Acquire) {
+                            rt.block_on(async {
+                                tokio::select! {
+                                    () = tokio::time::sleep_until(deadline) => {}
+                                    () = shared.urgent.notified() => {}
+                                }
+                            });
+                        }
+                        match rx.try_recv() {
+                            Ok(msg) => Some(msg),
+                            Err(mpsc::error::TryRecvError::Empty) => {
                                 self.commit()?;
                                 continue;
                             }
+                            Err(mpsc::error::TryRecvError::Disconnected) => None,
                         }
                     }
                 },
@@ -171,13 +205,19 @@ impl Writer {
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Record { bytes, done } => {
+                    Msg::Record { record, done } => {
                         // Keep the waiter first, so that a failure below reaches it as such.
                         if let Some(w) = done {
                             self.waiters.push(w);
                             urgent = true;
                         }
-                        self.append(&bytes)?;
+                        self.scratch.clear();
+                        serde_json::to_writer(&mut self.scratch, &*record)
+                            .map_err(|e| format!("cannot serialize audit record `{}`: {e}", record.id))?;
+                        let bytes = std::mem::take(&mut self.scratch);
+                        let appended = self.append(&bytes);
+                        self.scratch = bytes;
+                        appended?;
                         taken += 1;
                     }
                     Msg::Flush(w) => {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Action, AgentId, AuthMethod, Basis, Decision, Effect, PolicyDigest, Resource, RuleName};
+use crate::{Action, AgentId, AuthMethod, Basis, Decision, Determining, Effect, PolicyDigest, Resource};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,8 +68,8 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basis: Option<Basis>,
     /// The determining rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub determining: Vec<RuleName>,
+    #[serde(default, skip_serializing_if = "Determining::is_empty")]
+    pub determining: Determining,
     /// The policy revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_digest: Option<PolicyDigest>,
@@ -99,7 +99,7 @@ impl AuditRecord {
             resource: None,
             target_agent: None,
             basis: None,
-            determining: Vec::new(),
+            determining: Determining::new(),
             policy_digest: None,
             reason: None,
             latency_us: None,
@@ -119,7 +119,7 @@ impl AuditRecord {
     pub fn with_decision(mut self, decision: &Decision) -> Self {
         self.effect = decision.effect;
         self.basis = Some(decision.basis);
-        self.determining = decision.determining.iter().cloned().collect();
+        self.determining = decision.determining.clone();
         self.policy_digest = Some(decision.policy_digest);
         self
     }

@@ -249,27 +249,27 @@ impl Guard {
     ///
     /// The acting agent is whoever `credential` proves; nothing in `request` can change that.
     pub async fn check(&self, credential: &Credential, request: Request) -> Result<Permit, Denied> {
-        let request_id = Uuid::now_v7();
+        let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny);
         let span = tracing::info_span!(
             "zta.check",
-            request_id = %request_id,
+            request_id = %record.id,
             action = %request.action.action_type(),
             agent = Empty,
             effect = Empty,
             basis = Empty,
             latency_us = Empty,
         );
-        self.check_inner(request_id, credential, request).instrument(span).await
+        self.check_inner(record, credential, request).instrument(span).await
     }
 
     async fn check_inner(
         &self,
-        request_id: Uuid,
+        mut record: AuditRecord,
         credential: &Credential,
         request: Request,
     ) -> Result<Permit, Denied> {
         let started = Instant::now();
-        let mut record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny).with_id(request_id);
+        let request_id = record.id;
         record.action = Some(request.action.clone());
         record.resource = request.resource.clone();
         record.target_agent = request.target_agent.clone();
@@ -345,7 +345,7 @@ impl Guard {
 
     /// Verifies a credential: session tokens go to the token authority, anything else to the
     /// first identity provider that takes its kind.
-    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
         if credential.len() > MAX_CREDENTIAL_LEN {
             return Err(AuthError::invalid("credential larger than 8 KiB"));
         }
@@ -353,7 +353,7 @@ impl Guard {
             (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
                 tokens.verify(token).await?
             }
-            _ => self.authenticate_primary(credential).await?,
+            _ => Arc::new(self.authenticate_primary(credential).await?),
         };
         // Providers check expiry themselves; this is the guard's own backstop.
         if principal.is_expired_at(OffsetDateTime::now_utc()) {
@@ -507,6 +507,9 @@ impl Guard {
 
 fn finish_span(effect: Effect, basis: Basis, started: Instant) {
     let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
     span.record("effect", tracing::field::debug(effect));
     span.record("basis", tracing::field::debug(basis));
     span.record("latency_us", micros(started.elapsed()));

@@ -6,6 +6,8 @@
 //! `principal.*`, `source_agent`) come only from the principal; a context that tries to set
 //! them, or any other attribute the request itself defines, is refused.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -87,7 +89,7 @@ pub struct ReservedAttribute(pub String);
 /// A request joined with its verified principal: the input of policy evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuthzRequest {
-    principal: Principal,
+    principal: Arc<Principal>,
     action: Action,
     resource: Option<Resource>,
     target: Option<Target>,
@@ -99,14 +101,14 @@ impl AuthzRequest {
     /// target agent, as resolved by the caller (the guard) from configuration, never from the
     /// request. Refuses a context that sets a reserved attribute.
     pub fn new(
-        principal: Principal,
+        principal: impl Into<Arc<Principal>>,
         request: Request,
         target_segment: Option<String>,
     ) -> Result<Self, ReservedAttribute> {
         check_context(&request.context)?;
         let target = request.target_agent.map(|agent_id| Target { agent_id, segment: target_segment });
         Ok(Self {
-            principal,
+            principal: principal.into(),
             action: request.action,
             resource: request.resource,
             target,

@@ -1,6 +1,6 @@
 //! Session tokens: the short-lived credential an agent carries after its primary login.
 
-use std::{fmt::Debug, time::Duration};
+use std::{fmt::Debug, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -35,8 +35,8 @@ pub trait TokenAuthority: Send + Sync + Debug + 'static {
     async fn issue(&self, principal: &Principal) -> Result<SessionTokens, TokenError>;
 
     /// Verifies an access token (signature, claims, expiry, revocation) and returns its
-    /// principal.
-    async fn verify(&self, access_token: &SecretString) -> Result<Principal, AuthError>;
+    /// principal (shared, so a cached verification hands it out without copying).
+    async fn verify(&self, access_token: &SecretString) -> Result<Arc<Principal>, AuthError>;
 
     /// Exchanges a refresh token for a new pair. A refresh token works once; presenting it
     /// again revokes its whole family.

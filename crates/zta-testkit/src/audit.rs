@@ -178,7 +178,7 @@ pub fn minimal_records() -> Vec<AuditRecord> {
     empty.on_behalf_of = vec![String::new()];
     empty.action = Some(Action::custom(""));
     empty.resource = Some(Resource::new("", ""));
-    empty.determining = vec![Arc::from("")];
+    empty.determining = [Arc::from("")].into_iter().collect();
     empty.basis = Some(Basis::DefaultDeny);
     empty.policy_digest = Some(PolicyDigest([0; 32]));
     empty.latency_us = Some(0);
@@ -220,7 +220,7 @@ pub fn hostile_records() -> Vec<AuditRecord> {
             r.on_behalf_of = vec![t.to_owned()];
             r.action = Some(Action::custom(t));
             r.resource = Some(Resource::new(t, t).with_attribute(t, t));
-            r.determining = vec![Arc::from(t)];
+            r.determining = [Arc::from(t)].into_iter().collect();
             r
         })
         .collect();

@@ -21,7 +21,7 @@ async fn refresh_issues_a_new_pair_in_the_same_family() {
     assert_eq!(p.authenticated_at.unix_timestamp(), original.authenticated_at.unix_timestamp());
     assert_eq!(segment(access(&second), 1)["amr"], serde_json::json!(["agent_key"]));
 
-    assert_eq!(f.service.verify(&second.access_token).await.unwrap(), p);
+    assert_eq!(*f.service.verify(&second.access_token).await.unwrap(), p);
     // The earlier access token lives on until it expires.
     assert!(f.service.verify(&first.access_token).await.is_ok());
     // And the new refresh token works once more.
