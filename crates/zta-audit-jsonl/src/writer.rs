@@ -13,7 +13,7 @@ use tokio::{
     runtime::Runtime,
     sync::{mpsc, oneshot},
 };
-use zta_core::{AuditError, AuditRecord};
+use zta_core::AuditError;
 
 use crate::{
     checkpoint::CheckpointWriter,
@@ -27,9 +27,8 @@ pub(crate) type Waiter = oneshot::Sender<Result<(), AuditError>>;
 /// What the sink sends the writer.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// A record, with a waiter when the caller wants it durable. The writer serializes it, so
-    /// the request path only moves it into the queue.
-    Record { record: Box<AuditRecord>, done: Option<Waiter> },
+    /// A serialized record, with a waiter when the caller wants it durable.
+    Record { bytes: Vec<u8>, done: Option<Waiter> },
     /// Commit everything before this.
     Flush(Waiter),
     /// Write everything queued, commit, stop.
@@ -85,8 +84,6 @@ pub(crate) struct Writer {
     /// When the oldest uncommitted record was written.
     dirty_since: Option<Instant>,
     batch: Vec<u8>,
-    /// Serialization buffer, reused for every record.
-    scratch: Vec<u8>,
     waiters: Vec<Waiter>,
     /// `close()` callers, told once the writer has stopped and released the lock.
     closers: Vec<Waiter>,
@@ -138,7 +135,6 @@ impl Writer {
             unsynced: false,
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
-            scratch: Vec::with_capacity(4096),
             waiters: Vec::new(),
             closers: Vec::new(),
             checkpoint: s.checkpoint,
@@ -174,12 +170,13 @@ impl Writer {
                             self.commit()?;
                             continue;
                         }
-                        // Linger until the group commit is due, without listening on the queue:
-                        // records pile up into one batch and appenders never have to wake this
-                        // thread. Whoever needs durability now rings `urgent`.
+                        // With nothing queued, linger until the group commit is due without
+                        // listening on the queue: records pile up into one batch and appenders
+                        // never have to wake this thread. Whoever needs durability now rings
+                        // `urgent`. With records waiting, go straight on.
                         let deadline = tokio::time::Instant::from_std(deadline);
                         let shared = &self.shared;
-                        if !shared.closing.load(std::sync::atomic::Ordering::Acquire) {
+                        if rx.is_empty() && !shared.closing.load(std::sync::atomic::Ordering::Acquire) {
                             rt.block_on(async {
                                 tokio::select! {
                                     () = tokio::time::sleep_until(deadline) => {}
@@ -205,19 +202,13 @@ impl Writer {
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Record { record, done } => {
+                    Msg::Record { bytes, done } => {
                         // Keep the waiter first, so that a failure below reaches it as such.
                         if let Some(w) = done {
                             self.waiters.push(w);
                             urgent = true;
                         }
-                        self.scratch.clear();
-                        serde_json::to_writer(&mut self.scratch, &*record)
-                            .map_err(|e| format!("cannot serialize audit record `{}`: {e}", record.id))?;
-                        let bytes = std::mem::take(&mut self.scratch);
-                        let appended = self.append(&bytes);
-                        self.scratch = bytes;
-                        appended?;
+                        self.append(&bytes)?;
                         taken += 1;
                     }
                     Msg::Flush(w) => {

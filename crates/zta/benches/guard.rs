@@ -8,6 +8,9 @@
 //!   (untimed) so the figure is the request path's own cost, not the writer's throughput.
 //! * `check_warm_sustained` — the same, never flushing: once the queue is full every check
 //!   waits for the writer (backpressure), so this is the sustained rate one sink allows.
+//! * `check_warm_discarding_audit` — a breakdown, not a deployable setup: the same check with
+//!   a sink that takes records and drops them, to show what the guard itself costs apart from
+//!   serializing and queueing the record.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::{sync::Arc, time::Instant};
@@ -34,6 +37,20 @@ fn principal() -> Principal {
     )
     .with_segment("research")
     .with_roles(["researcher"])
+}
+
+/// Takes every record and keeps none (for the cost breakdown only).
+#[derive(Debug)]
+struct Discard;
+
+#[async_trait::async_trait]
+impl AuditSink for Discard {
+    async fn append(&self, _: zta::AuditRecord, _: zta::Durability) -> Result<(), zta::AuditError> {
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), zta::AuditError> {
+        Ok(())
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -86,6 +103,14 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("check_warm_sustained", |b| {
         b.iter(|| rt.block_on(guard.check(&warm, request())).unwrap())
+    });
+    let discarding =
+        Guard::builder(Arc::new(zta::policy::PolicySet::from_yaml(CREW_POLICY).unwrap()), Arc::new(Discard))
+            .token_authority(tokens.clone())
+            .build()
+            .unwrap();
+    group.bench_function("check_warm_discarding_audit", |b| {
+        b.iter(|| rt.block_on(discarding.check(&warm, request())).unwrap())
     });
     group.finish();
 }
