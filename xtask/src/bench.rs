@@ -1,21 +1,39 @@
-//! `cargo xtask bench [CARGO BENCH ARGS]`: runs the criterion benchmarks, then prints each
-//! group's medians with the ratio to the group's reference (the benchmark whose id starts with
-//! `ref_`), all from the same run.
+//! `cargo xtask bench [CRITERION ARGS]`: runs the workspace's criterion benchmarks and the
+//! policy comparisons (cedar-policy, agent-governance: crates of their own, outside the
+//! workspace's lock), then prints each group's medians with the ratio to the group's reference
+//! (the benchmark whose id starts with `ref_`). Only results written by this run are shown.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+/// The comparison crates, each its own workspace.
+const COMPARISONS: &[&str] = &[
+    "crates/zta-policy/benches/compare/cedar/Cargo.toml",
+    "crates/zta-policy/benches/compare/agent-governance/Cargo.toml",
+];
+
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
-    let mut args = vec!["bench", "--workspace"];
-    args.extend(extra.iter().map(String::as_str));
-    super::cargo(&args)?;
+    let started = SystemTime::now();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    print_table(&target.join("criterion"))
+    let criterion_args: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut args = vec!["bench", "--workspace", "--"];
+    args.extend(&criterion_args);
+    super::cargo(&args)?;
+    for manifest in COMPARISONS {
+        let target_dir = target.to_string_lossy().into_owned();
+        let mut args = vec!["bench", "--manifest-path", manifest, "--target-dir", &target_dir, "--"];
+        args.extend(&criterion_args);
+        super::cargo(&args)?;
+    }
+    print_table(&target.join("criterion"), started)
 }
 
-fn print_table(dir: &Path) -> Result<()> {
+fn print_table(dir: &Path, since: SystemTime) -> Result<()> {
     let mut groups: Vec<(String, Vec<(String, f64)>)> = Vec::new();
     for group in sorted_dirs(dir)? {
         let group_name = file_name(&group);
@@ -23,7 +41,7 @@ fn print_table(dir: &Path) -> Result<()> {
             continue;
         }
         let mut rows = Vec::new();
-        collect(&group, String::new(), &mut rows)?;
+        collect(&group, String::new(), since, &mut rows)?;
         if !rows.is_empty() {
             groups.push((group_name, rows));
         }
@@ -41,9 +59,13 @@ fn print_table(dir: &Path) -> Result<()> {
 }
 
 /// Finds `new/estimates.json` below `dir` (benchmark ids may have several path levels).
-fn collect(dir: &Path, prefix: String, rows: &mut Vec<(String, f64)>) -> Result<()> {
+fn collect(dir: &Path, prefix: String, since: SystemTime, rows: &mut Vec<(String, f64)>) -> Result<()> {
     let estimates = dir.join("new").join("estimates.json");
     if estimates.exists() {
+        let fresh = std::fs::metadata(&estimates).and_then(|m| m.modified()).is_ok_and(|t| t >= since);
+        if !fresh {
+            return Ok(());
+        }
         let v: Value = serde_json::from_slice(&std::fs::read(&estimates)?)
             .with_context(|| format!("reading {}", estimates.display()))?;
         if let Some(median) = v.pointer("/median/point_estimate").and_then(Value::as_f64) {
@@ -57,7 +79,7 @@ fn collect(dir: &Path, prefix: String, rows: &mut Vec<(String, f64)>) -> Result<
             continue;
         }
         let id = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        collect(&sub, id, rows)?;
+        collect(&sub, id, since, rows)?;
     }
     Ok(())
 }

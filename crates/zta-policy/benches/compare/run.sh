@@ -14,8 +14,10 @@ median() {
   local f="$target/criterion/$1/new/estimates.json"
   [ -f "$f" ] && python3 -c "import json,sys; print('%.1f' % json.load(open(sys.argv[1]))['median']['point_estimate'])" "$f" || echo "-"
 }
-printf '\n%-20s %14s %14s %20s\n' "median (ns)" "zta" "cedar" "agent_governance"
-for g in decide_21_rules decide_2001_rules; do
-  printf '%-20s %14s %14s %20s\n' "$g" "$(median "$g/zta")" "$(median "$g/cedar")" "$(median "$g/agent_governance")"
+printf '\n%-12s %10s %12s %12s %22s %18s\n' "median (ns)" "zta" "zta|cedar" "cedar" "zta|agent_governance" "agent_governance"
+for n in 21 2001; do
+  printf '%-12s %10s %12s %12s %22s %18s\n' "$n rules" "$(median "decide_${n}_rules/zta")" \
+    "$(median "vs_cedar_${n}_rules/ref_zta")" "$(median "vs_cedar_${n}_rules/cedar")" \
+    "$(median "vs_agent_governance_${n}_rules/ref_zta")" "$(median "vs_agent_governance_${n}_rules/agent_governance")"
 done
 printf '%-20s %14s\n' "compile_2001_rules" "$(median compile_2001_rules/zta)"

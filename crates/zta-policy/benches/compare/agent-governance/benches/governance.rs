@@ -14,11 +14,11 @@ use zta_policy::PolicySet;
 fn bench(c: &mut Criterion) {
     for (rules, agents) in SIZES {
         let agent = subject(agents);
-        let mut g = c.benchmark_group(format!("decide_{rules}_rules"));
+        let mut g = c.benchmark_group(format!("vs_agent_governance_{rules}_rules"));
         let native = PolicySet::from_yaml(&native_yaml(agents)).unwrap();
         let req = native_request(agent);
         assert!(native.decide(&req).is_allowed());
-        g.bench_function("zta", |b| b.iter(|| black_box(native.decide(black_box(&req)))));
+        g.bench_function("ref_zta", |b| b.iter(|| black_box(native.decide(black_box(&req)))));
 
         let gov = agent_governance::PolicyEngine::new();
         gov.load_from_yaml(&governance_yaml(agents)).unwrap();

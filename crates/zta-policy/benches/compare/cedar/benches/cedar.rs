@@ -13,11 +13,11 @@ use zta_policy::PolicySet;
 fn bench(c: &mut Criterion) {
     for (rules, agents) in SIZES {
         let agent = subject(agents);
-        let mut g = c.benchmark_group(format!("decide_{rules}_rules"));
+        let mut g = c.benchmark_group(format!("vs_cedar_{rules}_rules"));
         let native = PolicySet::from_yaml(&native_yaml(agents)).unwrap();
         let req = native_request(agent);
         assert!(native.decide(&req).is_allowed());
-        g.bench_function("zta", |b| b.iter(|| black_box(native.decide(black_box(&req)))));
+        g.bench_function("ref_zta", |b| b.iter(|| black_box(native.decide(black_box(&req)))));
 
         let policies = cedar_policy::PolicySet::from_str(&cedar_text(agents)).unwrap();
         let request = cedar_policy::Request::new(
