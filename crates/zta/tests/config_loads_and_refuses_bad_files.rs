@@ -181,3 +181,23 @@ async fn a_broken_policy_file_refuses_to_start() {
     let err = Config::from_file(write(dir.path(), "zta.yaml", GOOD)).unwrap().build().await.unwrap_err();
     assert!(err.to_string().contains("permit"), "{err}");
 }
+
+#[tokio::test]
+async fn the_example_config_builds_once_its_keys_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    std::fs::create_dir_all(dir.path().join("config/keys")).unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(examples.join("config/zta.yaml"), dir.path().join("config/zta.yaml")).unwrap();
+    std::fs::copy(examples.join("policies/crew.yaml"), dir.path().join("policies/crew.yaml")).unwrap();
+    let keys = dir.path().join("config/keys");
+    let signing = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    std::fs::write(keys.join("zta-signing.pem"), signing.to_pkcs8_pem().expose_secret()).unwrap();
+    for agent in ["research_bot", "analysis_bot", "writer_bot"] {
+        let key = AgentKey::generate().unwrap();
+        std::fs::write(keys.join(format!("{agent}.pub.pem")), key.public_key_pem()).unwrap();
+    }
+    let config = Config::from_file(dir.path().join("config/zta.yaml")).unwrap();
+    let built = config.build().await.unwrap();
+    built.guard.audit_sink().flush().await.unwrap();
+}
