@@ -52,14 +52,48 @@ pub trait StateStore: Send + Sync + Debug + 'static {
 /// bounded by the number of live tokens and ids.
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
-    revoked: DashMap<String, OffsetDateTime>,
+    revoked: Expiring<OffsetDateTime>,
     agents: DashMap<AgentId, OffsetDateTime>,
-    failures: DashMap<String, (u32, OffsetDateTime)>,
-    claimed: DashMap<String, OffsetDateTime>,
+    failures: Expiring<(u32, OffsetDateTime)>,
+    claimed: Expiring<OffsetDateTime>,
 }
 
-/// Purge expired entries once a map grows past this many.
+/// The smallest size at which a map is swept for expired entries.
 const PURGE_AT: usize = 4096;
+
+/// A map whose entries expire. It is swept when it has doubled since the last sweep, so the
+/// cost of sweeping stays proportional to the inserts (a sweep on every insert past a fixed size
+/// would make each insert scan the whole map once many entries are live).
+#[derive(Debug)]
+struct Expiring<V> {
+    map: DashMap<String, V>,
+    sweep_at: std::sync::atomic::AtomicUsize,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Self { map: DashMap::new(), sweep_at: std::sync::atomic::AtomicUsize::new(PURGE_AT) }
+    }
+}
+
+impl<V> Expiring<V> {
+    fn sweep(&self, live: impl Fn(&V) -> bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let len = self.map.len();
+        if len < self.sweep_at.load(Relaxed).max(PURGE_AT) {
+            return;
+        }
+        self.map.retain(|_, v| live(v));
+        self.sweep_at.store(self.map.len().saturating_mul(2).max(PURGE_AT), Relaxed);
+    }
+}
+
+impl<V> std::ops::Deref for Expiring<V> {
+    type Target = DashMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
 
 impl MemoryStateStore {
     /// An empty store.
@@ -68,16 +102,11 @@ impl MemoryStateStore {
     }
 }
 
-fn purge(map: &DashMap<String, OffsetDateTime>, now: OffsetDateTime) {
-    if map.len() >= PURGE_AT {
-        map.retain(|_, until| *until > now);
-    }
-}
-
 #[async_trait]
 impl StateStore for MemoryStateStore {
     async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError> {
-        purge(&self.revoked, OffsetDateTime::now_utc());
+        let now = OffsetDateTime::now_utc();
+        self.revoked.sweep(|until| *until > now);
         self.revoked.entry(key.to_owned()).and_modify(|u| *u = (*u).max(until)).or_insert(until);
         Ok(())
     }
@@ -97,9 +126,7 @@ impl StateStore for MemoryStateStore {
 
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         let now = OffsetDateTime::now_utc();
-        if self.failures.len() >= PURGE_AT {
-            self.failures.retain(|_, (_, end)| *end > now);
-        }
+        self.failures.sweep(|(_, end)| *end > now);
         // The entry guard holds the shard lock, so the read-modify-write is atomic.
         let mut entry = self.failures.entry(key.to_owned()).or_insert((0, now + window));
         let (count, end) = entry.value_mut();
@@ -123,7 +150,7 @@ impl StateStore for MemoryStateStore {
 
     async fn claim_once(&self, id: &str, until: OffsetDateTime) -> Result<bool, StateError> {
         let now = OffsetDateTime::now_utc();
-        purge(&self.claimed, now);
+        self.claimed.sweep(|until| *until > now);
         let mut fresh = false;
         let mut entry = self.claimed.entry(id.to_owned()).or_insert_with(|| {
             fresh = true;
@@ -169,6 +196,20 @@ mod tests {
         assert!(store.claim_once("jti-1", until).await.unwrap());
         assert!(!store.claim_once("jti-1", until).await.unwrap());
         assert!(store.claim_once("jti-2", until).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_as_the_map_grows() {
+        let store = MemoryStateStore::new();
+        let past = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        let future = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+        for i in 0..PURGE_AT {
+            store.claim_once(&format!("old-{i}"), past).await.unwrap();
+        }
+        store.claim_once("live", future).await.unwrap();
+        // The sweep ran at PURGE_AT entries: only the live one (and the one that triggered it) remain.
+        assert!(store.claimed.len() <= 2, "{} entries left", store.claimed.len());
+        assert!(!store.claim_once("live", future).await.unwrap(), "a live claim must survive the sweep");
     }
 
     #[tokio::test]
