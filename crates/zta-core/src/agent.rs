@@ -12,9 +12,16 @@ pub const MAX_AGENT_ID_LEN: usize = 128;
 /// 1 to 128 characters from `A-Z a-z 0-9 _ - . : @`, starting with a letter or digit. The
 /// restriction keeps ids safe to put in logs, file names, LDAP filters and policy regexes
 /// without escaping. Cloning is cheap (shared string).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct AgentId(Arc<str>);
+
+impl Serialize for AgentId {
+    // Written directly: `into = "String"` would copy the id for every audit record.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 /// Why a string is not a valid [`AgentId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
