@@ -51,7 +51,7 @@ pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
     }
 
     // Duplicates.
-    let mut by_logic: HashMap<&str, &RuleSpec> = HashMap::new();
+    let mut by_logic: HashMap<&str, &RuleSpec> = HashMap::with_capacity(specs.len());
     for (s, key) in specs.iter().zip(logic) {
         match by_logic.get(key.as_str()) {
             Some(first) => out.push(warn(

@@ -147,7 +147,7 @@ impl PolicySet {
 
     fn build(mut model: Model, mut diags: Vec<Diagnostic>) -> Result<Self, Error> {
         // Duplicate names, across all files (rules with errors included).
-        let mut seen: HashMap<&str, (&str, crate::source::Pos)> = HashMap::new();
+        let mut seen: HashMap<&str, (&str, crate::source::Pos)> = HashMap::with_capacity(model.names.len());
         for (name, file, pos) in &model.names {
             if let Some((first_file, first)) = seen.get(name.as_str()) {
                 diags.push(

@@ -273,7 +273,7 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match (style, tag.as_ref()) {
                     (_, Some(t)) if t.suffix == "str" => Value::Str(text),
-                    (TScalarStyle::Plain, _) => resolve_plain(&text),
+                    (TScalarStyle::Plain, _) => resolve_plain_owned(text),
                     _ => Value::Str(text),
                 };
                 nodes += 1;
@@ -353,41 +353,56 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
+#[cfg(test)]
 fn resolve_plain(s: &str) -> Value {
-    match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
-        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
-        _ => {}
-    }
+    resolve_non_str(s).unwrap_or_else(|| Value::Str(s.to_owned()))
+}
+
+/// `resolve_plain` for an owned scalar: a string keeps its allocation.
+fn resolve_plain_owned(s: String) -> Value {
+    resolve_non_str(&s).unwrap_or(Value::Str(s))
+}
+
+/// The null, boolean or number a plain scalar resolves to; `None` for a string.
+fn resolve_non_str(s: &str) -> Option<Value> {
+    Some(match s {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
+        _ => return resolve_number(s),
+    })
+}
+
+/// The number a plain scalar resolves to, if it is one.
+fn resolve_number(s: &str) -> Option<Value> {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(i) = s.parse::<i64>() {
-            return Value::Int(i);
+            return Some(Value::Int(i));
         }
         if let Ok(f) = s.parse::<f64>() {
-            return Value::Float(f);
+            return Some(Value::Float(f));
         }
     }
     if let Some(hex) = s.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(hex, 16)
     {
-        return Value::Int(i);
+        return Some(Value::Int(i));
     }
     if let Some(oct) = s.strip_prefix("0o")
         && let Ok(i) = i64::from_str_radix(oct, 8)
     {
-        return Value::Int(i);
+        return Some(Value::Int(i));
     }
     if is_yaml_float(s)
         && let Ok(f) = s.parse::<f64>()
     {
-        return Value::Float(f);
+        return Some(Value::Float(f));
     }
-    Value::Str(s.to_owned())
+    None
 }
 
 /// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
