@@ -102,10 +102,19 @@ fn fuzz(seconds: &str) -> Result<()> {
         bail!("no fuzz/ directory");
     }
     for target in FUZZ_TARGETS {
+        let corpus = format!("fuzz/corpus/{target}");
         let status = Command::new("cargo")
             .env("RUSTC_BOOTSTRAP", "1")
-            .current_dir(fuzz_dir)
-            .args(["fuzz", "run", target, "--", &format!("-max_total_time={secs}")])
+            .args([
+                "fuzz",
+                "run",
+                target,
+                "--fuzz-dir",
+                "fuzz",
+                &corpus,
+                "--",
+                &format!("-max_total_time={secs}"),
+            ])
             .status()
             .context("running cargo fuzz (install with `cargo install cargo-fuzz --locked`)")?;
         if !status.success() {
