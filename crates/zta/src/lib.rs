@@ -19,6 +19,11 @@
 mod config;
 mod location;
 
+/// The README's example compiles (checked by `cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
+
 pub use config::{
     AuditSection, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled, PolicySection,
     StateSection,
