@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Action, AgentId, AuthMethod, Basis, Decision, Determining, Effect, PolicyDigest, Resource};
+use crate::{
+    Action, AgentId, AuthMethod, Basis, Decision, Determining, Effect, PolicyDigest, Principal, Resource,
+};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -122,6 +124,12 @@ impl AuditRecord {
         self.determining = decision.determining.clone();
         self.policy_digest = Some(decision.policy_digest);
         self
+    }
+
+    /// Names the verified agent and how it authenticated.
+    pub fn note_principal(&mut self, principal: &Principal) {
+        self.agent_id = Some(principal.agent_id.clone());
+        self.auth_method = Some(principal.auth_method);
     }
 
     /// Sets the reason.

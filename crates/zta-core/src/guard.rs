@@ -281,8 +281,7 @@ impl Guard {
             }
         };
         tracing::Span::current().record("agent", principal.agent_id.as_str());
-        record.agent_id = Some(principal.agent_id.clone());
-        record.auth_method = Some(principal.auth_method);
+        record.note_principal(&principal);
         record.on_behalf_of = principal.delegation.clone();
 
         let target_segment = match &request.target_agent {
@@ -346,9 +345,7 @@ impl Guard {
     /// Verifies a credential: session tokens go to the token authority, anything else to the
     /// first identity provider that takes its kind.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
-        if credential.len() > MAX_CREDENTIAL_LEN {
-            return Err(AuthError::invalid("credential larger than 8 KiB"));
-        }
+        refuse_oversized(credential)?;
         let principal = match (&self.inner.tokens, credential) {
             (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
                 tokens.verify(token).await?
@@ -384,24 +381,17 @@ impl Guard {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::Login, Effect::Deny);
         let outcome = async {
-            if credential.len() > MAX_CREDENTIAL_LEN {
-                return Err(AuthError::invalid("credential larger than 8 KiB"));
-            }
+            refuse_oversized(credential)?;
             let tokens = self.token_authority()?;
             let principal = self.authenticate_primary(credential).await?;
-            let issued = tokens.issue(&principal).await.map_err(|e| AuthError::unavailable(e.to_string()))?;
-            Ok((principal, issued))
+            Ok((tokens.issue(&principal).await?, principal))
         }
-        .await;
-        match outcome {
-            Ok((principal, issued)) => {
-                record.effect = Effect::Allow;
-                record.agent_id = Some(principal.agent_id.clone());
-                record.auth_method = Some(principal.auth_method);
-                self.audit_admin(record, started).await.map(|()| issued)
-            }
-            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
-        }
+        .await
+        .map(|(issued, principal)| {
+            record.note_principal(&principal);
+            issued
+        });
+        self.conclude(record, started, outcome).await
     }
 
     /// Exchanges a refresh token for a new session. A reused refresh token revokes its family
@@ -409,53 +399,33 @@ impl Guard {
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SessionTokens, Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny);
-        let outcome = match self.token_authority() {
-            Ok(tokens) => tokens.refresh(refresh_token).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok((principal, issued)) => {
-                record.effect = Effect::Allow;
-                record.agent_id = Some(principal.agent_id.clone());
-                record.auth_method = Some(principal.auth_method);
-                self.audit_admin(record, started).await.map(|()| issued)
-            }
-            Err(e) => {
-                if e == AuthError::Replayed {
-                    record.event = AuditEvent::TokenReuse;
-                }
-                Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await)
-            }
+        let outcome = async { self.token_authority()?.refresh(refresh_token).await }.await.map(
+            |(principal, issued)| {
+                record.note_principal(&principal);
+                issued
+            },
+        );
+        if outcome.as_ref().err() == Some(&AuthError::Replayed) {
+            record.event = AuditEvent::TokenReuse;
         }
+        self.conclude(record, started, outcome).await
     }
 
     /// Revokes every session token of `agent`, audited with `reason`.
     pub async fn revoke_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Allow).with_reason(reason);
+        let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
         record.agent_id = Some(agent.clone());
-        let outcome = match self.token_authority() {
-            Ok(tokens) => tokens.revoke_agent(agent).await.map_err(|e| AuthError::unavailable(e.to_string())),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => self.audit_admin(record, started).await,
-            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
-        }
+        let outcome = async { Ok(self.token_authority()?.revoke_agent(agent).await?) }.await;
+        self.conclude(record, started, outcome).await
     }
 
     /// Revokes one session token, audited with `reason`.
     pub async fn revoke_token(&self, token: &SecretString, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let record = AuditRecord::new(AuditEvent::Revocation, Effect::Allow).with_reason(reason);
-        let outcome = match self.token_authority() {
-            Ok(tokens) => tokens.revoke_token(token).await.map_err(|e| AuthError::unavailable(e.to_string())),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => self.audit_admin(record, started).await,
-            Err(e) => Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
-        }
+        let record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
+        let outcome = async { Ok(self.token_authority()?.revoke_token(token).await?) }.await;
+        self.conclude(record, started, outcome).await
     }
 
     fn token_authority(&self) -> Result<&Arc<dyn TokenAuthority>, AuthError> {
@@ -465,15 +435,29 @@ impl Guard {
             .ok_or_else(|| AuthError::unavailable("no session token authority configured"))
     }
 
-    /// Audits a successful non-request event; a sink failure turns it into a denial.
-    async fn audit_admin(&self, mut record: AuditRecord, started: Instant) -> Result<(), Denied> {
+    /// Audits the outcome of a non-request event (login, refresh, revocation). A success is
+    /// returned only once its record is taken; a sink failure turns it into a denial.
+    async fn conclude<T>(
+        &self,
+        mut record: AuditRecord,
+        started: Instant,
+        outcome: Result<T, AuthError>,
+    ) -> Result<T, Denied> {
+        let value = match outcome {
+            Ok(value) => value,
+            Err(e) => return Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
+        };
+        record.effect = Effect::Allow;
+        record.latency_us = Some(micros(started.elapsed()));
         let request_id = record.id;
         let agent_id = record.agent_id.clone();
-        record.latency_us = Some(micros(started.elapsed()));
-        self.inner.audit.append(record, self.inner.durability).await.map_err(|e| {
-            tracing::error!(error = %e, "audit sink refused a record; denying");
-            Denied { request_id, reason: DenyReason::AuditUnavailable, agent_id, decision: None }
-        })
+        match self.inner.audit.append(record, self.inner.durability).await {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                tracing::error!(error = %e, "audit sink refused a record; denying");
+                Err(Denied { request_id, reason: DenyReason::AuditUnavailable, agent_id, decision: None })
+            }
+        }
     }
 
     /// Audits a denial (best effort: the request is denied either way) and builds it.
@@ -503,6 +487,14 @@ impl Guard {
         finish_span(Effect::Deny, basis, started);
         Denied { request_id, reason, agent_id, decision }
     }
+}
+
+/// Refuses credentials too large to parse safely, before any provider sees them.
+fn refuse_oversized(credential: &Credential) -> Result<(), AuthError> {
+    if credential.len() > MAX_CREDENTIAL_LEN {
+        return Err(AuthError::invalid("credential larger than 8 KiB"));
+    }
+    Ok(())
 }
 
 fn finish_span(effect: Effect, basis: Basis, started: Instant) {

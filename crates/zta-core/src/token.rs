@@ -23,6 +23,13 @@ pub struct SessionTokens {
 #[error("session token service failed: {0}")]
 pub struct TokenError(pub String);
 
+impl From<TokenError> for crate::AuthError {
+    /// The token service failing is the identity service being unavailable: deny.
+    fn from(e: TokenError) -> Self {
+        Self::unavailable(e.to_string())
+    }
+}
+
 /// Issues, verifies, refreshes and revokes ZTA session tokens.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
