@@ -65,6 +65,21 @@ fn open_segment(dir: &Path, file_no: u64) -> Result<File, Error> {
     create_options().append(true).create(true).open(&path).map_err(Error::io("open", path))
 }
 
+/// Starts the first segment of a log that has no records yet.
+fn empty_log(dir: &Path, dir_handle: &File) -> Result<Resume, Error> {
+    let file = open_segment(dir, 1)?;
+    dir_handle.sync_all().map_err(Error::io("sync", dir))?;
+    Ok(Resume {
+        seq: 0,
+        prev: GENESIS,
+        file,
+        file_no: 1,
+        file_len: 0,
+        last_record_file_no: 1,
+        recovery: None,
+    })
+}
+
 /// Scans from the checkpoint's segment to the end and prepares the writer.
 pub(crate) fn recover(dir: &Path, dir_handle: &File, checkpoint: &CheckpointWriter) -> Result<Resume, Error> {
     let segments = list_segments(dir).map_err(Error::io("list", dir))?;
@@ -86,17 +101,7 @@ pub(crate) fn recover(dir: &Path, dir_handle: &File, checkpoint: &CheckpointWrit
         }
         // A new log: the checkpoint first, so that a log file never exists without one.
         checkpoint.write(0, &GENESIS, &segment_name(1)).map_err(Error::io("write", &cp_path))?;
-        let file = open_segment(dir, 1)?;
-        dir_handle.sync_all().map_err(Error::io("sync", dir))?;
-        return Ok(Resume {
-            seq: 0,
-            prev: GENESIS,
-            file,
-            file_no: 1,
-            file_len: 0,
-            last_record_file_no: 1,
-            recovery: None,
-        });
+        return empty_log(dir, dir_handle);
     };
 
     let missing_tail = |file: String, line: u64, seq: u64| {
@@ -117,17 +122,7 @@ pub(crate) fn recover(dir: &Path, dir_handle: &File, checkpoint: &CheckpointWrit
         if cp.seq != 0 {
             return Err(missing_tail(cp.file.clone(), 1, 1));
         }
-        let file = open_segment(dir, 1)?;
-        dir_handle.sync_all().map_err(Error::io("sync", dir))?;
-        return Ok(Resume {
-            seq: 0,
-            prev: GENESIS,
-            file,
-            file_no: 1,
-            file_len: 0,
-            last_record_file_no: 1,
-            recovery: None,
-        });
+        return empty_log(dir, dir_handle);
     }
     let Some(start) = segments.iter().position(|(n, _)| *n == cp.file_no) else {
         // The checkpoint's segment is gone: let the verifier say precisely what is missing.
