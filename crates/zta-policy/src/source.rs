@@ -273,7 +273,7 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match (style, tag.as_ref()) {
                     (_, Some(t)) if t.suffix == "str" => Value::Str(text),
-                    (TScalarStyle::Plain, _) => resolve_plain_owned(text),
+                    (TScalarStyle::Plain, _) => resolve_plain(text),
                     _ => Value::Str(text),
                 };
                 nodes += 1;
@@ -352,14 +352,8 @@ fn count_nodes(node: &Node) -> usize {
     }
 }
 
-/// YAML 1.2 core schema resolution of a plain scalar.
-#[cfg(test)]
-fn resolve_plain(s: &str) -> Value {
-    resolve_non_str(s).unwrap_or_else(|| Value::Str(s.to_owned()))
-}
-
-/// `resolve_plain` for an owned scalar: a string keeps its allocation.
-fn resolve_plain_owned(s: String) -> Value {
+/// YAML 1.2 core schema resolution of a plain scalar; a string keeps its allocation.
+fn resolve_plain(s: String) -> Value {
     resolve_non_str(&s).unwrap_or(Value::Str(s))
 }
 
@@ -440,15 +434,15 @@ mod tests {
 
     #[test]
     fn plain_scalars_resolve_to_the_core_schema() {
-        assert_eq!(resolve_plain("200"), Value::Int(200));
-        assert_eq!(resolve_plain("-3"), Value::Int(-3));
-        assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
-        assert_eq!(resolve_plain("1e3"), Value::Float(1000.0));
-        assert_eq!(resolve_plain("true"), Value::Bool(true));
-        assert_eq!(resolve_plain("~"), Value::Null);
-        assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
-        assert_eq!(resolve_plain("1.2.3"), Value::Str("1.2.3".into()));
-        assert_eq!(resolve_plain("10.0.0.0/8"), Value::Str("10.0.0.0/8".into()));
+        assert_eq!(resolve_plain("200".to_owned()), Value::Int(200));
+        assert_eq!(resolve_plain("-3".to_owned()), Value::Int(-3));
+        assert_eq!(resolve_plain("1.5".to_owned()), Value::Float(1.5));
+        assert_eq!(resolve_plain("1e3".to_owned()), Value::Float(1000.0));
+        assert_eq!(resolve_plain("true".to_owned()), Value::Bool(true));
+        assert_eq!(resolve_plain("~".to_owned()), Value::Null);
+        assert_eq!(resolve_plain("yes".to_owned()), Value::Str("yes".into()));
+        assert_eq!(resolve_plain("1.2.3".to_owned()), Value::Str("1.2.3".into()));
+        assert_eq!(resolve_plain("10.0.0.0/8".to_owned()), Value::Str("10.0.0.0/8".into()));
     }
 
     #[test]
