@@ -2,16 +2,11 @@
 //! codes (0 allow/ok, 3 deny, 2 usage or config error).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::{path::Path, process::Command};
+mod common;
 
-fn zta(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zta")).args(args).current_dir(cwd).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::Path;
+
+use common::zta;
 
 const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
 

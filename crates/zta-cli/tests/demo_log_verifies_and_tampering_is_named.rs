@@ -2,16 +2,11 @@
 //! deletion, swap or truncation makes verification fail and name the record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::{path::Path, process::Command};
+mod common;
 
-fn zta(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zta")).args(args).current_dir(cwd).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::Path;
+
+use common::zta;
 
 /// Runs the demo into `dir/audit` and returns the log file's lines.
 fn demo(dir: &Path) -> Vec<String> {

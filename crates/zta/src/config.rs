@@ -264,12 +264,11 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
+        #[cfg(feature = "identity-static")]
         for section in &mut self.identity {
-            #[cfg(feature = "identity-static")]
             if let IdentitySection::Static(c) = section {
                 c.agents.iter_mut().filter_map(|a| a.public_key_file.as_mut()).for_each(fix);
             }
-            let _ = section;
         }
         if let Some(p) = self.tokens.signing_key_file.as_mut() {
             fix(p);
