@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 use zta_core::{Action, AgentId, AuthMethod, AuthzRequest, Principal, Request};
 
 /// `(rules, agents)`: one deny plus one allow per agent.
-pub const SIZES: [(usize, usize); 2] = [(21, 20), (2001, 2000)];
+pub(crate) const SIZES: [(usize, usize); 2] = [(21, 20), (2001, 2000)];
 
 /// The agent whose request is timed: two thirds into the set.
-pub fn subject(agents: usize) -> usize {
+pub(crate) fn subject(agents: usize) -> usize {
     agents * 2 / 3
 }
 
-pub fn native_yaml(agents: usize) -> String {
+pub(crate) fn native_yaml(agents: usize) -> String {
     let mut s = String::from(
         "policies:\n  - name: deny_system_messages\n    effect: deny\n    priority: 100\n    conditions: {action_type: send_message, message.type: system}\n",
     );
@@ -25,7 +25,7 @@ pub fn native_yaml(agents: usize) -> String {
     s
 }
 
-pub fn cedar_text(agents: usize) -> String {
+pub(crate) fn cedar_text(agents: usize) -> String {
     let mut s = String::from(
         "forbid(principal, action == Action::\"send_message\", resource) when { context has message_type && context.message_type == \"system\" };\n",
     );
@@ -37,7 +37,7 @@ pub fn cedar_text(agents: usize) -> String {
     s
 }
 
-pub fn governance_yaml(agents: usize) -> String {
+pub(crate) fn governance_yaml(agents: usize) -> String {
     let mut s = String::from(
         "version: \"1\"\nagent: crew\npolicies:\n  - name: deny_system_messages\n    type: capability\n    denied_actions: [\"send_message.system\"]\n",
     );
@@ -49,7 +49,7 @@ pub fn governance_yaml(agents: usize) -> String {
     s
 }
 
-pub fn native_request(agent: usize) -> AuthzRequest {
+pub(crate) fn native_request(agent: usize) -> AuthzRequest {
     let now = OffsetDateTime::now_utc();
     let p = Principal::new(
         AgentId::new(format!("agent_{agent}")).unwrap(),
