@@ -37,7 +37,8 @@ fn record(task: u64, i: u64) -> AuditRecord {
     let basis = if allow { Basis::Permitted } else { Basis::ExplicitDeny };
     let decision = Decision::new(basis, determining, PolicyDigest([0x5a; 32]));
     let effect = basis.effect();
-    let mut r = AuditRecord::new(AuditEvent::Authorization, effect).with_decision(&decision);
+    let mut r = AuditRecord::new(AuditEvent::Authorization, effect);
+    r.note_decision(&decision);
     let n = usize::try_from(i % 4).unwrap();
     r.agent_id = Some(AgentId::new(AGENTS[n]).unwrap());
     r.auth_method = Some(AuthMethod::SessionToken);

@@ -1,5 +1,7 @@
 //! Audit records and sinks: every authentication, decision and token event is written down.
 
+mod json;
+
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -30,6 +32,21 @@ pub enum AuditEvent {
     PolicyReload,
     /// Any other administrative change.
     Admin,
+}
+
+impl AuditEvent {
+    /// The snake_case name used in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Authorization => "authorization",
+            Self::TokenRefresh => "token_refresh",
+            Self::TokenReuse => "token_reuse",
+            Self::Revocation => "revocation",
+            Self::PolicyReload => "policy_reload",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// One audit record. The sink adds sequence numbers and the hash chain.
@@ -89,9 +106,14 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// A record of `event` with `effect`, stamped now, everything else empty.
     pub fn new(event: AuditEvent, effect: Effect) -> Self {
+        Self::stamped(event, effect, Uuid::now_v7(), OffsetDateTime::now_utc())
+    }
+
+    /// A record of `event` with `effect`, with the given id and time.
+    pub(crate) fn stamped(event: AuditEvent, effect: Effect, id: Uuid, time: OffsetDateTime) -> Self {
         Self {
-            id: Uuid::now_v7(),
-            time: OffsetDateTime::now_utc(),
+            id,
+            time,
             event,
             effect,
             agent_id: None,
@@ -116,14 +138,20 @@ impl AuditRecord {
         self
     }
 
-    /// Copies basis, determining rules and digest from a decision.
-    #[must_use]
-    pub fn with_decision(mut self, decision: &Decision) -> Self {
+    /// Appends the record as compact JSON to `out`: byte for byte what `serde_json::to_vec`
+    /// gives, several times faster. Sinks call this for every record. A record that cannot be
+    /// written (a time outside RFC 3339's years) is an error, and `out` may then hold part of it.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), AuditError> {
+        json::write_record(self, out)
+            .map_err(|e| AuditError::Write(format!("cannot serialize audit record `{}`: {e}", self.id)))
+    }
+
+    /// Copies effect, basis, determining rules and digest from a decision.
+    pub fn note_decision(&mut self, decision: &Decision) {
         self.effect = decision.effect;
         self.basis = Some(decision.basis);
-        self.determining = decision.determining.clone();
+        self.determining.clone_from(&decision.determining);
         self.policy_digest = Some(decision.policy_digest);
-        self
     }
 
     /// Names the verified agent and how it authenticated.

@@ -15,6 +15,16 @@ pub enum Effect {
     Deny,
 }
 
+impl Effect {
+    /// The name used in audit records and decision JSON (`allow`, `deny`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
 /// Why a decision came out the way it did. Exhaustive on purpose: callers match every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Basis {
@@ -30,6 +40,16 @@ pub enum Basis {
 }
 
 impl Basis {
+    /// The name used in audit records and decision JSON (`Permitted`, `ExplicitDeny`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permitted => "Permitted",
+            Self::ExplicitDeny => "ExplicitDeny",
+            Self::DefaultDeny => "DefaultDeny",
+            Self::FailClosed => "FailClosed",
+        }
+    }
+
     /// The effect this basis implies.
     pub fn effect(self) -> Effect {
         match self {

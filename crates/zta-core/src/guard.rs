@@ -248,82 +248,113 @@ impl Guard {
     /// Authenticates, authorizes and audits one request.
     ///
     /// The acting agent is whoever `credential` proves; nothing in `request` can change that.
-    pub async fn check(&self, credential: &Credential, request: Request) -> Result<Permit, Denied> {
-        let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny);
+    // A plain fn returning the future: one async layer less to store and move on every call.
+    pub fn check<'a>(
+        &'a self,
+        credential: &'a Credential,
+        request: Request,
+    ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
+        let request_id = Uuid::now_v7();
         let span = tracing::info_span!(
             "zta.check",
-            request_id = %record.id,
+            %request_id,
             action = %request.action.action_type(),
             agent = Empty,
             effect = Empty,
             basis = Empty,
             latency_us = Empty,
         );
-        self.check_inner(record, credential, request).instrument(span).await
+        self.check_inner(request_id, credential, request).instrument(span)
     }
 
     async fn check_inner(
         &self,
-        mut record: AuditRecord,
+        request_id: Uuid,
         credential: &Credential,
         request: Request,
     ) -> Result<Permit, Denied> {
+        let time = OffsetDateTime::now_utc();
         let started = Instant::now();
-        let request_id = record.id;
-        record.action = Some(request.action.clone());
-        record.resource = request.resource.clone();
-        record.target_agent = request.target_agent.clone();
-
-        let principal = match self.authenticate(credential).await {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await);
-            }
+        // The block ends what is moved inside it, so that none of it is stored across the
+        // append: this future is moved on every call, and its size is what that costs.
+        let (record, durability, verdict) = {
+            let principal = self.authenticate_at(credential, time).await;
+            let target_segment = match (&principal, &request.target_agent) {
+                (Ok(_), Some(target)) => self.segment_of(target).await,
+                _ => None,
+            };
+            let mut record = AuditRecord::stamped(AuditEvent::Authorization, Effect::Deny, request_id, time);
+            record.action = Some(request.action.clone());
+            record.resource = request.resource.clone();
+            record.target_agent = request.target_agent.clone();
+            let verdict = match principal {
+                Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
+                Err(e) => Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None)),
+            };
+            let durability = if verdict.is_ok() { self.inner.durability } else { Durability::Queued };
+            record.latency_us = Some(micros(started.elapsed()));
+            (record, durability, verdict)
         };
+        let appended = self.inner.audit.append(record, durability).await;
+        match (verdict, appended) {
+            (Ok(permit), Ok(())) => {
+                finish_span(Effect::Allow, permit.decision.basis, started);
+                Ok(permit)
+            }
+            (Ok(permit), Err(e)) => {
+                tracing::error!(error = %e, "audit sink refused a permit record; denying");
+                finish_span(Effect::Deny, Basis::FailClosed, started);
+                let Permit { request_id, request, decision } = permit;
+                Err(Denied {
+                    request_id,
+                    reason: DenyReason::AuditUnavailable,
+                    agent_id: Some(request.principal().agent_id.clone()),
+                    decision: Some(Decision { effect: Effect::Deny, basis: Basis::FailClosed, ..decision }),
+                })
+            }
+            (Err(denied), appended) => {
+                if let Err(e) = appended {
+                    tracing::error!(error = %e, "audit sink refused a denial record");
+                }
+                finish_span(
+                    Effect::Deny,
+                    denied.decision.as_ref().map_or(Basis::FailClosed, |d| d.basis),
+                    started,
+                );
+                Err(denied)
+            }
+        }
+    }
+
+    /// The authorization half of a check: reserved attributes, policy and obligations. Notes
+    /// the principal, the decision and any denial in `record`.
+    #[expect(clippy::result_large_err, reason = "built once per check and moved straight out")]
+    fn authorize(
+        &self,
+        record: &mut AuditRecord,
+        principal: Arc<Principal>,
+        request: Request,
+        target_segment: Option<String>,
+    ) -> Result<Permit, Denied> {
         tracing::Span::current().record("agent", principal.agent_id.as_str());
         record.note_principal(&principal);
         record.on_behalf_of = principal.delegation.clone();
-
-        let target_segment = match &request.target_agent {
-            Some(target) => self.segment_of(target).await,
-            None => None,
+        let request = match AuthzRequest::new(principal, request, target_segment) {
+            Ok(request) => request,
+            Err(e) => return Err(note_denial(record, DenyReason::ReservedAttribute(e.0), None)),
         };
-        let authz = match AuthzRequest::new(principal, request, target_segment) {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(self.deny(record, started, DenyReason::ReservedAttribute(e.0), None).await);
-            }
-        };
-
-        let decision = self.decide(&authz);
-        record = record.with_decision(&decision);
+        let decision = self.decide(&request);
+        record.note_decision(&decision);
         if !decision.is_allowed() {
-            return Err(self.deny(record, started, DenyReason::Policy(decision.basis), Some(decision)).await);
+            return Err(note_denial(record, DenyReason::Policy(decision.basis), Some(decision)));
         }
         if let Some(o) = decision.obligations.iter().find(|o| !self.inner.discharged.contains(&o.name)) {
             let reason = DenyReason::Obligation(o.name.clone());
             let failed = Decision { effect: Effect::Deny, basis: Basis::FailClosed, ..decision };
-            record = record.with_decision(&failed);
-            return Err(self.deny(record, started, reason, Some(failed)).await);
+            record.note_decision(&failed);
+            return Err(note_denial(record, reason, Some(failed)));
         }
-
-        record.latency_us = Some(micros(started.elapsed()));
-        match self.inner.audit.append(record, self.inner.durability).await {
-            Ok(()) => {
-                finish_span(Effect::Allow, decision.basis, started);
-                Ok(Permit { request_id, request: authz, decision })
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "audit sink refused a permit record; denying");
-                finish_span(Effect::Deny, Basis::FailClosed, started);
-                Err(Denied {
-                    request_id,
-                    reason: DenyReason::AuditUnavailable,
-                    agent_id: Some(authz.principal().agent_id.clone()),
-                    decision: Some(Decision { effect: Effect::Deny, basis: Basis::FailClosed, ..decision }),
-                })
-            }
-        }
+        Ok(Permit { request_id: record.id, request, decision })
     }
 
     /// Evaluates policy; any fault or inconsistent answer becomes a fail-closed deny.
@@ -345,6 +376,15 @@ impl Guard {
     /// Verifies a credential: session tokens go to the token authority, anything else to the
     /// first identity provider that takes its kind.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
+        self.authenticate_at(credential, OffsetDateTime::now_utc()).await
+    }
+
+    /// [`authenticate`](Self::authenticate), with the backstop expiry check at `now`.
+    async fn authenticate_at(
+        &self,
+        credential: &Credential,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Principal>, AuthError> {
         refuse_oversized(credential)?;
         let principal = match (&self.inner.tokens, credential) {
             (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
@@ -353,7 +393,7 @@ impl Guard {
             _ => Arc::new(self.authenticate_primary(credential).await?),
         };
         // Providers check expiry themselves; this is the guard's own backstop.
-        if principal.is_expired_at(OffsetDateTime::now_utc()) {
+        if principal.is_expired_at(now) {
             return Err(AuthError::Expired);
         }
         Ok(principal)
@@ -445,7 +485,7 @@ impl Guard {
     ) -> Result<T, Denied> {
         let value = match outcome {
             Ok(value) => value,
-            Err(e) => return Err(self.deny(record, started, DenyReason::Unauthenticated(e), None).await),
+            Err(e) => return Err(self.deny(record, started, DenyReason::Unauthenticated(e)).await),
         };
         record.effect = Effect::Allow;
         record.latency_us = Some(micros(started.elapsed()));
@@ -461,32 +501,29 @@ impl Guard {
     }
 
     /// Audits a denial (best effort: the request is denied either way) and builds it.
-    async fn deny(
-        &self,
-        mut record: AuditRecord,
-        started: Instant,
-        reason: DenyReason,
-        decision: Option<Decision>,
-    ) -> Denied {
-        record.effect = Effect::Deny;
-        record.reason = Some(match &reason {
-            DenyReason::Unauthenticated(e) => e.detail().into_owned(),
-            other => other.to_string(),
-        });
+    async fn deny(&self, mut record: AuditRecord, started: Instant, reason: DenyReason) -> Denied {
+        let denied = note_denial(&mut record, reason, None);
         record.latency_us = Some(micros(started.elapsed()));
-        let basis = decision.as_ref().map_or(Basis::FailClosed, |d| d.basis);
-        if record.basis.is_none() {
-            record.basis = Some(basis);
-        }
-        let request_id = record.id;
-        let agent_id = record.agent_id.clone();
-        tracing::info!(reason = record.reason.as_deref().unwrap_or(""), "request denied");
         if let Err(e) = self.inner.audit.append(record, Durability::Queued).await {
             tracing::error!(error = %e, "audit sink refused a denial record");
         }
-        finish_span(Effect::Deny, basis, started);
-        Denied { request_id, reason, agent_id, decision }
+        finish_span(Effect::Deny, Basis::FailClosed, started);
+        denied
     }
+}
+
+/// Marks `record` as the denial it is (effect, reason, basis) and builds the [`Denied`].
+fn note_denial(record: &mut AuditRecord, reason: DenyReason, decision: Option<Decision>) -> Denied {
+    record.effect = Effect::Deny;
+    record.reason = Some(match &reason {
+        DenyReason::Unauthenticated(e) => e.detail().into_owned(),
+        other => other.to_string(),
+    });
+    if record.basis.is_none() {
+        record.basis = Some(decision.as_ref().map_or(Basis::FailClosed, |d| d.basis));
+    }
+    tracing::info!(reason = record.reason.as_deref().unwrap_or(""), "request denied");
+    Denied { request_id: record.id, reason, agent_id: record.agent_id.clone(), decision }
 }
 
 /// Refuses credentials too large to parse safely, before any provider sees them.

@@ -24,14 +24,18 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// may forget it (the token has expired by then).
     async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError>;
 
-    /// Whether `key` is revoked.
-    async fn is_revoked(&self, key: &str) -> Result<bool, StateError>;
-
     /// Revokes everything issued to `agent` at or before `at`.
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError>;
 
-    /// The latest agent-wide revocation time, if any.
-    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError>;
+    /// Whether a token is revoked: one of `keys` (its id, its family) is revoked, or `agent`
+    /// was revoked at or after `issued_at`. Checking a token is this one call, so a shared
+    /// store answers it in one round trip.
+    async fn is_revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError>;
 
     /// Counts one failure for `key` and returns the failures in the current window (a fixed
     /// window of length `window` that starts at the first failure). Concurrent calls each count.
@@ -111,17 +115,25 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
-    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
-        Ok(self.revoked.get(key).is_some_and(|until| *until > OffsetDateTime::now_utc()))
-    }
-
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.agents.entry(agent.clone()).and_modify(|t| *t = (*t).max(at)).or_insert(at);
         Ok(())
     }
 
-    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
-        Ok(self.agents.get(agent).map(|t| *t))
+    async fn is_revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        if self.agents.get(agent).is_some_and(|at| issued_at <= *at) {
+            return Ok(true);
+        }
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let now = OffsetDateTime::now_utc();
+        Ok(keys.iter().any(|key| self.revoked.get(*key).is_some_and(|until| *until > now)))
     }
 
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
@@ -216,10 +228,11 @@ mod tests {
     async fn revocation_lasts_until_its_end() {
         let store = MemoryStateStore::new();
         let now = OffsetDateTime::now_utc();
+        let agent = AgentId::new("agent").unwrap();
         store.revoke("a", now + time::Duration::minutes(1)).await.unwrap();
         store.revoke("b", now - time::Duration::seconds(1)).await.unwrap();
-        assert!(store.is_revoked("a").await.unwrap());
-        assert!(!store.is_revoked("b").await.unwrap());
-        assert!(!store.is_revoked("c").await.unwrap());
+        assert!(store.is_revoked(&["a"], &agent, now).await.unwrap());
+        assert!(!store.is_revoked(&["b"], &agent, now).await.unwrap());
+        assert!(!store.is_revoked(&["c"], &agent, now).await.unwrap());
     }
 }

@@ -65,14 +65,16 @@ impl StateStore for RacyStore {
     async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError> {
         self.inner.revoke(key, until).await
     }
-    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
-        self.inner.is_revoked(key).await
-    }
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.inner.revoke_agent(agent, at).await
     }
-    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
-        self.inner.agent_revoked_at(agent).await
+    async fn is_revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        self.inner.is_revoked(keys, agent, issued_at).await
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         self.inner.add_failure(key, window).await

@@ -30,17 +30,18 @@ impl StateStore for Broken {
         self.check("revoke")?;
         self.inner.revoke(key, until).await
     }
-    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
-        self.check("is_revoked")?;
-        self.inner.is_revoked(key).await
-    }
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.check("revoke_agent")?;
         self.inner.revoke_agent(agent, at).await
     }
-    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
-        self.check("agent_revoked_at")?;
-        self.inner.agent_revoked_at(agent).await
+    async fn is_revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        self.check("is_revoked")?;
+        self.inner.is_revoked(keys, agent, issued_at).await
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         self.check("add_failure")?;

@@ -121,7 +121,6 @@ pub fn rich_records() -> Vec<AuditRecord> {
                 Decision::new(basis, determining, PolicyDigest([u8::try_from(i).unwrap_or(0xff); 32]));
             let event = events.get(pick(events.len())).copied().unwrap_or(AuditEvent::Admin);
             let mut r = AuditRecord::new(event, basis.effect())
-                .with_decision(&decision)
                 .with_reason(format!("reason {i}: ünïcødé 日本語 🚀 \"quoted\" back\\slash"))
                 .with_detail("i", i)
                 .with_detail("big", u64::MAX)
@@ -135,6 +134,7 @@ pub fn rich_records() -> Vec<AuditRecord> {
                     json!({"a": {"b": {"c": ["deep", i]}}, "old": "sha256:00", "new": "sha256:ff"}),
                 )
                 .with_detail("ключ ✓", "значение 漢字");
+            r.note_decision(&decision);
             r.time = times.get(pick(times.len())).copied().unwrap_or(now);
             r.agent_id =
                 Some(must("AgentId::new", AgentId::new(format!("research-agent-{i}@tenant.example:prod_1"))));

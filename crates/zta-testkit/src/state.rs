@@ -7,6 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use time::OffsetDateTime;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 use zta_core::{AgentId, StateStore};
@@ -25,6 +26,7 @@ pub const RACING_CLAIMS: usize = 32;
 pub async fn run_all(make: impl Fn() -> Arc<dyn StateStore>) {
     revocation(make()).await;
     agent_revocation(make()).await;
+    token_revocation(make()).await;
     lockout_counters(make()).await;
     lockout_window_restarts(make()).await;
     concurrent_failures(make()).await;
@@ -50,6 +52,16 @@ impl Names {
     }
 }
 
+/// `is_revoked` asked about keys alone: for an agent never revoked.
+async fn keys_revoked(store: &Arc<dyn StateStore>, n: &Names, keys: &[&str]) -> bool {
+    must("is_revoked", store.is_revoked(keys, &n.agent("never-revoked"), now_micros()).await)
+}
+
+/// `is_revoked` asked about an agent alone: a token issued at `issued_at`, no keys.
+async fn agent_revoked(store: &Arc<dyn StateStore>, agent: &AgentId, issued_at: OffsetDateTime) -> bool {
+    must("is_revoked", store.is_revoked(&[], agent, issued_at).await)
+}
+
 /// `revoke` / `is_revoked`: a key is revoked exactly while its `until` is in the future.
 ///
 /// * an unknown key is not revoked;
@@ -64,25 +76,23 @@ pub async fn revocation(store: Arc<dyn StateStore>) {
     let hour = time::Duration::hours(1);
 
     let unknown = n.key("never-revoked");
-    assert!(!must("is_revoked", store.is_revoked(&unknown).await), "an unknown key is revoked");
+    assert!(!keys_revoked(&store, &n, &[&unknown]).await, "an unknown key is revoked");
+    assert!(!keys_revoked(&store, &n, &[]).await, "no keys and an agent never revoked is revoked");
 
     let live = n.key("live");
     must("revoke", store.revoke(&live, now + hour).await);
-    assert!(
-        must("is_revoked", store.is_revoked(&live).await),
-        "a key revoked until the future is not revoked"
-    );
+    assert!(keys_revoked(&store, &n, &[&live]).await, "a key revoked until the future is not revoked");
 
     let expired = n.key("expired");
     must("revoke", store.revoke(&expired, now - time::Duration::seconds(1)).await);
     assert!(
-        !must("is_revoked", store.is_revoked(&expired).await),
+        !keys_revoked(&store, &n, &[&expired]).await,
         "a key revoked until a time already past is still revoked"
     );
 
     for near in [n.key("live1"), n.key("liv"), n.key("LIVE"), format!(" {live}")] {
         assert!(
-            !must("is_revoked", store.is_revoked(&near).await),
+            !keys_revoked(&store, &n, &[&near]).await,
             "revoking `{live}` also revoked the different key `{near}`"
         );
     }
@@ -90,7 +100,7 @@ pub async fn revocation(store: Arc<dyn StateStore>) {
     let odd = n.key("family: ünïcødé ✓ \"quoted\" \\ 漢字");
     must("revoke", store.revoke(&odd, now + hour).await);
     assert!(
-        must("is_revoked", store.is_revoked(&odd).await),
+        keys_revoked(&store, &n, &[&odd]).await,
         "a key with `:`, spaces and non-ASCII text is not revoked"
     );
 
@@ -99,7 +109,7 @@ pub async fn revocation(store: Arc<dyn StateStore>) {
     must("revoke", store.revoke(&shortened, now + hour).await);
     must("revoke", store.revoke(&shortened, now - time::Duration::seconds(1)).await);
     assert!(
-        must("is_revoked", store.is_revoked(&shortened).await),
+        keys_revoked(&store, &n, &[&shortened]).await,
         "a second revoke with an `until` in the past lifted a revocation still in force"
     );
 
@@ -108,56 +118,82 @@ pub async fn revocation(store: Arc<dyn StateStore>) {
     must("revoke", store.revoke(&revived, now - time::Duration::seconds(1)).await);
     must("revoke", store.revoke(&revived, now + hour).await);
     assert!(
-        must("is_revoked", store.is_revoked(&revived).await),
+        keys_revoked(&store, &n, &[&revived]).await,
         "revoking again until the future did not revoke a key whose earlier revocation had expired"
     );
 }
 
-/// `revoke_agent` / `agent_revoked_at`: the latest agent-wide revocation time, per agent.
+/// `revoke_agent`: a token of the agent issued at or before the latest agent-wide revocation
+/// time is revoked, a later one is not.
 ///
-/// * an agent never revoked has `None`;
-/// * the time comes back exactly (to the microsecond);
+/// * an agent never revoked has no revoked tokens;
+/// * the boundary is exact to the microsecond: issued at the revocation time is revoked, one
+///   microsecond later is not;
 /// * an earlier time does not replace a later one; a later one does;
 /// * agents are independent, also agents whose ids share a prefix.
 pub async fn agent_revocation(store: Arc<dyn StateStore>) {
     let n = Names::new("agent-revocation");
     let t1 = now_micros();
+    let micro = time::Duration::microseconds(1);
     let earlier = t1 - time::Duration::minutes(5);
     let later = t1 + time::Duration::minutes(5) + time::Duration::microseconds(7);
     let alice = n.agent("alice");
     let alice2 = n.agent("alice2");
 
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&alice).await),
-        None,
-        "an agent never revoked has a revocation time"
-    );
+    assert!(!agent_revoked(&store, &alice, t1).await, "an agent never revoked has revoked tokens");
 
     must("revoke_agent", store.revoke_agent(&alice, t1).await);
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&alice).await),
-        Some(t1),
-        "agent_revoked_at does not give back the time revoke_agent was given"
+    assert!(
+        agent_revoked(&store, &alice, t1).await && agent_revoked(&store, &alice, earlier).await,
+        "a token issued at or before the agent's revocation time is not revoked"
+    );
+    assert!(
+        !agent_revoked(&store, &alice, t1 + micro).await,
+        "a token issued one microsecond after the agent's revocation time is revoked \
+         (the time did not come back exactly)"
     );
 
     must("revoke_agent", store.revoke_agent(&alice, earlier).await);
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&alice).await),
-        Some(t1),
+    assert!(
+        agent_revoked(&store, &alice, t1).await,
         "an earlier revoke_agent replaced the latest revocation time"
     );
 
     must("revoke_agent", store.revoke_agent(&alice, later).await);
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&alice).await),
-        Some(later),
+    assert!(
+        agent_revoked(&store, &alice, later).await && !agent_revoked(&store, &alice, later + micro).await,
         "a later revoke_agent did not move the revocation time forward"
     );
 
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&alice2).await),
-        None,
+    assert!(
+        !agent_revoked(&store, &alice2, earlier).await,
         "revoking one agent revoked another whose id shares its prefix"
+    );
+}
+
+/// `is_revoked` answers for a whole token in one call: revoked when any of its keys is, or
+/// when its agent is, and only then.
+pub async fn token_revocation(store: Arc<dyn StateStore>) {
+    let n = Names::new("token-revocation");
+    let now = now_micros();
+    let until = now + time::Duration::hours(1);
+    let (jti, fam) = (n.key("jti"), n.key("fam"));
+    let agent = n.agent("agent");
+
+    assert!(
+        !must("is_revoked", store.is_revoked(&[&jti, &fam], &agent, now).await),
+        "a token with no revoked key and an agent never revoked is revoked"
+    );
+    must("revoke", store.revoke(&fam, until).await);
+    assert!(
+        must("is_revoked", store.is_revoked(&[&jti, &fam], &agent, now).await),
+        "a token whose second key (its family) is revoked is not revoked"
+    );
+    let other = n.agent("other");
+    must("revoke_agent", store.revoke_agent(&other, now).await);
+    assert!(
+        must("is_revoked", store.is_revoked(&[&jti], &other, now).await),
+        "a token whose keys are not revoked but whose agent is, is not revoked"
     );
 }
 
@@ -345,7 +381,7 @@ pub async fn separate_key_spaces(store: Arc<dyn StateStore>) {
         "a revoked key starts with failures"
     );
     must("clear_failures", store.clear_failures(&revoked).await);
-    assert!(must("is_revoked", store.is_revoked(&revoked).await), "clear_failures lifted a revocation");
+    assert!(keys_revoked(&store, &n, &[&revoked]).await, "clear_failures lifted a revocation");
 
     // Claimed id: not revoked.
     let claimed = n.key("b");
@@ -353,12 +389,12 @@ pub async fn separate_key_spaces(store: Arc<dyn StateStore>) {
         must("claim_once", store.claim_once(&claimed, until).await),
         "the first claim of an id was refused"
     );
-    assert!(!must("is_revoked", store.is_revoked(&claimed).await), "claiming a one-time id revoked that key");
+    assert!(!keys_revoked(&store, &n, &[&claimed]).await, "claiming a one-time id revoked that key");
 
     // Failures: neither revoked nor claimed.
     let failing = n.key("c");
     must("add_failure", store.add_failure(&failing, window).await);
-    assert!(!must("is_revoked", store.is_revoked(&failing).await), "a failure revoked the key");
+    assert!(!keys_revoked(&store, &n, &[&failing]).await, "a failure revoked the key");
     assert!(
         must("claim_once", store.claim_once(&failing, until).await),
         "a key with failures counts as a claimed id"
@@ -367,15 +403,8 @@ pub async fn separate_key_spaces(store: Arc<dyn StateStore>) {
     // Agent revocation: the agent id as a plain key is not revoked, and vice versa.
     let agent = n.agent("d");
     must("revoke_agent", store.revoke_agent(&agent, until).await);
-    assert!(
-        !must("is_revoked", store.is_revoked(agent.as_str()).await),
-        "revoke_agent revoked the agent id as a key"
-    );
+    assert!(!keys_revoked(&store, &n, &[agent.as_str()]).await, "revoke_agent revoked the agent id as a key");
     let keyed = n.agent("e");
     must("revoke", store.revoke(keyed.as_str(), until).await);
-    assert_eq!(
-        must("agent_revoked_at", store.agent_revoked_at(&keyed).await),
-        None,
-        "revoking a key revoked the agent of that id"
-    );
+    assert!(!agent_revoked(&store, &keyed, until).await, "revoking a key revoked the agent of that id");
 }

@@ -26,6 +26,10 @@ enum Fault {
     AgentRevocationOverwrites,
     /// `revoke_agent` keeps whole seconds only.
     AgentRevocationInSeconds,
+    /// `is_revoked` looks at the first key only.
+    OnlyFirstKey,
+    /// `is_revoked` ignores the agent when it is given keys.
+    AgentIgnoredWithKeys,
     /// `add_failure` ignores that a window has ended.
     WindowNeverEnds,
     /// `clear_failures` does nothing.
@@ -74,23 +78,6 @@ impl StateStore for Faulty {
             _ => self.inner.revoke(key, until).await,
         }
     }
-    async fn is_revoked(&self, key: &str) -> Result<bool, StateError> {
-        let now = OffsetDateTime::now_utc();
-        let own =
-            |check: &dyn Fn(&HashMap<String, OffsetDateTime>) -> bool| check(&self.revoked.lock().unwrap());
-        match self.fault {
-            Fault::RevocationNeverExpires => Ok(own(&|m| m.contains_key(key))),
-            Fault::RevokeOverwrites => Ok(own(&|m| m.get(key).is_some_and(|u| *u > now))),
-            Fault::RevocationMatchesPrefixes => Ok(own(&|m| {
-                m.iter().any(|(k, u)| *u > now && (k.starts_with(key) || key.starts_with(k.as_str())))
-            })),
-            Fault::ClaimsShareRevocations => {
-                let claimed = own(&|m| m.get(key).is_some_and(|u| *u > now));
-                Ok(claimed || self.inner.is_revoked(key).await?)
-            }
-            _ => self.inner.is_revoked(key).await,
-        }
-    }
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         match self.fault {
             Fault::AgentRevocationOverwrites => {
@@ -103,11 +90,38 @@ impl StateStore for Faulty {
             _ => self.inner.revoke_agent(agent, at).await,
         }
     }
-    async fn agent_revoked_at(&self, agent: &AgentId) -> Result<Option<OffsetDateTime>, StateError> {
-        match self.fault {
-            Fault::AgentRevocationOverwrites => Ok(self.agents.lock().unwrap().get(agent).copied()),
-            _ => self.inner.agent_revoked_at(agent).await,
-        }
+    async fn is_revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        let now = OffsetDateTime::now_utc();
+        let own = |check: &dyn Fn(&HashMap<String, OffsetDateTime>, &str) -> bool| {
+            let map = self.revoked.lock().unwrap();
+            keys.iter().any(|key| check(&map, key))
+        };
+        let live = |m: &HashMap<String, OffsetDateTime>, key: &str| m.get(key).is_some_and(|u| *u > now);
+        // Revocations kept in `revoked` by the faulty `revoke`; the agent's from the inner store.
+        let own_keys = match self.fault {
+            Fault::RevocationNeverExpires => own(&|m, key| m.contains_key(key)),
+            Fault::RevokeOverwrites | Fault::ClaimsShareRevocations => own(&live),
+            Fault::RevocationMatchesPrefixes => own(&|m, key| {
+                m.iter().any(|(k, u)| *u > now && (k.starts_with(key) || key.starts_with(k.as_str())))
+            }),
+            Fault::AgentRevocationOverwrites => {
+                self.agents.lock().unwrap().get(agent).is_some_and(|at| issued_at <= *at)
+            }
+            Fault::OnlyFirstKey => {
+                return self.inner.is_revoked(keys.get(..1).unwrap_or_default(), agent, issued_at).await;
+            }
+            Fault::AgentIgnoredWithKeys if !keys.is_empty() => {
+                let nobody = AgentId::new("nobody").unwrap();
+                return self.inner.is_revoked(keys, &nobody, issued_at).await;
+            }
+            _ => false,
+        };
+        Ok(own_keys || self.inner.is_revoked(keys, agent, issued_at).await?)
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         match self.fault {
@@ -144,7 +158,8 @@ impl StateStore for Faulty {
             Fault::ClaimKeyedByUntil => self.inner.claim_once(&format!("{id}@{until}"), until).await,
             Fault::ClaimsShareRevocations => {
                 let fresh = self.revoked.lock().unwrap().insert(id.to_owned(), until).is_none();
-                Ok(fresh && !self.inner.is_revoked(id).await?)
+                let nobody = AgentId::new("nobody").unwrap();
+                Ok(fresh && !self.inner.is_revoked(&[id], &nobody, until).await?)
             }
             _ => self.inner.claim_once(id, until).await,
         }
@@ -185,9 +200,21 @@ async fn agent_revocation_moved_back_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[should_panic(expected = "does not give back the time revoke_agent was given")]
+#[should_panic(expected = "a token issued at or before the agent's revocation time is not revoked")]
 async fn agent_revocation_losing_precision_fails() {
     state::agent_revocation(store(Fault::AgentRevocationInSeconds)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "a token whose second key (its family) is revoked is not revoked")]
+async fn a_store_reading_one_key_fails() {
+    state::token_revocation(store(Fault::OnlyFirstKey)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "a token whose keys are not revoked but whose agent is, is not revoked")]
+async fn a_store_ignoring_the_agent_fails() {
+    state::token_revocation(store(Fault::AgentIgnoredWithKeys)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -114,7 +114,7 @@ struct Verified {
     kid: String,
     jti_key: String,
     fam_key: String,
-    iat: i64,
+    issued_at: OffsetDateTime,
     nbf: i64,
     exp: i64,
 }
@@ -540,7 +540,7 @@ impl TokenService {
             kid: kid.to_owned(),
             jti_key: format!("jti:{jti}"),
             fam_key: format!("fam:{}", session.fam),
-            iat,
+            issued_at: timestamp(iat)?,
             nbf,
             exp,
         };
@@ -565,18 +565,9 @@ impl TokenService {
             return Err(invalid(format!("key id {:?} is retired", v.kid)));
         }
         self.check_time(v.exp, v.nbf, now)?;
-        if self.state.is_revoked(&v.jti_key).await.map_err(unavailable)? {
-            tracing::debug!(target: "zta_token", agent = %v.principal.agent_id, "token id revoked");
-            return Err(AuthError::Revoked);
-        }
-        if self.state.is_revoked(&v.fam_key).await.map_err(unavailable)? {
-            tracing::debug!(target: "zta_token", agent = %v.principal.agent_id, "token family revoked");
-            return Err(AuthError::Revoked);
-        }
-        if let Some(at) = self.state.agent_revoked_at(&v.principal.agent_id).await.map_err(unavailable)?
-            && v.iat <= at.unix_timestamp()
-        {
-            tracing::debug!(target: "zta_token", agent = %v.principal.agent_id, "agent revoked");
+        let keys = [v.jti_key.as_str(), v.fam_key.as_str()];
+        if self.state.is_revoked(&keys, &v.principal.agent_id, v.issued_at).await.map_err(unavailable)? {
+            tracing::debug!(target: "zta_token", agent = %v.principal.agent_id, "token revoked");
             return Err(AuthError::Revoked);
         }
         Ok(())
@@ -746,15 +737,21 @@ impl TokenAuthority for TokenService {
             return false;
         };
         let token = token.expose_secret();
-        let Some((h64, _)) = token.split_once('.') else {
-            return false;
-        };
-        if token.len() > MAX_CREDENTIAL_LEN || h64.len() > MAX_HEADER_B64_LEN {
+        if token.len() > MAX_CREDENTIAL_LEN {
             return false;
         }
         // The exact header one of our keys writes: ours, no decoding needed.
-        if self.keys.load().verifying.iter().any(|k| k.access_header == h64) {
+        let ours = |k: &VerifyingKey| {
+            token.strip_prefix(k.access_header.as_str()).is_some_and(|rest| rest.starts_with('.'))
+        };
+        if self.keys.load().verifying.iter().any(ours) {
             return true;
+        }
+        let Some((h64, _)) = token.split_once('.') else {
+            return false;
+        };
+        if h64.len() > MAX_HEADER_B64_LEN {
+            return false;
         }
         let Ok(json) = URL_SAFE_NO_PAD.decode(h64) else {
             return false;

@@ -25,9 +25,8 @@ pub fn record(i: u64) -> AuditRecord {
     let mut determining = Determining::new();
     determining.push(Arc::from("allow-research-tools"));
     let decision = Decision::new(Basis::Permitted, determining, PolicyDigest([7; 32]));
-    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow)
-        .with_decision(&decision)
-        .with_detail("i", i);
+    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow).with_detail("i", i);
+    r.note_decision(&decision);
     r.agent_id = Some(AgentId::new("research-agent-7").unwrap());
     r.auth_method = Some(AuthMethod::AgentKey);
     r.on_behalf_of = vec!["alice@example.com".into()];
