@@ -213,7 +213,10 @@ impl AuditSink for JsonlSink {
     /// writes and commits.
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
         self.check_open()?;
-        let bytes = serialize(&record)?;
+        // A record that cannot be serialized (a time outside RFC 3339's years) is refused here,
+        // on the caller's side, and never reaches the writer.
+        let mut bytes = self.shared.buffer();
+        record.write_json(&mut bytes)?;
         match durability {
             Durability::Queued => self.enqueue(Msg::Record { bytes, done: None }).await,
             Durability::Flushed => {
@@ -235,15 +238,6 @@ impl AuditSink for JsonlSink {
         self.shared.hurry();
         rx.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
-}
-
-/// The record as compact JSON. A record that cannot be serialized (e.g. a time outside
-/// RFC 3339's years) is refused here, on the caller's side, and never reaches the writer.
-fn serialize(record: &AuditRecord) -> Result<Vec<u8>, AuditError> {
-    // Most records take 300 to 700 bytes: one allocation for nearly all of them.
-    let mut bytes = Vec::with_capacity(768);
-    record.write_json(&mut bytes)?;
-    Ok(bytes)
 }
 
 impl Drop for JsonlSink {

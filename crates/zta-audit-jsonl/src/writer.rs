@@ -48,12 +48,36 @@ pub(crate) struct Shared {
     pub(crate) urgent: tokio::sync::Notify,
     /// Set when the sink is closing or dropped: the writer stops lingering.
     pub(crate) closing: std::sync::atomic::AtomicBool,
+    /// Record buffers the writer is done with, for appenders to fill again. Without it each
+    /// record is allocated on the appender's thread and freed on the writer's, which costs
+    /// more than serializing it.
+    pool: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
     /// Asks the writer to commit without waiting for the flush interval.
     pub(crate) fn hurry(&self) {
         self.urgent.notify_one();
+    }
+
+    /// An empty record buffer: a spent one if any is pooled.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        self.pool.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_else(|| Vec::with_capacity(768))
+    }
+
+    /// Gives spent record buffers back (up to [`POOL_BUFFERS`]; the rest are freed).
+    fn recycle(&self, spent: &mut Vec<Vec<u8>>) {
+        if let Ok(mut pool) = self.pool.lock() {
+            while pool.len() < POOL_BUFFERS
+                && let Some(mut buffer) = spent.pop()
+            {
+                if buffer.capacity() <= MAX_POOLED_BYTES {
+                    buffer.clear();
+                    pool.push(buffer);
+                }
+            }
+        }
+        spent.clear();
     }
 
     /// Tells the writer the sink is going away, so it never lingers again.
@@ -65,6 +89,12 @@ impl Shared {
 
 /// Largest batch buffer kept between batches.
 const KEEP_BUFFER: usize = 16 << 20;
+
+/// Record buffers kept for reuse (at most about 3 MiB of them).
+const POOL_BUFFERS: usize = 4096;
+
+/// Largest record buffer kept for reuse.
+const MAX_POOLED_BYTES: usize = 768;
 
 pub(crate) struct Writer {
     dir: PathBuf,
@@ -84,6 +114,8 @@ pub(crate) struct Writer {
     /// When the oldest uncommitted record was written.
     dirty_since: Option<Instant>,
     batch: Vec<u8>,
+    /// Record buffers written out, to go back to the pool.
+    spent: Vec<Vec<u8>>,
     waiters: Vec<Waiter>,
     /// `close()` callers, told once the writer has stopped and released the lock.
     closers: Vec<Waiter>,
@@ -135,6 +167,7 @@ impl Writer {
             unsynced: false,
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
+            spent: Vec::new(),
             waiters: Vec::new(),
             closers: Vec::new(),
             checkpoint: s.checkpoint,
@@ -209,6 +242,7 @@ impl Writer {
                             urgent = true;
                         }
                         self.append(&bytes)?;
+                        self.spent.push(bytes);
                         taken += 1;
                     }
                     Msg::Flush(w) => {
@@ -233,6 +267,7 @@ impl Writer {
                 }
             }
             self.write_out()?;
+            self.shared.recycle(&mut self.spent);
             if self.unsynced && self.dirty_since.is_none() {
                 self.dirty_since = Some(Instant::now());
             }

@@ -3,7 +3,12 @@
 //! Token verification, lockout and replay protection keep their state behind [`StateStore`], so
 //! several replicas can share it (Redis, PostgreSQL). [`MemoryStateStore`] serves one process.
 
-use std::{fmt::Debug, time::Duration};
+use std::{
+    collections::hash_map::RandomState,
+    fmt::Debug,
+    hash::BuildHasher,
+    time::{Duration, SystemTime},
+};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -56,11 +61,17 @@ pub trait StateStore: Send + Sync + Debug + 'static {
 /// bounded by the number of live tokens and ids.
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
-    revoked: Expiring<OffsetDateTime>,
-    agents: DashMap<AgentId, OffsetDateTime>,
+    // Read on every request. Their keys are token ids and families this process minted and
+    // configured agent ids, never a caller's choice, so a fast hash is safe here; the maps
+    // keyed by what callers send keep SipHash. Revocation ends are `SystemTime`s: comparing
+    // one with the clock is cheaper than building an `OffsetDateTime`.
+    revoked: Expiring<SystemTime, FastHash>,
+    agents: DashMap<AgentId, OffsetDateTime, FastHash>,
     failures: Expiring<(u32, OffsetDateTime)>,
     claimed: Expiring<OffsetDateTime>,
 }
+
+type FastHash = foldhash::fast::RandomState;
 
 /// The smallest size at which a map is swept for expired entries.
 const PURGE_AT: usize = 4096;
@@ -69,18 +80,18 @@ const PURGE_AT: usize = 4096;
 /// cost of sweeping stays proportional to the inserts (a sweep on every insert past a fixed size
 /// would make each insert scan the whole map once many entries are live).
 #[derive(Debug)]
-struct Expiring<V> {
-    map: DashMap<String, V>,
+struct Expiring<V, S: BuildHasher + Clone = RandomState> {
+    map: DashMap<String, V, S>,
     sweep_at: std::sync::atomic::AtomicUsize,
 }
 
-impl<V> Default for Expiring<V> {
+impl<V, S: BuildHasher + Clone + Default> Default for Expiring<V, S> {
     fn default() -> Self {
-        Self { map: DashMap::new(), sweep_at: std::sync::atomic::AtomicUsize::new(PURGE_AT) }
+        Self { map: DashMap::default(), sweep_at: std::sync::atomic::AtomicUsize::new(PURGE_AT) }
     }
 }
 
-impl<V> Expiring<V> {
+impl<V, S: BuildHasher + Clone> Expiring<V, S> {
     fn sweep(&self, live: impl Fn(&V) -> bool) {
         use std::sync::atomic::Ordering::Relaxed;
         let len = self.map.len();
@@ -92,8 +103,8 @@ impl<V> Expiring<V> {
     }
 }
 
-impl<V> std::ops::Deref for Expiring<V> {
-    type Target = DashMap<String, V>;
+impl<V, S: BuildHasher + Clone> std::ops::Deref for Expiring<V, S> {
+    type Target = DashMap<String, V, S>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -109,7 +120,8 @@ impl MemoryStateStore {
 #[async_trait]
 impl StateStore for MemoryStateStore {
     async fn revoke(&self, key: &str, until: OffsetDateTime) -> Result<(), StateError> {
-        let now = OffsetDateTime::now_utc();
+        let until = SystemTime::from(until);
+        let now = SystemTime::now();
         self.revoked.sweep(|until| *until > now);
         self.revoked.entry(key.to_owned()).and_modify(|u| *u = (*u).max(until)).or_insert(until);
         Ok(())
@@ -132,7 +144,7 @@ impl StateStore for MemoryStateStore {
         if keys.is_empty() {
             return Ok(false);
         }
-        let now = OffsetDateTime::now_utc();
+        let now = SystemTime::now();
         Ok(keys.iter().any(|key| self.revoked.get(*key).is_some_and(|until| *until > now)))
     }
 

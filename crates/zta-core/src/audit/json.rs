@@ -130,6 +130,12 @@ fn string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.push(b'"');
+    // Nearly every string needs no escape: one cheap pass, then one copy.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut done = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short = match b {
@@ -164,37 +170,41 @@ fn write_time(out: &mut Vec<u8>, t: OffsetDateTime) -> Result<(), String> {
     }
     let (_, month, day) = t.to_calendar_date();
     let (hour, minute, second, nanos) = t.to_hms_nano();
-    // `year` is 0..=9999 here, so it fits.
-    let year = u32::try_from(year).unwrap_or_default();
-    digits(out, year, 4);
-    out.push(b'-');
-    digits(out, u32::from(u8::from(month)), 2);
-    out.push(b'-');
-    digits(out, u32::from(day), 2);
-    out.push(b'T');
-    digits(out, u32::from(hour), 2);
-    out.push(b':');
-    digits(out, u32::from(minute), 2);
-    out.push(b':');
-    digits(out, u32::from(second), 2);
-    if nanos != 0 {
-        let (mut fraction, mut width) = (nanos, 9);
-        while fraction % 10 == 0 {
-            fraction /= 10;
-            width -= 1;
+    // `year` is 0..=9999 here.
+    let year = u16::try_from(year).unwrap_or_default();
+    // Ten fraction digits, so that the ninth can be written as a pair too (the tenth is 0).
+    let mut text = *b"0000-00-00T00:00:00.0000000000";
+    let pairs = [
+        (0, year / 100),
+        (2, year % 100),
+        (5, u16::from(u8::from(month))),
+        (8, u16::from(day)),
+        (11, u16::from(hour)),
+        (14, u16::from(minute)),
+        (17, u16::from(second)),
+        (20, (nanos / 10_000_000) as u16),
+        (22, (nanos / 100_000 % 100) as u16),
+        (24, (nanos / 1_000 % 100) as u16),
+        (26, (nanos / 10 % 100) as u16),
+        (28, (nanos % 10 * 10) as u16),
+    ];
+    for (at, n) in pairs {
+        if let Some(slot) = text.get_mut(at..at + 2) {
+            slot.copy_from_slice(&two_digits(n));
         }
-        out.push(b'.');
-        digits(out, fraction, width);
     }
+    // `YYYY-MM-DDTHH:MM:SS` is 19 bytes; the fraction follows its `.` without trailing zeros
+    // (none at all for a whole second).
+    let fraction = text.get(20..29).unwrap_or_default();
+    let kept = fraction.iter().rposition(|&b| b != b'0').map_or(0, |last| last + 1);
+    let len = if kept == 0 { 19 } else { 20 + kept };
+    out.extend_from_slice(text.get(..len).unwrap_or_default());
     out.push(b'Z');
     Ok(())
 }
 
-/// `n` as exactly `width` decimal digits, zero-padded (`n` must fit).
-fn digits(out: &mut Vec<u8>, n: u32, width: u32) {
-    for place in (0..width).rev() {
-        // A digit is below 10, so it fits in a u8.
-        let digit = (n / 10u32.pow(place) % 10) as u8;
-        out.push(b'0' + digit);
-    }
+/// `n` (below 100) as two decimal digits.
+fn two_digits(n: u16) -> [u8; 2] {
+    // Both digits are below 10, so they fit in a u8.
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
