@@ -69,7 +69,7 @@ fn default_flush_interval() -> Duration {
     Duration::from_millis(5)
 }
 
-/// Largest queue accepted (the channel has a hard limit; this is far below it).
+/// Largest queue accepted: a queue this long already holds gigabytes of records.
 pub(crate) const MAX_QUEUE_CAPACITY: usize = 1 << 24;
 
 impl JsonlConfig {

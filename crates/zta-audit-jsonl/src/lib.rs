@@ -99,6 +99,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod format;
+mod queue;
 mod recovery;
 mod sink;
 mod verify;

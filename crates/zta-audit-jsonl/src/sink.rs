@@ -4,23 +4,21 @@ use std::{
     fmt,
     fs::{self, File},
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
     thread::JoinHandle,
 };
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
     Error, JsonlConfig, OnFull, Recovery,
     checkpoint::{CheckpointWriter, Signer},
     format::{create_dir, create_options},
+    queue::{Refused, Shared},
     recovery::recover,
-    writer::{Msg, Shared, Writer, WriterSettings},
+    writer::{Writer, WriterSettings},
 };
 
 /// The lock file that keeps a second writer out.
@@ -31,9 +29,7 @@ const LOCK_FILE: &str = "audit.lock";
 ///
 /// Dropping the sink writes and commits whatever is queued, and waits for that.
 pub struct JsonlSink {
-    tx: Option<mpsc::Sender<Msg>>,
     shared: Arc<Shared>,
-    closed: AtomicBool,
     on_full: OnFull,
     dir: PathBuf,
     recovery: Option<Recovery>,
@@ -45,7 +41,6 @@ impl fmt::Debug for JsonlSink {
         f.debug_struct("JsonlSink")
             .field("dir", &self.dir)
             .field("on_full", &self.on_full)
-            .field("closed", &self.closed.load(Ordering::Relaxed))
             .field("failed", &self.shared.failed.get())
             .finish_non_exhaustive()
     }
@@ -100,8 +95,7 @@ impl JsonlSink {
             .enable_time()
             .build()
             .map_err(Error::io("start the writer runtime for", &dir))?;
-        let (tx, rx) = mpsc::channel(config.queue_capacity);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(config.queue_capacity));
         let writer = Writer::new(
             WriterSettings {
                 dir: dir.clone(),
@@ -117,17 +111,9 @@ impl JsonlSink {
         );
         let handle = std::thread::Builder::new()
             .name("zta-audit-writer".into())
-            .spawn(move || writer.run(rx, rt))
+            .spawn(move || writer.run(rt))
             .map_err(Error::io("start the writer thread for", &dir))?;
-        Ok(Self {
-            tx: Some(tx),
-            shared,
-            closed: AtomicBool::new(false),
-            on_full: config.on_full,
-            dir,
-            recovery,
-            writer: Some(handle),
-        })
+        Ok(Self { shared, on_full: config.on_full, dir, recovery, writer: Some(handle) })
     }
 
     /// What recovery on open cut off, if anything.
@@ -143,56 +129,22 @@ impl JsonlSink {
     /// Stops taking records, writes and commits everything already taken, stops the writer and
     /// releases the directory. Later appends fail with [`AuditError::Closed`].
     pub async fn close(&self) -> Result<(), AuditError> {
-        if self.closed.swap(true, Ordering::SeqCst) {
+        let (tx, rx) = oneshot::channel();
+        if !self.shared.close(Some(tx)) {
             return self.shared.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())));
         }
-        let (tx, rx) = oneshot::channel();
-        self.sender()?.send(Msg::Close(tx)).await.map_err(|_| self.closed_error())?;
-        self.shared.closing();
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        rx.await.unwrap_or_else(|_| Err(self.shared.closed_error()))
     }
 
-    fn sender(&self) -> Result<&mpsc::Sender<Msg>, AuditError> {
-        self.tx.as_ref().ok_or(AuditError::Closed)
-    }
-
-    /// The error for a writer that is gone: its failure if it failed, else `Closed`.
-    fn closed_error(&self) -> AuditError {
-        self.shared.failed.get().map_or(AuditError::Closed, |m| AuditError::Write(m.clone()))
-    }
-
-    fn check_open(&self) -> Result<(), AuditError> {
-        if let Some(m) = self.shared.failed.get() {
-            return Err(AuditError::Write(m.clone()));
-        }
-        if self.closed.load(Ordering::Acquire) {
-            return Err(AuditError::Closed);
-        }
-        Ok(())
-    }
-
-    async fn enqueue(&self, msg: Msg) -> Result<(), AuditError> {
-        let tx = self.sender()?;
-        match self.on_full {
-            OnFull::Deny => tx.try_send(msg).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AuditError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => self.closed_error(),
-            }),
-            OnFull::Wait => tx.send(msg).await.map_err(|_| self.closed_error()),
-        }
-    }
-
-    /// Parks the writer until the returned guard is dropped, after it has taken everything sent
-    /// before this call. Lets tests fill the queue deterministically.
+    /// Parks the writer until the returned guard is dropped, after it has taken everything
+    /// queued before this call. Lets tests fill the queue deterministically.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub async fn pause_writer(&self) -> WriterPause {
         let (parked, parked_rx) = oneshot::channel();
         let (resume_tx, resume) = std::sync::mpsc::channel();
-        if let Ok(tx) = self.sender() {
-            let _ = tx.send(Msg::Pause { parked, resume }).await;
-            let _ = parked_rx.await;
-        }
+        self.shared.pause(crate::queue::Pause { parked, resume });
+        let _ = parked_rx.await;
         WriterPause { _resume: resume_tx }
     }
 }
@@ -212,39 +164,39 @@ impl AuditSink for JsonlSink {
     /// Serializing here spreads that work over the callers' cores; the writer only chains,
     /// writes and commits.
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
-        self.check_open()?;
-        // A record that cannot be serialized (a time outside RFC 3339's years) is refused here,
-        // on the caller's side, and never reaches the writer.
-        let mut bytes = self.shared.buffer();
-        record.write_json(&mut bytes)?;
-        match durability {
-            Durability::Queued => self.enqueue(Msg::Record { bytes, done: None }).await,
+        let (mut waiter, done) = match durability {
+            Durability::Queued => (None, None),
             Durability::Flushed => {
                 let (tx, rx) = oneshot::channel();
-                self.enqueue(Msg::Record { bytes, done: Some(tx) }).await?;
-                self.shared.hurry();
-                rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+                (Some(tx), Some(rx))
             }
+        };
+        let mut push = || self.shared.push(&record, &mut waiter);
+        match self.on_full {
+            OnFull::Deny => push().map_err(|refused| match refused {
+                Refused::Full => AuditError::QueueFull,
+                Refused::Error(e) => e,
+            })?,
+            OnFull::Wait => self.shared.room(push).await?,
+        }
+        match done {
+            None => Ok(()),
+            Some(rx) => rx.await.unwrap_or_else(|_| Err(self.shared.closed_error())),
         }
     }
 
     /// Waits until every record taken so far is fsynced and in the checkpoint.
     async fn flush(&self) -> Result<(), AuditError> {
-        if let Some(m) = self.shared.failed.get() {
-            return Err(AuditError::Write(m.clone()));
-        }
         let (tx, rx) = oneshot::channel();
-        self.sender()?.send(Msg::Flush(tx)).await.map_err(|_| self.closed_error())?;
-        self.shared.hurry();
-        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        self.shared.commit_waiter(tx)?;
+        rx.await.unwrap_or_else(|_| Err(self.shared.closed_error()))
     }
 }
 
 impl Drop for JsonlSink {
     fn drop(&mut self) {
-        // Without a sender the writer drains the queue, commits and returns.
-        drop(self.tx.take());
-        self.shared.closing();
+        // The writer writes and commits what is queued, then returns.
+        self.shared.close(None);
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }

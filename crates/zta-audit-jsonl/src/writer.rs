@@ -5,96 +5,22 @@ use std::{
     fs::File,
     io::Write,
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use tokio::{
-    runtime::Runtime,
-    sync::{mpsc, oneshot},
-};
+use tokio::runtime::Runtime;
 use zta_core::AuditError;
 
 use crate::{
     checkpoint::CheckpointWriter,
     format::{LINE_OVERHEAD, chain_hash, create_options, digits, encode_line, segment_name},
+    queue::{Queue, Shared, Waiter},
     recovery::Resume,
 };
 
-/// Told when a record (or everything before a flush) is durable, or why it never will be.
-pub(crate) type Waiter = oneshot::Sender<Result<(), AuditError>>;
-
-/// What the sink sends the writer.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    /// A serialized record, with a waiter when the caller wants it durable.
-    Record { bytes: Vec<u8>, done: Option<Waiter> },
-    /// Commit everything before this.
-    Flush(Waiter),
-    /// Write everything queued, commit, stop.
-    Close(Waiter),
-    /// Park the writer until `resume` is dropped (tests only).
-    #[cfg(feature = "test-hooks")]
-    Pause { parked: oneshot::Sender<()>, resume: std::sync::mpsc::Receiver<()> },
-}
-
-/// State shared by the sink and the writer.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// Set once when the writer stops on an error; every later append fails with it.
-    pub(crate) failed: OnceLock<String>,
-    /// Rung by whoever queued something that wants a commit now (a `Flushed` record, a flush,
-    /// a close), so the writer stops lingering.
-    pub(crate) urgent: tokio::sync::Notify,
-    /// Set when the sink is closing or dropped: the writer stops lingering.
-    pub(crate) closing: std::sync::atomic::AtomicBool,
-    /// Record buffers the writer is done with, for appenders to fill again. Without it each
-    /// record is allocated on the appender's thread and freed on the writer's, which costs
-    /// more than serializing it.
-    pool: std::sync::Mutex<Vec<Vec<u8>>>,
-}
-
-impl Shared {
-    /// Asks the writer to commit without waiting for the flush interval.
-    pub(crate) fn hurry(&self) {
-        self.urgent.notify_one();
-    }
-
-    /// An empty record buffer: a spent one if any is pooled.
-    pub(crate) fn buffer(&self) -> Vec<u8> {
-        self.pool.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_else(|| Vec::with_capacity(768))
-    }
-
-    /// Gives spent record buffers back (up to [`POOL_BUFFERS`]; the rest are freed).
-    fn recycle(&self, spent: &mut Vec<Vec<u8>>) {
-        if let Ok(mut pool) = self.pool.lock() {
-            while pool.len() < POOL_BUFFERS
-                && let Some(mut buffer) = spent.pop()
-            {
-                if buffer.capacity() <= MAX_POOLED_BYTES {
-                    buffer.clear();
-                    pool.push(buffer);
-                }
-            }
-        }
-        spent.clear();
-    }
-
-    /// Tells the writer the sink is going away, so it never lingers again.
-    pub(crate) fn closing(&self) {
-        self.closing.store(true, std::sync::atomic::Ordering::Release);
-        self.urgent.notify_one();
-    }
-}
-
 /// Largest batch buffer kept between batches.
 const KEEP_BUFFER: usize = 16 << 20;
-
-/// Record buffers kept for reuse (at most about 3 MiB of them).
-const POOL_BUFFERS: usize = 4096;
-
-/// Largest record buffer kept for reuse.
-const MAX_POOLED_BYTES: usize = 768;
 
 pub(crate) struct Writer {
     dir: PathBuf,
@@ -114,8 +40,8 @@ pub(crate) struct Writer {
     /// When the oldest uncommitted record was written.
     dirty_since: Option<Instant>,
     batch: Vec<u8>,
-    /// Record buffers written out, to go back to the pool.
-    spent: Vec<Vec<u8>>,
+    /// The buffers swapped with the queue's at each take.
+    taken: Queue,
     waiters: Vec<Waiter>,
     /// `close()` callers, told once the writer has stopped and released the lock.
     closers: Vec<Waiter>,
@@ -145,6 +71,10 @@ impl Drop for ExitGuard {
         if let Some(shared) = self.0.take() {
             let _ = shared.failed.set("audit writer stopped unexpectedly".into());
             tracing::error!("audit writer stopped unexpectedly; the sink refuses further records");
+            let left = shared.stop();
+            for w in left.waiters.into_iter().chain(left.closers) {
+                let _ = w.send(Err(shared.closed_error()));
+            }
         }
     }
 }
@@ -167,7 +97,7 @@ impl Writer {
             unsynced: false,
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
-            spent: Vec::new(),
+            taken: Queue::default(),
             waiters: Vec::new(),
             closers: Vec::new(),
             checkpoint: s.checkpoint,
@@ -176,14 +106,19 @@ impl Writer {
         }
     }
 
-    /// The thread body: serve until closed or every sender is gone; on an error, fail closed.
-    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Msg>, rt: Runtime) {
+    /// The thread body: serve until closed; on an error, fail closed.
+    pub(crate) fn run(mut self, rt: Runtime) {
         let mut guard = ExitGuard(Some(self.shared.clone()));
-        let result = match self.serve(&mut rx, &rt) {
+        let result = match self.serve(&rt) {
             Ok(()) => Ok(()),
-            Err(msg) => Err(self.fail(msg, &mut rx, &rt)),
+            Err(msg) => Err(self.fail(msg)),
         };
         guard.0 = None;
+        let left = self.shared.stop();
+        self.closers.extend(left.closers);
+        for w in left.waiters {
+            let _ = w.send(Err(self.shared.closed_error()));
+        }
         // Unlock before telling `close()` callers, so the directory can be reopened at once.
         drop(self.lock.take());
         for w in self.closers.drain(..) {
@@ -191,92 +126,83 @@ impl Writer {
         }
     }
 
-    fn serve(&mut self, rx: &mut mpsc::Receiver<Msg>, rt: &Runtime) -> Result<(), String> {
+    fn serve(&mut self, rt: &Runtime) -> Result<(), String> {
         loop {
-            let first = match self.dirty_since {
-                None => rt.block_on(rx.recv()),
-                // An interval too long to add to a time never comes due.
-                Some(since) => match since.checked_add(self.flush_interval) {
-                    None => rt.block_on(rx.recv()),
-                    Some(deadline) => {
-                        if Instant::now() >= deadline {
-                            self.commit()?;
-                            continue;
-                        }
-                        // With nothing queued, linger until the group commit is due without
-                        // listening on the queue: records pile up into one batch and appenders
-                        // never have to wake this thread. Whoever needs durability now rings
-                        // `urgent`. With records waiting, go straight on.
-                        let deadline = tokio::time::Instant::from_std(deadline);
-                        let shared = &self.shared;
-                        if rx.is_empty() && !shared.closing.load(std::sync::atomic::Ordering::Acquire) {
-                            rt.block_on(async {
-                                tokio::select! {
-                                    () = tokio::time::sleep_until(deadline) => {}
-                                    () = shared.urgent.notified() => {}
-                                }
-                            });
-                        }
-                        match rx.try_recv() {
-                            Ok(msg) => Some(msg),
-                            Err(mpsc::error::TryRecvError::Empty) => {
-                                self.commit()?;
-                                continue;
-                            }
-                            Err(mpsc::error::TryRecvError::Disconnected) => None,
-                        }
-                    }
-                },
-            };
-            // None: closed and drained, or every sender dropped.
-            let Some(first) = first else { break };
-            let mut urgent = false;
-            let mut taken = 0usize;
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                match msg {
-                    Msg::Record { bytes, done } => {
-                        // Keep the waiter first, so that a failure below reaches it as such.
-                        if let Some(w) = done {
-                            self.waiters.push(w);
-                            urgent = true;
-                        }
-                        self.append(&bytes)?;
-                        self.spent.push(bytes);
-                        taken += 1;
-                    }
-                    Msg::Flush(w) => {
-                        self.waiters.push(w);
-                        urgent = true;
-                    }
-                    Msg::Close(w) => {
-                        // Refuse new records; keep going until what is queued is written.
-                        rx.close();
-                        self.closers.push(w);
-                        urgent = true;
-                    }
-                    #[cfg(feature = "test-hooks")]
-                    Msg::Pause { parked, resume } => {
-                        self.write_out()?;
-                        let _ = parked.send(());
-                        let _ = resume.recv();
-                    }
-                }
-                if taken < self.max_batch {
-                    next = rx.try_recv().ok();
-                }
+            self.shared.take(&mut self.taken);
+            self.write_taken()?;
+            self.waiters.append(&mut self.taken.waiters);
+            self.closers.append(&mut self.taken.closers);
+            #[cfg(feature = "test-hooks")]
+            if let Some(pause) = self.taken.pause.take() {
+                self.write_out()?;
+                let _ = pause.parked.send(());
+                let _ = pause.resume.recv();
             }
-            self.write_out()?;
-            self.shared.recycle(&mut self.spent);
             if self.unsynced && self.dirty_since.is_none() {
                 self.dirty_since = Some(Instant::now());
             }
             let due = self.dirty_since.is_some_and(|t| t.elapsed() >= self.flush_interval);
-            if urgent || due {
+            if self.taken.urgent || self.taken.closing || due {
                 self.commit()?;
             }
+            if self.taken.closing {
+                // Closing refuses new records under the queue's lock, so this take was the last.
+                return Ok(());
+            }
+            // An interval too long to add to a time never comes due.
+            match self.dirty_since.and_then(|since| since.checked_add(self.flush_interval)) {
+                None => {
+                    if !self.shared.idle() {
+                        rt.block_on(self.shared.wake.notified());
+                    }
+                }
+                // Linger until the group commit is due: records pile up into one batch, and
+                // appenders never wake this thread. Whoever cannot wait rings `wake`.
+                Some(deadline) => {
+                    if !self.shared.hurry() && Instant::now() < deadline {
+                        let deadline = tokio::time::Instant::from_std(deadline);
+                        let wake = &self.shared.wake;
+                        rt.block_on(async {
+                            tokio::select! {
+                                () = tokio::time::sleep_until(deadline) => {}
+                                () = wake.notified() => {}
+                            }
+                        });
+                    }
+                }
+            }
         }
-        self.commit()
+    }
+
+    /// Chains and writes the records just taken, `max_batch` to a write.
+    fn write_taken(&mut self) -> Result<(), String> {
+        let bytes = std::mem::take(&mut self.taken.bytes);
+        let ends = std::mem::take(&mut self.taken.ends);
+        let mut written = Ok(());
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            written = match bytes.get(start..end) {
+                Some(record) => self.append(record),
+                None => Err("queued record out of bounds".into()),
+            };
+            if written.is_ok() && (i + 1) % self.max_batch == 0 {
+                written = self.write_out();
+            }
+            if written.is_err() {
+                break;
+            }
+            start = end;
+        }
+        // The buffers go back either way, for the next take.
+        self.taken.bytes = bytes;
+        self.taken.ends = ends;
+        self.taken.bytes.clear();
+        self.taken.ends.clear();
+        if self.taken.bytes.capacity() > KEEP_BUFFER {
+            self.taken.bytes.shrink_to(1 << 20);
+        }
+        written?;
+        self.write_out()
     }
 
     /// Chains one record and adds its line to the batch, rotating first if it would not fit.
@@ -362,27 +288,14 @@ impl Writer {
     }
 
     /// Stops for good: every later append fails, and every waiter, queued or pending, is told.
-    fn fail(&mut self, msg: String, rx: &mut mpsc::Receiver<Msg>, rt: &Runtime) -> AuditError {
+    fn fail(&mut self, msg: String) -> AuditError {
         tracing::error!(error = %msg, "audit writer failed; the sink refuses further records");
         let _ = self.shared.failed.set(msg.clone());
         let err = AuditError::Write(msg);
-        for w in self.waiters.drain(..) {
+        for w in self.waiters.drain(..).chain(self.taken.waiters.drain(..)) {
             let _ = w.send(Err(err.clone()));
         }
-        rx.close();
-        while let Some(m) = rt.block_on(rx.recv()) {
-            match m {
-                Msg::Record { done: Some(w), .. } | Msg::Flush(w) => {
-                    let _ = w.send(Err(err.clone()));
-                }
-                Msg::Close(w) => self.closers.push(w),
-                Msg::Record { done: None, .. } => {}
-                #[cfg(feature = "test-hooks")]
-                Msg::Pause { parked, .. } => {
-                    let _ = parked.send(());
-                }
-            }
-        }
+        self.closers.append(&mut self.taken.closers);
         err
     }
 }
