@@ -35,9 +35,9 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// Whether a token is revoked: one of `keys` (its id, its family) is revoked, or `agent`
     /// was revoked at or after `issued_at`. Checking a token is this one call, so a shared
     /// store answers it in one round trip.
-    async fn is_revoked(
+    async fn is_revoked<'k>(
         &self,
-        keys: &[&str],
+        keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<bool, StateError>;
@@ -132,9 +132,9 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
-    async fn is_revoked(
+    async fn is_revoked<'k>(
         &self,
-        keys: &[&str],
+        keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<bool, StateError> {

@@ -68,9 +68,9 @@ impl StateStore for RacyStore {
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.inner.revoke_agent(agent, at).await
     }
-    async fn is_revoked(
+    async fn is_revoked<'k>(
         &self,
-        keys: &[&str],
+        keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<bool, StateError> {

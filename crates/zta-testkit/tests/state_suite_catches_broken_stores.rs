@@ -90,9 +90,9 @@ impl StateStore for Faulty {
             _ => self.inner.revoke_agent(agent, at).await,
         }
     }
-    async fn is_revoked(
+    async fn is_revoked<'k>(
         &self,
-        keys: &[&str],
+        keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<bool, StateError> {

@@ -40,9 +40,9 @@ impl StateStore for FlakyStore {
         self.check()?;
         self.inner.revoke_agent(agent, at).await
     }
-    async fn is_revoked(
+    async fn is_revoked<'k>(
         &self,
-        keys: &[&str],
+        keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<bool, StateError> {
