@@ -132,10 +132,16 @@ impl Shared {
         Ok(())
     }
 
-    /// Waits until the writer has taken the queue or stopped.
+    /// Runs `push` until it finds room, waiting for the writer to take the queue between tries.
     pub(crate) async fn room(&self, mut push: impl FnMut() -> Result<(), Refused>) -> Result<(), AuditError> {
+        match push() {
+            Ok(()) => return Ok(()),
+            Err(Refused::Error(e)) => return Err(e),
+            Err(Refused::Full) => {}
+        }
         loop {
-            // Registered before trying, so a take between the try and the wait is not missed.
+            // Registered before trying again, so a take between the try and the wait is not
+            // missed.
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();

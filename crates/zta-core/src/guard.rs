@@ -254,7 +254,9 @@ impl Guard {
         credential: &'a Credential,
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
-        let request_id = Uuid::now_v7();
+        // Time-ordered, but without `now_v7`'s process-wide counter: ids need not sort within a
+        // millisecond (the audit sequence orders records), and this runs on every request.
+        let request_id = Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
         let span = tracing::info_span!(
             "zta.check",
             %request_id,

@@ -25,6 +25,20 @@ pub(crate) fn native_yaml(agents: usize) -> String {
     s
 }
 
+/// The same set as [`native_yaml`], in the JSON form of the policy model.
+pub(crate) fn native_json(agents: usize) -> String {
+    let mut s = String::from(
+        r#"{"policies":[{"name":"deny_system_messages","effect":"deny","priority":100,"conditions":{"action_type":"send_message","message.type":"system"}}"#,
+    );
+    for i in 0..agents {
+        s.push_str(&format!(
+            r#",{{"name":"agent_{i}_tools","effect":"allow","priority":10,"conditions":{{"agent_id":"agent_{i}","action_type":"call_tool","tool_name":{{"in":["tool_{i}_a","tool_{i}_b"]}}}}}}"#
+        ));
+    }
+    s.push_str("]}");
+    s
+}
+
 pub(crate) fn cedar_text(agents: usize) -> String {
     let mut s = String::from(
         "forbid(principal, action == Action::\"send_message\", resource) when { context has message_type && context.message_type == \"system\" };\n",
