@@ -67,6 +67,23 @@ async fn tampered_payload_is_refused() {
 }
 
 #[tokio::test]
+async fn a_cached_tokens_signature_does_not_carry_a_tampered_payload() {
+    let f = fixture();
+    let tokens = f.service.issue(&principal()).await.unwrap();
+    let good = access(&tokens);
+    // Verified once: now in the verified-token cache, which is keyed by signature.
+    f.service.verify(&secret(good)).await.unwrap();
+    let mut claims = segment(good, 1);
+    claims["roles"] = json!(["admin"]);
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    assert_invalid(f.service.verify(&secret(&tampered)).await, "bad signature");
+    // The genuine token still verifies, with its own roles.
+    let principal = f.service.verify(&secret(good)).await.unwrap();
+    assert!(!principal.roles.iter().any(|r| r == "admin"));
+}
+
+#[tokio::test]
 async fn unknown_missing_and_overlong_kids_are_refused() {
     let f = fixture();
     let mut header = access_header(&f.key);
