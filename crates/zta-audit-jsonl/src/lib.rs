@@ -54,10 +54,12 @@
 //! # Writing and durability
 //!
 //! [`JsonlSink::append`](zta_core::AuditSink::append) serializes the record on the caller's task
-//! and puts it in a bounded queue ([`JsonlConfig::queue_capacity`]); when the queue is full it
-//! waits ([`OnFull::Wait`]) or refuses with `AuditError::QueueFull` ([`OnFull::Deny`]). A
-//! dedicated writer thread takes up to [`JsonlConfig::max_batch`] records at a time, chains and
-//! frames them into one buffer, and writes it with one call. It group-commits — `fdatasync`,
+//! straight into a bounded queue buffer ([`JsonlConfig::queue_capacity`] records); when the
+//! queue is full it waits ([`OnFull::Wait`]) or refuses with `AuditError::QueueFull`
+//! ([`OnFull::Deny`]). A dedicated writer thread swaps the queue's buffer out once per batch,
+//! chains and frames the records, and writes [`JsonlConfig::max_batch`] of them per call. While
+//! records wait for their group commit it does not listen for new ones, so appenders rarely
+//! wake it. It group-commits — `fdatasync`,
 //! then the checkpoint, then wakes every waiter — as soon as a batch holds a
 //! `Durability::Flushed` record or a `flush()`, and otherwise at most
 //! [`JsonlConfig::flush_interval`] after the oldest uncommitted record was written. So
