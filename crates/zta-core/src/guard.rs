@@ -254,9 +254,16 @@ impl Guard {
         credential: &'a Credential,
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
-        // Time-ordered, but without `now_v7`'s process-wide counter: ids need not sort within a
-        // millisecond (the audit sequence orders records), and this runs on every request.
-        let request_id = Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
+        // One clock read stamps the request: the record's time, and a time-ordered id made
+        // without `now_v7`'s process-wide counter (ids need not sort within a millisecond; the
+        // audit sequence orders records). This runs on every request.
+        let time = OffsetDateTime::now_utc();
+        let since_epoch = time - OffsetDateTime::UNIX_EPOCH;
+        let request_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            u64::try_from(since_epoch.whole_seconds()).unwrap_or_default(),
+            since_epoch.subsec_nanoseconds().unsigned_abs(),
+        ));
         let span = tracing::info_span!(
             "zta.check",
             %request_id,
@@ -266,16 +273,16 @@ impl Guard {
             basis = Empty,
             latency_us = Empty,
         );
-        self.check_inner(request_id, credential, request).instrument(span)
+        self.check_inner(request_id, time, credential, request).instrument(span)
     }
 
     async fn check_inner(
         &self,
         request_id: Uuid,
+        time: OffsetDateTime,
         credential: &Credential,
         request: Request,
     ) -> Result<Permit, Denied> {
-        let time = OffsetDateTime::now_utc();
         let started = Instant::now();
         // The block ends what is moved inside it, so that none of it is stored across the
         // append: this future is moved on every call, and its size is what that costs.
