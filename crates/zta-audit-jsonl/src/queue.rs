@@ -90,6 +90,11 @@ impl Shared {
         self.failed.get().map_or(AuditError::Closed, |m| AuditError::Write(m.clone()))
     }
 
+    /// How a closed sink ended: the writer's failure if it failed.
+    pub(crate) fn closed_outcome(&self) -> Result<(), AuditError> {
+        self.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding the lock leaves a queue that is still consistent (every step
         // under it completes or is undone), so a poisoned lock is used as is.
@@ -100,11 +105,8 @@ impl Shared {
     /// told at its commit.
     pub(crate) fn push(&self, record: &AuditRecord, waiter: &mut Option<Waiter>) -> Result<(), Refused> {
         let mut q = self.lock();
-        if let Some(m) = self.failed.get() {
-            return Err(Refused::Error(AuditError::Write(m.clone())));
-        }
-        if q.closing || q.stopped {
-            return Err(Refused::Error(AuditError::Closed));
+        if self.failed.get().is_some() || q.closing || q.stopped {
+            return Err(Refused::Error(self.closed_error()));
         }
         if q.ends.len() >= self.capacity {
             drop(q);
@@ -134,10 +136,14 @@ impl Shared {
 
     /// Runs `push` until it finds room, waiting for the writer to take the queue between tries.
     pub(crate) async fn room(&self, mut push: impl FnMut() -> Result<(), Refused>) -> Result<(), AuditError> {
-        match push() {
-            Ok(()) => return Ok(()),
-            Err(Refused::Error(e)) => return Err(e),
-            Err(Refused::Full) => {}
+        // `None` while the queue is full.
+        let mut settled = || match push() {
+            Ok(()) => Some(Ok(())),
+            Err(Refused::Error(e)) => Some(Err(e)),
+            Err(Refused::Full) => None,
+        };
+        if let Some(done) = settled() {
+            return done;
         }
         loop {
             // Registered before trying again, so a take between the try and the wait is not
@@ -145,11 +151,10 @@ impl Shared {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match push() {
-                Ok(()) => return Ok(()),
-                Err(Refused::Error(e)) => return Err(e),
-                Err(Refused::Full) => room.await,
+            if let Some(done) = settled() {
+                return done;
             }
+            room.await;
         }
     }
 
@@ -176,7 +181,7 @@ impl Shared {
         q.idle = false;
         if let Some(c) = closer {
             if q.stopped {
-                let _ = c.send(self.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone()))));
+                let _ = c.send(self.closed_outcome());
             } else {
                 q.closers.push(c);
             }
@@ -234,7 +239,6 @@ impl Shared {
     /// The writer has stopped: later calls fail at once. Returns what was still queued.
     pub(crate) fn stop(&self) -> Queue {
         let mut q = self.lock();
-        q.stopped = true;
         let left = std::mem::take(&mut *q);
         q.stopped = true;
         q.closing = left.closing;

@@ -131,7 +131,7 @@ impl JsonlSink {
     pub async fn close(&self) -> Result<(), AuditError> {
         let (tx, rx) = oneshot::channel();
         if !self.shared.close(Some(tx)) {
-            return self.shared.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())));
+            return self.shared.closed_outcome();
         }
         rx.await.unwrap_or_else(|_| Err(self.shared.closed_error()))
     }
