@@ -85,29 +85,11 @@ pub(crate) fn digits(mut n: u64) -> usize {
     d
 }
 
-fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            // n % 10 < 10, so this fits in a u8.
-            *slot = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(buf.get(i..).unwrap_or_default());
-}
-
 /// Appends one complete line (with its trailing newline) to `out`.
 pub(crate) fn encode_line(out: &mut Vec<u8>, seq: u64, prev: &[u8; 32], hash: &[u8; 32], record: &[u8]) {
     out.reserve(LINE_OVERHEAD + 20 + record.len());
     out.extend_from_slice(P_SEQ);
-    push_u64(out, seq);
+    out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
     out.extend_from_slice(P_PREV);
     out.extend_from_slice(&hex32(prev));
     out.extend_from_slice(P_HASH);
@@ -313,9 +295,13 @@ mod tests {
         assert_eq!(unhex32(&[b'A'; 64]), None);
         for n in [0, 1, 9, 10, 99, 100, u64::MAX] {
             assert_eq!(digits(n), n.to_string().len());
+        }
+        // Every sequence number is written in decimal and reads back.
+        for n in [1, 9, 10, 99, 100, u64::MAX] {
             let mut v = Vec::new();
-            push_u64(&mut v, n);
-            assert_eq!(v, n.to_string().as_bytes());
+            encode_line(&mut v, n, &GENESIS, &h, b"{}");
+            assert!(v.starts_with(format!("{{\"seq\":{n},").as_bytes()));
+            assert_eq!(parse_line(&v[..v.len() - 1]).unwrap().seq, n);
         }
     }
 

@@ -59,7 +59,7 @@ pub struct AuditRecord {
     /// Unique, time-ordered id (UUIDv7); also the request id shown to a denied caller.
     pub id: Uuid,
     /// When the event happened (RFC 3339).
-    #[serde(serialize_with = "rfc3339_on_stack", deserialize_with = "time::serde::rfc3339::deserialize")]
+    #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// What happened.
     pub event: AuditEvent,
@@ -173,17 +173,6 @@ impl AuditRecord {
         self.detail.insert(key.into(), value.into());
         self
     }
-}
-
-/// RFC 3339 like `time::serde::rfc3339`, formatted on the stack: this runs for every record.
-fn rfc3339_on_stack<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-    let mut buf = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    t.format_into(&mut cursor, &time::format_description::well_known::Rfc3339)
-        .map_err(serde::ser::Error::custom)?;
-    let len = usize::try_from(cursor.position()).map_err(serde::ser::Error::custom)?;
-    let text = buf.get(..len).ok_or_else(|| serde::ser::Error::custom("timestamp too long"))?;
-    s.serialize_str(std::str::from_utf8(text).map_err(serde::ser::Error::custom)?)
 }
 
 /// When [`AuditSink::append`] may return.

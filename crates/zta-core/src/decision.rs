@@ -91,10 +91,7 @@ impl fmt::Debug for PolicyDigest {
 
 impl Serialize for PolicyDigest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // On the audit path for every record: hex on the stack, no allocation.
-        let mut buf = [0u8; 64];
-        hex::encode_to_slice(self.0, &mut buf).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
+        s.serialize_str(&self.to_hex())
     }
 }
 
