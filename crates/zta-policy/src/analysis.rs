@@ -18,6 +18,10 @@ use crate::{
     model::{CondSpec, Lit, Op, RuleSpec},
 };
 
+/// Most allow/deny pairs the shadowing check compares: it is quadratic in the worst case, and a
+/// policy set must load in bounded time whatever it holds.
+const SHADOW_PAIR_BUDGET: usize = 2_000_000;
+
 pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let specs = &set.specs;
@@ -81,6 +85,7 @@ pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
             None => unkeyed.push(i),
         }
     }
+    let mut pairs_left = SHADOW_PAIR_BUDGET;
     for (i, (a_spec, a_rule)) in specs.iter().zip(rules).enumerate() {
         if a_spec.effect != Effect::Allow || dead.get(i).copied().unwrap_or(false) {
             continue;
@@ -89,6 +94,19 @@ pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
             .and_then(|keys| keys.first().and_then(|k| keyed.get(k)))
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let pairs = unkeyed.len() + keyed_candidates.len();
+        if pairs > pairs_left {
+            out.push(warn(
+                a_spec,
+                format!(
+                    "shadowing analysis stopped at rule `{}` after {SHADOW_PAIR_BUDGET} allow/deny pairs; allows from here on were not checked",
+                    a_spec.name
+                ),
+                "give deny rules an `action_type` condition: the analysis compares an allow only with denies of its action types and denies without one",
+            ));
+            break;
+        }
+        pairs_left -= pairs;
         let shadow = unkeyed.iter().chain(keyed_candidates).copied().filter_map(|j| {
             let d_spec = specs.get(j)?;
             let d_rule = rules.get(j)?;

@@ -1,7 +1,7 @@
 //! Policy sources: YAML, JSON and TOML text parsed into one positioned document tree, so every
 //! later error can name its file, line and column.
 
-use std::{fmt, path::Path};
+use std::{collections::HashSet, fmt, path::Path};
 
 use yaml_rust2::{
     Event,
@@ -235,9 +235,35 @@ fn from_json(v: &serde_json::Value, depth: usize) -> Node {
     Node { value, pos: Pos::default() }
 }
 
+/// A collection being read, with its position and anchor id.
 enum Frame {
     Seq(Vec<Node>, Pos, usize),
-    Map(Vec<(Key, Node)>, Pos, usize, Option<Node>),
+    Map(OpenMap, Pos, usize),
+}
+
+/// A map being read.
+#[derive(Default)]
+struct OpenMap {
+    entries: Vec<(Key, Node)>,
+    /// A key read and waiting for its value.
+    pending: Option<Node>,
+    /// The key names once the map is large, so that finding a repeated key stays linear.
+    names: Option<HashSet<String>>,
+}
+
+/// Maps with more keys than this look up repeated keys in a set rather than by scanning.
+const KEY_SCAN_LIMIT: usize = 32;
+
+impl OpenMap {
+    /// Whether `name` is already a key of this map; remembers it.
+    fn repeats(&mut self, name: &str) -> bool {
+        if self.names.is_none() && self.entries.len() < KEY_SCAN_LIMIT {
+            return self.entries.iter().any(|(k, _)| k.name == name);
+        }
+        let entries = &self.entries;
+        let names = self.names.get_or_insert_with(|| entries.iter().map(|(k, _)| k.name.clone()).collect());
+        !names.insert(name.to_owned())
+    }
 }
 
 fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
@@ -290,7 +316,7 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(err(pos, "nesting is too deep".into()));
                 }
-                stack.push(Frame::Map(Vec::new(), pos, anchor, None));
+                stack.push(Frame::Map(OpenMap::default(), pos, anchor));
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -301,7 +327,7 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
                 _ => return Err(err(pos, "unbalanced YAML sequence".into())),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(entries, p, anchor, None)) => {
+                Some(Frame::Map(OpenMap { entries, pending: None, .. }, p, anchor)) => {
                     nodes += 1;
                     Some((Node { value: Value::Map(entries), pos: p }, anchor))
                 }
@@ -309,8 +335,9 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
             },
         };
         if nodes > MAX_NODES {
-            return Err(err(pos, "document expands to too many values".into())
-                .with_hint("aliases multiply values; write the policy out plainly"));
+            return Err(err(pos, format!("the document has more than {MAX_NODES} values")).with_hint(
+                "split the policy across files; aliases count once per use, so write them out plainly",
+            ));
         }
         let Some((node, anchor)) = complete else { continue };
         if anchor > 0 {
@@ -319,8 +346,8 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
         match stack.last_mut() {
             None => root = Some(node),
             Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(entries, _, _, pending)) => match pending.take() {
-                None => *pending = Some(node),
+            Some(Frame::Map(map, _, _)) => match map.pending.take() {
+                None => map.pending = Some(node),
                 Some(key) => {
                     let name = match key.value {
                         Value::Str(s) => s,
@@ -332,11 +359,11 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
                             return Err(err(key.pos, "a map key must be a plain value".into()));
                         }
                     };
-                    if entries.iter().any(|(k, _)| k.name == name) {
+                    if map.repeats(&name) {
                         return Err(err(key.pos, format!("duplicate key `{name}`"))
                             .with_hint("each key may appear once in a map; merge the two entries"));
                     }
-                    entries.push((Key { name, pos: key.pos }, node));
+                    map.entries.push((Key { name, pos: key.pos }, node));
                 }
             },
         }
@@ -463,6 +490,20 @@ mod tests {
         assert!(e.line >= 1, "{e}");
         let e = parse("{\"a\": }", Format::Json, "f.json").unwrap_err();
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn a_repeated_key_in_a_large_map_is_found_where_it_repeats() {
+        for repeated in [0, 40, 299] {
+            let mut text: String = (0..300).map(|i| format!("k{i}: {i}\n")).collect();
+            text.push_str(&format!("k{repeated}: again\n"));
+            let e = parse(&text, Format::Yaml, "f.yaml").unwrap_err();
+            assert_eq!((e.line, e.column), (301, 1), "{e}");
+            assert!(e.message.contains(&format!("`k{repeated}`")), "{e}");
+        }
+        let distinct: String = (0..300).map(|i| format!("k{i}: {i}\n")).collect();
+        let Value::Map(entries) = parse(&distinct, Format::Yaml, "f.yaml").unwrap().value else { panic!() };
+        assert_eq!(entries.len(), 300);
     }
 
     #[test]

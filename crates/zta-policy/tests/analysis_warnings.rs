@@ -100,3 +100,22 @@ policies:
 fn a_clean_policy_has_no_warnings() {
     assert!(warned("policies:\n  - {name: a, effect: allow, priority: 1, conditions: {x: 1}}\n  - {name: d, effect: deny}\n").is_empty());
 }
+
+#[test]
+fn the_shadowing_check_stops_at_its_budget_and_says_so() {
+    // 1,500 allows, each compared with 1,500 denies that name no action type: 2.25 million
+    // pairs, over the 2 million the check compares. The first allow in name order is shadowed.
+    let mut yaml = String::from("policies:\n");
+    yaml.push_str("  - {name: a_0000, effect: allow, conditions: {tool_name: t, zone: z}}\n");
+    for i in 1..1500 {
+        yaml.push_str(&format!("  - {{name: a_{i:04}, effect: allow, conditions: {{tool_name: t{i}}}}}\n"));
+    }
+    for i in 0..1500 {
+        yaml.push_str(&format!("  - {{name: d_{i:04}, effect: deny, conditions: {{zone: z}}}}\n"));
+    }
+    let w = warned(&yaml);
+    assert!(w.iter().any(|(r, m)| r == "a_0000" && m.contains("can never allow")), "{w:#?}");
+    let stopped: Vec<_> = w.iter().filter(|(_, m)| m.contains("shadowing analysis stopped")).collect();
+    assert_eq!(stopped.len(), 1, "{w:#?}");
+    assert_eq!(stopped[0].0, "a_1333", "{w:#?}");
+}
