@@ -7,7 +7,7 @@
 //! operators, or a pinned value (`eq`, or every value of an `in` list) that satisfies the deny's
 //! positive operators.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use zta_core::{AttrValue, Effect};
 

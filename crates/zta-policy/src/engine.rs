@@ -147,7 +147,8 @@ impl PolicySet {
 
     fn build(mut model: Model, mut diags: Vec<Diagnostic>) -> Result<Self, Error> {
         // Duplicate names, across all files (rules with errors included).
-        let mut seen: HashMap<&str, (&str, crate::source::Pos)> = HashMap::with_capacity(model.names.len());
+        let mut seen: foldhash::HashMap<&str, (&str, crate::source::Pos)> =
+            foldhash::HashMapExt::with_capacity(model.names.len());
         for (name, file, pos) in &model.names {
             if let Some((first_file, first)) = seen.get(name.as_str()) {
                 diags.push(
@@ -436,7 +437,7 @@ fn build_index(rules: &mut [Rule]) -> Index {
         .collect();
     // How many rules could share each key: a rule is filed where its largest bucket is smallest
     // (an agent id usually beats `action_type: call_tool`).
-    let mut counts: [HashMap<&str, usize>; 3] = Default::default();
+    let mut counts: [foldhash::HashMap<&str, usize>; 3] = Default::default();
     for opts in &options {
         for (opt, count) in opts.iter().zip(counts.iter_mut()) {
             for k in opt.iter().flat_map(|(_, keys)| keys) {
@@ -444,7 +445,7 @@ fn build_index(rules: &mut [Rule]) -> Index {
             }
         }
     }
-    let mut by: [HashMap<Box<str>, Vec<u32>>; 3] = Default::default();
+    let mut by: [foldhash::HashMap<Box<str>, Vec<u32>>; 3] = Default::default();
     let mut rest = Vec::new();
     for (id, (rule, opts)) in rules.iter_mut().zip(&options).enumerate() {
         let id = u32::try_from(id).unwrap_or(u32::MAX);
@@ -480,7 +481,7 @@ fn build_index(rules: &mut [Rule]) -> Index {
             )
         });
     };
-    let finish = |map: HashMap<Box<str>, Vec<u32>>| -> FxMap<Box<[u32]>> {
+    let finish = |map: foldhash::HashMap<Box<str>, Vec<u32>>| -> FxMap<Box<[u32]>> {
         map.into_iter()
             .map(|(k, mut v)| {
                 order(rules, &mut v);

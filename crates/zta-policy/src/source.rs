@@ -1,7 +1,9 @@
 //! Policy sources: YAML, JSON and TOML text parsed into one positioned document tree, so every
 //! later error can name its file, line and column.
 
-use std::{collections::HashSet, fmt, path::Path};
+use std::{fmt, path::Path};
+
+use foldhash::HashSet;
 
 use yaml_rust2::{
     Event,
