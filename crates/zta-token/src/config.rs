@@ -18,8 +18,8 @@ const MAX_NAME_LEN: usize = 256;
 /// Settings of the session token service.
 ///
 /// Durations are written like `30s`, `5m`, `1h`, `7d` or `1h30m`. [`TokenConfig::validate`]
-/// refuses zero lifetimes, an access lifetime over 1 hour, a refresh lifetime or rotation
-/// overlap over 30 days or below the access lifetime, a leeway over 60 seconds, and an empty
+/// refuses zero lifetimes, an access lifetime over 1 hour, a refresh lifetime, session
+/// lifetime or rotation overlap over 30 days or below the access lifetime, a leeway over 60 seconds, and an empty
 /// issuer or audience. Unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +39,11 @@ pub struct TokenConfig {
     /// Lifetime of refresh tokens (default 1 hour, at most 30 days).
     #[serde(default = "default_refresh_ttl", with = "zta_core::duration::text")]
     pub refresh_ttl: Duration,
+    /// Longest a session lasts, counted from the agent's authentication and across every
+    /// refresh (default 12 hours, at most 30 days, at least the access lifetime). No token of a
+    /// session expires later; after it, refresh fails and the agent must authenticate again.
+    #[serde(default = "default_max_session", with = "zta_core::duration::text")]
+    pub max_session: Duration,
     /// Clock skew tolerated on `exp` and `nbf` (default 5 seconds, at most 60).
     #[serde(default = "default_leeway", with = "zta_core::duration::text")]
     pub leeway: Duration,
@@ -67,6 +72,9 @@ fn default_access_ttl() -> Duration {
 fn default_refresh_ttl() -> Duration {
     Duration::from_secs(60 * 60)
 }
+fn default_max_session() -> Duration {
+    Duration::from_secs(12 * 60 * 60)
+}
 fn default_leeway() -> Duration {
     Duration::from_secs(5)
 }
@@ -83,6 +91,7 @@ impl TokenConfig {
             algorithm: Algorithm::default(),
             access_ttl: default_access_ttl(),
             refresh_ttl: default_refresh_ttl(),
+            max_session: default_max_session(),
             leeway: default_leeway(),
             cache_capacity: default_cache_capacity(),
             rotation_overlap: None,
@@ -104,11 +113,13 @@ impl TokenConfig {
         check_name("audience", &self.audience)?;
         check_range("access_ttl", self.access_ttl, MIN_TTL, MAX_ACCESS_TTL)?;
         check_range("refresh_ttl", self.refresh_ttl, self.access_ttl, MAX_REFRESH_TTL)?;
+        check_range("max_session", self.max_session, self.access_ttl, MAX_REFRESH_TTL)?;
         check_range("leeway", self.leeway, Duration::ZERO, MAX_LEEWAY)?;
         check_range("rotation_overlap", self.effective_rotation_overlap(), self.access_ttl, MAX_REFRESH_TTL)?;
         for (name, d) in [
             ("access_ttl", self.access_ttl),
             ("refresh_ttl", self.refresh_ttl),
+            ("max_session", self.max_session),
             ("leeway", self.leeway),
             ("rotation_overlap", self.effective_rotation_overlap()),
         ] {

@@ -3,7 +3,8 @@
 //!
 //! [`TokenService`] implements [`zta_core::TokenAuthority`]: it issues an access/refresh pair
 //! for a verified principal, verifies access tokens (signature, header, claims, expiry and
-//! revocation on every request), rotates refresh tokens with reuse detection, revokes by
+//! revocation on every request), rotates refresh tokens with reuse detection, ends every
+//! session `max_session` after the agent authenticated (no refresh extends it), revokes by
 //! token, family or agent, rotates signing keys and publishes a JWKS. Tokens are signed with
 //! an asymmetric key ([`SigningKey`]: EdDSA by default, ES256 or RS256) so verifiers cannot
 //! mint them.

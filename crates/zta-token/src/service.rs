@@ -61,9 +61,9 @@ pub struct TokenService {
     algorithm: Algorithm,
     access_ttl: i64,
     refresh_ttl: i64,
+    max_session: i64,
     leeway: i64,
     rotation_overlap: time::Duration,
-    expires_in: Duration,
     keys: ArcSwap<KeySet>,
     rotating: Mutex<()>,
     state: Arc<dyn StateStore>,
@@ -154,6 +154,11 @@ struct Decoded {
 }
 
 impl Session {
+    /// When the session ends, whatever is refreshed: `max_session` seconds after authentication.
+    fn end(&self, max_session: i64) -> i64 {
+        self.auth_time.saturating_add(max_session)
+    }
+
     fn principal(&self, issuer: &str, exp: i64) -> Result<Principal, AuthError> {
         let mut p = Principal::new(
             self.agent.clone(),
@@ -329,9 +334,9 @@ impl TokenService {
         Ok(Self {
             access_ttl: secs(config.access_ttl)?,
             refresh_ttl: secs(config.refresh_ttl)?,
+            max_session: secs(config.max_session)?,
             leeway: secs(config.leeway)?,
             rotation_overlap: time::Duration::seconds(secs(overlap)?),
-            expires_in: config.access_ttl,
             algorithm: config.algorithm,
             keys: ArcSwap::from_pointee(keys),
             rotating: Mutex::new(()),
@@ -622,7 +627,8 @@ impl TokenService {
         ttype: TokenType,
         now: i64,
     ) -> Result<(String, i64), Error> {
-        let exp = now + if ttype == TokenType::Access { self.access_ttl } else { self.refresh_ttl };
+        let ttl = if ttype == TokenType::Access { self.access_ttl } else { self.refresh_ttl };
+        let exp = now.saturating_add(ttl).min(session.end(self.max_session));
         let claims = Claims {
             iss: Some(self.issuer.clone()),
             aud: Some(self.audience.clone()),
@@ -668,7 +674,7 @@ impl TokenService {
         let tokens = SessionTokens {
             access_token: SecretString::from(access),
             refresh_token: SecretString::from(refresh),
-            expires_in: self.expires_in,
+            expires_in: Duration::from_secs(u64::try_from(exp - now).unwrap_or(0)),
         };
         Ok((tokens, principal))
     }
@@ -682,6 +688,13 @@ impl TokenService {
         let now = self.now();
         if principal.is_expired_at(now) {
             return Err(TokenError("the principal has expired".into()));
+        }
+        if principal.authenticated_at.unix_timestamp().saturating_add(self.max_session)
+            <= now.unix_timestamp()
+        {
+            return Err(TokenError(
+                "the authentication is older than the longest session (`max_session`)".into(),
+            ));
         }
         if principal.delegation.len() > MAX_DELEGATION_DEPTH {
             return Err(TokenError(format!("delegation chain longer than {MAX_DELEGATION_DEPTH}")));
@@ -707,6 +720,10 @@ impl TokenService {
         let now = self.now();
         let decoded = self.decode(token, Some(TokenType::Refresh), now, true)?;
         self.check_live(&decoded.verified, now).await?;
+        if now.unix_timestamp() >= decoded.session.end(self.max_session) {
+            // Within the leeway of the refresh token's `exp`, but the session is over.
+            return Err(AuthError::Expired);
+        }
         let until = timestamp(decoded.verified.exp.saturating_add(self.leeway))?;
         let first_use =
             self.state.claim_once(&format!("rt:{}", decoded.jti), until).await.map_err(unavailable)?;

@@ -16,6 +16,7 @@ fn defaults_fill_in_everything_but_issuer_and_audience() {
     assert_eq!(c.algorithm, Algorithm::EdDSA);
     assert_eq!(c.access_ttl, Duration::from_secs(300));
     assert_eq!(c.refresh_ttl, Duration::from_secs(3600));
+    assert_eq!(c.max_session, Duration::from_secs(12 * 3600));
     assert_eq!(c.leeway, Duration::from_secs(5));
     assert_eq!(c.cache_capacity, 10_000);
     assert_eq!(c.rotation_overlap, None);
@@ -30,12 +31,13 @@ fn defaults_fill_in_everything_but_issuer_and_audience() {
 fn durations_and_algorithms_parse() {
     let c = parse(
         r#"{"issuer":"i","audience":"a","algorithm":"ES256","access_ttl":"30s","refresh_ttl":"1h30m",
-            "leeway":"0s","rotation_overlap":"2d","cache_capacity":0}"#,
+            "max_session":"8h","leeway":"0s","rotation_overlap":"2d","cache_capacity":0}"#,
     )
     .unwrap();
     assert_eq!(c.algorithm, Algorithm::ES256);
     assert_eq!(c.access_ttl, Duration::from_secs(30));
     assert_eq!(c.refresh_ttl, Duration::from_secs(5400));
+    assert_eq!(c.max_session, Duration::from_secs(8 * 3600));
     assert_eq!(c.leeway, Duration::ZERO);
     assert_eq!(c.rotation_overlap, Some(Duration::from_secs(172_800)));
     c.validate().unwrap();
@@ -63,11 +65,13 @@ fn unknown_keys_and_bad_values_are_refused() {
 #[test]
 fn out_of_range_values_are_refused_with_the_field_name() {
     type Breaks = fn(&mut TokenConfig);
-    let cases: [(&str, Breaks); 9] = [
+    let cases: [(&str, Breaks); 11] = [
         ("access_ttl", |c| c.access_ttl = Duration::ZERO),
         ("access_ttl", |c| c.access_ttl = Duration::from_secs(2 * 3600)),
         ("refresh_ttl", |c| c.refresh_ttl = Duration::from_secs(60)),
         ("refresh_ttl", |c| c.refresh_ttl = Duration::from_secs(31 * 86_400)),
+        ("max_session", |c| c.max_session = Duration::from_secs(60)),
+        ("max_session", |c| c.max_session = Duration::from_secs(31 * 86_400)),
         ("leeway", |c| c.leeway = Duration::from_secs(61)),
         ("rotation_overlap", |c| c.rotation_overlap = Some(Duration::from_secs(60))),
         ("issuer", |c| c.issuer = " ".into()),
