@@ -116,7 +116,9 @@ fn fuzz(seconds: &str) -> Result<()> {
                 &format!("-max_total_time={secs}"),
             ])
             .status()
-            .context("running cargo fuzz (install with `cargo install cargo-fuzz --locked --version 0.13.1`)")?;
+            .context(
+                "running cargo fuzz (install with `cargo install cargo-fuzz --locked --version 0.13.1`)",
+            )?;
         if !status.success() {
             bail!("fuzz target `{target}` failed");
         }
