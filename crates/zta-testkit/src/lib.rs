@@ -10,6 +10,9 @@
 //!   back in order and intact, `Durability::Flushed` and `flush()` mean what they say, racing
 //!   appenders lose and duplicate nothing, a closed sink refuses records.
 //!
+//! [`FailingStore`] is a memory store whose chosen operations fail on demand, for testing that
+//! a caller of the [`StateStore`](zta_core::StateStore) fails closed when its store is down.
+//!
 //! A check is a plain `async fn` that fails by panicking (`assert!`), like a test. Each one is
 //! public, so a backend's test file can give every check its own `#[tokio::test]` (a failure then
 //! names the contract), and `run_all` runs them all. Run them on a **multi-thread** runtime: the
@@ -85,9 +88,11 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod audit;
+mod failing;
 pub mod state;
 
 pub use audit::{AuditBackend, BackendError};
+pub use failing::{FailingStore, StateOp};
 
 use std::fmt::Display;
 
