@@ -259,17 +259,12 @@ pub(crate) enum PolicyCommand {
 }
 
 pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
-    use zta::policy::{PolicySet, check_files, request_from_attributes, run_test_file};
+    use zta::policy::{PolicySet, check_files, read_request_file, run_test_file};
     let load = |files: &[PathBuf]| -> Result<PolicySet> {
         PolicySet::from_files(files).map_err(|e| usage(format!("policy did not load:\n{e}")))
     };
     let read_request = |path: &Path| -> Result<zta::AuthzRequest> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        // YAML is a superset of JSON, so one parser takes both.
-        let attrs: serde_json::Value = serde_yaml::from_str(&text)
-            .map_err(|e| usage(format!("`{}` is not JSON or YAML: {e}", path.display())))?;
-        request_from_attributes(&attrs).map_err(|e| usage(format!("`{}`: {e}", path.display())))
+        read_request_file(path).map_err(|e| usage(e.to_string()))
     };
     let effect_code = |allowed: bool| if allowed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENY) };
     match command {

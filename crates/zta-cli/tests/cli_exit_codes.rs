@@ -171,6 +171,17 @@ fn policy_commands_exit_by_outcome() {
     assert_eq!(code, 3);
     assert!(out.contains("segment"), "{out}");
 
+    // A request file is read like a policy file: a repeated key is a usage error, not last-wins.
+    std::fs::write(
+        dir.path().join("twice.json"),
+        r#"{"agent_id": "research_bot", "action_type": "send_message", "message": {"type": "chat", "type": "system"}}"#,
+    )
+    .unwrap();
+    let (code, out, err) =
+        zta(&["policy", "eval", "--policy", policy, "--request", "twice.json"], dir.path());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("duplicate key `type`"), "{err}");
+
     std::fs::write(dir.path().join("bad.yaml"), "policies:\n  - name: x\n    effect: permit\n").unwrap();
     let (code, out, _) = zta(&["policy", "check", "bad.yaml"], dir.path());
     assert_eq!(code, 3, "{out}");

@@ -20,6 +20,20 @@ use crate::{
     source::{self, Pos},
 };
 
+/// Reads a request file (YAML, or JSON for a `.json` name) with the policy reader, so a
+/// repeated key is refused as in a policy file, and builds the request as
+/// [`request_from_attributes`] does.
+pub fn read_request_file(path: &Path) -> Result<AuthzRequest, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let origin = path.display().to_string();
+    let doc =
+        source::parse(&text, Format::from_path(path), &origin).map_err(|d| Error::Request(d.to_string()))?;
+    request_from_attributes(&node_to_json(&doc)).map_err(|e| match e {
+        Error::Request(m) => Error::Request(format!("`{origin}`: {m}")),
+        other => other,
+    })
+}
+
 /// Builds a request from an attribute tree, like the original project's context plus a
 /// `principal` section.
 ///

@@ -101,7 +101,8 @@ mod source;
 mod watch;
 
 pub use cli::{
-    CaseResult, CheckReport, TestReport, check_files, request_from_attributes, run_test_file, run_tests,
+    CaseResult, CheckReport, TestReport, check_files, read_request_file, request_from_attributes,
+    run_test_file, run_tests,
 };
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
 pub use engine::{PolicySet, SEGMENT_BOUNDARY, Source};
