@@ -103,6 +103,7 @@ impl Action {
 
 /// The thing acted on. Policies see `resource.type`, `resource.id` and `resource.<attribute>`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Resource {
     /// The resource type (e.g. `document`, `dataset`).
     #[serde(rename = "type")]
@@ -111,7 +112,11 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     /// Further attributes (nested maps allowed).
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "crate::strict_json::map"
+    )]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -20,6 +20,7 @@ mod policy;
 mod principal;
 mod request;
 mod state;
+mod strict_json;
 mod token;
 
 pub use action::{Action, ActionKind, Resource};

@@ -43,7 +43,11 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_agent: Option<AgentId>,
     /// Free-form attributes.
-    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Context::is_empty",
+        deserialize_with = "crate::strict_json::map"
+    )]
     pub context: Context,
 }
 
