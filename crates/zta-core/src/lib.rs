@@ -20,7 +20,7 @@ mod policy;
 mod principal;
 mod request;
 mod state;
-mod strict_json;
+pub mod strict_json;
 mod token;
 
 pub use action::{Action, ActionKind, Resource};

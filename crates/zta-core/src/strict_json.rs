@@ -10,6 +10,12 @@ use serde::{
 };
 use serde_json::{Map, Number, Value};
 
+/// Parses JSON text like `serde_json::from_str::<Value>`, but refuses a repeated key in any
+/// object, naming it.
+pub fn from_str(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str::<StrictValue>(text).map(|v| v.0)
+}
+
 /// `#[serde(deserialize_with = "...")]` for a `Map<String, Value>` field.
 pub(crate) fn map<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     d.deserialize_map(MapVisitor)
@@ -113,6 +119,9 @@ mod tests {
         for bad in [r#"{"m": {"a": 1, "a": 2}}"#, r#"{"m": {"a": {"b": [{"c": 1, "c": 1}]}}}"#] {
             let e = serde_json::from_str::<Holder>(bad).unwrap_err().to_string();
             assert!(e.contains("duplicate key"), "{bad}: {e}");
+            let e = super::from_str(bad).unwrap_err().to_string();
+            assert!(e.contains("duplicate key"), "{bad}: {e}");
         }
+        assert_eq!(super::from_str(text).unwrap(), expected);
     }
 }

@@ -131,10 +131,10 @@ pub(crate) fn parse(text: &str, format: Format, file: &str) -> Result<Node, Diag
             }
             // Some valid JSON is not YAML the parser takes (a surrogate pair escape such as
             // `\ud83d\ude00`), and the parser's refusals include a repeated key: read the text
-            // as JSON then, without positions, and refuse a repeated key there too.
+            // as JSON then, without positions, refusing a repeated key there too.
             match parse_yaml(text, file) {
                 Ok(node) => Ok(node),
-                Err(_) => serde_json::from_str::<JsonNode>(text).map(|n| n.0).map_err(|e| {
+                Err(_) => zta_core::strict_json::from_str(text).map(|v| from_json(&v, 0)).map_err(|e| {
                     json_error(file, &e).with_hint("each key may appear once in a map; merge the two entries")
                 }),
             }
@@ -220,65 +220,26 @@ impl<'a> Lines<'a> {
     }
 }
 
-/// A JSON document read straight into a [`Node`] without positions. Unlike serde_json's own
-/// map, it refuses a repeated key, as the YAML reader does: the engine must never act on a
-/// different value than the one a reader of the file sees first.
-struct JsonNode(Node);
-
-impl<'de> serde::Deserialize<'de> for JsonNode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor).map(|value| Self(Node { value, pos: Pos::default() }))
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> serde::de::Visitor<'de> for JsonVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
-        Ok(Value::Int(i))
-    }
-    #[allow(clippy::cast_precision_loss)] // beyond i64, a number is a float, as in the YAML reader
-    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
-        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
-    }
-    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
-        Ok(Value::Float(f))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::Str(s.to_owned()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::Str(s))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(JsonNode(node)) = seq.next_element()? {
-            items.push(node);
+fn from_json(v: &serde_json::Value, depth: usize) -> Node {
+    let value = match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(a) if depth < MAX_DEPTH => {
+            Value::Seq(a.iter().map(|x| from_json(x, depth + 1)).collect())
         }
-        Ok(Value::Seq(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut open = OpenMap::default();
-        while let Some(name) = map.next_key::<String>()? {
-            if open.repeats(&name) {
-                return Err(serde::de::Error::custom(format_args!("duplicate key `{name}`")));
-            }
-            let JsonNode(node) = map.next_value()?;
-            open.entries.push((Key { name, pos: Pos::default() }, node));
-        }
-        Ok(Value::Map(open.entries))
-    }
+        serde_json::Value::Object(o) if depth < MAX_DEPTH => Value::Map(
+            o.iter()
+                .map(|(k, x)| (Key { name: k.clone(), pos: Pos::default() }, from_json(x, depth + 1)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    };
+    Node { value, pos: Pos::default() }
 }
 
 /// A collection being read, with its position and anchor id.
