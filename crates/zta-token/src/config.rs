@@ -19,8 +19,8 @@ const MAX_NAME_LEN: usize = 256;
 ///
 /// Durations are written like `30s`, `5m`, `1h`, `7d` or `1h30m`. [`TokenConfig::validate`]
 /// refuses zero lifetimes, an access lifetime over 1 hour, a refresh lifetime, session
-/// lifetime or rotation overlap over 30 days or below the access lifetime, a leeway over 60 seconds, and an empty
-/// issuer or audience. Unknown keys are errors.
+/// lifetime or rotation overlap over 30 days or below the access lifetime, a leeway over 60
+/// seconds, and an empty issuer or audience. Unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -689,13 +689,6 @@ impl TokenService {
         if principal.is_expired_at(now) {
             return Err(TokenError("the principal has expired".into()));
         }
-        if principal.authenticated_at.unix_timestamp().saturating_add(self.max_session)
-            <= now.unix_timestamp()
-        {
-            return Err(TokenError(
-                "the authentication is older than the longest session (`max_session`)".into(),
-            ));
-        }
         if principal.delegation.len() > MAX_DELEGATION_DEPTH {
             return Err(TokenError(format!("delegation chain longer than {MAX_DELEGATION_DEPTH}")));
         }
@@ -711,6 +704,11 @@ impl TokenService {
             src_iss: principal.issuer.clone(),
             fam: random_id().map_err(|e| TokenError(e.to_string()))?,
         };
+        if session.end(self.max_session) <= now.unix_timestamp() {
+            return Err(TokenError(
+                "the authentication is older than the longest session (`max_session`)".into(),
+            ));
+        }
         let (tokens, _) = self.mint_pair(&session, now)?;
         tracing::debug!(target: "zta_token", agent = %principal.agent_id, family = %session.fam, "session tokens issued");
         Ok(tokens)
