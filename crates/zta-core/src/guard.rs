@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::{
     Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthzRequest, Basis, Credential,
-    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine, Principal,
-    Request, SessionTokens, TokenAuthority,
+    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine, PolicyError,
+    Principal, Request, RequestError, SessionTokens, TokenAuthority,
 };
 
 /// Proof that one request was authenticated, authorized and audited. Only the guard creates
@@ -72,6 +72,9 @@ pub enum DenyReason {
     Unauthenticated(AuthError),
     /// The request context tried to set a reserved attribute.
     ReservedAttribute(String),
+    /// The request is malformed: a dotted attribute key, or a request that does not conform
+    /// to the policy's schema. The detail is for the audit log.
+    InvalidRequest(String),
     /// Policy denied (basis `ExplicitDeny`, `DefaultDeny` or `FailClosed`).
     Policy(Basis),
     /// An allow carried an obligation this enforcement point cannot discharge.
@@ -87,6 +90,7 @@ impl fmt::Display for DenyReason {
             Self::ReservedAttribute(k) => {
                 write!(f, "request context may not set reserved attribute `{k}`")
             }
+            Self::InvalidRequest(_) => f.write_str("invalid request"),
             Self::Policy(Basis::ExplicitDeny) => f.write_str("denied by policy"),
             Self::Policy(Basis::DefaultDeny) => f.write_str("no policy allows this"),
             Self::Policy(Basis::FailClosed | Basis::Permitted) => {
@@ -350,9 +354,15 @@ impl Guard {
         record.on_behalf_of = principal.delegation.clone();
         let request = match AuthzRequest::new(principal, request, target_segment) {
             Ok(request) => request,
-            Err(e) => return Err(note_denial(record, DenyReason::ReservedAttribute(e.0), None)),
+            Err(RequestError::ReservedAttribute(key)) => {
+                return Err(note_denial(record, DenyReason::ReservedAttribute(key), None));
+            }
+            Err(e) => return Err(note_denial(record, DenyReason::InvalidRequest(e.to_string()), None)),
         };
-        let decision = self.decide(&request);
+        let decision = match self.decide(&request) {
+            Ok(decision) => decision,
+            Err(detail) => return Err(note_denial(record, DenyReason::InvalidRequest(detail), None)),
+        };
         record.note_decision(&decision);
         if !decision.is_allowed() {
             return Err(note_denial(record, DenyReason::Policy(decision.basis), Some(decision)));
@@ -366,20 +376,22 @@ impl Guard {
         Ok(Permit { request_id: record.id, request, decision })
     }
 
-    /// Evaluates policy; any fault or inconsistent answer becomes a fail-closed deny.
-    fn decide(&self, request: &AuthzRequest) -> Decision {
+    /// Evaluates policy; any fault or inconsistent answer becomes a fail-closed deny. A
+    /// request the policy's schema refuses is `Err` with the detail.
+    fn decide(&self, request: &AuthzRequest) -> Result<Decision, String> {
         let policy = &self.inner.policy;
-        match policy.evaluate(request) {
+        Ok(match policy.evaluate(request) {
             Ok(d) if d.effect == d.basis.effect() => d,
             Ok(d) => {
                 tracing::error!(effect = ?d.effect, basis = ?d.basis, "policy engine returned an inconsistent decision");
                 Decision::fail_closed("inconsistent-decision", d.policy_digest)
             }
+            Err(PolicyError::InvalidRequest(detail)) => return Err(detail),
             Err(e) => {
                 tracing::error!(error = %e, "policy evaluation failed");
                 Decision::fail_closed("policy-error", policy.digest())
             }
-        }
+        })
     }
 
     /// Verifies a credential: session tokens go to the token authority, anything else to the
@@ -526,6 +538,7 @@ fn note_denial(record: &mut AuditRecord, reason: DenyReason, decision: Option<De
     record.effect = Effect::Deny;
     record.reason = Some(match &reason {
         DenyReason::Unauthenticated(e) => e.detail().into_owned(),
+        DenyReason::InvalidRequest(detail) => format!("invalid request: {detail}"),
         other => other.to_string(),
     });
     if record.basis.is_none() {

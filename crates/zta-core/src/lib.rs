@@ -33,7 +33,7 @@ pub use identity::{AuthError, IdentityProvider};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
 pub use request::{
-    AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, ReservedAttribute, Target,
+    AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, RequestError, Target,
 };
 pub use state::{MemoryStateStore, StateError, StateStore};
 pub use token::{SessionTokens, TokenAuthority, TokenError};

@@ -4,10 +4,18 @@ use std::fmt::Debug;
 
 use crate::{AuthzRequest, Decision, PolicyDigest};
 
-/// A fault during evaluation. The guard turns it into a `FailClosed` deny.
+/// Why a policy engine gave no decision. The guard denies either way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("policy evaluation failed: {0}")]
-pub struct PolicyError(pub String);
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The request does not conform to the policy's declared schema (a required attribute is
+    /// missing, or one has the wrong type). Denied as an invalid request before any rule runs.
+    #[error("request does not conform to the policy schema: {0}")]
+    InvalidRequest(String),
+    /// A fault during evaluation; the guard turns it into a `FailClosed` deny.
+    #[error("policy evaluation failed: {0}")]
+    Evaluation(String),
+}
 
 /// Decides requests. Synchronous and pure: every attribute it needs is already in the request,
 /// so a decision never waits on I/O.

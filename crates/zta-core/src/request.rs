@@ -85,10 +85,19 @@ pub struct Target {
     pub segment: Option<String>,
 }
 
-/// A context key that tried to set a reserved attribute.
+/// A request the guard refuses before policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("request context may not set reserved attribute `{0}`")]
-pub struct ReservedAttribute(pub String);
+#[non_exhaustive]
+pub enum RequestError {
+    /// A context key tried to set a reserved attribute.
+    #[error("request context may not set reserved attribute `{0}`")]
+    ReservedAttribute(String),
+    /// A context or resource attribute key contains `.`. Policies address nested maps by
+    /// dotted paths, so `{"message.type": ..}` would be a second spelling of `message.type`
+    /// that path lookups do not see (and a deny rule on it would not fire).
+    #[error("attribute key `{0}` contains `.`; nest maps instead")]
+    DottedKey(String),
+}
 
 /// A request joined with its verified principal: the input of policy evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,13 +112,17 @@ pub struct AuthzRequest {
 impl AuthzRequest {
     /// Joins `request` with `principal`. `target_segment` is the segment of the request's
     /// target agent, as resolved by the caller (the guard) from configuration, never from the
-    /// request. Refuses a context that sets a reserved attribute.
+    /// request. Refuses a context that sets a reserved attribute, and a context or resource
+    /// attribute key, at any depth, that contains `.`.
     pub fn new(
         principal: impl Into<Arc<Principal>>,
         request: Request,
         target_segment: Option<String>,
-    ) -> Result<Self, ReservedAttribute> {
+    ) -> Result<Self, RequestError> {
         check_context(&request.context)?;
+        if let Some(resource) = &request.resource {
+            check_keys(&resource.attributes)?;
+        }
         let target = request.target_agent.map(|agent_id| Target { agent_id, segment: target_segment });
         Ok(Self {
             principal: principal.into(),
@@ -212,12 +225,26 @@ fn is_reserved_path(path: &str) -> bool {
     RESERVED_ATTRIBUTES.contains(&root)
 }
 
-fn check_context(context: &Context) -> Result<(), ReservedAttribute> {
-    // A flat key such as `principal.roles` is refused too: some tools flatten dotted paths.
-    match context.keys().find(|k| is_reserved_path(k)) {
-        Some(key) => Err(ReservedAttribute(key.clone())),
-        None => Ok(()),
+fn check_context(context: &Context) -> Result<(), RequestError> {
+    // A flat key such as `principal.roles` is refused as reserved: some tools flatten paths.
+    if let Some(key) = context.keys().find(|k| is_reserved_path(k)) {
+        return Err(RequestError::ReservedAttribute(key.clone()));
     }
+    check_keys(context)
+}
+
+/// Refuses a key containing `.` in `map` or any map nested in it (through maps only: paths
+/// do not walk into lists).
+fn check_keys(map: &Context) -> Result<(), RequestError> {
+    for (key, value) in map {
+        if key.contains('.') {
+            return Err(RequestError::DottedKey(key.clone()));
+        }
+        if let Value::Object(inner) = value {
+            check_keys(inner)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -247,10 +274,33 @@ mod tests {
             let req = Request::new(Action::task("t")).with_context(key, "admin");
             assert_eq!(
                 AuthzRequest::new(principal(), req, None).unwrap_err(),
-                ReservedAttribute(key.to_owned()),
+                RequestError::ReservedAttribute(key.to_owned()),
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn dotted_keys_are_refused_at_any_depth() {
+        let flat = Request::new(Action::message("chat")).with_context("message.type", "system");
+        assert_eq!(
+            AuthzRequest::new(principal(), flat, None).unwrap_err(),
+            RequestError::DottedKey("message.type".into())
+        );
+        let nested = Request::new(Action::message("chat"))
+            .with_context("message", serde_json::json!({"meta": {"a.b": 1}}));
+        assert_eq!(
+            AuthzRequest::new(principal(), nested, None).unwrap_err(),
+            RequestError::DottedKey("a.b".into())
+        );
+        let resource = Request::new(Action::task("t"))
+            .with_resource(Resource::new("doc", "1").with_attribute("owner.id", "ana"));
+        assert_eq!(
+            AuthzRequest::new(principal(), resource, None).unwrap_err(),
+            RequestError::DottedKey("owner.id".into())
+        );
+        let in_list = Request::new(Action::task("t")).with_context("items", serde_json::json!([{"a.b": 1}]));
+        assert!(AuthzRequest::new(principal(), in_list, None).is_ok(), "lists are not addressed by paths");
     }
 
     #[test]

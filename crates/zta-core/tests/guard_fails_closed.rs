@@ -9,7 +9,7 @@ use zta_core::*;
 #[tokio::test]
 async fn policy_error_denies_fail_closed() {
     let sink = Arc::new(MemorySink::default());
-    let g = guard(FnPolicy(Box::new(|_| Err(PolicyError("boom".into())))), sink.clone());
+    let g = guard(FnPolicy(Box::new(|_| Err(PolicyError::Evaluation("boom".into())))), sink.clone());
     let denied = g.check(&research(), Request::new(Action::task("t"))).await.unwrap_err();
     assert_eq!(denied.reason(), &DenyReason::Policy(Basis::FailClosed));
     assert_eq!(sink.last().basis, Some(Basis::FailClosed));
