@@ -34,48 +34,86 @@ impl ActionKind {
     }
 }
 
+/// The `action_type` verbs of the built-in kinds. A custom action may not take one of them,
+/// or it would match the rules and segment flows written for the real thing.
+const BUILT_IN_VERBS: [&str; 5] = ["call_tool", "send_message", "execute_task", "handoff", "delegate"];
+
+/// A custom action named like a built-in action type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("custom action `{0}` takes the name of a built-in action type; use the built-in kind")]
+pub struct ReservedVerb(pub String);
+
 /// An action: its kind plus a name (the tool, the task type, or a custom verb).
 ///
 /// Policies see three attributes: `action.kind`, `action.name`, and `action_type`, the verb the
 /// original project's policies match on: `call_tool`, `send_message`, `execute_task`,
 /// `handoff`, `delegate`, or the name itself for custom actions. Tool calls also set
-/// `tool_name`.
+/// `tool_name`. A custom action cannot be named like a built-in verb (in any letter case): it
+/// is refused when built and when read from JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ActionFields")]
 pub struct Action {
-    /// The kind of interaction.
-    pub kind: ActionKind,
-    /// The tool, task type, message type or custom verb.
-    pub name: String,
+    kind: ActionKind,
+    name: String,
+}
+
+/// The serialized shape of an [`Action`], checked on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionFields {
+    kind: ActionKind,
+    name: String,
+}
+
+impl TryFrom<ActionFields> for Action {
+    type Error = ReservedVerb;
+    fn try_from(fields: ActionFields) -> Result<Self, ReservedVerb> {
+        Self::new(fields.kind, fields.name)
+    }
 }
 
 impl Action {
-    /// An action of `kind` named `name`.
-    pub fn new(kind: ActionKind, name: impl Into<String>) -> Self {
-        Self { kind, name: name.into() }
+    /// An action of `kind` named `name`. Refuses a custom action named like a built-in verb.
+    pub fn new(kind: ActionKind, name: impl Into<String>) -> Result<Self, ReservedVerb> {
+        let name = name.into();
+        if kind == ActionKind::Custom && BUILT_IN_VERBS.iter().any(|v| name.trim().eq_ignore_ascii_case(v)) {
+            return Err(ReservedVerb(name));
+        }
+        Ok(Self { kind, name })
     }
     /// Calling the tool `tool`.
     pub fn tool_call(tool: impl Into<String>) -> Self {
-        Self::new(ActionKind::ToolCall, tool)
+        Self { kind: ActionKind::ToolCall, name: tool.into() }
     }
     /// Sending a message of type `message_type` (e.g. `chat`, `result`).
     pub fn message(message_type: impl Into<String>) -> Self {
-        Self::new(ActionKind::Message, message_type)
+        Self { kind: ActionKind::Message, name: message_type.into() }
     }
     /// Running a task of type `task`.
     pub fn task(task: impl Into<String>) -> Self {
-        Self::new(ActionKind::Task, task)
+        Self { kind: ActionKind::Task, name: task.into() }
     }
     /// Handing work over, described by `what`.
     pub fn handoff(what: impl Into<String>) -> Self {
-        Self::new(ActionKind::Handoff, what)
+        Self { kind: ActionKind::Handoff, name: what.into() }
     }
     /// Delegating `scope` to another agent.
     pub fn delegation(scope: impl Into<String>) -> Self {
-        Self::new(ActionKind::Delegation, scope)
+        Self { kind: ActionKind::Delegation, name: scope.into() }
     }
-    /// A custom action whose `action_type` is `verb`.
-    pub fn custom(verb: impl Into<String>) -> Self {
+    /// A custom action whose `action_type` is `verb`. Refuses a built-in verb.
+    pub fn custom(verb: impl Into<String>) -> Result<Self, ReservedVerb> {
         Self::new(ActionKind::Custom, verb)
+    }
+
+    /// The kind of interaction.
+    pub fn kind(&self) -> ActionKind {
+        self.kind
+    }
+
+    /// The tool, task type, message type or custom verb.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The `action_type` attribute policies match on.
@@ -131,5 +169,24 @@ impl Resource {
     pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.attributes.insert(key.into(), value.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_action_cannot_pose_as_a_built_in_one() {
+        for verb in BUILT_IN_VERBS.iter().copied().chain(["Handoff", " delegate", "CALL_TOOL"]) {
+            assert_eq!(Action::custom(verb), Err(ReservedVerb(verb.to_owned())), "{verb}");
+            let json = serde_json::json!({"kind": "custom", "name": verb});
+            let err = serde_json::from_value::<Action>(json).unwrap_err().to_string();
+            assert!(err.contains("built-in action type"), "{err}");
+        }
+        assert_eq!(Action::custom("create_agent").unwrap().action_type(), "create_agent");
+        let handoff: Action =
+            serde_json::from_value(serde_json::json!({"kind": "handoff", "name": "x"})).unwrap();
+        assert_eq!(handoff.action_type(), "handoff");
     }
 }

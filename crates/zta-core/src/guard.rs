@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::{
     Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthzRequest, Basis, Credential,
-    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine, PolicyError,
-    Principal, Request, RequestError, SessionTokens, TokenAuthority,
+    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine,
+    PolicyError, Principal, Request, RequestError, SessionTokens, TokenAuthority,
 };
 
 /// Proof that one request was authenticated, authorized and audited. Only the guard creates

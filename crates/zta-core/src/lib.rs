@@ -23,7 +23,7 @@ mod state;
 pub mod strict_json;
 mod token;
 
-pub use action::{Action, ActionKind, Resource};
+pub use action::{Action, ActionKind, ReservedVerb, Resource};
 pub use agent::{AgentId, InvalidAgentId, MAX_AGENT_ID_LEN};
 pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};
 pub use credential::{Credential, MAX_CREDENTIAL_LEN};
@@ -32,9 +32,7 @@ pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};
 pub use identity::{AuthError, IdentityProvider};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
-pub use request::{
-    AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, RequestError, Target,
-};
+pub use request::{AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, RequestError, Target};
 pub use state::{MemoryStateStore, StateError, StateStore};
 pub use token::{SessionTokens, TokenAuthority, TokenError};
 

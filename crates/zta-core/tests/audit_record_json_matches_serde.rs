@@ -76,7 +76,7 @@ prop_compose! {
         r.agent_id = agent_id;
         r.auth_method = auth_method;
         r.on_behalf_of = on_behalf_of;
-        r.action = action.map(|(kind, name)| Action::new(kind, name));
+        r.action = action.and_then(|(kind, name)| Action::new(kind, name).ok());
         r.resource = resource.map(|(kind, id, attrs)| {
             attrs.into_iter().fold(Resource::new(kind, id), |r, (k, v)| r.with_attribute(k, v))
         });

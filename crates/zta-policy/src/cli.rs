@@ -83,7 +83,7 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
         "execute_task" => Action::task(nested_str("task", "type").unwrap_or_else(|| "task".into())),
         "handoff" => Action::handoff("handoff"),
         "delegate" => Action::delegation("delegate"),
-        other => Action::custom(other),
+        other => Action::custom(other).map_err(|e| bad(e.to_string()))?,
     };
     if action_type != "call_tool" && string("tool_name")?.is_some() {
         return Err(bad("`tool_name` is only valid with `action_type: call_tool`".into()));

@@ -23,7 +23,7 @@ fn request_files_map_to_core_requests() {
         "message": {"type": "chat"}
     }))
     .unwrap();
-    assert_eq!(r.action().kind, ActionKind::ToolCall);
+    assert_eq!(r.action().kind(), ActionKind::ToolCall);
     assert_eq!(r.attribute("tool_name"), Some(AttrValue::Str("web_search")));
     assert_eq!(r.attribute("target.segment"), Some(AttrValue::Str("analysis")));
     assert_eq!(r.attribute("principal.segment"), Some(AttrValue::Str("research")));
@@ -34,13 +34,13 @@ fn request_files_map_to_core_requests() {
 
     let kind = |v| request_from_attributes(&v).unwrap().action().clone();
     let m = kind(json!({"agent_id": "a", "action_type": "send_message", "message": {"type": "system"}}));
-    assert_eq!((m.kind, m.name.as_str()), (ActionKind::Message, "system"));
-    assert_eq!(kind(json!({"agent_id": "a", "action_type": "send_message"})).name, "message");
-    assert_eq!(kind(json!({"agent_id": "a", "action_type": "execute_task"})).kind, ActionKind::Task);
-    assert_eq!(kind(json!({"agent_id": "a", "action_type": "handoff"})).kind, ActionKind::Handoff);
-    assert_eq!(kind(json!({"agent_id": "a", "action_type": "delegate"})).kind, ActionKind::Delegation);
+    assert_eq!((m.kind(), m.name()), (ActionKind::Message, "system"));
+    assert_eq!(kind(json!({"agent_id": "a", "action_type": "send_message"})).name(), "message");
+    assert_eq!(kind(json!({"agent_id": "a", "action_type": "execute_task"})).kind(), ActionKind::Task);
+    assert_eq!(kind(json!({"agent_id": "a", "action_type": "handoff"})).kind(), ActionKind::Handoff);
+    assert_eq!(kind(json!({"agent_id": "a", "action_type": "delegate"})).kind(), ActionKind::Delegation);
     let c = kind(json!({"agent_id": "a", "action_type": "create_agent"}));
-    assert_eq!((c.kind, c.action_type()), (ActionKind::Custom, "create_agent"));
+    assert_eq!((c.kind(), c.action_type()), (ActionKind::Custom, "create_agent"));
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn decisions_without_obligations_do_not_allocate() {
             .ctx("client_ip", "10.1.2.3")
             .build(),
         req("x", Action::handoff("h")).segment("writing").target("y", Some("research")).build(),
-        req("x", Action::custom("y")).ctx("at", "2031-01-01T00:00:00Z").build(),
+        req("x", Action::custom("y").unwrap()).ctx("at", "2031-01-01T00:00:00Z").build(),
     ];
     // Warm up: regex engines fill their per-thread caches on first use.
     let expected: Vec<_> = requests.iter().map(|r| p.decide(r)).collect();

@@ -47,14 +47,17 @@ fn the_originals_whole_config_file_loads() {
     assert_eq!(
         outcome(
             &p,
-            req("bot", Action::custom("create_agent"))
+            req("bot", Action::custom("create_agent").unwrap())
                 .ctx("framework", "openai_agents")
                 .ctx("agent_name", "ResearchBot")
         ),
         (Effect::Deny, Basis::ExplicitDeny, vec!["deny_suspicious_openai_operations".to_owned()])
     );
     assert_eq!(
-        effect(&p, req("bot", Action::custom("execute_guardrail")).ctx("framework", "openai_agents")),
+        effect(
+            &p,
+            req("bot", Action::custom("execute_guardrail").unwrap()).ctx("framework", "openai_agents")
+        ),
         Effect::Allow
     );
     assert_eq!(effect(&p, req("bot", Action::message("chat")).ctx("framework", "crewai")), Effect::Allow);

@@ -113,7 +113,7 @@ fn request() -> impl Strategy<Value = AuthzRequest> {
                 1 => Action::message(name),
                 2 => Action::task(name),
                 3 => Action::handoff(name),
-                _ => Action::custom(name),
+                _ => Action::custom(name).unwrap_or_else(|_| Action::task(name)),
             };
             let mut r = req(agent, action).roles(&roles);
             if let Some(s) = segment {

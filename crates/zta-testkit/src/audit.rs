@@ -100,7 +100,7 @@ pub fn rich_records() -> Vec<AuditRecord> {
         Action::task("summarize"),
         Action::handoff("review"),
         Action::delegation("read:documents"),
-        Action::custom("godkänn_ärende"),
+        Action::custom("godkänn_ärende").expect("not a built-in verb"),
     ];
     let now = now_micros();
     let times = [
@@ -176,7 +176,7 @@ pub fn minimal_records() -> Vec<AuditRecord> {
     let mut empty =
         stamped(AuditRecord::new(AuditEvent::Admin, Effect::Deny).with_reason("").with_detail("", ""));
     empty.on_behalf_of = vec![String::new()];
-    empty.action = Some(Action::custom(""));
+    empty.action = Some(Action::custom("").expect("not a built-in verb"));
     empty.resource = Some(Resource::new("", ""));
     empty.determining = [Arc::from("")].into_iter().collect();
     empty.basis = Some(Basis::DefaultDeny);
@@ -218,7 +218,7 @@ pub fn hostile_records() -> Vec<AuditRecord> {
                     .with_detail("nested", json!({ t: [t] })),
             );
             r.on_behalf_of = vec![t.to_owned()];
-            r.action = Some(Action::custom(t));
+            r.action = Some(Action::custom(t).expect("not a built-in verb"));
             r.resource = Some(Resource::new(t, t).with_attribute(t, t));
             r.determining = [Arc::from(t)].into_iter().collect();
             r

@@ -51,9 +51,9 @@ pub(super) fn write_record(record: &AuditRecord, out: &mut Vec<u8>) -> Result<()
     if let Some(action) = action {
         key(out, "action");
         out.extend_from_slice(b"{\"kind\":\"");
-        out.extend_from_slice(action.kind.as_str().as_bytes());
+        out.extend_from_slice(action.kind().as_str().as_bytes());
         out.extend_from_slice(b"\",\"name\":");
-        string(out, &action.name);
+        string(out, action.name());
         out.push(b'}');
     }
     if let Some(resource) = resource {
