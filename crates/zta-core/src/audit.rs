@@ -28,6 +28,10 @@ pub enum AuditEvent {
     TokenReuse,
     /// A token or an agent was revoked.
     Revocation,
+    /// An agent was suspended: every credential of it is refused until it is reinstated.
+    Suspension,
+    /// A suspended agent was reinstated.
+    Reinstatement,
     /// The policy set was replaced (or a reload was refused).
     PolicyReload,
     /// Any other administrative change.
@@ -43,6 +47,8 @@ impl AuditEvent {
             Self::TokenRefresh => "token_refresh",
             Self::TokenReuse => "token_reuse",
             Self::Revocation => "revocation",
+            Self::Suspension => "suspension",
+            Self::Reinstatement => "reinstatement",
             Self::PolicyReload => "policy_reload",
             Self::Admin => "admin",
         }

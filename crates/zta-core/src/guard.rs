@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use crate::{
     Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthzRequest, Basis, Credential,
-    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, Obligation, PolicyEngine,
-    PolicyError, Principal, Request, RequestError, SessionTokens, TokenAuthority,
+    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, MemoryStateStore, Obligation,
+    PolicyEngine, PolicyError, Principal, Request, RequestError, SessionTokens, StateError, StateStore,
+    TokenAuthority,
 };
 
 /// Proof that one request was authenticated, authorized and audited. Only the guard creates
@@ -156,6 +157,7 @@ pub struct GuardBuilder {
     tokens: Option<Arc<dyn TokenAuthority>>,
     policy: Arc<dyn PolicyEngine>,
     audit: Arc<dyn AuditSink>,
+    state: Arc<dyn StateStore>,
     durability: Durability,
     discharged: Vec<String>,
 }
@@ -173,6 +175,15 @@ impl GuardBuilder {
     #[must_use]
     pub fn token_authority(mut self, tokens: Arc<dyn TokenAuthority>) -> Self {
         self.tokens = Some(tokens);
+        self
+    }
+
+    /// Sets the state store that holds suspensions (default: one in this process). Give every
+    /// replica, and the token authority, the same shared store, so that a suspension made
+    /// anywhere binds everywhere.
+    #[must_use]
+    pub fn state_store(mut self, state: Arc<dyn StateStore>) -> Self {
+        self.state = state;
         self
     }
 
@@ -203,6 +214,7 @@ impl GuardBuilder {
                 tokens: self.tokens,
                 policy: self.policy,
                 audit: self.audit,
+                state: self.state,
                 durability: self.durability,
                 discharged: self.discharged,
             }),
@@ -222,6 +234,7 @@ struct Inner {
     tokens: Option<Arc<dyn TokenAuthority>>,
     policy: Arc<dyn PolicyEngine>,
     audit: Arc<dyn AuditSink>,
+    state: Arc<dyn StateStore>,
     durability: Durability,
     discharged: Vec<String>,
 }
@@ -234,6 +247,7 @@ impl Guard {
             tokens: None,
             policy,
             audit,
+            state: Arc::new(MemoryStateStore::new()),
             durability: Durability::Queued,
             discharged: Vec::new(),
         }
@@ -291,12 +305,15 @@ impl Guard {
         // The block ends what is moved inside it, so that none of it is stored across the
         // append: this future is moved on every call, and its size is what that costs.
         let (record, durability, verdict) = {
-            let principal = self.authenticate_at(credential, time).await;
+            let mut record = AuditRecord::stamped(AuditEvent::Authorization, Effect::Deny, request_id, time);
+            let principal = match self.authenticate_at(credential, time).await {
+                Ok(principal) => self.admit(principal, &mut record).await,
+                Err(e) => Err(e),
+            };
             let target_segment = match (&principal, &request.target_agent) {
                 (Ok(_), Some(target)) => self.segment_of(target).await,
                 _ => None,
             };
-            let mut record = AuditRecord::stamped(AuditEvent::Authorization, Effect::Deny, request_id, time);
             record.action = Some(request.action.clone());
             record.resource = request.resource.clone();
             record.target_agent = request.target_agent.clone();
@@ -395,9 +412,37 @@ impl Guard {
     }
 
     /// Verifies a credential: session tokens go to the token authority, anything else to the
-    /// first identity provider that takes its kind.
+    /// first identity provider that takes its kind. A suspended agent is refused.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
-        self.authenticate_at(credential, OffsetDateTime::now_utc()).await
+        let principal = self.authenticate_at(credential, OffsetDateTime::now_utc()).await?;
+        self.refuse_suspended(&principal.agent_id).await?;
+        Ok(principal)
+    }
+
+    /// Refuses a verified principal whose agent is suspended (noting the agent in `record`,
+    /// so the refused attempt is on record under its name).
+    async fn admit(
+        &self,
+        principal: Arc<Principal>,
+        record: &mut AuditRecord,
+    ) -> Result<Arc<Principal>, AuthError> {
+        match self.refuse_suspended(&principal.agent_id).await {
+            Ok(()) => Ok(principal),
+            Err(e) => {
+                record.note_principal(&principal);
+                Err(e)
+            }
+        }
+    }
+
+    /// Checked after every successful authentication, whatever the credential: a fresh
+    /// assertion, a secret, an IdP token, a session token, a login or a refresh.
+    async fn refuse_suspended(&self, agent: &AgentId) -> Result<(), AuthError> {
+        match self.inner.state.is_suspended(agent).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(AuthError::Suspended),
+            Err(e) => Err(AuthError::unavailable(e.to_string())),
+        }
     }
 
     /// [`authenticate`](Self::authenticate), with the backstop expiry check at `now`.
@@ -445,6 +490,10 @@ impl Guard {
             refuse_oversized(credential)?;
             let tokens = self.token_authority()?;
             let principal = self.authenticate_primary(credential).await?;
+            if let Err(e) = self.refuse_suspended(&principal.agent_id).await {
+                record.note_principal(&principal);
+                return Err(e);
+            }
             Ok((tokens.issue(&principal).await?, principal))
         }
         .await
@@ -460,25 +509,64 @@ impl Guard {
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SessionTokens, Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny);
-        let outcome = async { self.token_authority()?.refresh(refresh_token).await }.await.map(
-            |(principal, issued)| {
-                record.note_principal(&principal);
-                issued
-            },
-        );
+        let outcome = async {
+            let (principal, issued) = self.token_authority()?.refresh(refresh_token).await?;
+            record.note_principal(&principal);
+            // The old refresh token is spent either way; the new pair is not handed out.
+            self.refuse_suspended(&principal.agent_id).await?;
+            Ok(issued)
+        }
+        .await;
         if outcome.as_ref().err() == Some(&AuthError::Replayed) {
             record.event = AuditEvent::TokenReuse;
         }
         self.conclude(record, started, outcome).await
     }
 
-    /// Revokes every session token of `agent`, audited with `reason`.
+    /// Ends every current session of `agent` (its session tokens issued until now), audited
+    /// with `reason`. It does not stop the agent from logging in again with its primary
+    /// credential: to shut a compromised agent out, [`suspend_agent`](Self::suspend_agent).
     pub async fn revoke_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
         record.agent_id = Some(agent.clone());
         let outcome = async { Ok(self.token_authority()?.revoke_agent(agent).await?) }.await;
         self.conclude(record, started, outcome).await
+    }
+
+    /// Suspends `agent`, audited with `reason`: until [`reinstate_agent`](Self::reinstate_agent),
+    /// every credential of the agent (session tokens, fresh assertions, secrets, IdP tokens,
+    /// logins and refreshes) is denied with [`AuthError::Suspended`], checked after the
+    /// credential verified, so only its holder learns of the suspension.
+    pub async fn suspend_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::Suspension, Effect::Deny).with_reason(reason);
+        record.agent_id = Some(agent.clone());
+        let outcome =
+            self.inner.state.suspend(agent).await.map_err(|e| AuthError::unavailable(e.to_string()));
+        self.conclude(record, started, outcome).await
+    }
+
+    /// Lifts a suspension of `agent`, audited with `reason`. Every session token issued until
+    /// now is revoked first, so no session from before or during the suspension comes back:
+    /// the agent logs in again. If that revocation fails, the agent stays suspended.
+    pub async fn reinstate_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+        let started = Instant::now();
+        let mut record = AuditRecord::new(AuditEvent::Reinstatement, Effect::Deny).with_reason(reason);
+        record.agent_id = Some(agent.clone());
+        let outcome = async {
+            if let Some(tokens) = &self.inner.tokens {
+                tokens.revoke_agent(agent).await?;
+            }
+            self.inner.state.reinstate(agent).await.map_err(|e| AuthError::unavailable(e.to_string()))
+        }
+        .await;
+        self.conclude(record, started, outcome).await
+    }
+
+    /// Whether `agent` is suspended, as the guard's state store says.
+    pub async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
+        self.inner.state.is_suspended(agent).await
     }
 
     /// Revokes one session token, audited with `reason`.

@@ -30,6 +30,10 @@ pub enum AuthError {
     /// A one-time credential was presented again.
     #[error("credential already used")]
     Replayed,
+    /// The agent is suspended: every credential of it is refused until an operator
+    /// reinstates it.
+    #[error("agent suspended")]
+    Suspended,
     /// Too many failed attempts for this name; try again later.
     #[error("too many failed attempts")]
     LockedOut,

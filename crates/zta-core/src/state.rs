@@ -1,4 +1,4 @@
-//! Shared security state: revocations, failed-attempt counters, one-time ids.
+//! Shared security state: revocations, suspensions, failed-attempt counters, one-time ids.
 //!
 //! Token verification, lockout and replay protection keep their state behind [`StateStore`], so
 //! several replicas can share it (Redis, PostgreSQL). [`MemoryStateStore`] serves one process.
@@ -21,7 +21,7 @@ use crate::AgentId;
 #[error("state store failed: {0}")]
 pub struct StateError(pub String);
 
-/// Revocations, lockout counters and replay ids. Every operation is atomic.
+/// Revocations, suspensions, lockout counters and replay ids. Every operation is atomic.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait StateStore: Send + Sync + Debug + 'static {
@@ -31,6 +31,16 @@ pub trait StateStore: Send + Sync + Debug + 'static {
 
     /// Revokes everything issued to `agent` at or before `at`.
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError>;
+
+    /// Suspends `agent` until [`reinstate`](Self::reinstate): while suspended, every
+    /// credential of the agent is refused. Suspending a suspended agent changes nothing.
+    async fn suspend(&self, agent: &AgentId) -> Result<(), StateError>;
+
+    /// Lifts a suspension of `agent` (nothing happens if there is none).
+    async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError>;
+
+    /// Whether `agent` is suspended.
+    async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError>;
 
     /// Whether a token is revoked: one of `keys` (its id, its family) is revoked, or `agent`
     /// was revoked at or after `issued_at`. Checking a token is this one call, so a shared
@@ -67,6 +77,7 @@ pub struct MemoryStateStore {
     // one with the clock is cheaper than building an `OffsetDateTime`.
     revoked: Expiring<SystemTime, FastHash>,
     agents: DashMap<AgentId, OffsetDateTime, FastHash>,
+    suspended: DashMap<AgentId, (), FastHash>,
     failures: Expiring<(u32, OffsetDateTime)>,
     claimed: Expiring<OffsetDateTime>,
 }
@@ -130,6 +141,20 @@ impl StateStore for MemoryStateStore {
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.agents.entry(agent.clone()).and_modify(|t| *t = (*t).max(at)).or_insert(at);
         Ok(())
+    }
+
+    async fn suspend(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.suspended.insert(agent.clone(), ());
+        Ok(())
+    }
+
+    async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.suspended.remove(agent);
+        Ok(())
+    }
+
+    async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
+        Ok(self.suspended.contains_key(agent))
     }
 
     async fn is_revoked<'k>(

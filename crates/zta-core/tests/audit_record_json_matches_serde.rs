@@ -48,7 +48,8 @@ prop_compose! {
         time in time(),
         event in prop::sample::select(vec![
             AuditEvent::Login, AuditEvent::Authorization, AuditEvent::TokenRefresh, AuditEvent::TokenReuse,
-            AuditEvent::Revocation, AuditEvent::PolicyReload, AuditEvent::Admin,
+            AuditEvent::Revocation, AuditEvent::Suspension, AuditEvent::Reinstatement, AuditEvent::PolicyReload,
+            AuditEvent::Admin,
         ]),
         effect in prop::sample::select(vec![Effect::Allow, Effect::Deny]),
         agent_id in prop::option::of(agent()),

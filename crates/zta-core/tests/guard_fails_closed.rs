@@ -118,3 +118,28 @@ async fn a_guard_without_identity_cannot_be_built() {
     let err = Guard::builder(Arc::new(allow_all()), Arc::new(MemorySink::default())).build().unwrap_err();
     assert_eq!(err, GuardError::NoIdentity);
 }
+
+#[tokio::test]
+async fn an_unreachable_suspension_store_denies() {
+    use zta_testkit::{FailingStore, StateOp};
+    let sink = Arc::new(MemorySink::default());
+    let store = Arc::new(FailingStore::new());
+    let g = Guard::builder(Arc::new(allow_all()), sink.clone())
+        .identity_provider(Arc::new(crew()))
+        .state_store(store.clone())
+        .build()
+        .unwrap();
+    store.fail(&[StateOp::IsSuspended]);
+    let denied = g.check(&research(), Request::new(Action::task("t"))).await.unwrap_err();
+    assert!(
+        matches!(denied.reason(), DenyReason::Unauthenticated(AuthError::Unavailable { .. })),
+        "{:?}",
+        denied.reason()
+    );
+    assert_eq!(sink.last().effect, Effect::Deny);
+    store.fail(&[StateOp::Suspend]);
+    let agent = AgentId::new("research_bot").unwrap();
+    assert!(g.suspend_agent(&agent, "test").await.is_err(), "a suspension that was not stored is an error");
+    store.recover();
+    assert!(g.check(&research(), Request::new(Action::task("t"))).await.is_ok());
+}

@@ -68,6 +68,15 @@ impl StateStore for RacyStore {
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.inner.revoke_agent(agent, at).await
     }
+    async fn suspend(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.inner.suspend(agent).await
+    }
+    async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.inner.reinstate(agent).await
+    }
+    async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
+        self.inner.is_suspended(agent).await
+    }
     async fn is_revoked<'k>(
         &self,
         keys: &[&'k str],

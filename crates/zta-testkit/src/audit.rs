@@ -83,6 +83,8 @@ pub fn rich_records() -> Vec<AuditRecord> {
         AuditEvent::TokenRefresh,
         AuditEvent::TokenReuse,
         AuditEvent::Revocation,
+        AuditEvent::Suspension,
+        AuditEvent::Reinstatement,
         AuditEvent::PolicyReload,
         AuditEvent::Admin,
     ];
@@ -166,6 +168,8 @@ pub fn minimal_records() -> Vec<AuditRecord> {
         AuditEvent::TokenRefresh,
         AuditEvent::TokenReuse,
         AuditEvent::Revocation,
+        AuditEvent::Suspension,
+        AuditEvent::Reinstatement,
         AuditEvent::PolicyReload,
         AuditEvent::Admin,
     ];

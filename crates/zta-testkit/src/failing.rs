@@ -1,7 +1,7 @@
 //! A state store that fails on demand, for testing that its callers fail closed.
 
 use std::{
-    sync::atomic::{AtomicU8, Ordering},
+    sync::atomic::{AtomicU16, Ordering},
     time::Duration,
 };
 
@@ -18,6 +18,12 @@ pub enum StateOp {
     RevokeAgent,
     /// [`StateStore::is_revoked`].
     IsRevoked,
+    /// [`StateStore::suspend`].
+    Suspend,
+    /// [`StateStore::reinstate`].
+    Reinstate,
+    /// [`StateStore::is_suspended`].
+    IsSuspended,
     /// [`StateStore::add_failure`].
     AddFailure,
     /// [`StateStore::failures`].
@@ -30,18 +36,21 @@ pub enum StateOp {
 
 impl StateOp {
     /// Every operation.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::Revoke,
         Self::RevokeAgent,
         Self::IsRevoked,
+        Self::Suspend,
+        Self::Reinstate,
+        Self::IsSuspended,
         Self::AddFailure,
         Self::Failures,
         Self::ClearFailures,
         Self::ClaimOnce,
     ];
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
@@ -50,7 +59,7 @@ impl StateOp {
 #[derive(Debug, Default)]
 pub struct FailingStore {
     inner: MemoryStateStore,
-    failing: AtomicU8,
+    failing: AtomicU16,
 }
 
 impl FailingStore {
@@ -88,6 +97,18 @@ impl StateStore for FailingStore {
     async fn revoke_agent(&self, agent: &AgentId, at: OffsetDateTime) -> Result<(), StateError> {
         self.check(StateOp::RevokeAgent)?;
         self.inner.revoke_agent(agent, at).await
+    }
+    async fn suspend(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.check(StateOp::Suspend)?;
+        self.inner.suspend(agent).await
+    }
+    async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError> {
+        self.check(StateOp::Reinstate)?;
+        self.inner.reinstate(agent).await
+    }
+    async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
+        self.check(StateOp::IsSuspended)?;
+        self.inner.is_suspended(agent).await
     }
     async fn is_revoked<'k>(
         &self,

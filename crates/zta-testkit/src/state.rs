@@ -26,6 +26,7 @@ pub const RACING_CLAIMS: usize = 32;
 pub async fn run_all(make: impl Fn() -> Arc<dyn StateStore>) {
     revocation(make()).await;
     agent_revocation(make()).await;
+    suspension(make()).await;
     token_revocation(make()).await;
     lockout_counters(make()).await;
     lockout_window_restarts(make()).await;
@@ -169,6 +170,48 @@ pub async fn agent_revocation(store: Arc<dyn StateStore>) {
         !agent_revoked(&store, &alice2, earlier).await,
         "revoking one agent revoked another whose id shares its prefix"
     );
+}
+
+/// `suspend` / `reinstate` / `is_suspended`: a suspension lasts until it is lifted.
+///
+/// * an agent never suspended is not suspended;
+/// * a suspension holds until `reinstate`, and suspending twice is one suspension (one
+///   `reinstate` lifts it);
+/// * it is exact: suspending `alice` suspends neither `alice2` nor `ALICE`;
+/// * it is separate from revocation: a suspended agent's tokens are not thereby revoked, and a
+///   revoked agent is not thereby suspended;
+/// * reinstating an agent never suspended is no error.
+pub async fn suspension(store: Arc<dyn StateStore>) {
+    let n = Names::new("suspension");
+    let alice = n.agent("alice");
+    let alice2 = n.agent("alice2");
+    let upper = must("AgentId::new", AgentId::new(alice.as_str().to_uppercase()));
+    let suspended = |agent: AgentId| {
+        let store = store.clone();
+        async move { must("is_suspended", store.is_suspended(&agent).await) }
+    };
+
+    assert!(!suspended(alice.clone()).await, "an agent never suspended is suspended");
+    must("reinstate", store.reinstate(&alice).await);
+    assert!(!suspended(alice.clone()).await, "reinstating an agent never suspended suspended it");
+
+    must("suspend", store.suspend(&alice).await);
+    must("suspend", store.suspend(&alice).await);
+    assert!(suspended(alice.clone()).await, "a suspended agent is not suspended");
+    assert!(
+        !suspended(alice2.clone()).await && !suspended(upper).await,
+        "suspending one agent suspended another whose id shares its prefix or differs in case"
+    );
+    assert!(
+        !agent_revoked(&store, &alice, now_micros()).await,
+        "suspending an agent revoked its tokens in the store (suspension and revocation are separate)"
+    );
+
+    must("reinstate", store.reinstate(&alice).await);
+    assert!(!suspended(alice.clone()).await, "a reinstated agent is still suspended");
+
+    must("revoke_agent", store.revoke_agent(&alice2, now_micros()).await);
+    assert!(!suspended(alice2).await, "revoking an agent suspended it");
 }
 
 /// `is_revoked` answers for a whole token in one call: revoked when any of its keys is, or

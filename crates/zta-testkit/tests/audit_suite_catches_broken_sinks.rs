@@ -190,7 +190,7 @@ async fn losing_time_precision_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[should_panic(expected = "minimal records, read back after close: record 14")]
+#[should_panic(expected = "minimal records, read back after close: record 18")]
 async fn turning_empty_into_absent_fails() {
     audit::minimal_records_round_trip(&backend(Fault::EmptyReasonIsNone)).await;
 }

@@ -30,6 +30,12 @@ enum Fault {
     OnlyFirstKey,
     /// `is_revoked` ignores the agent when it is given keys.
     AgentIgnoredWithKeys,
+    /// `reinstate` does nothing.
+    ReinstateDoesNothing,
+    /// `is_suspended` compares ids ignoring case.
+    SuspensionIgnoresCase,
+    /// `suspend` is a revocation of the agent's tokens.
+    SuspensionIsRevocation,
     /// `add_failure` ignores that a window has ended.
     WindowNeverEnds,
     /// `clear_failures` does nothing.
@@ -88,6 +94,27 @@ impl StateStore for Faulty {
                 self.inner.revoke_agent(agent, at.replace_nanosecond(0).unwrap()).await
             }
             _ => self.inner.revoke_agent(agent, at).await,
+        }
+    }
+    async fn suspend(&self, agent: &AgentId) -> Result<(), StateError> {
+        if self.fault == Fault::SuspensionIsRevocation {
+            self.inner.revoke_agent(agent, OffsetDateTime::now_utc() + time::Duration::days(1)).await?;
+        }
+        self.inner.suspend(agent).await
+    }
+    async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError> {
+        match self.fault {
+            Fault::ReinstateDoesNothing => Ok(()),
+            _ => self.inner.reinstate(agent).await,
+        }
+    }
+    async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
+        match self.fault {
+            Fault::SuspensionIgnoresCase => {
+                let lower = AgentId::new(agent.as_str().to_lowercase()).unwrap();
+                Ok(self.inner.is_suspended(agent).await? || self.inner.is_suspended(&lower).await?)
+            }
+            _ => self.inner.is_suspended(agent).await,
         }
     }
     async fn is_revoked<'k>(
@@ -215,6 +242,24 @@ async fn a_store_reading_one_key_fails() {
 #[should_panic(expected = "a token whose keys are not revoked but whose agent is, is not revoked")]
 async fn a_store_ignoring_the_agent_fails() {
     state::token_revocation(store(Fault::AgentIgnoredWithKeys)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "a reinstated agent is still suspended")]
+async fn a_suspension_that_cannot_be_lifted_fails() {
+    state::suspension(store(Fault::ReinstateDoesNothing)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "suspending one agent suspended another")]
+async fn a_suspension_ignoring_case_fails() {
+    state::suspension(store(Fault::SuspensionIgnoresCase)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "suspension and revocation are separate")]
+async fn a_suspension_stored_as_a_revocation_fails() {
+    state::suspension(store(Fault::SuspensionIsRevocation)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -328,6 +328,7 @@ impl Config {
 
         let mut builder = crate::Guard::builder(policy, audit)
             .token_authority(tokens.clone())
+            .state_store(state.clone())
             .durable_before_permit(self.guard.durable_before_permit);
         for name in &self.guard.discharges {
             builder = builder.discharges(name.clone());
