@@ -1,7 +1,7 @@
 //! The non-demo subcommands.
 
 use std::{
-    io::Write,
+    io::{Read, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     process::ExitCode,
@@ -11,7 +11,10 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use clap::Subcommand;
 use serde::Deserialize;
-use zta::{Config, ConfigError, Credential, Request, secrecy::ExposeSecret};
+use zta::{
+    Config, ConfigError, Credential, Request,
+    secrecy::{ExposeSecret, SecretString},
+};
 
 /// Exit code for a denial or a failed check.
 pub(crate) const EXIT_DENY: u8 = 3;
@@ -38,8 +41,29 @@ pub(crate) fn exit_code_for(e: &anyhow::Error) -> u8 {
     }
 }
 
-fn usage(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(message.into()))
+}
+
+/// Largest token, credential or key file read, in bytes.
+const MAX_SECRET_INPUT: u64 = 64 * 1024;
+
+/// Reads a token, credential or key from the file at `path`, or from standard input if `path` is
+/// `-`. Secrets never come from arguments. Refuses more than 64 KiB and text that is not UTF-8.
+pub(crate) fn read_secret_input(path: &Path) -> Result<SecretString> {
+    let stdin = path == Path::new("-");
+    let name = if stdin { "standard input".to_owned() } else { format!("`{}`", path.display()) };
+    let mut bytes = Vec::new();
+    let read = if stdin {
+        std::io::stdin().lock().take(MAX_SECRET_INPUT + 1).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_SECRET_INPUT + 1).read_to_end(&mut bytes))
+    };
+    read.with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > MAX_SECRET_INPUT {
+        return Err(usage(format!("{name} is longer than {MAX_SECRET_INPUT} bytes")));
+    }
+    String::from_utf8(bytes).map(SecretString::from).map_err(|_| usage(format!("{name} is not UTF-8 text")))
 }
 
 async fn build(config: &Path) -> Result<zta::Built> {
@@ -61,17 +85,31 @@ enum CredentialFile {
     Bearer { bearer: String },
     Assertion { assertion: String },
     Password { username: String, password: String },
+    Issued(IssuedTokens),
 }
 
+/// What `zta token issue` prints: its access token is the bearer credential.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuedTokens {
+    access_token: String,
+    #[serde(rename = "refresh_token", default)]
+    _refresh_token: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "expires_in", default)]
+    _expires_in: Option<serde::de::IgnoredAny>,
+}
+
+/// Reads a credential file (`-`: standard input).
 fn read_credential(path: &Path) -> Result<Credential> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let parsed: CredentialFile = serde_json::from_str(&text).map_err(|_| {
+    let text = read_secret_input(path)?;
+    let parsed: CredentialFile = serde_json::from_str(text.expose_secret()).map_err(|_| {
         usage(format!(
-            "`{}` is not a credential file: expected {{\"bearer\": ...}}, {{\"assertion\": ...}} or {{\"username\": ..., \"password\": ...}}",
+            "`{}` is not a credential file: expected {{\"bearer\": ...}}, {{\"assertion\": ...}}, {{\"username\": ..., \"password\": ...}} or the output of `zta token issue`",
             path.display()
         ))
     })?;
     Ok(match parsed {
+        CredentialFile::Issued(tokens) => Credential::bearer(tokens.access_token.trim()),
         CredentialFile::Bearer { bearer } => Credential::bearer(bearer.trim()),
         CredentialFile::Assertion { assertion } => Credential::agent_assertion(assertion.trim()),
         CredentialFile::Password { username, password } => Credential::password(username, password),
@@ -134,8 +172,12 @@ pub(crate) async fn token_issue(config: &Path, credential: &Path) -> Result<Exit
     }
 }
 
-pub(crate) async fn token_inspect(token: &str, config: Option<&Path>) -> Result<ExitCode> {
-    let mut parts = token.trim().split('.');
+/// `zta token inspect`: the token comes from `token_file` (`-`: standard input), never from an
+/// argument.
+pub(crate) async fn token_inspect(token_file: &Path, config: Option<&Path>) -> Result<ExitCode> {
+    let token = read_secret_input(token_file)?;
+    let token = token.expose_secret().trim();
+    let mut parts = token.split('.');
     let decode = |part: Option<&str>, what: &str| -> Result<serde_json::Value> {
         let part = part.ok_or_else(|| usage(format!("not a JWT: no {what}")))?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -152,7 +194,7 @@ pub(crate) async fn token_inspect(token: &str, config: Option<&Path>) -> Result<
     let mut code = ExitCode::SUCCESS;
     if let Some(config) = config {
         let built = build(config).await?;
-        match built.guard.authenticate(&Credential::bearer(token.trim())).await {
+        match built.guard.authenticate(&Credential::bearer(token)).await {
             Ok(principal) => {
                 out.insert("verified".into(), true.into());
                 out.insert("principal".into(), serde_json::to_value(&principal)?);
@@ -184,7 +226,9 @@ pub(crate) fn audit_verify(path: &Path, public_key: Option<&Path>) -> Result<Exi
     }
 }
 
-pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String]) -> Result<ExitCode> {
+/// `zta keygen`: the token signing key, with `checkpoint` the audit checkpoint key (Ed25519), and
+/// one Ed25519 key pair per agent. Private keys are written `0600`; nothing is overwritten.
+pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String], checkpoint: bool) -> Result<ExitCode> {
     let alg: zta::token::Algorithm =
         alg.parse().map_err(|_| usage(format!("unknown algorithm `{alg}`; use EdDSA, ES256 or RS256")))?;
     let ids = agents
@@ -201,6 +245,13 @@ pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String]) -> Result<ExitCod
         key.kid(),
         out.join("zta-signing.pem").display()
     );
+    if checkpoint {
+        let key = zta::token::SigningKey::generate(zta::token::Algorithm::EdDSA)?;
+        let private = out.join("audit-checkpoint.pem");
+        write_new(&private, key.to_pkcs8_pem().expose_secret(), 0o600)?;
+        write_new(&out.join("audit-checkpoint.pub.pem"), &key.public_key_pem(), 0o644)?;
+        println!("audit checkpoint key (Ed25519): {} (public: audit-checkpoint.pub.pem)", private.display());
+    }
     for id in ids {
         let agent = zta::identity::static_agents::AgentKey::generate()?;
         let private = out.join(format!("{id}.pem"));

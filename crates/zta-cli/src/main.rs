@@ -3,9 +3,13 @@
 //!
 //! Exit codes: 0 success / allow, 3 deny (or a failed check), 2 usage or configuration error,
 //! 1 anything else (e.g. an audit log that fails verification).
+//!
+//! Tokens, credentials and secrets are never arguments (shell history and `/proc/*/cmdline`
+//! would keep them): every command reads them from a file, or from standard input given `-`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod credential;
 mod demo;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -39,8 +43,9 @@ enum Command {
         /// The config file.
         #[arg(long)]
         config: PathBuf,
-        /// A JSON file: `{"bearer": "..."}`, `{"assertion": "..."}` or
-        /// `{"username": "...", "password": "..."}`.
+        /// A JSON file (`-`: standard input): `{"bearer": "..."}`, `{"assertion": "..."}`,
+        /// `{"username": "...", "password": "..."}`, or what `zta token issue` printed (its access
+        /// token is used).
         #[arg(long)]
         credential_file: PathBuf,
         /// A JSON file with the request: `{"action": {"kind": "tool_call", "name": "..."}, ...}`.
@@ -64,7 +69,16 @@ enum Command {
         /// Also make an Ed25519 key pair for this agent (repeatable).
         #[arg(long = "agent")]
         agents: Vec<String>,
+        /// Also make the Ed25519 key pair that signs the audit checkpoint
+        /// (`audit-checkpoint.pem` for `checkpoint_key_file`, `audit-checkpoint.pub.pem` for
+        /// `zta audit verify --public-key`).
+        #[arg(long)]
+        checkpoint: bool,
     },
+    /// Make the credential files `authorize` and `token issue` read: agent assertions, and
+    /// secret hashes for the config.
+    #[command(subcommand)]
+    Credential(credential::CredentialCommand),
     /// Policy tools.
     #[command(subcommand)]
     Policy(commands::PolicyCommand),
@@ -83,8 +97,10 @@ enum TokenCommand {
     },
     /// Show a token's header and claims; with `--config`, also verify it.
     Inspect {
-        /// The token.
-        token: String,
+        /// A file holding the token (`-`: standard input). Never the token itself: arguments
+        /// end up in shell history and `/proc/*/cmdline`.
+        #[arg(long)]
+        token_file: PathBuf,
         /// Verify against this config's token service.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -129,13 +145,14 @@ async fn run(command: Command) -> ExitCode {
         Command::Token(TokenCommand::Issue { config, credential_file }) => {
             commands::token_issue(&config, &credential_file).await
         }
-        Command::Token(TokenCommand::Inspect { token, config }) => {
-            commands::token_inspect(&token, config.as_deref()).await
+        Command::Token(TokenCommand::Inspect { token_file, config }) => {
+            commands::token_inspect(&token_file, config.as_deref()).await
         }
         Command::Audit(AuditCommand::Verify { path, public_key }) => {
             commands::audit_verify(&path, public_key.as_deref())
         }
-        Command::Keygen { out, alg, agents } => commands::keygen(&out, &alg, &agents),
+        Command::Keygen { out, alg, agents, checkpoint } => commands::keygen(&out, &alg, &agents, checkpoint),
+        Command::Credential(cmd) => credential::run(cmd),
         Command::Policy(cmd) => commands::policy(cmd),
     };
     match result {
@@ -144,5 +161,42 @@ async fn run(command: Command) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(commands::exit_code_for(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod secrets_are_never_arguments {
+    use clap::{CommandFactory, builder::ValueParser};
+
+    use super::Cli;
+
+    /// Words that mark an argument as carrying a secret.
+    const SECRET_WORDS: [&str; 7] =
+        ["token", "password", "secret", "assertion", "bearer", "credential", "key"];
+
+    /// Every argument of every subcommand that takes a value and is named for a secret takes a
+    /// path (a file, or `-` for standard input), never the secret itself.
+    #[test]
+    fn every_secret_argument_is_a_path() {
+        let mut stack = vec![(String::from("zta"), Cli::command())];
+        let mut checked = 0;
+        while let Some((name, command)) = stack.pop() {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                let secret = id.split('_').any(|word| SECRET_WORDS.contains(&word));
+                if secret && arg.get_action().takes_values() {
+                    checked += 1;
+                    assert!(
+                        arg.get_value_parser().type_id() == ValueParser::path_buf().type_id(),
+                        "`{name}` takes `{id}` as a value on the command line; take a file path instead"
+                    );
+                }
+            }
+            for sub in command.get_subcommands() {
+                stack.push((format!("{name} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        // credential_file (authorize, token issue), token_file, key, public_key.
+        assert!(checked >= 5, "only {checked} secret arguments found");
     }
 }

@@ -122,7 +122,9 @@ fn token_issue_then_inspect_and_authorize_with_it() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(tokens["expires_in"], 300);
 
-    let (code, out, _) = zta(&["token", "inspect", access, "--config", "zta.yaml"], dir.path());
+    std::fs::write(dir.path().join("access.jwt"), access).unwrap();
+    let (code, out, _) =
+        zta(&["token", "inspect", "--token-file", "access.jwt", "--config", "zta.yaml"], dir.path());
     assert_eq!(code, 0, "{out}");
     let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["verified"], true);
@@ -138,7 +140,8 @@ fn token_issue_then_inspect_and_authorize_with_it() {
     // A new process has a new (in-memory) state store, but the signature and claims still verify.
     assert_eq!(code, 0, "{out}{err}");
 
-    let (code, _, err) = zta(&["token", "inspect", "not-a-token"], dir.path());
+    std::fs::write(dir.path().join("garbage.jwt"), "not-a-token").unwrap();
+    let (code, _, err) = zta(&["token", "inspect", "--token-file", "garbage.jwt"], dir.path());
     assert_eq!(code, 2, "{err}");
 }
 
