@@ -25,6 +25,8 @@ use crate::{
 const NAME: &str = "static";
 /// How long a principal authenticated by secret stays valid.
 const SECRET_PRINCIPAL_LIFETIME: time::Duration = time::Duration::minutes(5);
+/// How long a replay id outlives `exp + leeway` (see `verify_assertion`).
+const REPLAY_MARGIN: Duration = Duration::from_secs(2);
 /// Longest accepted `jti`, in bytes.
 const MAX_JTI_LEN: usize = 128;
 /// Longest accepted assertion lifetime setting.
@@ -253,8 +255,10 @@ impl StaticProvider {
         }
         let expires = OffsetDateTime::from_unix_timestamp(claims.exp)
             .map_err(|_| AuthError::invalid("assertion `exp` out of range"))?;
-        // Remember the id as long as the assertion could still be accepted (exp + leeway).
-        let remember_until = expires + Duration::from_secs(self.leeway);
+        // Remember the id past every instant the assertion still verifies: jsonwebtoken reads
+        // the clock in whole seconds, so it accepts until `exp + leeway + 1s`; one more second
+        // covers a replica whose clock ticks over a little later.
+        let remember_until = expires + Duration::from_secs(self.leeway) + REPLAY_MARGIN;
         let replay_key = format!("assertion:{id}:{}", claims.jti);
         if !self.state.claim_once(&replay_key, remember_until).await.map_err(unavailable)? {
             return Err(AuthError::Replayed);

@@ -66,3 +66,22 @@ async fn missing_or_empty_jti_is_refused() {
         f.provider.authenticate(&sign(&f.alice, &eddsa(), &c)).await.unwrap();
     }
 }
+
+/// jsonwebtoken compares `exp` with the clock in whole seconds, so an assertion whose
+/// `exp + leeway` is the current second still verifies for the rest of that second. The replay
+/// id must still be held then: it was once dropped at `exp + leeway` exactly, so such an
+/// assertion could be presented again and again until the second turned.
+#[tokio::test]
+async fn an_assertion_cannot_be_replayed_in_its_last_accepted_second() {
+    let f = fixture_with(|mut c| {
+        c.assertion.leeway = std::time::Duration::from_secs(1);
+        c
+    });
+    let mut late = claims("alice");
+    let exp = now() - 1; // exp + leeway = this second: jsonwebtoken still accepts it
+    late["exp"] = json!(exp);
+    late["iat"] = json!(exp - 10);
+    let credential = sign(&f.alice, &eddsa(), &late);
+    f.provider.authenticate(&credential).await.unwrap();
+    assert_eq!(f.provider.authenticate(&credential).await.unwrap_err(), AuthError::Replayed);
+}
