@@ -143,8 +143,9 @@ impl AgentEntry {
     }
 }
 
-/// Lock a name out after `max_failures` failed attempts within `window` (a fixed window from
-/// the first failure). Defaults: 5 failures, `5m`.
+/// Lock a name out of secret authentication after `max_failures` attempts within `window` (a
+/// fixed window from the first attempt). Each lockout doubles the next window, up to 64 times
+/// `window`, for a day. Assertions are not locked out. Defaults: 5 failures, `5m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

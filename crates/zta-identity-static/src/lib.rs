@@ -5,8 +5,8 @@
 //! [`StaticConfig`]. Each agent proves who it is either with an Ed25519-signed assertion (a
 //! short-lived, single-use JWT made with [`AgentKey::assertion`]) or with a secret checked
 //! against an argon2id hash (made with [`hash_secret`]). Unknown agents cost the same work and
-//! get the same error as wrong credentials; repeated failures lock the name out; assertions
-//! cannot be replayed. Lockout counters and replay ids live in a [`zta_core::StateStore`], so
+//! get the same error as wrong credentials; repeated wrong secrets lock the name out, with
+//! exponential backoff; assertions cannot be replayed. Lockout counters and replay ids live in a [`zta_core::StateStore`], so
 //! replicas share them.
 //!
 //! ```

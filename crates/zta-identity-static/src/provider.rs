@@ -25,6 +25,11 @@ use crate::{
 const NAME: &str = "static";
 /// How long a principal authenticated by secret stays valid.
 const SECRET_PRINCIPAL_LIFETIME: time::Duration = time::Duration::minutes(5);
+/// The lockout window doubles at most this many times (64 windows: 5 h 20 min at the default
+/// 5 minutes).
+const MAX_BACKOFF_DOUBLINGS: u32 = 6;
+/// How long the backoff remembers that a name used up its allowance.
+const BACKOFF_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// How long a replay id outlives `exp + leeway` (see `verify_assertion`).
 const REPLAY_MARGIN: Duration = Duration::from_secs(2);
 /// Longest accepted `jti`, in bytes.
@@ -43,8 +48,10 @@ const BAD_SECRET: &str = "wrong secret or unknown agent";
 /// Accepts [`Credential::AgentAssertion`] (an EdDSA JWT signed with the agent's configured
 /// key, see [`AgentKey::assertion`]) and [`Credential::Password`] (agent id and secret, checked
 /// against an argon2id hash). Unknown agents cost the same work as known ones and fail with the
-/// same error. Failed attempts count per agent name; past the limit every attempt is
-/// [`AuthError::LockedOut`] until the window ends. Any state-store failure denies.
+/// same error. Failed secrets count per agent name; past the limit every secret attempt is
+/// [`AuthError::LockedOut`] until the window ends, and each lockout doubles the next window.
+/// Assertions are never locked out (a key cannot be guessed, and the name in an unverified
+/// assertion is the attacker's choice). Any state-store failure denies.
 pub struct StaticProvider {
     audience: String,
     agents: HashMap<AgentId, Agent>,
@@ -166,22 +173,35 @@ impl StaticProvider {
         })
     }
 
-    /// Refuses a locked-out name without any verification work, then counts this attempt as a
-    /// failure up front. Counting before verifying means concurrent guesses cannot all slip
-    /// past the check: at most `max_failures` attempts per window reach verification. A
-    /// success clears the count.
-    async fn gate(&self, key: &str) -> Result<(), AuthError> {
-        if self.state.failures(key).await.map_err(unavailable)? >= self.max_failures {
+    /// Secret lockout. Refuses a locked-out name without any verification work, then counts
+    /// this attempt as a failure up front: concurrent guesses cannot all slip past the check,
+    /// so at most `max_failures` attempts per window reach argon2. Each time a name uses up its
+    /// allowance, its next window is twice as long (exponential backoff, remembered for a
+    /// day). Returns the attempts counted in the window, this one included.
+    async fn gate(&self, id: &AgentId) -> Result<u32, AuthError> {
+        let key = lockout_key(id);
+        if self.state.failures(&key).await.map_err(unavailable)? >= self.max_failures {
             return Err(AuthError::LockedOut);
         }
-        if self.state.add_failure(key, self.window).await.map_err(unavailable)? > self.max_failures {
+        let doublings = self.state.failures(&backoff_key(id)).await.map_err(unavailable)?;
+        let window = self.window.saturating_mul(1 << doublings.min(MAX_BACKOFF_DOUBLINGS));
+        let count = self.state.add_failure(&key, window).await.map_err(unavailable)?;
+        if count == self.max_failures {
+            self.state.add_failure(&backoff_key(id), BACKOFF_MEMORY).await.map_err(unavailable)?;
+        }
+        if count > self.max_failures {
             return Err(AuthError::LockedOut);
         }
-        Ok(())
+        Ok(count)
     }
 
-    async fn succeeded(&self, key: &str, principal: Principal) -> Result<Principal, AuthError> {
-        self.state.clear_failures(key).await.map_err(unavailable)?;
+    /// After a right secret: the up-front count is forgotten only if it was the window's sole
+    /// attempt. While failures are ongoing the count stays, so the owner's successes do not
+    /// hand a guesser a fresh allowance.
+    async fn succeeded(&self, id: &AgentId, count: u32, principal: Principal) -> Result<Principal, AuthError> {
+        if count == 1 {
+            self.state.clear_failures(&lockout_key(id)).await.map_err(unavailable)?;
+        }
         Ok(principal)
     }
 
@@ -197,10 +217,9 @@ impl StaticProvider {
             let _ = jsonwebtoken::decode::<AssertionClaims>(jwt, &self.dummy_key, &self.validation(""));
             return Err(AuthError::invalid(BAD_SIGNATURE));
         };
-        let lockout_key = lockout_key(&id);
-        self.gate(&lockout_key).await?;
-        let principal = self.verify_assertion(jwt, &id).await?;
-        self.succeeded(&lockout_key, principal).await
+        // No lockout: an Ed25519 key cannot be guessed, and counting failures by the unverified
+        // `sub` would let anyone lock any agent out with junk assertions.
+        self.verify_assertion(jwt, &id).await
     }
 
     async fn verify_assertion(&self, jwt: &str, id: &AgentId) -> Result<Principal, AuthError> {
@@ -275,10 +294,10 @@ impl StaticProvider {
             return Err(AuthError::invalid("empty secret"));
         }
         let id = AgentId::new(username).ok();
-        let lockout_key = id.as_ref().map(lockout_key);
-        if let Some(key) = &lockout_key {
-            self.gate(key).await?;
-        }
+        let count = match &id {
+            Some(id) => Some(self.gate(id).await?),
+            None => None,
+        };
         let agent = id.as_ref().and_then(|id| self.agents.get(id)).filter(|a| a.secret_hash().is_some());
         let hash = agent.and_then(Agent::secret_hash).unwrap_or(&self.dummy_hash).clone();
         let presented = password.clone();
@@ -287,12 +306,12 @@ impl StaticProvider {
             tokio::task::spawn_blocking(move || secret::verify(&hash, presented.expose_secret().as_bytes()))
                 .await
                 .map_err(|_| AuthError::unavailable("secret verification task failed"))?;
-        match (agent, lockout_key, matched) {
-            (Some(agent), Some(key), true) => {
+        match (agent, count, matched) {
+            (Some(agent), Some(count), true) => {
                 let now = OffsetDateTime::now_utc();
                 let principal =
                     agent.principal(AuthMethod::AgentSecret, now, now + SECRET_PRINCIPAL_LIFETIME);
-                self.succeeded(&key, principal).await
+                self.succeeded(&agent.id, count, principal).await
             }
             _ => {
                 tracing::debug!(known = agent.is_some(), "static: secret refused");
@@ -397,6 +416,11 @@ fn unavailable(e: StateError) -> AuthError {
 
 fn lockout_key(id: &AgentId) -> String {
     format!("lockout:{id}")
+}
+
+/// Counts the times `id` used up its allowance, for the backoff.
+fn backoff_key(id: &AgentId) -> String {
+    format!("lockout-backoff:{id}")
 }
 
 fn decoding_key(raw: &[u8; ED25519_KEY_LEN]) -> DecodingKey {
