@@ -131,6 +131,19 @@ pub enum Error {
     /// The file watcher could not be started.
     #[error("cannot watch policy files: {0}")]
     Watch(String),
+    /// A policy file changed between every two of its reads: it is still being written, and no
+    /// version of it is loaded.
+    #[error(
+        "`{path}` kept changing while it was read ({reads} reads, {interval_ms} ms apart); a file still being written is not loaded"
+    )]
+    Unsettled {
+        /// The file.
+        path: PathBuf,
+        /// How many times it was read.
+        reads: u32,
+        /// The pause between two reads.
+        interval_ms: u64,
+    },
 }
 
 impl Error {
