@@ -1,5 +1,6 @@
 //! Load-time analysis: rules that can never decide (dead below an unconditional rule, or an
-//! allow shadowed by a deny that matches whenever it does) and duplicate rules.
+//! allow shadowed by a deny that matches whenever it does), duplicate rules, and (when the
+//! policy has a `schema`) conditions on attributes the schema does not declare.
 //!
 //! The shadowing check is conservative: it warns only when it can prove coverage from the
 //! rules' text. A deny covers an allow when the deny's `when` is absent or identical and every
@@ -15,7 +16,8 @@ use crate::{
     compile::{Cond, Rule, Test},
     diag::{Diagnostic, Severity},
     engine::PolicySet,
-    model::{CondSpec, Lit, Op, RuleSpec},
+    model::{CondSpec, Lit, Op, RESERVED_PATHS, RuleSpec, WhenSpec},
+    schema::Schema,
 };
 
 /// Most allow/deny pairs the shadowing check compares: it is quadratic in the worst case, and a
@@ -123,7 +125,80 @@ pub(crate) fn analyze(set: &PolicySet, logic: &[String]) -> Vec<Diagnostic> {
             ));
         }
     }
+    if let Some(schema) = &set.schema {
+        out.extend(specs.iter().flat_map(|s| undeclared(schema, s)));
+    }
     out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    out
+}
+
+/// The conditions of `s` (top level and in `when`, each path once) on a context or resource
+/// attribute the schema does not declare for every action type the rule can apply to: a
+/// request may give such an attribute another shape (a map where a string is expected), and
+/// the condition then quietly fails.
+fn undeclared(schema: &Schema, s: &RuleSpec) -> Vec<Diagnostic> {
+    fn collect<'a>(w: &'a WhenSpec, out: &mut Vec<&'a CondSpec>) {
+        match w {
+            WhenSpec::All(v) | WhenSpec::Any(v) => v.iter().for_each(|x| collect(x, out)),
+            WhenSpec::Not(x) => collect(x, out),
+            WhenSpec::Cond(c) => out.push(c),
+        }
+    }
+    let mut conds: Vec<&CondSpec> = s.conditions.iter().collect();
+    if let Some(w) = &s.when {
+        collect(w, &mut conds);
+    }
+    let actions = pinned_strings(s, "action_type");
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for c in conds {
+        let path = c.path.as_str();
+        let root = path.split('.').next().unwrap_or(path);
+        let reserved = RESERVED_PATHS.contains(&path)
+            || (zta_core::RESERVED_ATTRIBUTES.contains(&root) && !path.starts_with("resource."));
+        if reserved || seen.contains(&path) {
+            continue;
+        }
+        seen.push(path);
+        let (missing, hint) = match &actions {
+            Some(actions) => {
+                let missing: Vec<String> = actions
+                    .iter()
+                    .filter(|a| !schema.declares(Some(a), path))
+                    .map(|a| format!("`{a}`"))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let hint = format!(
+                    "declare it in the schema (e.g. `{path}: string` under `schema:` `{}:`), so that a request giving it another shape is refused instead of slipping past this condition",
+                    actions.iter().find(|a| !schema.declares(Some(a), path)).unwrap_or(&"<action>")
+                );
+                (missing.join(", "), hint)
+            }
+            None => {
+                if schema.declares(None, path) {
+                    continue;
+                }
+                (
+                    "every action (`\"*\"`), and the rule does not pin `action_type`".to_owned(),
+                    format!(
+                        "declare `{path}` under `schema:` `\"*\":`, or pin the rule's `action_type` and declare it for those actions, so that a request giving it another shape is refused"
+                    ),
+                )
+            }
+        };
+        out.push(
+            Diagnostic::new(
+                Severity::Warning,
+                &s.file,
+                c.pos,
+                format!("rule `{}` tests `{path}`, which the schema does not declare for {missing}", s.name),
+            )
+            .with_rule(Some(&s.name))
+            .with_hint(hint),
+        );
+    }
     out
 }
 

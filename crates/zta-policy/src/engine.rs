@@ -16,11 +16,17 @@ use crate::{
     compile::{Accessor, Cond, Expr, RegexCache, Rule, Test},
     diag::{Diagnostic, Diagnostics, Error, Severity},
     model::{FlowSpec, Model, Reader, RuleSpec},
+    schema::Schema,
     source::{self, Format},
 };
 
 /// The determining rule name of a denied segment crossing.
 pub const SEGMENT_BOUNDARY: &str = "segment-boundary";
+
+/// The determining rule name of [`PolicySet::decide`]'s denial of a request that does not
+/// conform to the policy's `schema` ([`PolicyEngine::evaluate`] reports it as
+/// [`PolicyError::InvalidRequest`] instead).
+pub const INVALID_REQUEST: &str = "invalid-request";
 
 /// One policy text to load.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +68,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FxHasher>>;
 
 /// Which indexed attribute a rule is filed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,17 +98,20 @@ struct Flow {
 ///
 /// Load it from files ([`PolicySet::from_files`]) or text ([`PolicySet::from_sources`]); a
 /// policy with any error does not load, and every error is reported. Decisions follow
-/// POLICY.md: segment boundaries first (when the policy declares `segments`), then priority
-/// tiers from the highest down, deny overriding allow within a tier, and a default deny.
+/// POLICY.md: the request schema first (when the policy declares `schema`), then segment
+/// boundaries (when it declares `segments`), then priority tiers from the highest down, deny
+/// overriding allow within a tier, and a default deny.
 #[derive(Debug)]
 pub struct PolicySet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) specs: Vec<RuleSpec>,
     index: Index,
     flows: Option<Vec<Flow>>,
+    pub(crate) schema: Option<Schema>,
     pub(crate) digest: PolicyDigest,
     warnings: Vec<Diagnostic>,
     segment_rule: RuleName,
+    invalid_rule: RuleName,
 }
 
 /// Matched rule ids in the deciding tier (inline, so ordinary decisions do not allocate).
@@ -163,13 +172,16 @@ impl PolicySet {
                 seen.insert(name, (file, *pos));
             }
         }
+        let schema = model.schema.as_ref().map(|decls| crate::schema::merge(decls, &mut diags));
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             return Err(Error::Invalid(Diagnostics(diags)));
         }
         model.rules.sort_by(|a, b| a.name.cmp(&b.name));
         let logic: Vec<String> = model.rules.iter().map(crate::model::logic_key).collect();
-        let digest = PolicyDigest(Sha256::digest(model.canonical(&logic).as_bytes()).into());
+        let schema_text = schema.as_ref().map(crate::schema::canonical);
+        let digest =
+            PolicyDigest(Sha256::digest(model.canonical(&logic, schema_text.as_deref()).as_bytes()).into());
 
         let mut cache = RegexCache::default();
         let mut rules = Vec::with_capacity(model.rules.len());
@@ -193,9 +205,11 @@ impl PolicySet {
             specs: model.rules,
             index,
             flows,
+            schema: schema.as_ref().map(Schema::compile),
             digest,
             warnings: Vec::new(),
             segment_rule: RuleName::from(SEGMENT_BOUNDARY),
+            invalid_rule: RuleName::from(INVALID_REQUEST),
         };
         set.warnings = crate::analysis::analyze(&set, &logic);
         Ok(set)
@@ -206,7 +220,8 @@ impl PolicySet {
         self.digest
     }
 
-    /// Warnings found at load: shadowed, dead and duplicate rules.
+    /// Warnings found at load: shadowed, dead and duplicate rules, and (when the policy has a
+    /// `schema`) rule conditions on attributes the schema does not declare.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
     }
@@ -226,8 +241,40 @@ impl PolicySet {
         self.flows.is_some()
     }
 
-    /// Decides `request`. Never fails and, without obligations, never allocates.
+    /// Whether the policy declares a request `schema`.
+    pub fn has_schema(&self) -> bool {
+        self.schema.is_some()
+    }
+
+    /// Checks `request` against the policy's `schema`: `Err(PolicyError::InvalidRequest)`,
+    /// naming the first offending path, its declared type and what was found, when a declared
+    /// attribute has another type, a required one is missing, or a map on the way to a
+    /// declared path is something else. Allocates only to refuse.
+    pub fn check_schema(&self, request: &AuthzRequest) -> Result<(), PolicyError> {
+        match self.schema.as_ref().and_then(|s| s.violations(request).next()) {
+            Some(v) => Err(PolicyError::InvalidRequest(v.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Decides `request`. Never fails and, without obligations, never allocates. A request
+    /// that does not conform to the `schema` is denied before the segment check and every
+    /// rule (basis `ExplicitDeny`, determining rule [`INVALID_REQUEST`]);
+    /// [`PolicyEngine::evaluate`] reports it as an invalid request instead, which the guard
+    /// denies with reason "invalid request".
     pub fn decide(&self, request: &AuthzRequest) -> Decision {
+        if let Some(schema) = &self.schema
+            && schema.violations(request).next().is_some()
+        {
+            let mut determining = Determining::new();
+            determining.push(self.invalid_rule.clone());
+            return Decision::new(Basis::ExplicitDeny, determining, self.digest);
+        }
+        self.decide_conforming(request)
+    }
+
+    /// Decides a request that conforms to the schema: segments, then rules.
+    fn decide_conforming(&self, request: &AuthzRequest) -> Decision {
         if let Some(d) = self.segment_check(request) {
             return d;
         }
@@ -361,8 +408,11 @@ pub(crate) enum SegmentOutcome {
 }
 
 impl PolicyEngine for PolicySet {
+    /// Refuses a request that does not conform to the `schema` with
+    /// [`PolicyError::InvalidRequest`] before any rule runs; decides the others.
     fn evaluate(&self, request: &AuthzRequest) -> Result<Decision, PolicyError> {
-        Ok(self.decide(request))
+        self.check_schema(request)?;
+        Ok(self.decide_conforming(request))
     }
 
     fn digest(&self) -> PolicyDigest {

@@ -18,6 +18,10 @@ use crate::{
 pub struct Explanation {
     /// The decision (identical to [`PolicySet::decide`]'s).
     pub decision: Decision,
+    /// How the request fails to conform to the policy's `schema` (empty: it conforms, or
+    /// there is no schema). When not empty, the request is denied as invalid before any rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_violations: Vec<String>,
     /// The segment check, when segments are enforced and the request has a target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<SegmentTrace>,
@@ -173,10 +177,16 @@ fn trace_when(spec: &WhenSpec, expr: &Expr, req: &AuthzRequest) -> WhenTrace {
 }
 
 impl PolicySet {
-    /// Decides `request` and says why: the segment check, then every rule with each
-    /// condition's operand, the request's value, and whether it held.
+    /// Decides `request` and says why: every schema violation, the segment check, then every
+    /// rule with each condition's operand, the request's value, and whether it held.
     pub fn explain(&self, request: &AuthzRequest) -> Explanation {
         let decision = self.decide(request);
+        let schema_violations: Vec<String> = self
+            .schema
+            .as_ref()
+            .map(|s| s.violations(request).map(|v| v.to_string()).collect())
+            .unwrap_or_default();
+        let invalid = !schema_violations.is_empty();
         let segment = self.crossing(request).map(|outcome| {
             let from = request.principal().segment.clone();
             let to = request.target().and_then(|t| t.segment.clone());
@@ -191,8 +201,8 @@ impl PolicySet {
             };
             SegmentTrace { from, to, permitted, reason }
         });
-        let segment_denied = segment.as_ref().is_some_and(|s| !s.permitted);
-        let deciding_priority = if segment_denied {
+        let denied_before_rules = invalid || segment.as_ref().is_some_and(|s| !s.permitted);
+        let deciding_priority = if denied_before_rules {
             None
         } else {
             let mut m = smallvec::SmallVec::new();
@@ -216,20 +226,20 @@ impl PolicySet {
                     .flat_map(|(s, c)| trace_cond(s, c, request))
                     .collect();
                 let when = spec.when.as_ref().zip(rule.when.as_ref()).map(|(s, e)| trace_when(s, e, request));
-                let reached = !segment_denied && deciding_priority.is_none_or(|p| rule.priority >= p);
+                let reached = !denied_before_rules && deciding_priority.is_none_or(|p| rule.priority >= p);
                 RuleTrace {
                     name: rule.name.to_string(),
                     effect: rule.effect,
                     priority: rule.priority,
                     matched: rule.matches(request, false),
                     reached,
-                    determining: !segment_denied && decision.determining.contains(&rule.name),
+                    determining: !denied_before_rules && decision.determining.contains(&rule.name),
                     conditions,
                     when,
                 }
             })
             .collect();
-        Explanation { decision, segment, deciding_priority, rules }
+        Explanation { decision, schema_violations, segment, deciding_priority, rules }
     }
 }
 
@@ -288,8 +298,12 @@ impl fmt::Display for Explanation {
             Effect::Allow => "ALLOW",
             Effect::Deny => "DENY",
         };
-        write!(f, "{effect} ({})", basis_text(d.basis))?;
-        if !d.determining.is_empty() {
+        if self.schema_violations.is_empty() {
+            write!(f, "{effect} ({})", basis_text(d.basis))?;
+        } else {
+            write!(f, "{effect} (invalid request: it does not conform to the policy schema)")?;
+        }
+        if !d.determining.is_empty() && self.schema_violations.is_empty() {
             let names: Vec<&str> = d.determining.iter().map(|n| &**n).collect();
             write!(f, " by {}", names.join(", "))?;
         }
@@ -303,6 +317,9 @@ impl fmt::Display for Explanation {
             )?;
         }
         writeln!(f, "policy digest: {}", d.policy_digest)?;
+        for v in &self.schema_violations {
+            writeln!(f, "schema: {v}")?;
+        }
         if let Some(s) = &self.segment {
             writeln!(
                 f,

@@ -73,8 +73,45 @@
 //! | `exists` | the list is present (even if empty) |
 //! | a list literal `[a, b]` | the whole list equals `[a, b]`, in order |
 //!
+//! # Schema
+//!
+//! A `schema` section declares the types of request attributes per action type, so that a
+//! request cannot dodge a rule by giving an attribute another shape (`message: {type:
+//! {nested: system}}` or `message: {type: [system]}` against a deny on `message.type:
+//! {regex: "^system$"}`):
+//!
+//! ```yaml
+//! schema:
+//!   send_message:                       # an action type, or "*" (quoted) for every action
+//!     message.type: {type: string, required: true}
+//!     message.priority: number          # shorthand for {type: number}
+//!   call_tool:
+//!     arguments: object
+//!     resource.owner: string            # a resource attribute
+//!   "*":
+//!     trace_id: string
+//! ```
+//!
+//! Types: `string`, `number` (integer or float), `boolean`, `object` (a map), `time` (an RFC
+//! 3339 string), `list`, `list<T>` with `T` one of the others. Paths are context paths or
+//! `resource.<path>`; a reserved attribute, an unknown type, a path declared twice with two
+//! types (for one action, or for one action and `"*"`, in one file or across files) and a
+//! path declared inside one that is not an `object` are load errors. A request whose action
+//! type has declarations (its own, or `"*"`'s) conforms when every declared path that is
+//! present has its type (`null` has none), every required path is present, and every map on
+//! the way to a declared path is a map. Undeclared attributes are allowed. A request that
+//! does not conform is refused before the segment check and every rule:
+//! [`zta_core::PolicyEngine::evaluate`] returns `PolicyError::InvalidRequest` naming the path,
+//! the declared type and what was found (the guard denies it as an invalid request), and
+//! [`PolicySet::decide`] denies it with determining rule [`INVALID_REQUEST`]. When a policy
+//! has a schema, loading warns about each rule condition on a context or resource attribute
+//! the schema does not declare for the action types the rule can apply to. The schema is
+//! part of the digest.
+//!
 //! # Combining
 //!
+//! 0. **Schema** (when the policy has a `schema` section): a request that does not conform is
+//!    refused as invalid, above everything else.
 //! 1. **Segments** (when the policy has a `segments` section): a request with a target agent
 //!    whose `principal.segment` differs from `target.segment` (one side unknown and the other
 //!    known counts as different; both unknown counts as the same) is denied with basis
@@ -97,6 +134,7 @@ mod diag;
 mod engine;
 mod explain;
 mod model;
+mod schema;
 mod source;
 mod watch;
 
@@ -105,7 +143,7 @@ pub use cli::{
     run_test_file, run_tests,
 };
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
-pub use engine::{PolicySet, SEGMENT_BOUNDARY, Source};
+pub use engine::{INVALID_REQUEST, PolicySet, SEGMENT_BOUNDARY, Source};
 pub use explain::{ConditionTrace, Explanation, RuleTrace, SegmentTrace, WhenTrace};
 pub use source::Format;
 pub use watch::{PolicyConfig, PolicyWatcher, ReloadOutcome};

@@ -158,6 +158,8 @@ pub(crate) struct OpSpec {
 pub(crate) struct CondSpec {
     pub(crate) path: String,
     pub(crate) ops: Vec<OpSpec>,
+    /// Where the path was written (not part of equality).
+    pub(crate) pos: Pos,
 }
 
 impl PartialEq for CondSpec {
@@ -215,13 +217,16 @@ pub(crate) struct Model {
     pub(crate) segments: Option<Vec<FlowSpec>>,
     /// Every rule name read (also of rules with errors), for the duplicate check.
     pub(crate) names: Vec<(String, Arc<str>, Pos)>,
+    /// `Some` when any file has a `schema:` section: every declaration, in reading order.
+    pub(crate) schema: Option<Vec<crate::schema::SchemaDecl>>,
 }
 
 /// Collects diagnostics while reading one file.
 pub(crate) struct Reader<'a> {
-    file: Arc<str>,
+    pub(crate) file: Arc<str>,
     pub(crate) diags: &'a mut Vec<Diagnostic>,
-    rule: Option<String>,
+    /// The rule being read, named in diagnostics.
+    pub(crate) rule: Option<String>,
 }
 
 impl<'a> Reader<'a> {
@@ -229,7 +234,7 @@ impl<'a> Reader<'a> {
         Self { file: Arc::from(file), diags, rule: None }
     }
 
-    fn error(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
         let d = Diagnostic::new(Severity::Error, &self.file, pos, message)
             .with_hint(hint)
             .with_rule(self.rule.as_deref());
@@ -262,7 +267,12 @@ impl<'a> Reader<'a> {
                     match key.name.as_str() {
                         "policies" => self.read_rules(value, model),
                         "segments" => self.read_segments(value, model),
-                        _ => self.unknown_key(key, &["policies", "segments"], "the `policies` section"),
+                        "schema" => self.read_schema(value, model),
+                        _ => self.unknown_key(
+                            key,
+                            &["policies", "segments", "schema"],
+                            "the `policies` section",
+                        ),
                     }
                 }
             }
@@ -276,14 +286,15 @@ impl<'a> Reader<'a> {
                     match key.name.as_str() {
                         "policies" => self.read_rules(value, model),
                         "segments" => self.read_segments(value, model),
-                        _ => self.unknown_key(key, &["policies", "segments"], "a policy file"),
+                        "schema" => self.read_schema(value, model),
+                        _ => self.unknown_key(key, &["policies", "segments", "schema"], "a policy file"),
                     }
                 }
             }
         }
     }
 
-    fn unknown_key(&mut self, key: &Key, known: &[&str], place: &str) {
+    pub(crate) fn unknown_key(&mut self, key: &Key, known: &[&str], place: &str) {
         let hint = match did_you_mean(&key.name, known) {
             Some(s) => format!("did you mean `{s}`? {place} accepts: {}", known.join(", ")),
             None => format!("{place} accepts: {}", known.join(", ")),
@@ -558,7 +569,7 @@ impl<'a> Reader<'a> {
             }
             _ => vec![OpSpec { op: Op::Eq, operand: self.read_literal(node, true)?, pos: node.pos }],
         };
-        Some(CondSpec { path, ops })
+        Some(CondSpec { path, ops, pos: key.pos })
     }
 
     fn read_literal(&mut self, node: &Node, allow_list: bool) -> Option<Lit> {
@@ -903,7 +914,7 @@ impl<'a> Reader<'a> {
 }
 
 /// A close match for a misspelt name.
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(word, c), *c))
@@ -950,7 +961,7 @@ pub(crate) fn node_to_json(node: &Node) -> serde_json::Value {
 // path, operators in a fixed order, strings JSON-escaped. Any deterministic function of the
 // normalized model would do; this one is also readable.
 
-fn write_str(out: &mut String, s: &str) {
+pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
     // Runs without anything to escape are copied whole; every escaped character is ASCII, so
     // the run boundaries are character boundaries.
@@ -1069,8 +1080,10 @@ pub(crate) fn logic_key(r: &RuleSpec) -> String {
 
 impl Model {
     /// The canonical text of the model (see above). `logic` holds [`logic_key`] of each rule,
-    /// in the order of `self.rules`, which must be sorted by name.
-    pub(crate) fn canonical(&self, logic: &[String]) -> String {
+    /// in the order of `self.rules`, which must be sorted by name; `schema` is the canonical
+    /// text of the merged schema, when the policy has one (a policy without one keeps the
+    /// digest it had before schemas existed).
+    pub(crate) fn canonical(&self, logic: &[String], schema: Option<&str>) -> String {
         let mut out = String::with_capacity(logic.iter().map(|l| l.len() + 64).sum::<usize>() + 64);
         out.push_str("{\"rules\":[");
         for (i, (r, l)) in self.rules.iter().zip(logic).enumerate() {
@@ -1119,6 +1132,10 @@ impl Model {
                 out.push_str(&flows.join(","));
                 out.push(']');
             }
+        }
+        if let Some(schema) = schema {
+            out.push_str(",\"schema\":");
+            out.push_str(schema);
         }
         out.push('}');
         out

@@ -1,5 +1,7 @@
 //! A decision without obligations makes no heap allocation (counted with a counting global
-//! allocator). Decisions with obligations, or with more than four determining rules, may.
+//! allocator), the request schema's check of a conforming request included. Decisions with
+//! obligations, or with more than four determining rules, may, and so may refusing a request
+//! that does not conform.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -8,9 +10,19 @@ use std::hint::black_box;
 
 use common::*;
 use serde_json::json;
-use zta_core::{Action, Resource};
+use zta_core::{Action, PolicyEngine, Resource};
 
 const POLICY: &str = r#"
+schema:
+  send_message:
+    message.type: {type: string, required: true}
+    message.tags: list<string>
+  handoff:
+    client_ip: string
+  "*":
+    at: time
+    level: number
+    resource.owner: string
 segments:
   flows: [{from: research, to: analysis, actions: [send_message, handoff]}]
 policies:
@@ -28,7 +40,9 @@ fn decisions_without_obligations_do_not_allocate() {
     let p = load(POLICY);
     let requests = [
         req("research_bot", Action::tool_call("web_search")).segment("research").build(),
-        req("research_bot", Action::message("system")).ctx("message", json!({"type": "sys"})).build(),
+        req("research_bot", Action::message("system"))
+            .ctx("message", json!({"type": "sys", "tags": ["a", "b"]}))
+            .build(),
         req("writer_bot", Action::task("t")).build(),
         req("x", Action::tool_call("shell")).build(),
         req("x", Action::task("t"))
@@ -49,6 +63,7 @@ fn decisions_without_obligations_do_not_allocate() {
         for _ in 0..100 {
             for r in &requests {
                 black_box(p.decide(black_box(r)));
+                black_box(p.evaluate(black_box(r))).ok();
             }
         }
     });
@@ -56,6 +71,8 @@ fn decisions_without_obligations_do_not_allocate() {
     // The decisions were real ones.
     let effects: Vec<bool> = expected.iter().map(|d| d.is_allowed()).collect();
     assert_eq!(effects, [true, false, true, false, true, true, false, false]);
+    assert!(p.has_schema());
+    assert!(requests.iter().all(|r| p.check_schema(r).is_ok()), "every request conforms");
 }
 
 #[test]

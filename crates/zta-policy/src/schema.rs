@@ -1,0 +1,677 @@
+//! The request schema: the declared types of context (and resource) attributes, per action
+//! type. A request that does not conform is refused before any rule runs, so that a deny rule
+//! cannot be dodged by reshaping an attribute (a map or a list where a string is expected).
+//!
+//! Declarations are read with the rest of a file ([`Reader::read_schema`]), merged across the
+//! files of a set ([`merge`]: a path declared twice for one action with different types is a
+//! load error), and compiled into pre-split paths per action type ([`Schema`]). Checking a
+//! request walks those paths and allocates nothing unless the request is refused.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use serde_json::Value as Json;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use zta_core::AuthzRequest;
+
+use crate::{
+    diag::{Diagnostic, Severity},
+    engine::FxMap,
+    model::{Model, RESERVED_PATHS, Reader, did_you_mean, write_str},
+    source::{Key, Node, Pos, Value},
+};
+
+/// The action key whose declarations apply to every action type.
+pub(crate) const ANY_ACTION: &str = "*";
+
+/// The type names a declaration may use.
+const TYPES: &[&str] = &[
+    "string",
+    "number",
+    "boolean",
+    "object",
+    "time",
+    "list",
+    "list<string>",
+    "list<number>",
+    "list<boolean>",
+    "list<object>",
+    "list<time>",
+];
+
+/// A type a value may have: the element types of a list, or a whole attribute's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    String,
+    /// An integer or a float.
+    Number,
+    Boolean,
+    /// A map.
+    Object,
+    /// A string holding an RFC 3339 time.
+    Time,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" => Self::String,
+            "number" => Self::Number,
+            "boolean" => Self::Boolean,
+            "object" => Self::Object,
+            "time" => Self::Time,
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    fn holds(self, v: &Json) -> bool {
+        match self {
+            Self::String => v.is_string(),
+            Self::Number => v.is_number(),
+            Self::Boolean => v.is_boolean(),
+            Self::Object => v.is_object(),
+            Self::Time => v.as_str().is_some_and(|s| OffsetDateTime::parse(s, &Rfc3339).is_ok()),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Self::String => "a string",
+            Self::Number => "a number",
+            Self::Boolean => "a boolean",
+            Self::Object => "a map (object)",
+            Self::Time => "an RFC 3339 time (time)",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Self::String => "strings",
+            Self::Number => "numbers",
+            Self::Boolean => "booleans",
+            Self::Object => "maps",
+            Self::Time => "RFC 3339 times",
+        }
+    }
+
+    /// What `v` is, in the words of an error about this kind.
+    fn found(self, v: &Json) -> &'static str {
+        match (self, v) {
+            (Self::Time, Json::String(_)) => "a string that is not an RFC 3339 time",
+            _ => found(v),
+        }
+    }
+}
+
+/// What a JSON value is, in words.
+fn found(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "a map",
+    }
+}
+
+/// A declared attribute type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttrType {
+    One(Kind),
+    /// A list; of elements of one kind if given.
+    List(Option<Kind>),
+}
+
+impl AttrType {
+    fn parse(s: &str) -> Option<Self> {
+        if s == "list" {
+            return Some(Self::List(None));
+        }
+        if let Some(inner) = s.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
+            return Kind::parse(inner).map(|k| Self::List(Some(k)));
+        }
+        Kind::parse(s).map(Self::One)
+    }
+
+    /// The name a policy file writes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::One(Kind::String) => "string",
+            Self::One(Kind::Number) => "number",
+            Self::One(Kind::Boolean) => "boolean",
+            Self::One(Kind::Object) => "object",
+            Self::One(Kind::Time) => "time",
+            Self::List(None) => "list",
+            Self::List(Some(Kind::String)) => "list<string>",
+            Self::List(Some(Kind::Number)) => "list<number>",
+            Self::List(Some(Kind::Boolean)) => "list<boolean>",
+            Self::List(Some(Kind::Object)) => "list<object>",
+            Self::List(Some(Kind::Time)) => "list<time>",
+        }
+    }
+
+    /// Whether `v` has this type; else what is wrong.
+    #[inline]
+    fn check(self, v: &Json) -> Result<(), Problem> {
+        match self {
+            Self::One(k) if k.holds(v) => Ok(()),
+            Self::One(k) => Err(Problem::Wrong(k.found(v))),
+            Self::List(k) => {
+                let Json::Array(items) = v else { return Err(Problem::Wrong(found(v))) };
+                let Some(k) = k else { return Ok(()) };
+                match items.iter().enumerate().find(|(_, x)| !k.holds(x)) {
+                    Some((index, x)) => Err(Problem::Element { index, found: k.found(x) }),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for AttrType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a declared path is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Context,
+    /// `resource.<path>`: the resource's attributes.
+    Resource,
+}
+
+/// One declaration, as read from a file.
+#[derive(Debug, Clone)]
+pub(crate) struct SchemaDecl {
+    /// An action type, or [`ANY_ACTION`].
+    pub(crate) action: String,
+    pub(crate) path: String,
+    pub(crate) ty: AttrType,
+    pub(crate) required: bool,
+    pub(crate) file: Arc<str>,
+    pub(crate) pos: Pos,
+}
+
+/// Hints for type names people reach for.
+fn type_hint(name: &str) -> String {
+    let alias = match name {
+        "map" | "dict" | "struct" | "record" => Some("object"),
+        "int" | "integer" | "float" | "long" | "double" | "decimal" => Some("number"),
+        "bool" => Some("boolean"),
+        "array" | "set" | "seq" => Some("list"),
+        "str" | "text" => Some("string"),
+        "datetime" | "timestamp" | "date" => Some("time"),
+        _ => None,
+    };
+    match alias.or_else(|| did_you_mean(name, TYPES)) {
+        Some(s) => format!("did you mean `{s}`? types are: {}", TYPES.join(", ")),
+        None => format!("types are: {}", TYPES.join(", ")),
+    }
+}
+
+impl Reader<'_> {
+    /// Reads a `schema:` section: action type (or `"*"`) -> attribute path -> type.
+    pub(crate) fn read_schema(&mut self, node: &Node, model: &mut Model) {
+        self.rule = None;
+        let decls = model.schema.get_or_insert_with(Vec::new);
+        let actions = match &node.value {
+            Value::Null => return,
+            Value::Map(actions) => actions,
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("`schema` must be a map of action types, found {}", node.kind()),
+                    "write `schema: {send_message: {message.type: {type: string, required: true}}}`",
+                );
+                return;
+            }
+        };
+        for (action, paths) in actions {
+            if action.name.is_empty() || action.name.chars().any(char::is_whitespace) {
+                self.error(
+                    action.pos,
+                    format!("`{}` is not an action type", action.name),
+                    "write an action type such as `send_message`, or `\"*\"` for every action",
+                );
+                continue;
+            }
+            match &paths.value {
+                Value::Null => {}
+                Value::Map(paths) => {
+                    for (key, value) in paths {
+                        if let Some(d) = self.read_schema_entry(&action.name, key, value) {
+                            decls.push(d);
+                        }
+                    }
+                }
+                _ => self.error(
+                    paths.pos,
+                    format!(
+                        "the schema of `{}` must be a map of attribute paths, found {}",
+                        action.name,
+                        paths.kind()
+                    ),
+                    "write `message.type: string` or `message.type: {type: string, required: true}` under it",
+                ),
+            }
+        }
+    }
+
+    fn read_schema_entry(&mut self, action: &str, key: &Key, node: &Node) -> Option<SchemaDecl> {
+        let before = self.diags.len();
+        self.check_schema_path(key);
+        let path = &key.name;
+        let mut ty = None;
+        let mut required = false;
+        match &node.value {
+            Value::Str(s) => ty = self.read_type(s, node.pos),
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    match k.name.as_str() {
+                        "type" => match v.as_str() {
+                            Some(s) => ty = self.read_type(s, v.pos),
+                            None => self.error(
+                                v.pos,
+                                format!("the type of `{path}` must be a name, found {}", v.kind()),
+                                format!("types are: {}", TYPES.join(", ")),
+                            ),
+                        },
+                        "required" => match v.value {
+                            Value::Bool(b) => required = b,
+                            _ => self.error(
+                                v.pos,
+                                format!("`required` of `{path}` must be true or false, found {}", v.kind()),
+                                "write `required: true`; attributes are optional by default",
+                            ),
+                        },
+                        _ => self.unknown_key(k, &["type", "required"], "a schema entry"),
+                    }
+                }
+                if node.get("type").is_none() {
+                    self.error(
+                        node.pos,
+                        format!("the schema entry of `{path}` has no `type`"),
+                        "write `{type: string, required: true}`",
+                    );
+                }
+            }
+            _ => self.error(
+                node.pos,
+                format!("`{path}` must be declared with a type, found {}", node.kind()),
+                "write a type name such as `string`, or `{type: string, required: true}`",
+            ),
+        }
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(SchemaDecl {
+            action: action.to_owned(),
+            path: path.clone(),
+            ty: ty?,
+            required,
+            file: self.file.clone(),
+            pos: key.pos,
+        })
+    }
+
+    fn read_type(&mut self, name: &str, pos: Pos) -> Option<AttrType> {
+        let ty = AttrType::parse(name);
+        if ty.is_none() {
+            self.error(pos, format!("unknown type `{name}`"), type_hint(name));
+        }
+        ty
+    }
+
+    /// A schema path names request context, or `resource.<path>`; never a reserved attribute.
+    fn check_schema_path(&mut self, key: &Key) {
+        let path = key.name.as_str();
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            self.error(
+                key.pos,
+                format!("`{path}` is not an attribute path"),
+                "write dotted names such as `message.type`",
+            );
+            return;
+        }
+        let root = path.split('.').next().unwrap_or(path);
+        let resource_attribute = path.strip_prefix("resource.").is_some() && !RESERVED_PATHS.contains(&path);
+        if zta_core::RESERVED_ATTRIBUTES.contains(&root) && !resource_attribute {
+            self.error(
+                key.pos,
+                format!("`{path}` is a reserved attribute; a schema declares request context"),
+                "reserved attributes come from the verified identity and the request's own fields, \
+                 whose types are fixed; declare context paths such as `message.type`, or \
+                 resource attributes such as `resource.owner`",
+            );
+        }
+    }
+}
+
+/// One merged declaration.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) ty: AttrType,
+    pub(crate) required: bool,
+    file: Arc<str>,
+    pos: Pos,
+}
+
+impl Entry {
+    fn at(&self) -> String {
+        format!("{}:{}:{}", self.file, self.pos.line, self.pos.col)
+    }
+}
+
+/// The schema of every file, merged: action type -> path -> declaration (sorted).
+pub(crate) type Merged = BTreeMap<String, BTreeMap<String, Entry>>;
+
+/// Merges the declarations of every file. A path declared twice for one action (or for one
+/// action and `"*"`) with different types, and a path declared inside one that is not an
+/// `object`, are errors; `required` holds if any declaration says so.
+pub(crate) fn merge(decls: &[SchemaDecl], diags: &mut Vec<Diagnostic>) -> Merged {
+    let error = |file: &str, pos: Pos, msg: String, hint: String| {
+        Diagnostic::new(Severity::Error, file, pos, msg).with_hint(hint)
+    };
+    let mut merged = Merged::new();
+    for d in decls {
+        let entries = merged.entry(d.action.clone()).or_default();
+        match entries.get_mut(&d.path) {
+            Some(e) if e.ty != d.ty => diags.push(error(
+                &d.file,
+                d.pos,
+                format!("`{}` is declared as {} for `{}`, and as {} before", d.path, d.ty, d.action, e.ty),
+                format!("the first declaration is at {}; give the attribute one type", e.at()),
+            )),
+            Some(e) => e.required |= d.required,
+            None => {
+                entries.insert(
+                    d.path.clone(),
+                    Entry { ty: d.ty, required: d.required, file: d.file.clone(), pos: d.pos },
+                );
+            }
+        }
+    }
+    let empty = BTreeMap::new();
+    let any = merged.get(ANY_ACTION).unwrap_or(&empty);
+    for (action, own) in &merged {
+        let wildcard = action == ANY_ACTION;
+        if !wildcard {
+            for (path, e) in own {
+                if let Some(w) = any.get(path)
+                    && w.ty != e.ty
+                {
+                    diags.push(error(
+                        &e.file,
+                        e.pos,
+                        format!("`{path}` is declared as {} for `{action}`, and as {} for `\"*\"`", e.ty, w.ty),
+                        format!(
+                            "declarations under `\"*\"` apply to every action (at {}); give the attribute one type",
+                            w.at()
+                        ),
+                    ));
+                }
+            }
+        }
+        // A path inside another declared path: that one must be an object. Each pair is
+        // reported once: under `"*"` when both are declared there, else under the action.
+        let mut effective: BTreeMap<&str, (&Entry, bool)> = if wildcard {
+            BTreeMap::new()
+        } else {
+            any.iter().map(|(p, e)| (p.as_str(), (e, false))).collect()
+        };
+        effective.extend(own.iter().map(|(p, e)| (p.as_str(), (e, true))));
+        for (path, (e, e_own)) in &effective {
+            for (i, _) in path.match_indices('.') {
+                let Some(prefix) = path.get(..i) else { continue };
+                let Some((q, q_own)) = effective.get(prefix) else { continue };
+                if q.ty == AttrType::One(Kind::Object) || !(*e_own || *q_own) {
+                    continue;
+                }
+                let (file, pos) = if *e_own { (&e.file, e.pos) } else { (&q.file, q.pos) };
+                diags.push(error(
+                    file,
+                    pos,
+                    format!(
+                        "`{path}` is declared inside `{prefix}` for `{action}`, but `{prefix}` is declared as {}",
+                        q.ty
+                    ),
+                    format!(
+                        "only an `object` holds attributes: declare `{prefix}` (at {}) as `object`, or drop one of the two",
+                        q.at()
+                    ),
+                ));
+            }
+        }
+    }
+    merged
+}
+
+/// The canonical text of a merged schema, for the digest.
+pub(crate) fn canonical(merged: &Merged) -> String {
+    let mut out = String::from("{");
+    for (i, (action, entries)) in merged.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(&mut out, action);
+        out.push_str(":[");
+        for (j, (path, e)) in entries.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            write_str(&mut out, path);
+            out.push(',');
+            write_str(&mut out, e.ty.name());
+            out.push_str(if e.required { ",true]" } else { ",false]" });
+        }
+        out.push(']');
+    }
+    out.push('}');
+    out
+}
+
+/// One compiled declaration: a pre-split path and its type.
+#[derive(Debug, Clone)]
+struct Check {
+    /// The path as written (`message.type`, `resource.owner`).
+    path: Box<str>,
+    root: Root,
+    /// The path below its root, split at the dots (never empty).
+    parts: Box<[Box<str>]>,
+    ty: AttrType,
+    required: bool,
+}
+
+impl Check {
+    fn new(path: &str, e: &Entry) -> Self {
+        let (root, rest) = match path.strip_prefix("resource.") {
+            Some(rest) => (Root::Resource, rest),
+            None => (Root::Context, path),
+        };
+        Self {
+            path: path.into(),
+            root,
+            parts: rest.split('.').map(Box::from).collect(),
+            ty: e.ty,
+            required: e.required,
+        }
+    }
+
+    /// What is wrong with the request's value at this path, if anything.
+    #[inline]
+    fn problem(&self, req: &AuthzRequest) -> Option<Problem> {
+        let missing = || self.required.then_some(Problem::Missing);
+        let mut map = match self.root {
+            Root::Context => req.context(),
+            Root::Resource => match req.resource() {
+                Some(r) => &r.attributes,
+                None => return missing(),
+            },
+        };
+        let (last, parents) = self.parts.split_last()?;
+        for (depth, part) in parents.iter().enumerate() {
+            match map.get(&**part) {
+                None => return missing(),
+                Some(Json::Object(inner)) => map = inner,
+                Some(other) => return Some(Problem::Parent { depth, found: found(other) }),
+            }
+        }
+        match map.get(&**last) {
+            None => missing(),
+            Some(v) => self.ty.check(v).err(),
+        }
+    }
+}
+
+/// Why a value does not conform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    /// A required attribute is absent.
+    Missing,
+    /// The value has another type.
+    Wrong(&'static str),
+    /// A list element has another type.
+    Element { index: usize, found: &'static str },
+    /// The map at this many parts below the root holds a non-map where the path continues.
+    Parent { depth: usize, found: &'static str },
+}
+
+/// A request attribute that does not conform to the schema. Displays as the detail of
+/// `PolicyError::InvalidRequest`: the path, the expected type and what was found (never the
+/// value itself).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Violation<'a> {
+    check: &'a Check,
+    action: &'a str,
+    problem: Problem,
+}
+
+impl fmt::Display for Violation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Check { path, ty, root, .. } = self.check;
+        match (self.problem, ty) {
+            (Problem::Missing, _) => {
+                write!(f, "`{path}` ({ty}) is required for `{}` and missing", self.action)
+            }
+            (Problem::Wrong(found), AttrType::One(k)) => {
+                write!(f, "`{path}` must be {}, found {found}", k.expected())
+            }
+            (Problem::Wrong(found), AttrType::List(None)) => {
+                write!(f, "`{path}` must be a list, found {found}")
+            }
+            (Problem::Wrong(found) | Problem::Element { found, .. }, AttrType::List(Some(k))) => {
+                write!(f, "`{path}` must be a list of {} ({ty}), found {found}", k.plural())?;
+                match self.problem {
+                    Problem::Element { index, .. } => write!(f, " at index {index}"),
+                    _ => Ok(()),
+                }
+            }
+            (Problem::Element { found, index }, _) => write!(f, "`{path}` has {found} at index {index}"),
+            (Problem::Parent { depth, found }, _) => {
+                let keep = depth + 1 + usize::from(*root == Root::Resource);
+                let parent: Vec<&str> = path.split('.').take(keep).collect();
+                write!(f, "`{}` must be a map to hold `{path}` ({ty}), found {found}", parent.join("."))
+            }
+        }
+    }
+}
+
+/// A compiled schema: for each declared action type, its checks and those of `"*"`.
+#[derive(Debug, Default)]
+pub(crate) struct Schema {
+    by_action: FxMap<Box<[Check]>>,
+    any: Box<[Check]>,
+}
+
+impl Schema {
+    pub(crate) fn compile(merged: &Merged) -> Self {
+        let empty = BTreeMap::new();
+        let any_entries = merged.get(ANY_ACTION).unwrap_or(&empty);
+        let any: Box<[Check]> = any_entries.iter().map(|(p, e)| Check::new(p, e)).collect();
+        let by_action = merged
+            .iter()
+            .filter(|(action, _)| *action != ANY_ACTION)
+            .map(|(action, own)| {
+                let mut all: BTreeMap<&str, Entry> =
+                    any_entries.iter().map(|(p, e)| (p.as_str(), e.clone())).collect();
+                for (p, e) in own {
+                    let required = e.required || all.get(p.as_str()).is_some_and(|w| w.required);
+                    all.insert(p, Entry { required, ..e.clone() });
+                }
+                let checks: Box<[Check]> = all.iter().map(|(p, e)| Check::new(p, e)).collect();
+                (Box::from(action.as_str()), checks)
+            })
+            .collect();
+        Self { by_action, any }
+    }
+
+    fn checks(&self, action: &str) -> &[Check] {
+        if self.by_action.is_empty() {
+            return &self.any;
+        }
+        self.by_action.get(action).map_or(&self.any, |c| &**c)
+    }
+
+    /// Every way `req` fails to conform, in path order.
+    pub(crate) fn violations<'a>(&'a self, req: &'a AuthzRequest) -> impl Iterator<Item = Violation<'a>> {
+        let action = req.action().action_type();
+        self.checks(action)
+            .iter()
+            .filter_map(move |check| check.problem(req).map(|problem| Violation { check, action, problem }))
+    }
+
+    /// Whether the schema declares `path` (or a path inside it) for `action`; `None` means for
+    /// every action, which only `"*"` does.
+    pub(crate) fn declares(&self, action: Option<&str>, path: &str) -> bool {
+        let checks = match action {
+            Some(a) => self.checks(a),
+            None => &self.any,
+        };
+        checks
+            .iter()
+            .any(|c| c.path.strip_prefix(path).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for name in TYPES {
+            assert_eq!(AttrType::parse(name).map(AttrType::name), Some(*name));
+        }
+        for bad in ["map", "list<list>", "list<>", "List", "string?"] {
+            assert_eq!(AttrType::parse(bad), None, "{bad}");
+        }
+        assert!(type_hint("map").contains("`object`"));
+        assert!(type_hint("integer").contains("`number`"));
+        assert!(type_hint("strng").contains("`string`"));
+    }
+
+    #[test]
+    fn values_are_checked_by_type() {
+        use serde_json::json;
+        let t = |name: &str, v: Json| AttrType::parse(name).unwrap().check(&v);
+        assert_eq!(t("string", json!("x")), Ok(()));
+        assert_eq!(t("string", json!({"nested": "system"})), Err(Problem::Wrong("a map")));
+        assert_eq!(t("string", json!(["system"])), Err(Problem::Wrong("a list")));
+        assert_eq!(t("string", json!(null)), Err(Problem::Wrong("null")));
+        assert_eq!(t("number", json!(1.5)), Ok(()));
+        assert_eq!(t("number", json!("1")), Err(Problem::Wrong("a string")));
+        assert_eq!(t("time", json!("2030-01-01T00:00:00Z")), Ok(()));
+        assert_eq!(
+            t("time", json!("tomorrow")),
+            Err(Problem::Wrong("a string that is not an RFC 3339 time"))
+        );
+        assert_eq!(t("list", json!([1, "a"])), Ok(()));
+        assert_eq!(t("list<string>", json!(["a", 2])), Err(Problem::Element { index: 1, found: "a number" }));
+        assert_eq!(t("object", json!({})), Ok(()));
+        assert_eq!(t("boolean", json!(0)), Err(Problem::Wrong("a number")));
+    }
+}
