@@ -45,13 +45,11 @@ fn password_credential() -> String {
     serde_json::json!({ "username": "writer_bot", "password": SECRET }).to_string()
 }
 
-/// Logs in with the credential on standard input and returns the access token.
+/// Logs in with a credential file and returns the access token.
 fn access_token(dir: &Path) -> String {
-    let (code, out, err) = zta_stdin(
-        &["token", "issue", "--config", "zta.yaml", "--credential-file", "-"],
-        dir,
-        &password_credential(),
-    );
+    std::fs::write(dir.join("writer.json"), password_credential()).unwrap();
+    let (code, out, err) =
+        zta(&["token", "issue", "--config", "zta.yaml", "--credential-file", "writer.json"], dir);
     assert_eq!(code, 0, "{out}{err}");
     let tokens: serde_json::Value = serde_json::from_str(&out).unwrap();
     tokens["access_token"].as_str().unwrap().to_owned()
