@@ -33,6 +33,9 @@ pub struct StaticConfig {
     /// Limits on agent assertions.
     #[serde(default)]
     pub assertion: AssertionConfig,
+    /// Limits on secret verification work.
+    #[serde(default)]
+    pub hashing: HashingConfig,
 }
 
 impl StaticConfig {
@@ -43,6 +46,7 @@ impl StaticConfig {
             agents: Vec::new(),
             lockout: LockoutConfig::default(),
             assertion: AssertionConfig::default(),
+            hashing: HashingConfig::default(),
         }
     }
 
@@ -175,6 +179,37 @@ pub struct AssertionConfig {
     /// Allowed clock skew for `exp`, `nbf` and `iat`.
     #[serde(default = "default_leeway", with = "zta_core::duration::text")]
     pub leeway: Duration,
+}
+
+/// Limits on argon2 work. Each secret check costs one argon2 run (19 MiB at the minimum
+/// parameters), whether the name exists or not, so without a limit a flood of attempts with
+/// random names would take memory in proportion to the flood. At most `max_concurrent` run at
+/// once; an attempt that finds no free slot within `max_wait` is refused as unavailable.
+/// Defaults: one per core, `1s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HashingConfig {
+    /// Secret verifications running at once (at least 1). Default: the number of cores.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Longest wait for a free slot before the attempt is refused (`"250ms"`, `"1s"`).
+    #[serde(default = "default_max_wait", with = "zta_core::duration::text")]
+    pub max_wait: Duration,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self { max_concurrent: default_max_concurrent(), max_wait: default_max_wait() }
+    }
+}
+
+fn default_max_concurrent() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+fn default_max_wait() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for AssertionConfig {

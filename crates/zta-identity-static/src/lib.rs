@@ -44,7 +44,7 @@ mod key;
 mod provider;
 mod secret;
 
-pub use config::{AgentEntry, AssertionConfig, LockoutConfig, StaticConfig};
+pub use config::{AgentEntry, AssertionConfig, HashingConfig, LockoutConfig, StaticConfig};
 pub use error::Error;
 pub use key::AgentKey;
 pub use provider::StaticProvider;

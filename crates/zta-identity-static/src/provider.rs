@@ -36,6 +36,10 @@ const REPLAY_MARGIN: Duration = Duration::from_secs(2);
 const MAX_JTI_LEN: usize = 128;
 /// Longest accepted assertion lifetime setting.
 const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
+/// Most argon2 runs allowed at once (256 at 19 MiB is already about 5 GiB).
+const MAX_CONCURRENT_HASHES: usize = 256;
+/// Longest accepted wait for an argon2 slot.
+const MAX_HASH_WAIT: Duration = Duration::from_secs(30);
 /// Longest accepted clock-skew leeway setting.
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The same detail for a bad signature and an unknown agent, so errors cannot tell them apart.
@@ -60,6 +64,7 @@ pub struct StaticProvider {
     /// Verifies secrets presented for an unknown agent; nobody knows its secret.
     dummy_hash: Arc<PasswordHashString>,
     state: Arc<dyn StateStore>,
+    verifier: secret::Verifier,
     max_failures: u32,
     window: Duration,
     max_lifetime: i64,
@@ -166,6 +171,7 @@ impl StaticProvider {
             dummy_key,
             dummy_hash,
             state,
+            verifier: secret::Verifier::new(config.hashing.max_concurrent, config.hashing.max_wait),
             max_failures: config.lockout.max_failures,
             window: config.lockout.window,
             max_lifetime: i64::try_from(config.assertion.max_lifetime.as_secs()).unwrap_or(i64::MAX),
@@ -198,7 +204,12 @@ impl StaticProvider {
     /// After a right secret: the up-front count is forgotten only if it was the window's sole
     /// attempt. While failures are ongoing the count stays, so the owner's successes do not
     /// hand a guesser a fresh allowance.
-    async fn succeeded(&self, id: &AgentId, count: u32, principal: Principal) -> Result<Principal, AuthError> {
+    async fn succeeded(
+        &self,
+        id: &AgentId,
+        count: u32,
+        principal: Principal,
+    ) -> Result<Principal, AuthError> {
         if count == 1 {
             self.state.clear_failures(&lockout_key(id)).await.map_err(unavailable)?;
         }
@@ -300,12 +311,7 @@ impl StaticProvider {
         };
         let agent = id.as_ref().and_then(|id| self.agents.get(id)).filter(|a| a.secret_hash().is_some());
         let hash = agent.and_then(Agent::secret_hash).unwrap_or(&self.dummy_hash).clone();
-        let presented = password.clone();
-        // argon2 is deliberately slow: keep it off the async worker threads.
-        let matched =
-            tokio::task::spawn_blocking(move || secret::verify(&hash, presented.expose_secret().as_bytes()))
-                .await
-                .map_err(|_| AuthError::unavailable("secret verification task failed"))?;
+        let matched = self.verifier.verify(hash, password.clone()).await?;
         match (agent, count, matched) {
             (Some(agent), Some(count), true) => {
                 let now = OffsetDateTime::now_utc();
@@ -448,6 +454,12 @@ fn check_limits(config: &StaticConfig) -> Result<(), Error> {
     }
     if config.assertion.leeway > MAX_LEEWAY {
         return Err(Error::config("assertion.leeway", "must be at most `5m`"));
+    }
+    if config.hashing.max_concurrent == 0 || config.hashing.max_concurrent > MAX_CONCURRENT_HASHES {
+        return Err(Error::config("hashing.max_concurrent", "must be between 1 and 256"));
+    }
+    if config.hashing.max_wait > MAX_HASH_WAIT {
+        return Err(Error::config("hashing.max_wait", "must be at most `30s`"));
     }
     Ok(())
 }

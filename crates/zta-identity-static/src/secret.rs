@@ -1,9 +1,18 @@
 //! Agent secrets: argon2id PHC strings, the minimum parameters we accept, and verification.
 
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+    Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version,
     password_hash::{Output, ParamsString, PasswordHashString, SaltString},
 };
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use zta_core::AuthError;
 
 use crate::Error;
 
@@ -99,10 +108,70 @@ pub(crate) fn check_phc(phc: &str) -> Result<(PasswordHashString, Params), Strin
     Ok((hash.serialize(), params))
 }
 
-/// Verifies `secret` against `hash` (argon2's comparison is constant-time). CPU-heavy: call it
-/// from a blocking thread.
-pub(crate) fn verify(hash: &PasswordHashString, secret: &[u8]) -> bool {
-    Argon2::default().verify_password(secret, &hash.password_hash()).is_ok()
+/// Verifies `secret` against `hash` in `memory` (argon2's working memory, grown as the hash's
+/// parameters need and kept for the next call), comparing in constant time. CPU-heavy: call
+/// it from a blocking thread.
+pub(crate) fn verify(hash: &PasswordHashString, secret: &[u8], memory: &mut Vec<Block>) -> bool {
+    let parsed = hash.password_hash();
+    let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    argon2.hash_password_into_with_memory(secret, salt, out, memory.as_mut_slice()).is_ok()
+        && bool::from(expected.as_bytes().ct_eq(out))
+}
+
+/// Runs secret verifications with bounded memory: at most `slots` at once, each in a working
+/// buffer that is reused rather than allocated per run (a 19 MiB allocation per run, spread
+/// over the blocking pool's threads, kept the allocator's per-thread arenas full).
+pub(crate) struct Verifier {
+    slots: Arc<Semaphore>,
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    max_wait: Duration,
+}
+
+impl Verifier {
+    pub(crate) fn new(slots: usize, max_wait: Duration) -> Self {
+        Self { slots: Arc::new(Semaphore::new(slots)), buffers: Arc::default(), max_wait }
+    }
+
+    /// Verifies `secret` against `hash` on a blocking thread once a slot is free; refuses as
+    /// unavailable if none frees up within `max_wait`.
+    pub(crate) async fn verify(
+        &self,
+        hash: Arc<PasswordHashString>,
+        secret: SecretString,
+    ) -> Result<bool, AuthError> {
+        let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| AuthError::unavailable("too many secret verifications at once"))?
+            .map_err(|_| AuthError::unavailable("secret verification is shut down"))?;
+        let buffers = self.buffers.clone();
+        // The slot and buffer are held until the run ends, even if this future is dropped.
+        tokio::task::spawn_blocking(move || {
+            let mut memory = buffers.lock().map(|mut b| b.pop()).ok().flatten().unwrap_or_default();
+            let matched = verify(&hash, secret.expose_secret().as_bytes(), &mut memory);
+            if let Ok(mut b) = buffers.lock() {
+                b.push(memory);
+            }
+            drop(slot);
+            matched
+        })
+        .await
+        .map_err(|_| AuthError::unavailable("secret verification task failed"))
+    }
 }
 
 #[cfg(test)]
@@ -114,8 +183,10 @@ mod tests {
         let phc = hash_secret("correct horse").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         let (hash, _) = check_phc(&phc).unwrap();
-        assert!(verify(&hash, b"correct horse"));
-        assert!(!verify(&hash, b"correct horsf"));
+        let mut memory = Vec::new();
+        assert!(verify(&hash, b"correct horse", &mut memory));
+        assert!(!verify(&hash, b"correct horsf", &mut memory));
+        assert!(verify(&hash, b"correct horse", &mut memory), "a reused buffer gives the same result");
     }
 
     #[test]
@@ -123,8 +194,8 @@ mod tests {
         let dummy = dummy_hash(&default_params().unwrap()).unwrap();
         let (checked, params) = check_phc(dummy.as_str()).unwrap();
         assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (MIN_M_COST, MIN_T_COST, MIN_P_COST));
-        assert!(!verify(&checked, b""));
-        assert!(!verify(&checked, b"anything"));
+        assert!(!verify(&checked, b"", &mut Vec::new()));
+        assert!(!verify(&checked, b"anything", &mut Vec::new()));
         assert_ne!(dummy.as_str(), dummy_hash(&default_params().unwrap()).unwrap().as_str());
     }
 

@@ -177,6 +177,12 @@ fn limits_are_checked() {
     let mut c = StaticConfig::new(AUD);
     c.assertion.leeway = std::time::Duration::from_secs(3600);
     assert!(error_of(c).contains("`assertion.leeway`"));
+    let mut c = StaticConfig::new(AUD);
+    c.hashing.max_concurrent = 0;
+    assert!(error_of(c).contains("`hashing.max_concurrent`"));
+    let mut c = StaticConfig::new(AUD);
+    c.hashing.max_wait = std::time::Duration::from_secs(3600);
+    assert!(error_of(c).contains("`hashing.max_wait`"));
     assert!(error_of(StaticConfig::new("")).contains("`audience`"));
 }
 
