@@ -12,7 +12,7 @@ use std::{
 use anyhow::Result;
 use clap::Subcommand;
 use zta::{
-    AgentId, Config, Credential, IdentitySection,
+    AgentId, Config, Credential, IdentitySection, MAX_CREDENTIAL_LEN,
     identity::static_agents::{AgentKey, StaticConfig, hash_secret},
     secrecy::{ExposeSecret, SecretString},
 };
@@ -53,7 +53,8 @@ pub(crate) enum CredentialCommand {
         ttl: Option<String>,
     },
     /// Read a secret from standard input (one trailing newline is dropped) and print its
-    /// argon2id hash for `secret_hash:` in the config. Refuses an empty secret.
+    /// argon2id hash for `secret_hash:` in the config. Refuses an empty secret, and one longer
+    /// than a login accepts (8 KiB).
     HashSecret,
 }
 
@@ -147,7 +148,13 @@ fn hash_secret_from_stdin() -> Result<ExitCode> {
     if secret.expose_secret().is_empty() {
         return Err(usage("the secret on standard input is empty"));
     }
-    let hash = hash_secret(secret.expose_secret()).map_err(|e| usage(e.to_string()))?;
+    if secret.expose_secret().len() > MAX_CREDENTIAL_LEN {
+        // The guard refuses a longer credential before looking at it: it could never log in.
+        return Err(usage(format!(
+            "the secret is longer than the {MAX_CREDENTIAL_LEN} bytes a login accepts"
+        )));
+    }
+    let hash = hash_secret(secret.expose_secret())?;
     println!("{hash}");
     Ok(ExitCode::SUCCESS)
 }

@@ -178,6 +178,11 @@ fn hash_secret_makes_a_config_hash_the_secret_logs_in_with() {
         assert!(out.is_empty(), "{out}");
         assert!(err.contains("empty"), "{err}");
     }
+    // A secret no login would accept (the guard refuses credentials over 8 KiB) is refused.
+    let long = "x".repeat(zta::MAX_CREDENTIAL_LEN + 1);
+    let (code, out, err) = zta_stdin(&["credential", "hash-secret"], dir.path(), &long);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("longer than"), "{err}");
     // The secret is never an argument.
     let (code, _, _) = zta(&["credential", "hash-secret", "s3cret"], dir.path());
     assert_eq!(code, 2);
