@@ -148,6 +148,17 @@ pub enum GuardError {
     /// authenticate.
     #[error("a guard needs at least one identity provider or a token authority")]
     NoIdentity,
+    /// Two identity providers declare the same agent, so which one verifies it would depend on
+    /// their order.
+    #[error("agent `{agent}` is declared by two identity providers (`{first}` and `{second}`)")]
+    AmbiguousAgent {
+        /// The agent.
+        agent: AgentId,
+        /// The first provider declaring it.
+        first: String,
+        /// The second provider declaring it.
+        second: String,
+    },
 }
 
 /// Builds a [`Guard`].
@@ -163,8 +174,11 @@ pub struct GuardBuilder {
 }
 
 impl GuardBuilder {
-    /// Adds an identity provider. Providers are asked in the order added; the first that
-    /// accepts a credential's kind decides.
+    /// Adds an identity provider. A primary credential goes to exactly one provider: the one
+    /// that declares the agent it names (see [`IdentityProvider::declares`]); if none does, the
+    /// first added that takes its kind, which refuses it at the same cost (so the routing
+    /// reveals nothing about which agents exist). Two providers declaring one agent is a
+    /// build error.
     #[must_use]
     pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
         self.providers.push(provider);
@@ -207,6 +221,18 @@ impl GuardBuilder {
     pub fn build(self) -> Result<Guard, GuardError> {
         if self.providers.is_empty() && self.tokens.is_none() {
             return Err(GuardError::NoIdentity);
+        }
+        let mut declared: std::collections::HashMap<AgentId, &str> = std::collections::HashMap::new();
+        for provider in &self.providers {
+            for agent in provider.declared_agents() {
+                if let Some(first) = declared.insert(agent.clone(), provider.name()) {
+                    return Err(GuardError::AmbiguousAgent {
+                        agent,
+                        first: first.to_owned(),
+                        second: provider.name().to_owned(),
+                    });
+                }
+            }
         }
         Ok(Guard {
             inner: Arc::new(Inner {
@@ -466,7 +492,9 @@ impl Guard {
     }
 
     async fn authenticate_primary(&self, credential: &Credential) -> Result<Principal, AuthError> {
-        match self.inner.providers.iter().find(|p| p.accepts(credential)) {
+        let providers = &self.inner.providers;
+        let declaring = providers.iter().find(|p| p.accepts(credential) && p.declares(credential));
+        match declaring.or_else(|| providers.iter().find(|p| p.accepts(credential))) {
             Some(provider) => provider.authenticate(credential).await,
             None => Err(AuthError::Unsupported(credential.kind())),
         }

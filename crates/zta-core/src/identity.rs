@@ -80,6 +80,20 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
     /// verify anything.
     fn accepts(&self, credential: &Credential) -> bool;
 
+    /// Whether `credential` names an agent this provider declares (the `sub` of an assertion,
+    /// the name of a secret). Used only to route the credential, never as proof: cheap, and
+    /// verifies nothing. The default declares nothing.
+    fn declares(&self, credential: &Credential) -> bool {
+        let _ = credential;
+        false
+    }
+
+    /// The agents this provider declares, when it can list them (a directory or an IdP
+    /// cannot). The guard refuses to start when two providers declare the same agent.
+    fn declared_agents(&self) -> Vec<AgentId> {
+        Vec::new()
+    }
+
     /// Verifies `credential` and returns who presented it. Every failure is an error; there is
     /// no partial success.
     async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError>;

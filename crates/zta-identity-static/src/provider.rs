@@ -218,12 +218,7 @@ impl StaticProvider {
 
     async fn authenticate_assertion(&self, jwt: &str) -> Result<Principal, AuthError> {
         // Read the unverified `sub` only to choose the key; everything is verified below.
-        let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedSubject>(jwt)
-            .map_err(|_| AuthError::invalid("malformed assertion"))?
-            .sub
-            .ok_or_else(|| AuthError::invalid("assertion has no `sub`"))?;
-        let id = claimed.as_str().and_then(|s| AgentId::new(s).ok());
-        let Some(id) = id else {
+        let Some(id) = claimed_agent(jwt)? else {
             // No agent can have this name: do the same verification work, then fail.
             let _ = jsonwebtoken::decode::<AssertionClaims>(jwt, &self.dummy_key, &self.validation(""));
             return Err(AuthError::invalid(BAD_SIGNATURE));
@@ -341,6 +336,19 @@ impl IdentityProvider for StaticProvider {
         matches!(credential, Credential::AgentAssertion(_) | Credential::Password { .. })
     }
 
+    fn declares(&self, credential: &Credential) -> bool {
+        let claimed = match credential {
+            Credential::AgentAssertion(jwt) => claimed_agent(jwt.expose_secret()).ok().flatten(),
+            Credential::Password { username, .. } => AgentId::new(username).ok(),
+            _ => None,
+        };
+        claimed.is_some_and(|id| self.agents.contains_key(&id))
+    }
+
+    fn declared_agents(&self) -> Vec<AgentId> {
+        self.agents.keys().cloned().collect()
+    }
+
     async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
         if credential.len() > MAX_CREDENTIAL_LEN {
             return Err(AuthError::invalid("credential too large"));
@@ -414,6 +422,16 @@ fn valid_jti(jti: &str) -> bool {
         && jti
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/' | b'='))
+}
+
+/// The agent an assertion's unverified `sub` names: only for choosing the key (and the
+/// provider). `None` if `sub` is no valid agent id.
+fn claimed_agent(jwt: &str) -> Result<Option<AgentId>, AuthError> {
+    let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedSubject>(jwt)
+        .map_err(|_| AuthError::invalid("malformed assertion"))?
+        .sub
+        .ok_or_else(|| AuthError::invalid("assertion has no `sub`"))?;
+    Ok(claimed.as_str().and_then(|s| AgentId::new(s).ok()))
 }
 
 fn unavailable(e: StateError) -> AuthError {
