@@ -147,6 +147,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     let guard = Guard::builder(Arc::new(policy), sink.clone())
         .identity_provider(Arc::new(provider))
         .token_authority(Arc::new(tokens))
+        .state_store(state)
         .build()?;
 
     println!("ZTA demo: a research, an analysis and a writing agent, each in its own segment.");
@@ -229,10 +230,17 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     let outcome = guard.check(&analysis_cred, system).await;
     attack.permit(&analysis, "system message -> writer_bot", &outcome);
 
-    guard.revoke_agent(&writer.id, "compromised: poisoned document").await?;
-    attack.note("operator", "revoke writer_bot", "done: all of writer_bot's tokens are revoked (audited)");
+    // Revoking its tokens would not be enough: writer_bot still holds its own key.
+    guard.suspend_agent(&writer.id, "compromised: poisoned document").await?;
+    attack.note(
+        "operator",
+        "suspend writer_bot",
+        "done: every credential of writer_bot is refused (audited)",
+    );
     let outcome = guard.check(&writer_cred, Request::new(Action::tool_call("write_document"))).await;
-    attack.permit(&writer, "tool: write_document (revoked token)", &outcome);
+    attack.permit(&writer, "tool: write_document (its session token)", &outcome);
+    let r = guard.login(&writer.assertion()?).await;
+    attack.login("writer_bot", "log in again (fresh signed assertion)", &r);
     attack.print("Act 2: writer_bot is compromised");
 
     // The record.

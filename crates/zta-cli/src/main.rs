@@ -8,6 +8,7 @@
 //! would keep them): every command reads them from a file, or from standard input given `-`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agent;
 mod commands;
 mod credential;
 mod demo;
@@ -55,6 +56,9 @@ enum Command {
     /// Session tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Suspend, reinstate, or show the status of an agent.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -142,6 +146,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Authorize { config, credential_file, request } => {
             commands::authorize(&config, &credential_file, &request).await
         }
+        Command::Agent(cmd) => agent::run(cmd).await,
         Command::Token(TokenCommand::Issue { config, credential_file }) => {
             commands::token_issue(&config, &credential_file).await
         }

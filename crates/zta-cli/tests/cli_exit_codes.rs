@@ -6,49 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::zta;
-
-const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
-
-/// A deployment in `dir`: keys from `zta keygen`, an agent with a secret, the crew policy.
-fn deployment(dir: &Path) {
-    let (code, out, err) = zta(&["keygen", "--out", "keys", "--agent", "research_bot"], dir);
-    assert_eq!(code, 0, "{out}{err}");
-    let hash = zta::identity::static_agents::hash_secret("correct horse battery staple").unwrap();
-    std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
-    let config = format!(
-        "identity:
-  - type: static
-    audience: https://zta.test
-    agents:
-      - id: research_bot
-        segment: research
-        public_key_file: keys/research_bot.pub.pem
-      - id: writer_bot
-        segment: writing
-        secret_hash: '{hash}'
-tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: keys/zta-signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: audit
-"
-    );
-    std::fs::write(dir.join("zta.yaml"), config).unwrap();
-    std::fs::write(
-        dir.join("writer.json"),
-        r#"{"username": "writer_bot", "password": "correct horse battery staple"}"#,
-    )
-    .unwrap();
-    std::fs::write(dir.join("write.json"), r#"{"action": {"kind": "tool_call", "name": "write_document"}}"#)
-        .unwrap();
-    std::fs::write(dir.join("shell.json"), r#"{"action": {"kind": "tool_call", "name": "shell"}}"#).unwrap();
-}
+use common::{deployment, zta};
 
 #[test]
 fn check_accepts_a_good_config_and_refuses_a_bad_one() {
