@@ -232,7 +232,7 @@ impl Drop for PolicyWatcher {
 
 impl PolicyEngine for PolicyWatcher {
     fn evaluate(&self, request: &AuthzRequest) -> Result<Decision, PolicyError> {
-        Ok(self.shared.current.load().decide(request))
+        self.shared.current.load().evaluate(request)
     }
 
     fn digest(&self) -> PolicyDigest {

@@ -450,3 +450,17 @@ async fn the_guard_denies_a_non_conforming_request_as_invalid() {
     let denied = guard.check(&agent, Request::new(Action::message("chat"))).await.unwrap_err();
     assert!(matches!(denied.reason(), DenyReason::InvalidRequest(d) if d.contains("is required")));
 }
+
+/// What `zta.yaml` builds: the hot-reloading watcher must report a schema violation the same
+/// way, or the guard would deny it as an ordinary policy denial.
+#[tokio::test]
+async fn the_watcher_reports_a_non_conforming_request_as_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, POLICY).unwrap();
+    let sink = Arc::new(MemorySink::default());
+    let watcher = zta_policy::PolicyWatcher::new(&zta_policy::PolicyConfig::new([&file]), sink).unwrap();
+    let err = watcher.evaluate(&message(json!({"type": {"nested": "system"}}))).unwrap_err();
+    assert!(matches!(err, PolicyError::InvalidRequest(ref d) if d.contains("`message.type`")), "{err:?}");
+    assert!(watcher.evaluate(&message(json!({"type": "chat"}))).unwrap().is_allowed());
+}
