@@ -26,12 +26,12 @@ pub(crate) const CHECKPOINT_TMP: &str = "checkpoint.json.tmp";
 
 const VERSION: u32 = 1;
 
-/// The checkpoint as stored.
+/// The checkpoint as stored (and as published to an anchor, on one line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Stored {
+pub(crate) struct Stored {
     version: u32,
-    seq: u64,
+    pub(crate) seq: u64,
     hash: String,
     file: String,
     time: String,
@@ -79,7 +79,8 @@ impl Checkpoint {
         Self::parse(&bytes).map(Some).map_err(|p| (path, CheckpointReadError::Problem(p)))
     }
 
-    fn parse(bytes: &[u8]) -> Result<Self, CheckpointProblem> {
+    /// Parses and checks a checkpoint's JSON (the file, or one anchor line).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, CheckpointProblem> {
         let bad = |m: String| CheckpointProblem::Malformed(m);
         let s: Stored = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if s.version != VERSION {
@@ -235,8 +236,8 @@ impl CheckpointWriter {
         Self { dir: dir.to_owned(), dir_handle, signer }
     }
 
-    /// Replaces the checkpoint with one at `seq`/`hash` in segment `file`.
-    pub(crate) fn write(&self, seq: u64, hash: &[u8; 32], file: &str) -> io::Result<()> {
+    /// Replaces the checkpoint with one at `seq`/`hash` in segment `file`; returns what it wrote.
+    pub(crate) fn write(&self, seq: u64, hash: &[u8; 32], file: &str) -> io::Result<Stored> {
         let time = OffsetDateTime::now_utc().format(&Rfc3339).map_err(io::Error::other)?;
         let hash = hex_string(hash);
         let (key_id, signature) = match &self.signer {
@@ -256,8 +257,40 @@ impl CheckpointWriter {
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, self.dir.join(CHECKPOINT_FILE))?;
-        self.dir_handle.sync_all()
+        self.dir_handle.sync_all()?;
+        Ok(stored)
     }
+}
+
+/// The checkpoint in `dir` as stored, if there is a readable one.
+pub(crate) fn read_stored(dir: &Path) -> Option<Stored> {
+    serde_json::from_slice(&fs::read(dir.join(CHECKPOINT_FILE)).ok()?).ok()
+}
+
+/// A new Ed25519 key for signing checkpoints, as PEM: the private half (PKCS#8 `PRIVATE KEY`,
+/// for [`JsonlConfig::checkpoint_key_file`](crate::JsonlConfig::checkpoint_key_file); keep it
+/// where the log's readers cannot write) and the public half (`PUBLIC KEY`, for
+/// [`verify`](crate::verify)).
+pub fn generate_checkpoint_key() -> Result<(Zeroizing<String>, String), crate::Error> {
+    use aws_lc_rs::encoding::AsDer as _;
+    let failed = |e: &dyn std::fmt::Display| crate::Error::KeyGeneration(e.to_string());
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).map_err(|e| failed(&e))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| failed(&e))?;
+    let spki = pair.public_key().as_der().map_err(|e| failed(&e))?;
+    Ok((Zeroizing::new(pem_encode("PRIVATE KEY", pkcs8.as_ref())), pem_encode("PUBLIC KEY", spki.as_ref())))
+}
+
+/// One PEM block.
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 #[cfg(test)]

@@ -38,10 +38,76 @@ pub struct JsonlConfig {
     /// What `append` does when the queue is full. Default `wait`.
     #[serde(default)]
     pub on_full: OnFull,
+    /// With `on_full: wait`, the longest an `append` waits for room before it is refused with
+    /// `AuditError::QueueFull` (the guard then denies), so a writer stuck in a slow fsync
+    /// cannot hold requests forever. `"0s"` refuses at once, like `deny`. Default `"1s"`.
+    #[serde(default = "default_full_wait", with = "zta_core::duration::text")]
+    pub full_wait: Duration,
     /// An Ed25519 private key (PKCS#8, PEM) that signs the checkpoint. Without it the checkpoint
     /// is unsigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_key_file: Option<PathBuf>,
+    /// Where each checkpoint is also published, outside the log directory, so that putting
+    /// back an older checkpoint and cutting the log to match can be detected
+    /// (`verify --anchor`). None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorConfig>,
+}
+
+/// An external anchor for the checkpoints: `{file: PATH}` or `{command: [argv...]}`.
+///
+/// After a group commit the writer hands the new checkpoint to an anchor thread, which
+/// publishes the newest one at most once per `interval`, and once more when the sink closes.
+/// A checkpoint is published only after it is durable beside the log, so the anchor never gets
+/// ahead of it. A failed publication is logged at error level and retried with the newest
+/// checkpoint at the next interval; once publishing has failed for `fail_after`, the sink
+/// fails closed (it takes no more records, so every request is denied) after committing what it
+/// had accepted.
+///
+/// ```
+/// let config: zta_audit_jsonl::JsonlConfig = serde_json::from_str(
+///     r#"{ "dir": "/var/lib/zta/audit", "anchor": { "file": "/mnt/anchor/zta-checkpoints.jsonl" } }"#,
+/// )?;
+/// assert!(config.anchor.is_some());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AnchorConfig {
+    /// Append each published checkpoint as one JSON line (the fields of `checkpoint.json`) to
+    /// this file, and fsync it. Meant to sit on another volume (or an append-only file) the
+    /// log's writer cannot rewrite. One anchor file per log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Run this program (`[program, args...]`, no shell) with the checkpoint's JSON line on
+    /// stdin; exit status 0 means published. Its stdout is discarded, its stderr inherited. A
+    /// run that takes longer than `fail_after` (at least 1 s) is killed and counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// At most one publication per interval, plus one at close. Default `"1s"`.
+    #[serde(default = "default_anchor_interval", with = "zta_core::duration::text")]
+    pub interval: Duration,
+    /// How long publishing may keep failing before the sink fails closed. `"0s"`: the first
+    /// failure. Default `"10s"`.
+    #[serde(default = "default_anchor_fail_after", with = "zta_core::duration::text")]
+    pub fail_after: Duration,
+}
+
+impl AnchorConfig {
+    /// Publish to an append-only file.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self::with(Some(path.into()), None)
+    }
+
+    /// Publish through a command: `argv[0]` is the program, the rest its arguments.
+    pub fn command(argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::with(None, Some(argv.into_iter().map(Into::into).collect()))
+    }
+
+    fn with(file: Option<PathBuf>, command: Option<Vec<String>>) -> Self {
+        Self { file, command, interval: default_anchor_interval(), fail_after: default_anchor_fail_after() }
+    }
 }
 
 /// What `append` does when the queue is full.
@@ -49,7 +115,8 @@ pub struct JsonlConfig {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OnFull {
-    /// Wait for room (backpressure).
+    /// Wait for room (backpressure), at most [`JsonlConfig::full_wait`]; then refuse with
+    /// `AuditError::QueueFull` (the guard then denies).
     #[default]
     Wait,
     /// Refuse at once with `AuditError::QueueFull` (the guard then denies).
@@ -68,6 +135,15 @@ fn default_max_batch() -> usize {
 fn default_flush_interval() -> Duration {
     Duration::from_millis(5)
 }
+fn default_full_wait() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_anchor_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_anchor_fail_after() -> Duration {
+    Duration::from_secs(10)
+}
 
 /// Largest queue accepted: a queue this long already holds gigabytes of records.
 pub(crate) const MAX_QUEUE_CAPACITY: usize = 1 << 24;
@@ -82,7 +158,9 @@ impl JsonlConfig {
             max_batch: default_max_batch(),
             flush_interval: default_flush_interval(),
             on_full: OnFull::default(),
+            full_wait: default_full_wait(),
             checkpoint_key_file: None,
+            anchor: None,
         }
     }
 
@@ -103,6 +181,17 @@ impl JsonlConfig {
         if self.max_batch == 0 {
             return Err("`max_batch` must be at least 1".into());
         }
+        if let Some(anchor) = &self.anchor {
+            match (&anchor.file, &anchor.command) {
+                (Some(file), None) if !file.as_os_str().is_empty() => {}
+                (None, Some(argv)) if argv.first().is_some_and(|p| !p.is_empty()) => {}
+                (Some(_), Some(_)) => {
+                    return Err("`anchor` takes either `file` or `command`, not both".into());
+                }
+                (None, None) => return Err("`anchor` needs `file` or `command`".into()),
+                _ => return Err("`anchor` has an empty `file` or `command`".into()),
+            }
+        }
         Ok(())
     }
 }
@@ -118,6 +207,8 @@ mod tests {
         assert_eq!(c.max_file_bytes, 64 * 1024 * 1024);
         assert_eq!(c.flush_interval, Duration::from_millis(5));
         assert_eq!(c.on_full, OnFull::Wait);
+        assert_eq!(c.full_wait, Duration::from_secs(1));
+        assert_eq!(c.anchor, None);
 
         let c: JsonlConfig = serde_json::from_str(
             r#"{"dir":"d","max_file_bytes":10,"queue_capacity":2,"max_batch":3,"flush_interval":"1s",
@@ -138,6 +229,34 @@ mod tests {
         let err = serde_json::from_str::<JsonlConfig>(r#"{"dir":"d","flush_interval":"5"}"#).unwrap_err();
         assert!(err.to_string().contains("invalid duration `5`"), "{err}");
         assert!(serde_json::from_str::<JsonlConfig>(r#"{"dir":"d","on_full":"drop"}"#).is_err());
+    }
+
+    #[test]
+    fn anchors() {
+        let c: JsonlConfig = serde_json::from_str(
+            r#"{"dir":"d","full_wait":"250ms","anchor":{"command":["logger","-t","zta"],"fail_after":"0s"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.full_wait, Duration::from_millis(250));
+        let a = c.anchor.as_ref().unwrap();
+        assert_eq!(a.command.as_deref(), Some(&["logger".to_owned(), "-t".into(), "zta".into()][..]));
+        assert_eq!((a.interval, a.fail_after), (Duration::from_secs(1), Duration::ZERO));
+        assert!(c.validate().is_ok());
+        let c: JsonlConfig = serde_json::from_str(r#"{"dir":"d","anchor":{"file":"/mnt/a.jsonl"}}"#).unwrap();
+        assert_eq!(c.anchor, Some(AnchorConfig::file("/mnt/a.jsonl")));
+        assert_eq!(c.anchor.as_ref().unwrap().fail_after, Duration::from_secs(10));
+
+        for (anchor, wrong) in [
+            (r#"{}"#, "needs `file` or `command`"),
+            (r#"{"file":"a","command":["b"]}"#, "not both"),
+            (r#"{"command":[]}"#, "empty"),
+            (r#"{"file":""}"#, "empty"),
+        ] {
+            let c: JsonlConfig =
+                serde_json::from_str(&format!(r#"{{"dir":"d","anchor":{anchor}}}"#)).unwrap();
+            assert!(c.validate().unwrap_err().contains(wrong), "{anchor}");
+        }
+        assert!(serde_json::from_str::<JsonlConfig>(r#"{"dir":"d","anchor":{"url":"x"}}"#).is_err());
     }
 
     #[test]

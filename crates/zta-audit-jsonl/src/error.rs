@@ -36,6 +36,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The checkpoint could not be published to the anchor when the sink opened.
+    #[error("cannot publish the audit checkpoint to the anchor {anchor}: {reason}")]
+    Anchor {
+        /// The anchor (`file `...`` or `command `...``).
+        anchor: String,
+        /// Why.
+        reason: String,
+    },
+    /// A new checkpoint key could not be made.
+    #[error("cannot generate a checkpoint key: {0}")]
+    KeyGeneration(String),
     /// The log on disk is not a consistent continuation of its checkpoint (a cut tail, an edited
     /// record, a missing checkpoint). The sink refuses to append to it; inspect it with
     /// [`verify`](crate::verify).

@@ -45,18 +45,53 @@
 //!
 //! It is replaced atomically (temp file, fsync, rename, fsync of the directory) after every
 //! group commit. A log that ends before the checkpoint's seq, or whose record at that seq has
-//! another hash, has been cut or rewritten. Limits: the checkpoint anchors the log up to its seq
-//! only, so a cut of the records after it (at most one flush interval's worth) looks like a
-//! crash; and someone able to write the directory can put back an *older* signed checkpoint and
-//! cut the log to match. Shipping checkpoints elsewhere (or comparing
-//! [`VerifyReport::checkpoint_time`] with expectations) closes that gap.
+//! another hash, has been cut or rewritten. What that is worth depends on the signature:
+//!
+//! * **Unsigned, or verified without the public key**: nothing protects the tail. Someone able
+//!   to write the directory cuts records from the end and writes a matching unsigned checkpoint
+//!   (no secret is needed). [`verify`] still checks the chain, but its report says the tail is
+//!   unprotected ([`VerifyReport::tail_protected`] is false; `zta audit verify` exits 4).
+//! * **Signed and verified with the key**: the checkpoint cannot be forged, so the log is
+//!   protected up to the checkpoint's seq. Records after it (at most one flush interval's
+//!   worth) can still be cut: that looks like a crash. And someone able to write the directory
+//!   can put back an *older* signed checkpoint and cut the log to match: a rollback.
+//! * **With an [anchor](#anchor)**: a rollback shows.
+//!
+//! # Anchor
+//!
+//! With [`JsonlConfig::anchor`] each committed checkpoint is also published outside the log
+//! directory: appended as one JSON line to a file (meant for another volume, or an append-only
+//! file), or given on stdin to a command (which ships it anywhere). A thread of its own
+//! publishes the newest checkpoint at most once per [`AnchorConfig::interval`] (default 1 s)
+//! and once more at close, so the anchor trails the log by at most about that interval; it
+//! never gets ahead, because a checkpoint is published only once it is durable beside the log.
+//! [`JsonlSink::open`] publishes the current checkpoint before it returns (a misconfigured
+//! anchor fails the open), and with a file anchor refuses a log whose checkpoint is older than
+//! the newest anchored one.
+//!
+//! [`verify_with`] and an anchor file (`zta audit verify --anchor`) hold the log against every
+//! anchored checkpoint: each must match the log's record at its seq, anchored seqs must never go
+//! back (a rolled-back log that was written on), the log must reach the newest anchored seq,
+//! and the local checkpoint must not be older than it; anything else is
+//! [`VerifyError::RolledBack`]. What an anchor cannot show: a cut of the records committed after
+//! the newest anchored checkpoint (about one interval's worth, unless the sink closed cleanly),
+//! and anything done by someone who can also rewrite the anchor.
+//!
+//! A publication that fails is logged at error level and retried with the newest checkpoint at
+//! the next interval. Once publishing has failed for [`AnchorConfig::fail_after`] (default
+//! 10 s), the sink fails closed: it commits what it had accepted and refuses every later record,
+//! so the guard denies every request. Failing closed at once would turn any hiccup of a remote
+//! anchor into an outage; never failing would let someone who can break the anchor roll back
+//! unseen. A failed publication at close makes [`JsonlSink::close`] return the error.
 //!
 //! # Writing and durability
 //!
 //! [`JsonlSink::append`](zta_core::AuditSink::append) serializes the record on the caller's task
 //! straight into a bounded queue buffer ([`JsonlConfig::queue_capacity`] records); when the
-//! queue is full it waits ([`OnFull::Wait`]) or refuses with `AuditError::QueueFull`
-//! ([`OnFull::Deny`]). A dedicated writer thread swaps the queue's buffer out once per batch,
+//! queue is full it waits ([`OnFull::Wait`], at most [`JsonlConfig::full_wait`], default 1 s)
+//! or refuses at once ([`OnFull::Deny`]) with `AuditError::QueueFull`, and the guard denies. The
+//! wait is timed by a small thread of the sink's own, so it ends on time even while the writer
+//! is stuck in a slow fsync, and on any runtime. A dedicated writer thread swaps the queue's buffer out once per batch,
 //! chains and frames the records, and writes [`JsonlConfig::max_batch`] of them per call. While
 //! records wait for their group commit it does not listen for new ones, so appenders rarely
 //! wake it. It group-commits — `fdatasync`,
@@ -66,9 +101,27 @@
 //! `Durability::Queued` returns once queued and the record is durable within about the flush
 //! interval; `Durability::Flushed` returns once it is fsynced and in the checkpoint.
 //!
-//! Records are never dropped silently: if the writer hits an I/O error it stops for good, every
-//! waiter and every later call gets `AuditError::Write`, and the error is logged. Dropping or
-//! [closing](JsonlSink::close) the sink writes and commits everything queued first.
+//! So with `Durability::Queued` (the guard's default, `durable_before_permit: false`) a permit
+//! can be returned for a record that is not yet on disk. If the process, the machine or the
+//! disk dies, the records accepted within about the last flush interval are lost, and their
+//! requests may have been permitted. `Durability::Flushed` (`durable_before_permit: true`)
+//! returns a permit only for a durable record, at the cost of waiting for a group commit.
+//!
+//! # Write failures
+//!
+//! Records are never dropped silently. At the first I/O error (disk full, a failed fsync, a
+//! checkpoint that cannot be written) the writer stops for good: every waiter and every later
+//! call gets `AuditError::Write`, so every later request is denied. The records accepted but
+//! not yet durable (written and fsynced) are lost; the sink reports them loudly, with their
+//! count, the seq of the last durable record and every lost record's id (which is the request
+//! id): in an error-level log line, and in `lost-<time>.txt` in the log directory (a comment
+//! header, then one id per line). [`verify`] reads those files and fails with
+//! [`VerifyError::Lost`] ("N records were lost after seq S") for the listed records that the log
+//! does not hold; move a file out of the directory once its loss is dealt with. If the
+//! directory cannot take the file either (a full disk), the log line is the only report. A loss
+//! file is a report, not evidence: someone able to write the directory can delete it.
+//!
+//! Dropping or [closing](JsonlSink::close) the sink writes and commits everything queued first.
 //!
 //! # Recovery on open
 //!
@@ -91,27 +144,35 @@
 //!
 //! `audit-NNNNNN.jsonl` (the segments), `checkpoint.json` (and `checkpoint.json.tmp` while it
 //! is replaced), `audit.lock` (held with an advisory lock while a sink writes, so a second
-//! writer is refused with [`Error::Locked`]), and `audit-NNNNNN.jsonl.torn-<n>` (tails cut by
-//! recovery). On Unix, new files are created `0640` and a new directory `0750`.
+//! writer is refused with [`Error::Locked`]), `audit-NNNNNN.jsonl.torn-<n>` (tails cut by
+//! recovery) and `lost-<time>.txt` (records a failed writer lost). On Unix, new files are
+//! created `0640` and a new directory `0750`. [`generate_checkpoint_key`] makes a signing key.
 //!
 //! The `test-hooks` feature only exists for this crate's own tests (it lets them park the
 //! writer deterministically); do not enable it.
 
+mod anchor;
 mod checkpoint;
 mod config;
 mod error;
 mod format;
+mod lost;
 mod queue;
 mod recovery;
 mod sink;
+mod timer;
 mod verify;
 mod writer;
 
-pub use config::{JsonlConfig, OnFull};
+pub use checkpoint::generate_checkpoint_key;
+pub use config::{AnchorConfig, JsonlConfig, OnFull};
 pub use error::Error;
 pub use recovery::Recovery;
 pub use sink::JsonlSink;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use sink::WriterPause;
-pub use verify::{CheckpointProblem, RecordProblem, SignatureStatus, VerifyError, VerifyReport, verify};
+pub use verify::{
+    AnchorReport, CheckpointProblem, Loss, RecordProblem, RollbackProblem, SignatureStatus, VerifyError,
+    VerifyOptions, VerifyReport, verify, verify_with,
+};

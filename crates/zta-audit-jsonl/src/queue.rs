@@ -5,10 +5,15 @@
 //! message, and no cache line the writer touches per record (a channel message per record
 //! made the writer's core and the appender's trade several lines for each one).
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::{
+    sync::{Mutex, MutexGuard, OnceLock},
+    time::Duration,
+};
 
 use tokio::sync::{Notify, oneshot};
 use zta_core::{AuditError, AuditRecord};
+
+use crate::timer::Deadlines;
 
 /// Told when a record (or everything before a flush) is durable, or why it never will be.
 pub(crate) type Waiter = oneshot::Sender<Result<(), AuditError>>;
@@ -134,8 +139,14 @@ impl Shared {
         Ok(())
     }
 
-    /// Runs `push` until it finds room, waiting for the writer to take the queue between tries.
-    pub(crate) async fn room(&self, mut push: impl FnMut() -> Result<(), Refused>) -> Result<(), AuditError> {
+    /// Runs `push` until it finds room, waiting for the writer to take the queue between tries,
+    /// for at most `full_wait` (then `QueueFull`).
+    pub(crate) async fn room(
+        &self,
+        mut push: impl FnMut() -> Result<(), Refused>,
+        full_wait: Duration,
+        deadlines: &Deadlines,
+    ) -> Result<(), AuditError> {
         // `None` while the queue is full.
         let mut settled = || match push() {
             Ok(()) => Some(Ok(())),
@@ -145,6 +156,11 @@ impl Shared {
         if let Some(done) = settled() {
             return done;
         }
+        if full_wait.is_zero() {
+            return Err(AuditError::QueueFull);
+        }
+        // Completes when `full_wait` has passed; `None`: never.
+        let mut expired = deadlines.after(full_wait);
         loop {
             // Registered before trying again, so a take between the try and the wait is not
             // missed.
@@ -154,7 +170,15 @@ impl Shared {
             if let Some(done) = settled() {
                 return done;
             }
-            room.await;
+            match expired.as_mut() {
+                None => room.await,
+                Some(expired) => {
+                    tokio::select! {
+                        () = &mut room => {}
+                        _ = expired => return settled().unwrap_or(Err(AuditError::QueueFull)),
+                    }
+                }
+            }
         }
     }
 
@@ -190,6 +214,13 @@ impl Shared {
         self.wake.notify_one();
         self.room.notify_waiters();
         first
+    }
+
+    /// Fails the sink from outside the writer (the anchor): later calls are refused with
+    /// `msg`; the writer commits what was accepted before and stops.
+    pub(crate) fn fail_closed(&self, msg: String) {
+        let _ = self.failed.set(msg);
+        self.close(None);
     }
 
     /// Parks the writer (tests only).

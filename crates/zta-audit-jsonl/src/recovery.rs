@@ -219,7 +219,7 @@ pub(crate) fn recover(dir: &Path, dir_handle: &File, checkpoint: &CheckpointWrit
 
 /// The verifier's account of a log that recovery found inconsistent.
 fn verify_error(dir: &Path, cp_path: &Path) -> VerifyError {
-    match crate::verify(dir, None) {
+    match crate::verify_with(dir, crate::VerifyOptions::new().without_losses()) {
         Err(error) => error,
         Ok(_) => VerifyError::Checkpoint {
             path: cp_path.to_owned(),

@@ -6,6 +6,7 @@ use std::{
     path::{Path, PathBuf},
     sync::Arc,
     thread::JoinHandle,
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -14,10 +15,13 @@ use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
     Error, JsonlConfig, OnFull, Recovery,
-    checkpoint::{CheckpointWriter, Signer},
+    anchor::{Anchor, newest_in_file},
+    checkpoint::{Checkpoint, CheckpointReadError, CheckpointWriter, Signer, read_stored},
     format::{create_dir, create_options},
     queue::{Refused, Shared},
     recovery::recover,
+    timer::Deadlines,
+    verify::{RollbackProblem, VerifyError},
     writer::{Writer, WriterSettings},
 };
 
@@ -31,6 +35,9 @@ const LOCK_FILE: &str = "audit.lock";
 pub struct JsonlSink {
     shared: Arc<Shared>,
     on_full: OnFull,
+    full_wait: Duration,
+    /// Ends waits on a full queue (`on_full: wait` only).
+    deadlines: Option<Deadlines>,
     dir: PathBuf,
     recovery: Option<Recovery>,
     writer: Option<JoinHandle<()>>,
@@ -52,7 +59,9 @@ impl JsonlSink {
     /// Refuses a directory another sink is writing to, and a log that does not reach its
     /// checkpoint or whose checkpointed records do not verify ([`Error::Integrity`]): that is
     /// what a cut or edited log looks like. A torn tail after the checkpoint (a crash
-    /// mid-write) is moved aside and reported by [`recovery`](Self::recovery).
+    /// mid-write) is moved aside and reported by [`recovery`](Self::recovery). With a file
+    /// [`anchor`](JsonlConfig::anchor), also refuses a log whose checkpoint is older than the
+    /// newest anchored one (it was rolled back).
     pub fn open(config: JsonlConfig) -> Result<Self, Error> {
         config.validate().map_err(Error::Config)?;
         let dir = config.dir.clone();
@@ -82,6 +91,9 @@ impl JsonlSink {
         let key_id = signer.as_ref().map(|s| s.key_id().to_owned());
         let checkpoint =
             CheckpointWriter::new(&dir, dir_handle.try_clone().map_err(Error::io("open", &dir))?, signer);
+        if let Some(anchor_file) = config.anchor.as_ref().and_then(|a| a.file.as_deref()) {
+            check_anchor(&dir, anchor_file)?;
+        }
         let resume = recover(&dir, &dir_handle, &checkpoint)?;
         let recovery = resume.recovery.clone();
         tracing::info!(
@@ -96,6 +108,18 @@ impl JsonlSink {
             .build()
             .map_err(Error::io("start the writer runtime for", &dir))?;
         let shared = Arc::new(Shared::new(config.queue_capacity));
+        let anchor = match &config.anchor {
+            // Anchors what recovery left at once, so a misconfigured anchor fails here and a log
+            // reopened after a crash is anchored from the start.
+            Some(a) => Some(Anchor::start(a, shared.clone(), read_stored(&dir))?),
+            None => None,
+        };
+        let deadlines = match config.on_full {
+            OnFull::Wait => {
+                Some(Deadlines::start().map_err(Error::io("start the deadline thread for", &dir))?)
+            }
+            OnFull::Deny => None,
+        };
         let writer = Writer::new(
             WriterSettings {
                 dir: dir.clone(),
@@ -105,6 +129,7 @@ impl JsonlSink {
                 max_batch: config.max_batch,
                 flush_interval: config.flush_interval,
                 checkpoint,
+                anchor,
                 shared: shared.clone(),
             },
             resume,
@@ -113,7 +138,15 @@ impl JsonlSink {
             .name("zta-audit-writer".into())
             .spawn(move || writer.run(rt))
             .map_err(Error::io("start the writer thread for", &dir))?;
-        Ok(Self { shared, on_full: config.on_full, dir, recovery, writer: Some(handle) })
+        Ok(Self {
+            shared,
+            on_full: config.on_full,
+            full_wait: config.full_wait,
+            deadlines,
+            dir,
+            recovery,
+            writer: Some(handle),
+        })
     }
 
     /// What recovery on open cut off, if anything.
@@ -172,12 +205,12 @@ impl AuditSink for JsonlSink {
             }
         };
         let mut push = || self.shared.push(&record, &mut waiter);
-        match self.on_full {
-            OnFull::Deny => push().map_err(|refused| match refused {
+        match &self.deadlines {
+            None => push().map_err(|refused| match refused {
                 Refused::Full => AuditError::QueueFull,
                 Refused::Error(e) => e,
             })?,
-            OnFull::Wait => self.shared.room(push).await?,
+            Some(deadlines) => self.shared.room(push, self.full_wait, deadlines).await?,
         }
         match done {
             None => Ok(()),
@@ -201,4 +234,32 @@ impl Drop for JsonlSink {
             let _ = handle.join();
         }
     }
+}
+
+/// Refuses to open a log whose checkpoint is older than the newest one in its anchor file: a
+/// checkpoint is anchored only after it is durable beside the log, so that is a rollback.
+fn check_anchor(dir: &Path, anchor_file: &Path) -> Result<(), Error> {
+    let anchored = newest_in_file(anchor_file).map_err(Error::io("read the anchor", anchor_file))?;
+    let Some(anchored) = anchored else { return Ok(()) };
+    let local = match Checkpoint::read(dir) {
+        Ok(cp) => cp,
+        // Recovery reports an unreadable checkpoint.
+        Err((_, CheckpointReadError::Io(_) | CheckpointReadError::Problem(_))) => return Ok(()),
+    };
+    let (local_seq, local_time) = local.map_or((0, None), |cp| (cp.seq, Some(cp.time)));
+    if local_seq < anchored.seq {
+        return Err(Error::Integrity {
+            dir: dir.to_owned(),
+            error: VerifyError::RolledBack {
+                anchor: anchor_file.to_owned(),
+                anchored_seq: anchored.seq,
+                anchored_time: anchored.time,
+                problem: RollbackProblem::CheckpointOlder {
+                    checkpoint_seq: local_seq,
+                    checkpoint_time: local_time,
+                },
+            },
+        });
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
-//! The verifier: walks every segment and the checkpoint and names the first thing that is wrong.
+//! The verifier: walks every segment and the checkpoint (and an anchor file, and any loss
+//! files) and names the first thing that is wrong.
 
 use std::{
+    collections::HashMap,
     fmt, io,
     path::{Path, PathBuf},
 };
@@ -8,6 +10,7 @@ use std::{
 use crate::{
     checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointReadError, parse_public_key},
     format::{Entry, GENESIS, LineReader, chain_hash, check_json, hex_string, list_segments, parse_line},
+    lost::{RecordId, read_loss_files, record_id},
 };
 
 /// What is wrong at one place in the log.
@@ -89,6 +92,63 @@ pub enum CheckpointProblem {
     BadSignature,
 }
 
+/// How an anchor shows that the log was rolled back or cut.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RollbackProblem {
+    /// The log ends before the anchored checkpoint's seq.
+    #[error("the log ends at seq {last_seq}: records were cut from the end")]
+    LogEndsBefore {
+        /// The log's last seq.
+        last_seq: u64,
+    },
+    /// The log's record at the anchored seq has another hash.
+    #[error("the log's record at that seq has another hash: the log was rewritten")]
+    HashDiffers,
+    /// The checkpoint beside the log is older than the anchored one.
+    #[error("the checkpoint beside the log is at seq {checkpoint_seq} ({}): an older checkpoint was put back",
+        checkpoint_time.as_deref().unwrap_or("missing"))]
+    CheckpointOlder {
+        /// The local checkpoint's seq (0 if there is none).
+        checkpoint_seq: u64,
+        /// When the local checkpoint was written, if there is one.
+        checkpoint_time: Option<String>,
+    },
+    /// A later anchor line goes back to a lower seq (or the same seq with another hash): the
+    /// log was rolled back and the sink wrote on from there.
+    #[error("anchor line {line} goes back to seq {found}: the log was rolled back and written on")]
+    WentBackwards {
+        /// 1-based line number in the anchor file.
+        line: u64,
+        /// The seq on that line.
+        found: u64,
+    },
+}
+
+/// Records that a failed writer reported lost, and that the log does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Loss {
+    /// The loss file (`lost-<time>.txt`) in the log directory that lists their request ids.
+    pub file: String,
+    /// The last record known durable when the writer failed.
+    pub after_seq: u64,
+    /// Listed records the log does not hold.
+    pub missing: u64,
+    /// Records the file lists.
+    pub listed: u64,
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} records were lost after seq {} (their request ids are in `{}`)",
+            self.missing, self.after_seq, self.file
+        )
+    }
+}
+
 /// Why a log failed verification (or could not be verified). `Display` is a one-line
 /// explanation naming the first bad place.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +191,37 @@ pub enum VerifyError {
         /// What is wrong.
         problem: CheckpointProblem,
     },
+    /// The anchor shows a newer checkpoint than the log and its checkpoint bear out.
+    #[error(
+        "audit log rolled back or cut: the anchor `{}` has a checkpoint at seq {anchored_seq} ({anchored_time}), \
+         but {problem}",
+        anchor.display()
+    )]
+    RolledBack {
+        /// The anchor file.
+        anchor: PathBuf,
+        /// The anchored checkpoint's seq.
+        anchored_seq: u64,
+        /// When it was written (RFC 3339).
+        anchored_time: String,
+        /// What the log or its checkpoint shows instead.
+        problem: RollbackProblem,
+    },
+    /// The anchor file cannot be used.
+    #[error("audit anchor `{}` {problem}", path.display())]
+    Anchor {
+        /// The anchor file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The chain is intact, but a failed writer reported records lost that the log does not
+    /// hold: requests may have been permitted without a record.
+    #[error("audit records lost: {}", losses.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Lost {
+        /// Each loss file with records missing.
+        losses: Vec<Loss>,
+    },
 }
 
 /// How the checkpoint's signature was checked.
@@ -151,7 +242,22 @@ pub enum SignatureStatus {
     },
 }
 
-/// What a successful verification found.
+/// What the anchor file held, when one was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AnchorReport {
+    /// The newest anchored checkpoint's seq; the log matches it.
+    pub seq: u64,
+    /// When that checkpoint was written (RFC 3339).
+    pub time: String,
+    /// Anchored checkpoints checked against the log.
+    pub checkpoints: u64,
+    /// Lines that were not a checkpoint (a torn append) and were skipped.
+    pub skipped_lines: u64,
+}
+
+/// What a successful verification found. Check [`tail_protected`](Self::tail_protected):
+/// without a verified signature the chain is intact but its end is not protected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifyReport {
@@ -169,13 +275,36 @@ pub struct VerifyReport {
     pub checkpoint_time: String,
     /// How the checkpoint's signature was checked.
     pub signature: SignatureStatus,
+    /// What the anchor held, when one was given.
+    pub anchor: Option<AnchorReport>,
+}
+
+impl VerifyReport {
+    /// Whether the checkpoint's signature was verified. If not (the checkpoint is unsigned, or
+    /// no key was given), the chain is intact but its tail is unprotected: anyone able to write
+    /// the directory can cut records from the end and write a matching unsigned checkpoint.
+    pub fn tail_protected(&self) -> bool {
+        matches!(self.signature, SignatureStatus::Verified { .. })
+    }
 }
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.signature {
+            SignatureStatus::Verified { .. } => f.write_str("ok: ")?,
+            SignatureStatus::Unsigned => f.write_str(
+                "chain intact, but the tail is UNPROTECTED: the checkpoint is unsigned, so records cut \
+                 from the end with a rewritten checkpoint would look the same; ",
+            )?,
+            SignatureStatus::NotChecked { .. } => f.write_str(
+                "chain intact, but the tail is UNPROTECTED: no public key was given to check the \
+                 checkpoint's signature, so records cut from the end with a rewritten unsigned \
+                 checkpoint would look the same; ",
+            )?,
+        }
         write!(
             f,
-            "ok: {} records in {} files, last seq {} (hash {}); checkpoint at seq {} ({})",
+            "{} records in {} files, last seq {} (hash {}); checkpoint at seq {} ({})",
             self.records,
             self.files.len(),
             self.last_seq,
@@ -192,6 +321,10 @@ impl fmt::Display for VerifyReport {
                 write!(f, ", signed by `{key_id}` (not checked: no key given)")
             }
             SignatureStatus::Verified { key_id } => write!(f, ", signature by `{key_id}` verified"),
+        }?;
+        match &self.anchor {
+            Some(a) => write!(f, "; matches the anchor's newest checkpoint, seq {} ({})", a.seq, a.time),
+            None => Ok(()),
         }
     }
 }
@@ -237,18 +370,73 @@ impl Chain {
     }
 }
 
+/// What [`verify_with`] checks besides the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    public_key: Option<&'a [u8]>,
+    anchor: Option<&'a Path>,
+    losses: bool,
+}
+
+impl Default for VerifyOptions<'_> {
+    fn default() -> Self {
+        Self { public_key: None, anchor: None, losses: true }
+    }
+}
+
+impl<'a> VerifyOptions<'a> {
+    /// No key, no anchor.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The checkpoint's Ed25519 public key: 32 raw bytes, SubjectPublicKeyInfo DER, or PEM
+    /// (`PUBLIC KEY`; a PKCS#8 `PRIVATE KEY` PEM is accepted too and its public half used).
+    /// An unsigned checkpoint is then refused.
+    #[must_use]
+    pub fn public_key(mut self, key: &'a [u8]) -> Self {
+        self.public_key = Some(key);
+        self
+    }
+
+    /// An anchor file (JSON lines of published checkpoints, see
+    /// [`AnchorConfig`](crate::AnchorConfig)) to hold the log against.
+    #[must_use]
+    pub fn anchor(mut self, path: &'a Path) -> Self {
+        self.anchor = Some(path);
+        self
+    }
+
+    /// Skips the loss files (recovery uses the verifier to explain a chain problem).
+    pub(crate) fn without_losses(mut self) -> Self {
+        self.losses = false;
+        self
+    }
+}
+
 /// Verifies the log in `dir`: every segment in order (seq continuity from 1, `prev_hash` links,
 /// each hash, the exact line layout, JSON), then the checkpoint (its seq and hash must match a
 /// record, so a cut tail is caught), and, when `public_key` is given, the checkpoint's
-/// signature (an unsigned checkpoint is then refused).
+/// signature (an unsigned checkpoint is then refused). Loss files a failed writer left are
+/// checked too ([`VerifyError::Lost`]).
 ///
 /// `public_key` is an Ed25519 public key: 32 raw bytes, SubjectPublicKeyInfo DER, or PEM
 /// (`PUBLIC KEY`; a PKCS#8 `PRIVATE KEY` PEM is accepted too and its public half used).
+/// Without it the report says the tail is unprotected ([`VerifyReport::tail_protected`]).
 ///
 /// Meant for a log at rest: a log being written may end in a half-written line.
 pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<VerifyReport, VerifyError> {
+    let options = VerifyOptions::new();
+    verify_with(dir, public_key.map_or(options, |k| options.public_key(k)))
+}
+
+/// [`verify`] with options: a public key and an anchor file. With an anchor, every anchored
+/// checkpoint must match the log's record at its seq, anchored seqs must never go back, the log
+/// must reach the newest anchored seq and the checkpoint beside the log must not be older;
+/// otherwise [`VerifyError::RolledBack`].
+pub fn verify_with(dir: impl AsRef<Path>, options: VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
     let dir = dir.as_ref();
-    let public_key = public_key.map(parse_public_key).transpose().map_err(VerifyError::BadKey)?;
+    let public_key = options.public_key.map(parse_public_key).transpose().map_err(VerifyError::BadKey)?;
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |error| VerifyError::Io { path, error }
@@ -264,6 +452,13 @@ pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<Verify
     if segments.is_empty() && checkpoint.is_none() {
         return Err(VerifyError::NoLog { dir: dir.to_owned() });
     }
+    let mut anchor = options.anchor.map(AnchorWalk::open).transpose()?;
+    let mut losses = if options.losses {
+        let files = read_loss_files(dir).map_err(|(path, error)| VerifyError::Io { path, error })?;
+        Losses::new(files)
+    } else {
+        Losses::new(Vec::new())
+    };
 
     let mut chain = Chain::GENESIS;
     let mut checkpoint_seen = false;
@@ -291,6 +486,12 @@ pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<Verify
                     return Err(at(line_no, seq, RecordProblem::CheckpointWrongFile { checkpoint_file }));
                 }
                 checkpoint_seen = true;
+            }
+            if let Some(anchor) = &mut anchor {
+                anchor.check(&entry)?;
+            }
+            if entry.seq > losses.after_seq {
+                losses.seen(entry.record);
             }
         }
         end = (name, lines.line_no);
@@ -325,6 +526,11 @@ pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<Verify
         (None, Some(id)) => SignatureStatus::NotChecked { key_id: id.clone() },
         (None, None) => SignatureStatus::Unsigned,
     };
+    let anchor = match anchor {
+        Some(walk) => Some(walk.finish(last_seq, &cp)?),
+        None => None,
+    };
+    losses.finish()?;
     Ok(VerifyReport {
         files: segments.into_iter().map(|(_, n)| n).collect(),
         records: last_seq,
@@ -333,5 +539,173 @@ pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<Verify
         checkpoint_seq: cp.seq,
         checkpoint_time: cp.time,
         signature,
+        anchor,
     })
+}
+
+/// Holds the log against an anchor file while it is walked: anchored checkpoints come in seq
+/// order, so each is compared with the log's record at its seq as the walk passes it.
+struct AnchorWalk {
+    path: PathBuf,
+    lines: LineReader,
+    /// The next anchored checkpoint no record has been compared with yet.
+    next: Option<Checkpoint>,
+    /// The newest anchored checkpoint read so far.
+    newest: Option<Checkpoint>,
+    checkpoints: u64,
+    skipped_lines: u64,
+}
+
+impl AnchorWalk {
+    fn open(path: &Path) -> Result<Self, VerifyError> {
+        let file =
+            std::fs::File::open(path).map_err(|error| VerifyError::Io { path: path.to_owned(), error })?;
+        let mut walk = Self {
+            path: path.to_owned(),
+            lines: LineReader::new(file),
+            next: None,
+            newest: None,
+            checkpoints: 0,
+            skipped_lines: 0,
+        };
+        walk.advance()?;
+        Ok(walk)
+    }
+
+    fn rolled_back(&self, anchored: &Checkpoint, problem: RollbackProblem) -> VerifyError {
+        VerifyError::RolledBack {
+            anchor: self.path.clone(),
+            anchored_seq: anchored.seq,
+            anchored_time: anchored.time.clone(),
+            problem,
+        }
+    }
+
+    /// Reads the next anchored checkpoint into `next`; refuses one that goes back.
+    fn advance(&mut self) -> Result<(), VerifyError> {
+        self.next = None;
+        while let Some(line) =
+            self.lines.next_line().map_err(|error| VerifyError::Io { path: self.path.clone(), error })?
+        {
+            let line_no = line.line_no;
+            let Ok(cp) = Checkpoint::parse(line.bytes) else {
+                // A torn append (a crash mid-write): it anchors nothing.
+                self.skipped_lines += 1;
+                continue;
+            };
+            if let Some(newest) = &self.newest
+                && (cp.seq < newest.seq || (cp.seq == newest.seq && cp.hash != newest.hash))
+            {
+                let problem = RollbackProblem::WentBackwards { line: line_no, found: cp.seq };
+                return Err(self.rolled_back(newest, problem));
+            }
+            if cp.seq == 0 && cp.hash != GENESIS {
+                return Err(VerifyError::RolledBack {
+                    anchor: self.path.clone(),
+                    anchored_seq: 0,
+                    anchored_time: cp.time,
+                    problem: RollbackProblem::HashDiffers,
+                });
+            }
+            self.checkpoints += 1;
+            self.newest = Some(cp.clone());
+            self.next = Some(cp);
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Compares the anchored checkpoints at or before `entry`'s seq with it.
+    fn check(&mut self, entry: &Entry<'_>) -> Result<(), VerifyError> {
+        while let Some(next) = &self.next
+            && next.seq <= entry.seq
+        {
+            // Earlier seqs were compared as the walk passed them; only seq 0 is left behind.
+            if next.seq == entry.seq && next.hash != entry.hash {
+                return Err(self.rolled_back(next, RollbackProblem::HashDiffers));
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    /// After the walk: the log must reach the newest anchored seq, and the local checkpoint
+    /// must not be older than it.
+    fn finish(mut self, last_seq: u64, local: &Checkpoint) -> Result<AnchorReport, VerifyError> {
+        while self.next.is_some() {
+            self.advance()?;
+        }
+        let Some(newest) = self.newest.clone() else {
+            return Err(VerifyError::Anchor { path: self.path, problem: "holds no checkpoint".into() });
+        };
+        if newest.seq > last_seq {
+            return Err(self.rolled_back(&newest, RollbackProblem::LogEndsBefore { last_seq }));
+        }
+        if local.seq < newest.seq {
+            let problem = RollbackProblem::CheckpointOlder {
+                checkpoint_seq: local.seq,
+                checkpoint_time: Some(local.time.clone()),
+            };
+            return Err(self.rolled_back(&newest, problem));
+        }
+        Ok(AnchorReport {
+            seq: newest.seq,
+            time: newest.time,
+            checkpoints: self.checkpoints,
+            skipped_lines: self.skipped_lines,
+        })
+    }
+}
+
+/// Finds the records loss files list in the log, as it is walked.
+struct Losses {
+    files: Vec<(String, u64, u64)>,
+    /// Per file, listed records found in the log.
+    found: Vec<u64>,
+    /// Listed id -> its file.
+    ids: HashMap<RecordId, usize>,
+    /// Records at or before this seq were durable before any loss.
+    after_seq: u64,
+}
+
+impl Losses {
+    fn new(files: Vec<crate::lost::LossFile>) -> Self {
+        let mut ids = HashMap::new();
+        let after_seq = files.iter().map(|f| f.after_seq).min().unwrap_or(u64::MAX);
+        let files = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                for id in f.ids.iter().flatten() {
+                    ids.entry(*id).or_insert(i);
+                }
+                (f.name, f.after_seq, f.ids.len() as u64)
+            })
+            .collect::<Vec<_>>();
+        Self { found: vec![0; files.len()], files, ids, after_seq }
+    }
+
+    fn seen(&mut self, record: &[u8]) {
+        if let Some(i) = self.ids.remove(&record_id(record))
+            && let Some(found) = self.found.get_mut(i)
+        {
+            *found += 1;
+        }
+    }
+
+    fn finish(self) -> Result<(), VerifyError> {
+        let losses: Vec<Loss> = self
+            .files
+            .into_iter()
+            .zip(self.found)
+            .filter(|((_, _, listed), found)| found < listed)
+            .map(|((file, after_seq, listed), found)| Loss {
+                file,
+                after_seq,
+                missing: listed - found,
+                listed,
+            })
+            .collect();
+        if losses.is_empty() { Ok(()) } else { Err(VerifyError::Lost { losses }) }
+    }
 }

@@ -13,14 +13,18 @@ use tokio::runtime::Runtime;
 use zta_core::AuditError;
 
 use crate::{
+    anchor::Anchor,
     checkpoint::CheckpointWriter,
     format::{LINE_OVERHEAD, chain_hash, create_options, digits, encode_line, segment_name},
+    lost::{self, RecordId, queued_ids, record_id},
     queue::{Queue, Shared, Waiter},
     recovery::Resume,
 };
 
 /// Largest batch buffer kept between batches.
 const KEEP_BUFFER: usize = 16 << 20;
+/// Most pending record ids kept room for between fsyncs.
+const KEEP_IDS: usize = 1 << 16;
 
 pub(crate) struct Writer {
     dir: PathBuf,
@@ -35,6 +39,10 @@ pub(crate) struct Writer {
     prev: [u8; 32],
     last_record_file_no: u64,
     committed_seq: u64,
+    /// The last seq known durable (written and fsynced).
+    synced_seq: u64,
+    /// The ids of the records after `synced_seq`: what a failure now would lose.
+    pending_ids: Vec<RecordId>,
     /// Bytes written since the last fsync.
     unsynced: bool,
     /// When the oldest uncommitted record was written.
@@ -46,6 +54,8 @@ pub(crate) struct Writer {
     /// `close()` callers, told once the writer has stopped and released the lock.
     closers: Vec<Waiter>,
     checkpoint: CheckpointWriter,
+    /// Where committed checkpoints are published, if anywhere.
+    anchor: Option<Anchor>,
     shared: Arc<Shared>,
     /// Held (locked) while the writer runs.
     lock: Option<File>,
@@ -59,6 +69,7 @@ pub(crate) struct WriterSettings {
     pub(crate) max_batch: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) checkpoint: CheckpointWriter,
+    pub(crate) anchor: Option<Anchor>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -94,6 +105,8 @@ impl Writer {
             prev: resume.prev,
             last_record_file_no: resume.last_record_file_no,
             committed_seq: resume.seq,
+            synced_seq: resume.seq,
+            pending_ids: Vec::new(),
             unsynced: false,
             dirty_since: None,
             batch: Vec::with_capacity(1 << 20),
@@ -101,23 +114,44 @@ impl Writer {
             waiters: Vec::new(),
             closers: Vec::new(),
             checkpoint: s.checkpoint,
+            anchor: s.anchor,
             shared: s.shared,
             lock: Some(s.lock),
         }
     }
 
-    /// The thread body: serve until closed; on an error, fail closed.
+    /// The thread body: serve until closed; on an error, fail closed and report what was lost.
     pub(crate) fn run(mut self, rt: Runtime) {
         let mut guard = ExitGuard(Some(self.shared.clone()));
-        let result = match self.serve(&rt) {
-            Ok(()) => Ok(()),
-            Err(msg) => Err(self.fail(msg)),
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&rt)));
+        let failure = match served {
+            Ok(Ok(())) => None,
+            Ok(Err(msg)) => Some(msg),
+            Err(_) => Some("audit writer panicked".to_owned()),
+        };
+        let mut result = match &failure {
+            // Closed, or failed closed by the anchor after committing everything it took.
+            None => self.shared.closed_outcome(),
+            Some(msg) => Err(self.fail(msg.clone())),
         };
         guard.0 = None;
         let left = self.shared.stop();
         self.closers.extend(left.closers);
         for w in left.waiters {
             let _ = w.send(Err(self.shared.closed_error()));
+        }
+        // Records accepted after the last take (before the failure flag stopped new ones) are
+        // lost too.
+        queued_ids(&left.bytes, &left.ends, 0, &mut self.pending_ids);
+        if failure.is_some() || !self.pending_ids.is_empty() {
+            let msg = failure.as_deref().unwrap_or("the writer stopped with records it had not written");
+            lost::report(&self.dir, msg, self.synced_seq, &self.pending_ids);
+        }
+        if let Some(anchor) = self.anchor.take()
+            && let Err(e) = anchor.finish()
+            && result.is_ok()
+        {
+            result = Err(AuditError::Write(e));
         }
         // Unlock before telling `close()` callers, so the directory can be reopened at once.
         drop(self.lock.take());
@@ -180,15 +214,21 @@ impl Writer {
         let ends = std::mem::take(&mut self.taken.ends);
         let mut written = Ok(());
         let mut start = 0;
-        for (i, &end) in ends.iter().enumerate() {
+        let mut chained = 0;
+        for &end in &ends {
             written = match bytes.get(start..end) {
                 Some(record) => self.append(record),
                 None => Err("queued record out of bounds".into()),
             };
-            if written.is_ok() && (i + 1) % self.max_batch == 0 {
-                written = self.write_out();
+            if written.is_ok() {
+                chained += 1;
+                if chained % self.max_batch == 0 {
+                    written = self.write_out();
+                }
             }
             if written.is_err() {
+                // Taken but never chained: lost with the rest.
+                queued_ids(&bytes, &ends, chained, &mut self.pending_ids);
                 break;
             }
             start = end;
@@ -215,6 +255,7 @@ impl Writer {
             self.rotate()?;
         }
         encode_line(&mut self.batch, seq, &self.prev, &hash, record);
+        self.pending_ids.push(record_id(record));
         self.seq = seq;
         self.prev = hash;
         self.last_record_file_no = self.file_no;
@@ -260,12 +301,19 @@ impl Writer {
         Ok(())
     }
 
+    /// Fsyncs what was written; every record chained so far (callers write out first) is then
+    /// durable.
     fn sync(&mut self) -> Result<(), String> {
         if self.unsynced {
             self.file
                 .sync_data()
                 .map_err(|e| format!("cannot sync `{}`: {e}", self.current_path().display()))?;
             self.unsynced = false;
+        }
+        self.synced_seq = self.seq;
+        self.pending_ids.clear();
+        if self.pending_ids.capacity() > KEEP_IDS {
+            self.pending_ids.shrink_to(KEEP_IDS);
         }
         Ok(())
     }
@@ -275,10 +323,14 @@ impl Writer {
         self.write_out()?;
         self.sync()?;
         if self.seq != self.committed_seq {
-            self.checkpoint
+            let checkpoint = self
+                .checkpoint
                 .write(self.seq, &self.prev, &segment_name(self.last_record_file_no))
                 .map_err(|e| format!("cannot write the checkpoint in `{}`: {e}", self.dir.display()))?;
             self.committed_seq = self.seq;
+            if let Some(anchor) = &self.anchor {
+                anchor.offer(checkpoint);
+            }
         }
         self.dirty_since = None;
         for w in self.waiters.drain(..) {
@@ -288,8 +340,8 @@ impl Writer {
     }
 
     /// Stops for good: every later append fails, and every waiter, queued or pending, is told.
+    /// (The caller reports what was lost.)
     fn fail(&mut self, msg: String) -> AuditError {
-        tracing::error!(error = %msg, "audit writer failed; the sink refuses further records");
         let _ = self.shared.failed.set(msg.clone());
         let err = AuditError::Write(msg);
         for w in self.waiters.drain(..).chain(self.taken.waiters.drain(..)) {

@@ -1,5 +1,5 @@
 //! With `on_full: deny`, a full queue refuses at once with `QueueFull`, and nothing accepted is
-//! lost.
+//! lost. With `on_full: wait`, an append waits for room, but no longer than `full_wait`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -50,4 +50,28 @@ async fn wait_mode_waits_instead() {
     blocked.await.unwrap().unwrap();
     sink.flush().await.unwrap();
     assert_eq!(verify(dir.path(), None).unwrap().records, 2);
+}
+
+#[tokio::test]
+async fn wait_mode_refuses_once_full_wait_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.queue_capacity = 1;
+    c.full_wait = std::time::Duration::from_millis(20);
+    let sink = JsonlSink::open(c).unwrap();
+    // The writer is stuck (as behind a slow fsync) and the queue is full...
+    let pause = sink.pause_writer().await;
+    sink.append(record(1), Durability::Queued).await.unwrap();
+    // ...so appends give up with `QueueFull` (the guard then denies) instead of waiting for
+    // the writer. The outer bound only turns a wait forever into a failure.
+    let bounded = |d| tokio::time::timeout(std::time::Duration::from_secs(60), d);
+    let queued = bounded(sink.append(record(2), Durability::Queued)).await;
+    assert_eq!(queued.expect("waited past `full_wait`"), Err(AuditError::QueueFull));
+    let flushed = bounded(sink.append(record(3), Durability::Flushed)).await;
+    assert_eq!(flushed.expect("waited past `full_wait`"), Err(AuditError::QueueFull));
+
+    drop(pause);
+    sink.append(record(4), Durability::Flushed).await.unwrap();
+    drop(sink);
+    assert_eq!(verify(dir.path(), None).unwrap().records, 2, "records 1 and 4 were accepted and written");
 }

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::{config, record, segments};
-use zta_audit_jsonl::{JsonlSink, verify};
+use zta_audit_jsonl::{JsonlSink, VerifyError, verify};
 use zta_core::{AuditError, AuditSink, Durability};
 
 #[tokio::test]
@@ -29,12 +29,16 @@ async fn an_io_error_fails_the_waiter_and_every_later_call() {
     assert_eq!(sink.flush().await, Err(err.clone()));
     drop(sink);
 
-    // What was acknowledged is intact; after clearing the obstacle the log reopens.
+    // What was acknowledged is intact, and the record that never made it is reported lost;
+    // after clearing the obstacle the log reopens.
     fs::remove_dir(&blocker).unwrap();
-    assert_eq!(verify(dir.path(), None).unwrap().records, 1);
+    let Err(VerifyError::Lost { losses }) = verify(dir.path(), None) else { panic!("loss not reported") };
+    assert_eq!((losses.len(), losses[0].after_seq, losses[0].missing), (1, 1, 1), "{losses:?}");
     let sink = JsonlSink::open(c).unwrap();
     sink.append(record(4), Durability::Flushed).await.unwrap();
     drop(sink);
+    // Dealt with: the loss file moves out, and the log verifies.
+    fs::rename(dir.path().join(&losses[0].file), dir.path().join("handled.txt")).unwrap();
     assert_eq!(verify(dir.path(), None).unwrap().records, 2);
     assert_eq!(segments(dir.path()).len(), 2);
 }
@@ -48,4 +52,8 @@ async fn a_checkpoint_that_cannot_be_written_fails_closed() {
     let err = sink.append(record(1), Durability::Flushed).await.unwrap_err();
     assert!(matches!(&err, AuditError::Write(m) if m.contains("checkpoint")), "{err:?}");
     assert!(matches!(sink.append(record(2), Durability::Queued).await, Err(AuditError::Write(_))));
+    drop(sink);
+    // Record 1 was written and fsynced before the checkpoint failed: nothing was lost.
+    assert!(common::loss_files(dir.path()).is_empty());
+    assert_eq!(verify(dir.path(), None).unwrap().records, 2);
 }

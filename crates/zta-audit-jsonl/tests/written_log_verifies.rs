@@ -18,7 +18,14 @@ async fn written_records_verify_and_reopen_continues_the_chain() {
     assert_eq!(report.checkpoint_seq, 500);
     assert_eq!(report.files, vec!["audit-000001.jsonl".to_owned()]);
     assert_eq!(report.signature, SignatureStatus::Unsigned);
-    assert!(report.to_string().starts_with("ok: 500 records in 1 files, last seq 500"), "{report}");
+    // Unsigned: the chain is intact, but the report does not call the tail protected.
+    assert!(!report.tail_protected());
+    let shown = report.to_string();
+    assert!(
+        shown.starts_with("chain intact, but the tail is UNPROTECTED: the checkpoint is unsigned"),
+        "{shown}"
+    );
+    assert!(shown.contains("; 500 records in 1 files, last seq 500"), "{shown}");
 
     // Every line is JSON in the documented shape, with the record intact.
     let all = lines(&segments(dir.path())[0]);

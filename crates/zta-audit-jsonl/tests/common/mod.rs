@@ -93,3 +93,17 @@ pub fn copy_dir(from: &Path) -> tempfile::TempDir {
 pub fn name(path: &Path) -> String {
     path.file_name().unwrap().to_str().unwrap().to_owned()
 }
+
+/// The loss files (`lost-*.txt`) a failed writer left in `dir`, sorted.
+pub fn loss_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with("lost-") && n.ends_with(".txt")
+        })
+        .collect();
+    v.sort();
+    v
+}
