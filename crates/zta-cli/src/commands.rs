@@ -20,6 +20,9 @@ use zta::{
 pub(crate) const EXIT_DENY: u8 = 3;
 /// Exit code for usage and configuration errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code of `audit verify` for a log whose chain is intact but whose tail is unprotected
+/// (an unsigned checkpoint, or no key to check it).
+pub(crate) const EXIT_UNPROTECTED: u8 = 4;
 
 /// A mistake in what the user gave us (exit code 2).
 #[derive(Debug)]
@@ -209,18 +212,53 @@ pub(crate) async fn token_inspect(token_file: &Path, config: Option<&Path>) -> R
     Ok(code)
 }
 
-pub(crate) fn audit_verify(path: &Path, public_key: Option<&Path>) -> Result<ExitCode> {
-    let key = match public_key {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?),
+/// `zta audit verify`: 0 intact and protected, 4 intact but the tail unprotected, 1 failed.
+pub(crate) fn audit_verify(
+    path: Option<&Path>,
+    public_key: Option<&Path>,
+    config: Option<&Path>,
+    anchor: Option<&Path>,
+) -> Result<ExitCode> {
+    use zta::{audit::jsonl, secrecy::zeroize::Zeroizing};
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()));
+    // The config's audit section: (dir, checkpoint key file, anchor file).
+    let (config_dir, config_key, config_anchor) = match config {
+        None => (None, None, None),
+        Some(file) => match Config::from_file(file)?.audit {
+            zta::AuditSection::Jsonl(c) => {
+                (Some(c.dir), c.checkpoint_key_file, c.anchor.and_then(|a| a.file))
+            }
+            _ => {
+                return Err(usage(format!("the audit section of `{}` is not `type: jsonl`", file.display())));
+            }
+        },
+    };
+    let dir =
+        path.map(Path::to_path_buf).or(config_dir).ok_or_else(|| usage("name the audit log directory"))?;
+    // A private key file gives its public half; it is wiped after use.
+    let key = match public_key.or(config_key.as_deref()) {
+        Some(p) => Some(Zeroizing::new(read(p)?)),
         None => None,
     };
-    match zta::audit::jsonl::verify(path, key.as_deref()) {
-        Ok(report) => {
-            println!("{}: intact ({report})", path.display());
+    let anchor = anchor.map(Path::to_path_buf).or(config_anchor);
+    let mut options = jsonl::VerifyOptions::new();
+    if let Some(key) = &key {
+        options = options.public_key(key);
+    }
+    if let Some(anchor) = &anchor {
+        options = options.anchor(anchor);
+    }
+    match jsonl::verify_with(&dir, options) {
+        Ok(report) if report.tail_protected() => {
+            println!("{}: intact ({report})", dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        Ok(report) => {
+            println!("{}: {report}", dir.display());
+            Ok(ExitCode::from(EXIT_UNPROTECTED))
+        }
         Err(e) => {
-            eprintln!("{}: FAILED: {e}", path.display());
+            eprintln!("{}: FAILED: {e}", dir.display());
             Ok(ExitCode::from(1))
         }
     }

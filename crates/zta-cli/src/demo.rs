@@ -140,10 +140,8 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
         state.clone(),
     )?;
     let policy = zta::policy::PolicySet::from_yaml(CREW_POLICY).context("loading the crew policy")?;
-    let sink = Arc::new(
-        JsonlSink::open(JsonlConfig::new(audit_dir))
-            .with_context(|| format!("opening the audit log in `{}`", audit_dir.display()))?,
-    );
+    let (sink, checkpoint_public_key) = open_signed_sink(audit_dir)?;
+    let sink = Arc::new(sink);
     let guard = Guard::builder(Arc::new(policy), sink.clone())
         .identity_provider(Arc::new(provider))
         .token_authority(Arc::new(tokens))
@@ -247,10 +245,47 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     guard.audit_sink().flush().await?;
     drop(guard);
     sink.close().await?;
-    let report = zta::audit::jsonl::verify(audit_dir, None)?;
+    let report = zta::audit::jsonl::verify(audit_dir, Some(checkpoint_public_key.as_bytes()))?;
     println!("\nAudit log: {} ({report})", audit_dir.display());
-    println!("Verify it yourself: cargo run -p zta-cli -- audit verify {}", audit_dir.display());
+    println!(
+        "Verify it yourself: cargo run -p zta-cli -- audit verify {} --public-key {}",
+        audit_dir.display(),
+        audit_dir.join(CHECKPOINT_PUBLIC_KEY).display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the demo leaves its checkpoint's public key, beside the log.
+const CHECKPOINT_PUBLIC_KEY: &str = "checkpoint.pub.pem";
+
+/// Opens the demo's audit log with a checkpoint signing key made for this run, so the log's
+/// tail is protected. The private half exists on disk (`0600`, in the temporary directory) only
+/// while the sink loads it; the public half is returned and written beside the log for
+/// `zta audit verify --public-key`. (A deployment keeps its key in `checkpoint_key_file`.)
+fn open_signed_sink(audit_dir: &Path) -> Result<(JsonlSink, String)> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let (private_pem, public_pem) = zta::audit::jsonl::generate_checkpoint_key()?;
+    let nonce =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let key_file =
+        std::env::temp_dir().join(format!("zta-demo-checkpoint-{}-{nonce}.pem", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_file)
+        .with_context(|| format!("cannot create `{}`", key_file.display()))?;
+    let written = f.write_all(private_pem.as_bytes());
+    drop(f);
+    let mut config = JsonlConfig::new(audit_dir);
+    config.checkpoint_key_file = Some(key_file.clone());
+    let opened = written.map_err(anyhow::Error::from).and_then(|()| Ok(JsonlSink::open(config)?));
+    let _ = std::fs::remove_file(&key_file);
+    let sink = opened.with_context(|| format!("opening the audit log in `{}`", audit_dir.display()))?;
+    let public_file = audit_dir.join(CHECKPOINT_PUBLIC_KEY);
+    std::fs::write(&public_file, &public_pem)
+        .with_context(|| format!("cannot write `{}`", public_file.display()))?;
+    Ok((sink, public_pem))
 }
 
 fn bearer(tokens: &SessionTokens) -> Credential {

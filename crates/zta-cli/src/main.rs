@@ -2,7 +2,10 @@
 //! inspect session tokens, verify audit logs, make keys.
 //!
 //! Exit codes: 0 success / allow, 3 deny (or a failed check), 2 usage or configuration error,
-//! 1 anything else (e.g. an audit log that fails verification).
+//! 4 `audit verify` found the hash chain intact but its tail unprotected (the checkpoint is
+//! unsigned, or no public key was given to check it), 1 anything else (e.g. an audit log that
+//! fails verification: broken, cut, rolled back against its anchor, or with records a failed
+//! writer lost).
 //!
 //! Tokens, credentials and secrets are never arguments (shell history and `/proc/*/cmdline`
 //! would keep them): every command reads them from a file, or from standard input given `-`.
@@ -113,13 +116,26 @@ enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify an audit log's hash chain and checkpoint.
+    /// Verify an audit log's hash chain and checkpoint (exit 0), and with `--anchor` that it was
+    /// not rolled back. Exit 4: the chain is intact but without a verified signature its tail is
+    /// unprotected. Exit 1: it fails verification, or a failed writer lost records.
     Verify {
-        /// The audit log directory.
-        path: PathBuf,
-        /// The checkpoint's Ed25519 public key (PEM); required if the checkpoint is signed.
+        /// The audit log directory (with `--config`: the config's audit `dir` if left out).
+        #[arg(required_unless_present = "config")]
+        path: Option<PathBuf>,
+        /// The checkpoint's Ed25519 public key (PEM). Without it (or `--config`), the report
+        /// says the tail is unprotected.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// A deployment config: its audit section gives the log directory, the checkpoint's
+        /// public key (the public half of `checkpoint_key_file`) and the anchor file
+        /// (`anchor: {file: ...}`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// An anchor file (JSON lines of published checkpoints): the log must match every
+        /// checkpoint in it and reach the newest.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
     },
 }
 
@@ -153,9 +169,12 @@ async fn run(command: Command) -> ExitCode {
         Command::Token(TokenCommand::Inspect { token_file, config }) => {
             commands::token_inspect(&token_file, config.as_deref()).await
         }
-        Command::Audit(AuditCommand::Verify { path, public_key }) => {
-            commands::audit_verify(&path, public_key.as_deref())
-        }
+        Command::Audit(AuditCommand::Verify { path, public_key, config, anchor }) => commands::audit_verify(
+            path.as_deref(),
+            public_key.as_deref(),
+            config.as_deref(),
+            anchor.as_deref(),
+        ),
         Command::Keygen { out, alg, agents, checkpoint } => commands::keygen(&out, &alg, &agents, checkpoint),
         Command::Credential(cmd) => credential::run(cmd),
         Command::Policy(cmd) => commands::policy(cmd),

@@ -16,8 +16,10 @@ fn demo(dir: &Path) -> Vec<String> {
     log.lines().map(str::to_owned).collect()
 }
 
+/// `zta audit verify` with the public key the demo left beside its (signed) checkpoint.
 fn verify(dir: &Path) -> (i32, String) {
-    let (code, stdout, stderr) = zta(&["audit", "verify", "audit"], dir);
+    let (code, stdout, stderr) =
+        zta(&["audit", "verify", "audit", "--public-key", "audit/checkpoint.pub.pem"], dir);
     (code, format!("{stdout}{stderr}"))
 }
 
@@ -49,9 +51,15 @@ fn demo_denies_every_attack_and_its_log_verifies() {
     assert_eq!(act1.matches("ALLOW").count(), 10, "{act1}");
     assert_eq!(act2.matches("DENY").count(), 10, "every attack is denied:\n{act2}");
     assert!(!act2.contains("ALLOW"), "no attack may succeed:\n{act2}");
+    // The demo's own last line is the signed path.
+    assert!(stdout.contains("signature by `") && stdout.contains("` verified"), "{stdout}");
     let (code, out) = verify(dir.path());
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact"), "{out}");
+    assert!(out.contains("intact") && out.contains("verified"), "{out}");
+    // Without the key the chain is intact but the tail unprotected: exit 4, not "ok".
+    let (code, out, _) = zta(&["audit", "verify", "audit"], dir.path());
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("UNPROTECTED"), "{out}");
 }
 
 #[test]

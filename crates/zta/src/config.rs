@@ -155,7 +155,15 @@ pub enum StateSection {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GuardSection {
-    /// Wait for each permit's audit record to be on disk before returning the permit.
+    /// Wait for each permit's audit record to be on disk (fsynced, and in the checkpoint)
+    /// before returning the permit. Recommended in production.
+    ///
+    /// `false` (the default) returns the permit once the record is queued; it is made durable
+    /// by the next group commit (`flush_interval`, 5 ms by default). If the process, the
+    /// machine or the disk dies, or the writer fails, the records accepted within about the
+    /// last flush interval are lost although their requests may have been permitted. A writer
+    /// failure is reported with the lost request ids (see the `audit::jsonl` docs); a
+    /// crash or power loss is not.
     #[serde(default)]
     pub durable_before_permit: bool,
     /// Obligations the enforcement point discharges; allows carrying any other are denied.
@@ -281,6 +289,9 @@ impl Config {
         if let AuditSection::Jsonl(c) = &mut self.audit {
             fix(&mut c.dir);
             if let Some(p) = c.checkpoint_key_file.as_mut() {
+                fix(p);
+            }
+            if let Some(p) = c.anchor.as_mut().and_then(|a| a.file.as_mut()) {
                 fix(p);
             }
         }

@@ -197,7 +197,24 @@ async fn the_example_config_builds_once_its_keys_exist() {
         let key = AgentKey::generate().unwrap();
         std::fs::write(keys.join(format!("{agent}.pub.pem")), key.public_key_pem()).unwrap();
     }
+    let (checkpoint_key, _) = zta::audit::jsonl::generate_checkpoint_key().unwrap();
+    std::fs::write(keys.join("audit-checkpoint.pem"), checkpoint_key.as_bytes()).unwrap();
     let config = Config::from_file(dir.path().join("config/zta.yaml")).unwrap();
+    assert!(config.guard.durable_before_permit, "the example is a production config");
     let built = config.build().await.unwrap();
     built.guard.audit_sink().flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_relative_anchor_file_resolves_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let text = format!("{GOOD}  anchor: {{file: elsewhere/checkpoints.jsonl}}\n");
+    let built = Config::from_file(write(dir.path(), "zta.yaml", &text)).unwrap().build().await.unwrap();
+    built.guard.audit_sink().flush().await.unwrap();
+    // Opening the log published its checkpoint there.
+    let anchored = std::fs::read_to_string(elsewhere.join("checkpoints.jsonl")).unwrap();
+    assert!(anchored.starts_with("{\"version\":1,\"seq\":0,"), "{anchored}");
 }
