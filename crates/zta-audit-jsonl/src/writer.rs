@@ -25,6 +25,8 @@ use crate::{
 const KEEP_BUFFER: usize = 16 << 20;
 /// Most pending record ids kept room for between fsyncs.
 const KEEP_IDS: usize = 1 << 16;
+/// Most records written but not fsynced (their ids take 36 bytes each).
+const MAX_PENDING_IDS: usize = 1 << 20;
 
 pub(crate) struct Writer {
     dir: PathBuf,
@@ -279,6 +281,11 @@ impl Writer {
         self.batch.clear();
         if self.batch.capacity() > KEEP_BUFFER {
             self.batch.shrink_to(1 << 20);
+        }
+        // With a long flush interval, an fsync now and then bounds the ids kept for a loss
+        // report (the checkpoint still waits for the commit).
+        if self.pending_ids.len() >= MAX_PENDING_IDS {
+            self.sync()?;
         }
         Ok(())
     }
