@@ -1,0 +1,121 @@
+//! Configuration: where Redis is, the key prefix, and how long one operation may take.
+
+use std::{fmt, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The `state` section for `type: redis`: a Redis (or Valkey) server shared by every replica.
+///
+/// ```yaml
+/// url_env: ZTA_REDIS_URL          # or url: redis://zta:PASSWORD@redis.internal:6379/0
+/// key_prefix: "zta:"              # default
+/// timeout: 500ms                  # per operation, default
+/// ```
+///
+/// Exactly one of `url` and `url_env` (the name of an environment variable holding the URL).
+/// The URL is `redis://` or `rediss://` (TLS, certificates checked against the system's roots);
+/// a password in it never shows in `Debug` output or error messages.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host[:port][/db]` or `rediss://...` for TLS.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    /// The environment variable that holds the URL (read when the store is built).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// Put before every key, so several deployments can share one Redis. No `{` or `}`.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Longest wait for one operation, connecting included (`"500ms"`, `"2s"`); past it the
+    /// operation fails (and the request it serves is denied).
+    #[serde(default = "default_timeout", with = "zta_core::duration::text")]
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    /// A configuration for the server at `url`, with the default prefix and timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(SecretString::from(url.into())),
+            url_env: None,
+            key_prefix: default_key_prefix(),
+            timeout: default_timeout(),
+        }
+    }
+
+    /// A configuration that reads the URL from the environment variable `var`.
+    pub fn from_env(var: impl Into<String>) -> Self {
+        Self { url: None, url_env: Some(var.into()), ..Self::new(String::new()) }
+    }
+
+    /// Sets the key prefix.
+    #[must_use]
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets the per-operation timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_ref().map(|u| redact(u.expose_secret())))
+            .field("url_env", &self.url_env)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn default_key_prefix() -> String {
+    "zta:".to_owned()
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// `url` without its user information (`redis://***@host:6379/0`), for messages and `Debug`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***{}{tail}", authority.get(at..).unwrap_or_default()),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_user_information_only() {
+        assert_eq!(redact("redis://u:p@h:1/2"), "redis://***@h:1/2");
+        assert_eq!(redact("rediss://:p%40x@h"), "rediss://***@h");
+        assert_eq!(redact("redis://a:b@c@h:1?x=1"), "redis://***@h:1?x=1");
+        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+        assert_eq!(redact("h:1"), "<not a URL>");
+    }
+
+    #[test]
+    fn defaults_and_duration_text() {
+        let c: RedisConfig = serde_yaml::from_str("url: redis://h/\ntimeout: 2s").unwrap();
+        assert_eq!(c.key_prefix, "zta:");
+        assert_eq!(c.timeout, Duration::from_secs(2));
+        assert!(serde_yaml::from_str::<RedisConfig>("url: redis://h/\npassword: x").is_err());
+    }
+}
