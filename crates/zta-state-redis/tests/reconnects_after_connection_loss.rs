@@ -39,6 +39,7 @@ async fn the_call_after_a_dropped_connection_reconnects() {
             "round {round}: the call after the failed one did not reconnect"
         );
     }
+    common::clean(&prefix).await;
 }
 
 /// A reconnection the server refuses (here: the store's user is disabled while its connection
@@ -73,4 +74,5 @@ async fn a_refused_login_during_reconnection_does_not_stick() {
         Ok(true),
         "the store stayed broken after its login was accepted again"
     );
+    common::clean(&prefix).await;
 }

@@ -144,7 +144,11 @@ pub enum StateSection {
     /// In this process (one replica).
     #[default]
     Memory,
-    /// Redis (not yet available).
+    /// Redis or Valkey, shared by every replica (`state-redis`).
+    #[cfg(feature = "state-redis")]
+    Redis(crate::state::redis::RedisConfig),
+    /// Redis or Valkey (not compiled in).
+    #[cfg(not(feature = "state-redis"))]
     Redis(NotCompiled),
     /// PostgreSQL (not yet available).
     Postgres(NotCompiled),
@@ -322,6 +326,20 @@ impl Config {
     pub async fn build(&self) -> Result<Built, ConfigError> {
         let state: Arc<dyn crate::StateStore> = match &self.state {
             StateSection::Memory => Arc::new(crate::MemoryStateStore::new()),
+            #[cfg(feature = "state-redis")]
+            StateSection::Redis(c) => {
+                let store = crate::state::redis::RedisStateStore::connect(c.clone()).await.map_err(|e| {
+                    let error = self.error(Some("state"), format!("state store: {e}"));
+                    match e {
+                        crate::state::redis::Error::Connect { .. } => error.hint(
+                            "start Redis or fix `url`/`url_env`: without its state the guard can only deny",
+                        ),
+                        _ => error,
+                    }
+                })?;
+                Arc::new(store)
+            }
+            #[cfg(not(feature = "state-redis"))]
             StateSection::Redis(_) => return Err(self.missing_feature("state", "redis", "state-redis")),
             StateSection::Postgres(_) => {
                 return Err(self.missing_feature("state", "postgres", "state-postgres"));

@@ -12,6 +12,7 @@
 //! | `identity-static` | [`identity::static_agents`] | agents declared in config (Ed25519 keys, argon2id secrets) |
 //! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
 //! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
+//! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
 //!
 //! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
 //! `Guard` from it.
@@ -49,6 +50,16 @@ pub mod token {
 #[cfg(feature = "policy-native")]
 pub mod policy {
     pub use zta_policy::*;
+}
+
+/// Shared state stores: where revocations, suspensions, lockout counters and replay ids live
+/// when several replicas must agree on them ([`MemoryStateStore`] serves one process).
+pub mod state {
+    /// Redis (or Valkey).
+    #[cfg(feature = "state-redis")]
+    pub mod redis {
+        pub use zta_state_redis::*;
+    }
 }
 
 /// Audit sinks.

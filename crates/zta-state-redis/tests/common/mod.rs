@@ -100,3 +100,28 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// Deletes every key under `prefix` (what a test left behind: suspensions and agent
+/// revocations never expire).
+pub async fn clean(prefix: &str) {
+    let mut admin = admin().await;
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(&keys).query_async::<()>(&mut admin).await.unwrap();
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+}
