@@ -167,10 +167,10 @@ impl RedisStateStore {
     /// Runs one Redis exchange on the current connection within the timeout; any error or a
     /// timeout is a [`StateError`].
     ///
-    /// The connection manager reconnects by itself only when a connection drops. Anything else
-    /// that fails (a timeout on a wedged connection, a reconnection the server refused, such as
-    /// a failed login or a server still loading its data, a replica that became read-only)
-    /// would leave it failing for good, so then the next call starts on a fresh connection.
+    /// The connection manager reconnects by itself only when a connection drops. After any other
+    /// failure the next call starts on a fresh connection: a wedged connection (a timeout) or a
+    /// reconnection the server refused (a failed login, a server still loading its data) would
+    /// otherwise fail for good, and a server that turned replica (`READONLY`) is looked up again.
     async fn run<T, F, Fut>(&self, op: &str, exchange: F) -> Result<T, StateError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
