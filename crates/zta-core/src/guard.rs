@@ -331,21 +331,31 @@ impl Guard {
         // The block ends what is moved inside it, so that none of it is stored across the
         // append: this future is moved on every call, and its size is what that costs.
         let (record, durability, verdict) = {
-            let mut record = AuditRecord::stamped(AuditEvent::Authorization, Effect::Deny, request_id, time);
+            // A refused agent's principal travels with the error, so the record names it.
             let principal = match self.authenticate_at(credential, time).await {
-                Ok(principal) => self.admit(principal, &mut record).await,
-                Err(e) => Err(e),
+                Ok(principal) => match self.refuse_suspended(&principal.agent_id).await {
+                    Ok(()) => Ok(principal),
+                    Err(e) => Err((e, Some(principal))),
+                },
+                Err(e) => Err((e, None)),
             };
             let target_segment = match (&principal, &request.target_agent) {
                 (Ok(_), Some(target)) => self.segment_of(target).await,
                 _ => None,
             };
+            // Made after the awaits: a record held across them would grow the future.
+            let mut record = AuditRecord::stamped(AuditEvent::Authorization, Effect::Deny, request_id, time);
             record.action = Some(request.action.clone());
             record.resource = request.resource.clone();
             record.target_agent = request.target_agent.clone();
             let verdict = match principal {
                 Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
-                Err(e) => Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None)),
+                Err((e, refused)) => {
+                    if let Some(principal) = refused {
+                        record.note_principal(&principal);
+                    }
+                    Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None))
+                }
             };
             let durability = if verdict.is_ok() { self.inner.durability } else { Durability::Queued };
             record.latency_us = Some(micros(started.elapsed()));
@@ -443,22 +453,6 @@ impl Guard {
         let principal = self.authenticate_at(credential, OffsetDateTime::now_utc()).await?;
         self.refuse_suspended(&principal.agent_id).await?;
         Ok(principal)
-    }
-
-    /// Refuses a verified principal whose agent is suspended (noting the agent in `record`,
-    /// so the refused attempt is on record under its name).
-    async fn admit(
-        &self,
-        principal: Arc<Principal>,
-        record: &mut AuditRecord,
-    ) -> Result<Arc<Principal>, AuthError> {
-        match self.refuse_suspended(&principal.agent_id).await {
-            Ok(()) => Ok(principal),
-            Err(e) => {
-                record.note_principal(&principal);
-                Err(e)
-            }
-        }
     }
 
     /// Checked after every successful authentication, whatever the credential: a fresh

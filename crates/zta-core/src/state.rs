@@ -10,6 +10,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use std::sync::atomic::Ordering::SeqCst;
+
 use async_trait::async_trait;
 use dashmap::DashMap;
 use time::OffsetDateTime;
@@ -78,6 +80,8 @@ pub struct MemoryStateStore {
     revoked: Expiring<SystemTime, FastHash>,
     agents: DashMap<AgentId, OffsetDateTime, FastHash>,
     suspended: DashMap<AgentId, (), FastHash>,
+    /// How many agents are suspended: with none (nearly always), a check hashes nothing.
+    suspensions: std::sync::atomic::AtomicUsize,
     failures: Expiring<(u32, OffsetDateTime)>,
     claimed: Expiring<OffsetDateTime>,
 }
@@ -144,17 +148,23 @@ impl StateStore for MemoryStateStore {
     }
 
     async fn suspend(&self, agent: &AgentId) -> Result<(), StateError> {
-        self.suspended.insert(agent.clone(), ());
+        // Counted before the entry exists, so a check never sees zero while it does.
+        self.suspensions.fetch_add(1, SeqCst);
+        if self.suspended.insert(agent.clone(), ()).is_some() {
+            self.suspensions.fetch_sub(1, SeqCst);
+        }
         Ok(())
     }
 
     async fn reinstate(&self, agent: &AgentId) -> Result<(), StateError> {
-        self.suspended.remove(agent);
+        if self.suspended.remove(agent).is_some() {
+            self.suspensions.fetch_sub(1, SeqCst);
+        }
         Ok(())
     }
 
     async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
-        Ok(self.suspended.contains_key(agent))
+        Ok(self.suspensions.load(SeqCst) != 0 && self.suspended.contains_key(agent))
     }
 
     async fn is_revoked<'k>(
