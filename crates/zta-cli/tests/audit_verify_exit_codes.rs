@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::zta;
+use common::{write_config, zta};
 use zta::{
     AuditEvent, AuditRecord, AuditSink, Durability, Effect,
     audit::jsonl::{AnchorConfig, JsonlConfig, JsonlSink, generate_checkpoint_key},
@@ -92,28 +92,15 @@ fn a_cut_log_with_a_forged_unsigned_checkpoint_is_unprotected_without_the_key_an
 
 /// A deployment config naming the log, its checkpoint key and an anchor file.
 fn config(dir: &Path) {
-    std::fs::write(
-        dir.join("zta.yaml"),
-        "identity:
-  - type: static
-    audience: https://zta.test
-    agents:
+    write_config(
+        dir,
+        "    agents:
       - {id: research_bot, segment: research, public_key_file: keys/research_bot.pub.pem}
-tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: keys/zta-signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: audit
-  checkpoint_key_file: keys/audit-checkpoint.pem
+",
+        "  checkpoint_key_file: keys/audit-checkpoint.pem
   anchor: {file: elsewhere/checkpoints.jsonl}
 ",
-    )
-    .unwrap();
+    );
 }
 
 #[test]

@@ -7,9 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{zta, zta_stdin};
-
-const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
+use common::{write_config, zta, zta_stdin};
 
 /// A deployment in `dir`: `research_bot` with a key from keygen, `writer_bot` with
 /// `secret_hash` (if given), assertions limited to `max_lifetime`.
@@ -18,30 +16,16 @@ fn deployment(dir: &Path, secret_hash: Option<&str>, max_lifetime: &str) {
         let (code, out, err) = zta(&["keygen", "--out", "keys", "--agent", "research_bot"], dir);
         assert_eq!(code, 0, "{out}{err}");
     }
-    std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
     let writer = secret_hash
         .map(|hash| format!("      - {{id: writer_bot, segment: writing, secret_hash: '{hash}'}}\n"))
         .unwrap_or_default();
-    let config = format!(
-        "identity:
-  - type: static
-    audience: https://zta.test
-    assertion: {{max_lifetime: {max_lifetime}}}
+    let identity = format!(
+        "    assertion: {{max_lifetime: {max_lifetime}}}
     agents:
       - {{id: research_bot, segment: research, public_key_file: keys/research_bot.pub.pem}}
-{writer}tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: keys/zta-signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: audit
-"
+{writer}"
     );
-    std::fs::write(dir.join("zta.yaml"), config).unwrap();
+    write_config(dir, &identity, "");
 }
 
 /// `zta token issue` with `credential` (a credential file's text) on standard input.

@@ -7,39 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{zta, zta_stdin};
-
-const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
-const SECRET: &str = "correct horse battery staple";
-
-/// A deployment in `dir` with one agent that logs in with a secret.
-fn deployment(dir: &Path) {
-    let (code, out, err) = zta(&["keygen", "--out", "keys"], dir);
-    assert_eq!(code, 0, "{out}{err}");
-    let hash = zta::identity::static_agents::hash_secret(SECRET).unwrap();
-    std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
-    let config = format!(
-        "identity:
-  - type: static
-    audience: https://zta.test
-    agents:
-      - {{id: writer_bot, segment: writing, secret_hash: '{hash}'}}
-tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: keys/zta-signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: audit
-"
-    );
-    std::fs::write(dir.join("zta.yaml"), config).unwrap();
-    std::fs::write(dir.join("write.json"), r#"{"action": {"kind": "tool_call", "name": "write_document"}}"#)
-        .unwrap();
-}
+use common::{SECRET, deployment, zta, zta_stdin};
 
 fn password_credential() -> String {
     serde_json::json!({ "username": "writer_bot", "password": SECRET }).to_string()

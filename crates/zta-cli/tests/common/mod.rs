@@ -37,25 +37,17 @@ pub(crate) fn zta_stdin(args: &[&str], cwd: &Path, input: &str) -> (i32, String,
 
 const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
-/// A deployment in `dir`: keys from `zta keygen`, an agent with a secret, the crew policy.
-#[allow(dead_code)] // not every test file needs a deployment
-pub(crate) fn deployment(dir: &Path) {
-    let (code, out, err) = zta(&["keygen", "--out", "keys", "--agent", "research_bot"], dir);
-    assert_eq!(code, 0, "{out}{err}");
-    let hash = zta::identity::static_agents::hash_secret("correct horse battery staple").unwrap();
+/// Writes `zta.yaml` in `dir`: a static identity section with `identity` (its lines after
+/// `audience`), the keygen signing key, the crew policy (`crew.yaml`, written too) and a JSON
+/// Lines audit log in `audit/` with `audit` (further lines of that section).
+#[allow(dead_code)] // not every test file writes a config
+pub(crate) fn write_config(dir: &Path, identity: &str, audit: &str) {
     std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
     let config = format!(
         "identity:
   - type: static
     audience: https://zta.test
-    agents:
-      - id: research_bot
-        segment: research
-        public_key_file: keys/research_bot.pub.pem
-      - id: writer_bot
-        segment: writing
-        secret_hash: '{hash}'
-tokens:
+{identity}tokens:
   issuer: https://zta.test
   audience: zta
   signing_key_file: keys/zta-signing.pem
@@ -65,14 +57,34 @@ policy:
 audit:
   type: jsonl
   dir: audit
-"
+{audit}"
     );
     std::fs::write(dir.join("zta.yaml"), config).unwrap();
-    std::fs::write(
-        dir.join("writer.json"),
-        r#"{"username": "writer_bot", "password": "correct horse battery staple"}"#,
-    )
-    .unwrap();
+}
+
+/// The secret of `writer_bot` in [`deployment`].
+#[allow(dead_code)]
+pub(crate) const SECRET: &str = "correct horse battery staple";
+
+/// A deployment in `dir`: keys from `zta keygen`, `research_bot` with a key and `writer_bot`
+/// with a secret, the crew policy, a credential file for writer_bot and two requests.
+#[allow(dead_code)] // not every test file needs a deployment
+pub(crate) fn deployment(dir: &Path) {
+    let (code, out, err) = zta(&["keygen", "--out", "keys", "--agent", "research_bot"], dir);
+    assert_eq!(code, 0, "{out}{err}");
+    let hash = zta::identity::static_agents::hash_secret(SECRET).unwrap();
+    write_config(
+        dir,
+        &format!(
+            "    agents:
+      - {{id: research_bot, segment: research, public_key_file: keys/research_bot.pub.pem}}
+      - {{id: writer_bot, segment: writing, secret_hash: '{hash}'}}
+"
+        ),
+        "",
+    );
+    let credential = serde_json::json!({"username": "writer_bot", "password": SECRET});
+    std::fs::write(dir.join("writer.json"), credential.to_string()).unwrap();
     std::fs::write(dir.join("write.json"), r#"{"action": {"kind": "tool_call", "name": "write_document"}}"#)
         .unwrap();
     std::fs::write(dir.join("shell.json"), r#"{"action": {"kind": "tool_call", "name": "shell"}}"#).unwrap();
