@@ -78,8 +78,25 @@ fn tests() -> Result<()> {
 }
 
 /// The machine runs PostgreSQL, Redis and NATS itself; services the tests need beyond those
-/// (none yet) are started here.
+/// (none yet) are started here. Checks that the ones the tests use answer, so a missing one
+/// fails the run with a message that names it.
 fn services() -> Result<()> {
+    let redis = std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let address = redis
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit('@').next().unwrap_or(rest).trim_end_matches('/'))
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("ZTA_TEST_REDIS_URL `{redis}` is not a redis:// URL"))?;
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(address).ok().and_then(|mut addrs| {
+        addrs.find(|a| std::net::TcpStream::connect_timeout(a, std::time::Duration::from_secs(2)).is_ok())
+    });
+    if reachable.is_none() {
+        bail!(
+            "the tests need Redis at {address} (ZTA_TEST_REDIS_URL), and nothing answers there; this \
+             machine kind starts it before each session (`redis-server --daemonize yes --bind 127.0.0.1 \
+             --port 6379 --save \"\" --appendonly no`)"
+        );
+    }
     Ok(())
 }
 
