@@ -302,6 +302,17 @@ impl Config {
     }
 
     /// An error located at the `type: value` line of a section.
+    /// An error located at the `type: value` line of a section whose backend this version of
+    /// ZTA does not have at all (no feature would help).
+    fn not_available(&self, section: &str, backend: &str) -> ConfigError {
+        ConfigError {
+            file: self.origin.file.clone(),
+            position: location::find_key_value(&self.origin.text, "type", backend),
+            ..ConfigError::new(format!("{section} type `{backend}` is not available in this version of ZTA"))
+                .hint(format!("choose another {section} type"))
+        }
+    }
+
     fn missing_feature(&self, section: &str, backend: &str, feature: &str) -> ConfigError {
         ConfigError {
             file: self.origin.file.clone(),
@@ -342,7 +353,7 @@ impl Config {
             #[cfg(not(feature = "state-redis"))]
             StateSection::Redis(_) => return Err(self.missing_feature("state", "redis", "state-redis")),
             StateSection::Postgres(_) => {
-                return Err(self.missing_feature("state", "postgres", "state-postgres"));
+                return Err(self.not_available("state", "postgres"));
             }
         };
 
@@ -426,8 +437,8 @@ impl Config {
                 let _ = state;
                 Err(self.missing_feature("identity", "static", "identity-static"))
             }
-            IdentitySection::Oidc(_) => Err(self.missing_feature("identity", "oidc", "identity-oidc")),
-            IdentitySection::Ldap(_) => Err(self.missing_feature("identity", "ldap", "identity-ldap")),
+            IdentitySection::Oidc(_) => Err(self.not_available("identity", "oidc")),
+            IdentitySection::Ldap(_) => Err(self.not_available("identity", "ldap")),
         }
     }
 
@@ -447,7 +458,7 @@ impl Config {
                 let _ = audit;
                 Err(self.missing_feature("policy", "native", "policy-native"))
             }
-            PolicySection::Cedar(_) => Err(self.missing_feature("policy", "cedar", "policy-cedar")),
+            PolicySection::Cedar(_) => Err(self.not_available("policy", "cedar")),
         }
     }
 
@@ -461,9 +472,9 @@ impl Config {
             }
             #[cfg(not(feature = "audit-jsonl"))]
             AuditSection::Jsonl(_) => Err(self.missing_feature("audit", "jsonl", "audit-jsonl")),
-            AuditSection::Sqlite(_) => Err(self.missing_feature("audit", "sqlite", "audit-sqlite")),
-            AuditSection::Postgres(_) => Err(self.missing_feature("audit", "postgres", "audit-postgres")),
-            AuditSection::Nats(_) => Err(self.missing_feature("audit", "nats", "audit-nats")),
+            AuditSection::Sqlite(_) => Err(self.not_available("audit", "sqlite")),
+            AuditSection::Postgres(_) => Err(self.not_available("audit", "postgres")),
+            AuditSection::Nats(_) => Err(self.not_available("audit", "nats")),
         }
     }
 }
