@@ -33,45 +33,27 @@ pub(crate) fn chain_hash(seq: u64, prev: &[u8; 32], record: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn hex_digit(nibble: u8) -> u8 {
-    if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 }
-}
-
 /// Lowercase hex of a hash.
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     let mut out = [0u8; 64];
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        if let [hi, lo] = pair {
-            *hi = hex_digit(b >> 4);
-            *lo = hex_digit(b & 0x0f);
-        }
-    }
+    // INVARIANT: 64 bytes hold the hex of 32; `encode_to_slice` fails only on a length mismatch.
+    let encoded = hex::encode_to_slice(bytes, &mut out);
+    debug_assert!(encoded.is_ok());
     out
 }
 
 /// Lowercase hex of a hash, as a `String`.
 pub(crate) fn hex_string(bytes: &[u8; 32]) -> String {
-    hex32(bytes).iter().map(|&b| char::from(b)).collect()
+    hex::encode(bytes)
 }
 
-fn unhex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
-}
-
-/// Parses 64 lowercase hex digits.
+/// Parses 64 lowercase hex digits (the only form the writer produces: uppercase is refused).
 pub(crate) fn unhex32(s: &[u8]) -> Option<[u8; 32]> {
-    if s.len() != 64 {
+    if s.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
     let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *o = (unhex_digit(*hi)? << 4) | unhex_digit(*lo)?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -293,6 +275,8 @@ mod tests {
         assert_eq!(unhex32(&hex32(&h)), Some(h));
         assert_eq!(hex_string(&[0xab; 32]), "ab".repeat(32));
         assert_eq!(unhex32(&[b'A'; 64]), None);
+        assert_eq!(unhex32(&[b'a'; 63]), None);
+        assert_eq!(unhex32(&[b'g'; 64]), None);
         for n in [0, 1, 9, 10, 99, 100, u64::MAX] {
             assert_eq!(digits(n), n.to_string().len());
         }
