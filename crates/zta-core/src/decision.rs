@@ -62,9 +62,49 @@ impl Basis {
 /// The name of a policy rule. Cheap to clone.
 pub type RuleName = Arc<str>;
 
-/// The rules that determined a decision. Inline up to four, so ordinary decisions do not
-/// allocate.
-pub type Determining = SmallVec<[RuleName; 4]>;
+/// The rules that determined a decision, in order. Reads as a slice of [`RuleName`]s; held
+/// inline up to four, so ordinary decisions do not allocate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Determining(SmallVec<[RuleName; 4]>);
+
+impl Determining {
+    /// No rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a rule.
+    pub fn push(&mut self, rule: RuleName) {
+        self.0.push(rule);
+    }
+
+    /// Whether no rule is named.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Deref for Determining {
+    type Target = [RuleName];
+    fn deref(&self) -> &[RuleName] {
+        &self.0
+    }
+}
+
+impl FromIterator<RuleName> for Determining {
+    fn from_iter<I: IntoIterator<Item = RuleName>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Determining {
+    type Item = &'a RuleName;
+    type IntoIter = std::slice::Iter<'a, RuleName>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// The SHA-256 content hash of a policy set: which policy revision made a decision.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
