@@ -217,8 +217,10 @@ impl LineReader {
         self.offset = self.next_offset;
         self.next_offset += n as u64;
         self.line_no += 1;
-        let complete = self.buf.last() == Some(&b'\n');
-        let bytes = if complete { self.buf.get(..n - 1).unwrap_or_default() } else { self.buf.as_slice() };
+        let (bytes, complete) = match self.buf.strip_suffix(b"\n") {
+            Some(line) => (line, true),
+            None => (self.buf.as_slice(), false),
+        };
         Ok(Some(Line { bytes, complete, line_no: self.line_no, offset: self.offset }))
     }
 }

@@ -149,15 +149,19 @@ fn string(out: &mut Vec<u8>, s: &str) {
             0x00..=0x1f => b'u',
             _ => continue,
         };
-        out.extend_from_slice(bytes.get(done..i).unwrap_or_default());
+        // INVARIANT: `done <= i < bytes.len()`.
+        out.extend_from_slice(within(bytes.get(done..i)));
         out.extend_from_slice(&[b'\\', short]);
         if short == b'u' {
-            let hex = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
-            out.extend_from_slice(&[b'0', b'0', hex(b >> 4), hex(b & 0x0f)]);
+            // INVARIANT: a nibble indexes the 16 digits.
+            let hex = |n: u8| within(HEX.get(usize::from(n)..=usize::from(n)));
+            out.extend_from_slice(b"00");
+            out.extend_from_slice(hex(b >> 4));
+            out.extend_from_slice(hex(b & 0x0f));
         }
         done = i + 1;
     }
-    out.extend_from_slice(bytes.get(done..).unwrap_or_default());
+    out.extend_from_slice(within(bytes.get(done..)));
     out.push(b'"');
 }
 
@@ -189,18 +193,29 @@ fn write_time(out: &mut Vec<u8>, t: OffsetDateTime) -> Result<(), String> {
         (28, (nanos % 10 * 10) as u16),
     ];
     for (at, n) in pairs {
-        if let Some(slot) = text.get_mut(at..at + 2) {
+        // INVARIANT: every pair lies within the 30 bytes of `text`.
+        let slot = text.get_mut(at..at + 2);
+        debug_assert!(slot.is_some(), "INVARIANT broken: a digit pair outside the time text");
+        if let Some(slot) = slot {
             slot.copy_from_slice(&two_digits(n));
         }
     }
     // `YYYY-MM-DDTHH:MM:SS` is 19 bytes; the fraction follows its `.` without trailing zeros
     // (none at all for a whole second).
-    let fraction = text.get(20..29).unwrap_or_default();
+    // INVARIANT: `text` is 30 bytes, and `len` at most 29.
+    let fraction = within(text.get(20..29));
     let kept = fraction.iter().rposition(|&b| b != b'0').map_or(0, |last| last + 1);
     let len = if kept == 0 { 19 } else { 20 + kept };
-    out.extend_from_slice(text.get(..len).unwrap_or_default());
+    out.extend_from_slice(within(text.get(..len)));
     out.push(b'Z');
     Ok(())
+}
+
+/// A slice taken where an invariant of the caller puts the range inside the buffer: a broken
+/// invariant fails debug builds and tests; a release build writes nothing rather than panic.
+fn within(part: Option<&[u8]>) -> &[u8] {
+    debug_assert!(part.is_some(), "INVARIANT broken: a range outside its buffer");
+    part.unwrap_or_default()
 }
 
 /// `n` (below 100) as two decimal digits.
