@@ -9,6 +9,10 @@
 //!   trait that opens a sink on a fresh directory and reads back what it stored: records come
 //!   back in order and intact, `Durability::Flushed` and `flush()` mean what they say, racing
 //!   appenders lose and duplicate nothing, a closed sink refuses records.
+//! * [`identity`] checks an [`IdentityProvider`](zta_core::IdentityProvider) through an
+//!   [`IdentityFixture`] that builds the provider and makes credentials for it: wrong kinds,
+//!   malformed input, unknown agents (refused like wrong credentials), replays, the principal's
+//!   fields, fail-closed on state-store errors, no secret in `Debug` or errors.
 //!
 //! [`FailingStore`] is a memory store whose chosen operations fail on demand, for testing that
 //! a caller of the [`StateStore`](zta_core::StateStore) fails closed when its store is down.
@@ -89,10 +93,12 @@
 
 pub mod audit;
 mod failing;
+pub mod identity;
 pub mod state;
 
 pub use audit::{AuditBackend, BackendError};
 pub use failing::{FailingStore, StateOp};
+pub use identity::{Expected, IdentityFixture};
 
 use std::fmt::Display;
 
