@@ -13,6 +13,9 @@
 //!   [`IdentityFixture`] that builds the provider and makes credentials for it: wrong kinds,
 //!   malformed input, unknown agents (refused like wrong credentials), replays, the principal's
 //!   fields, fail-closed on state-store errors, no secret in `Debug` or errors.
+//! * [`token`] checks a [`TokenAuthority`](zta_core::TokenAuthority) through a
+//!   [`TokenFixture`] that builds it on a [`ManualClock`]: round trip, tampering, expiry
+//!   without sleeping, refresh reuse, revocation, fail-closed on state-store errors.
 //!
 //! [`FailingStore`] is a memory store whose chosen operations fail on demand, for testing that
 //! a caller of the [`StateStore`](zta_core::StateStore) fails closed when its store is down.
@@ -95,10 +98,12 @@ pub mod audit;
 mod failing;
 pub mod identity;
 pub mod state;
+pub mod token;
 
 pub use audit::{AuditBackend, BackendError};
 pub use failing::{FailingStore, StateOp};
 pub use identity::{Expected, IdentityFixture};
+pub use token::{ManualClock, TokenFixture};
 
 use std::fmt::Display;
 
