@@ -16,6 +16,9 @@
 //! * [`token`] checks a [`TokenAuthority`](zta_core::TokenAuthority) through a
 //!   [`TokenFixture`] that builds it on a [`ManualClock`]: round trip, tampering, expiry
 //!   without sleeping, refresh reuse, revocation, fail-closed on state-store errors.
+//! * [`policy`] checks a [`PolicyEngine`](zta_core::PolicyEngine) through a [`PolicyFixture`]
+//!   that loads small [`Scenario`]s (written in the native language; another engine supplies
+//!   its translation): default deny, absent attributes, determinism, digests.
 //!
 //! [`FailingStore`] is a memory store whose chosen operations fail on demand, for testing that
 //! a caller of the [`StateStore`](zta_core::StateStore) fails closed when its store is down.
@@ -97,12 +100,14 @@
 pub mod audit;
 mod failing;
 pub mod identity;
+pub mod policy;
 pub mod state;
 pub mod token;
 
 pub use audit::{AuditBackend, BackendError};
 pub use failing::{FailingStore, StateOp};
 pub use identity::{Expected, IdentityFixture};
+pub use policy::{PolicyFixture, Scenario};
 pub use token::{ManualClock, TokenFixture};
 
 use std::fmt::Display;
