@@ -32,11 +32,30 @@ impl ActionKind {
             Self::Custom => "custom",
         }
     }
-}
 
-/// The `action_type` verbs of the built-in kinds. A custom action may not take one of them,
-/// or it would match the rules and segment flows written for the real thing.
-const BUILT_IN_VERBS: [&str; 5] = ["call_tool", "send_message", "execute_task", "handoff", "delegate"];
+    /// The kinds with a fixed verb: every kind but [`Custom`](Self::Custom).
+    pub const BUILT_IN: [Self; 5] =
+        [Self::ToolCall, Self::Message, Self::Task, Self::Handoff, Self::Delegation];
+
+    /// The `action_type` verb of a built-in kind (`call_tool` for tool calls); `None` for
+    /// custom actions, whose verb is their name.
+    pub const fn verb(self) -> Option<&'static str> {
+        match self {
+            Self::ToolCall => Some("call_tool"),
+            Self::Message => Some("send_message"),
+            Self::Task => Some("execute_task"),
+            Self::Handoff => Some("handoff"),
+            Self::Delegation => Some("delegate"),
+            Self::Custom => None,
+        }
+    }
+
+    /// The built-in kind whose verb is exactly `verb`; `None` for any other verb (a custom
+    /// action's).
+    pub fn from_verb(verb: &str) -> Option<Self> {
+        Self::BUILT_IN.into_iter().find(|k| k.verb() == Some(verb))
+    }
+}
 
 /// A custom action named like a built-in action type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +95,12 @@ impl Action {
     /// An action of `kind` named `name`. Refuses a custom action named like a built-in verb.
     pub fn new(kind: ActionKind, name: impl Into<String>) -> Result<Self, ReservedVerb> {
         let name = name.into();
-        if kind == ActionKind::Custom && BUILT_IN_VERBS.iter().any(|v| name.trim().eq_ignore_ascii_case(v)) {
+        // A custom action may not take a built-in verb, or it would match the rules and
+        // segment flows written for the real thing.
+        let built_in = |v: &str| name.trim().eq_ignore_ascii_case(v);
+        if kind == ActionKind::Custom
+            && ActionKind::BUILT_IN.into_iter().filter_map(ActionKind::verb).any(built_in)
+        {
             return Err(ReservedVerb(name));
         }
         Ok(Self { kind, name })
@@ -116,16 +140,10 @@ impl Action {
         &self.name
     }
 
-    /// The `action_type` attribute policies match on.
+    /// The `action_type` attribute policies match on: the kind's verb, or the name of a custom
+    /// action.
     pub fn action_type(&self) -> &str {
-        match self.kind {
-            ActionKind::ToolCall => "call_tool",
-            ActionKind::Message => "send_message",
-            ActionKind::Task => "execute_task",
-            ActionKind::Handoff => "handoff",
-            ActionKind::Delegation => "delegate",
-            ActionKind::Custom => &self.name,
-        }
+        self.kind.verb().unwrap_or(&self.name)
     }
 
     /// The tool name, for tool calls.
@@ -177,8 +195,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn verbs_and_kinds_map_both_ways() {
+        for kind in ActionKind::BUILT_IN {
+            let verb = kind.verb().unwrap();
+            assert_eq!(ActionKind::from_verb(verb), Some(kind), "{verb}");
+            let name = if kind == ActionKind::ToolCall { "t" } else { "x" };
+            assert_eq!(Action::new(kind, name).unwrap().action_type(), verb);
+        }
+        assert_eq!(ActionKind::Custom.verb(), None);
+        for other in ["create_agent", "CALL_TOOL", "custom", "tool_call", ""] {
+            assert_eq!(ActionKind::from_verb(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_custom_action_cannot_pose_as_a_built_in_one() {
-        for verb in BUILT_IN_VERBS.iter().copied().chain(["Handoff", " delegate", "CALL_TOOL"]) {
+        for verb in ActionKind::BUILT_IN.into_iter().filter_map(ActionKind::verb).chain([
+            "Handoff",
+            " delegate",
+            "CALL_TOOL",
+        ]) {
             assert_eq!(Action::custom(verb), Err(ReservedVerb(verb.to_owned())), "{verb}");
             let json = serde_json::json!({"kind": "custom", "name": verb});
             let err = serde_json::from_value::<Action>(json).unwrap_err().to_string();

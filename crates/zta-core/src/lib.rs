@@ -10,6 +10,7 @@
 
 mod action;
 mod agent;
+mod attribute;
 mod audit;
 mod credential;
 mod decision;
@@ -25,6 +26,7 @@ mod token;
 
 pub use action::{Action, ActionKind, ReservedVerb, Resource};
 pub use agent::{AgentId, InvalidAgentId, MAX_AGENT_ID_LEN};
+pub use attribute::{Attribute, AttributePath};
 pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};
 pub use credential::{Credential, MAX_CREDENTIAL_LEN};
 pub use decision::{Basis, Decision, Determining, Effect, Obligation, PolicyDigest, RuleName};
@@ -32,7 +34,7 @@ pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};
 pub use identity::{AuthError, IdentityProvider};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
-pub use request::{AttrValue, AuthzRequest, Context, RESERVED_ATTRIBUTES, Request, RequestError, Target};
+pub use request::{AttrValue, AuthzRequest, Context, Request, RequestError, Target};
 pub use state::{MemoryStateStore, StateError, StateStore};
 pub use token::{SessionTokens, TokenAuthority, TokenError};
 

@@ -11,24 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Action, AgentId, Principal, Resource};
+use crate::{Action, AgentId, Attribute, AttributePath, Principal, Resource};
 
 /// Free-form request attributes (the original project's `context`), nested maps allowed.
 pub type Context = serde_json::Map<String, Value>;
-
-/// Top-level attribute names a context may not set: they come from the verified principal or
-/// from the request's own fields.
-pub const RESERVED_ATTRIBUTES: &[&str] = &[
-    "agent_id",
-    "principal",
-    "source_agent",
-    "action_type",
-    "action",
-    "tool_name",
-    "target_agent",
-    "target",
-    "resource",
-];
 
 /// What a caller asks to do. It names no caller: who is asking comes from the credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +140,7 @@ impl AuthzRequest {
         &self.context
     }
 
-    /// Looks up an attribute by dotted path, as policies name them.
+    /// Looks up an attribute by dotted path, as policies name them (see [`AttributePath`]).
     ///
     /// | path | value |
     /// |---|---|
@@ -164,39 +150,44 @@ impl AuthzRequest {
     /// | `action_type`, `action.kind`, `action.name`, `tool_name` | see [`Action`] |
     /// | `target_agent`, `target.segment` | the target and its resolved segment |
     /// | `resource.type`, `resource.id`, `resource.<path>` | the resource |
+    /// | another path under a reserved root | nothing |
     /// | anything else | a walk of the context's nested maps |
     pub fn attribute(&self, path: &str) -> Option<AttrValue<'_>> {
-        let p = &self.principal;
-        let value = match path {
-            "agent_id" | "source_agent" => AttrValue::Str(p.agent_id.as_str()),
-            "principal.agent_id" => AttrValue::Str(p.agent_id.as_str()),
-            "principal.subject" => AttrValue::Str(&p.subject),
-            "principal.issuer" => AttrValue::Str(&p.issuer),
-            "principal.tenant" => AttrValue::Str(p.tenant.as_deref()?),
-            "principal.segment" => AttrValue::Str(p.segment.as_deref()?),
-            "principal.auth_method" => AttrValue::Str(p.auth_method.as_str()),
-            "principal.roles" => AttrValue::List(&p.roles),
-            "principal.groups" => AttrValue::List(&p.groups),
-            "principal.delegation" => AttrValue::List(&p.delegation),
-            "action_type" => AttrValue::Str(self.action.action_type()),
-            "action.kind" => AttrValue::Str(self.action.kind().as_str()),
-            "action.name" => AttrValue::Str(self.action.name()),
-            "tool_name" => AttrValue::Str(self.action.tool_name()?),
-            "target_agent" => AttrValue::Str(self.target.as_ref()?.agent_id.as_str()),
-            "target.segment" => AttrValue::Str(self.target.as_ref()?.segment.as_deref()?),
-            "resource.type" => AttrValue::Str(&self.resource.as_ref()?.kind),
-            "resource.id" => AttrValue::Str(&self.resource.as_ref()?.id),
-            _ => {
-                if let Some(rest) = path.strip_prefix("resource.") {
-                    return walk(&self.resource.as_ref()?.attributes, rest).map(AttrValue::Json);
-                }
-                if is_reserved_path(path) {
-                    return None;
-                }
-                return walk(&self.context, path).map(AttrValue::Json);
+        match AttributePath::parse(path) {
+            AttributePath::Reserved(attribute) => self.reserved(attribute),
+            AttributePath::Resource(rest) => {
+                walk(&self.resource.as_ref()?.attributes, rest).map(AttrValue::Json)
             }
-        };
-        Some(value)
+            AttributePath::Unknown => None,
+            AttributePath::Context(path) => walk(&self.context, path).map(AttrValue::Json),
+        }
+    }
+
+    /// The value of a reserved attribute, if the request has one.
+    #[inline]
+    pub fn reserved(&self, attribute: Attribute) -> Option<AttrValue<'_>> {
+        let p = &self.principal;
+        Some(match attribute {
+            Attribute::AgentId | Attribute::SourceAgent | Attribute::PrincipalAgentId => {
+                AttrValue::Str(p.agent_id.as_str())
+            }
+            Attribute::Subject => AttrValue::Str(&p.subject),
+            Attribute::Issuer => AttrValue::Str(&p.issuer),
+            Attribute::Tenant => AttrValue::Str(p.tenant.as_deref()?),
+            Attribute::Segment => AttrValue::Str(p.segment.as_deref()?),
+            Attribute::AuthMethod => AttrValue::Str(p.auth_method.as_str()),
+            Attribute::Roles => AttrValue::List(&p.roles),
+            Attribute::Groups => AttrValue::List(&p.groups),
+            Attribute::Delegation => AttrValue::List(&p.delegation),
+            Attribute::ActionType => AttrValue::Str(self.action.action_type()),
+            Attribute::ActionKind => AttrValue::Str(self.action.kind().as_str()),
+            Attribute::ActionName => AttrValue::Str(self.action.name()),
+            Attribute::ToolName => AttrValue::Str(self.action.tool_name()?),
+            Attribute::TargetAgent => AttrValue::Str(self.target.as_ref()?.agent_id.as_str()),
+            Attribute::TargetSegment => AttrValue::Str(self.target.as_ref()?.segment.as_deref()?),
+            Attribute::ResourceType => AttrValue::Str(&self.resource.as_ref()?.kind),
+            Attribute::ResourceId => AttrValue::Str(&self.resource.as_ref()?.id),
+        })
     }
 }
 
@@ -220,14 +211,9 @@ fn walk<'a>(map: &'a Context, path: &str) -> Option<&'a Value> {
     Some(value)
 }
 
-fn is_reserved_path(path: &str) -> bool {
-    let root = path.split('.').next().unwrap_or(path);
-    RESERVED_ATTRIBUTES.contains(&root)
-}
-
 fn check_context(context: &Context) -> Result<(), RequestError> {
     // A flat key such as `principal.roles` is refused as reserved: some tools flatten paths.
-    if let Some(key) = context.keys().find(|k| is_reserved_path(k)) {
+    if let Some(key) = context.keys().find(|k| Attribute::is_reserved_root(k)) {
         return Err(RequestError::ReservedAttribute(key.clone()));
     }
     check_keys(context)

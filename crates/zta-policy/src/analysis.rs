@@ -10,13 +10,13 @@
 
 use foldhash::{HashMap, HashMapExt};
 
-use zta_core::{AttrValue, Effect};
+use zta_core::{AttrValue, AttributePath, Effect};
 
 use crate::{
     compile::{Cond, Rule, Test},
     diag::{Diagnostic, Severity},
     engine::PolicySet,
-    model::{CondSpec, Lit, Op, RESERVED_PATHS, RuleSpec, WhenSpec},
+    model::{CondSpec, Lit, Op, RuleSpec, WhenSpec},
     schema::Schema,
 };
 
@@ -153,9 +153,8 @@ fn undeclared(schema: &Schema, s: &RuleSpec) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for c in conds {
         let path = c.path.as_str();
-        let root = path.split('.').next().unwrap_or(path);
-        let reserved = RESERVED_PATHS.contains(&path)
-            || (zta_core::RESERVED_ATTRIBUTES.contains(&root) && !path.starts_with("resource."));
+        let reserved =
+            matches!(AttributePath::parse(path), AttributePath::Reserved(_) | AttributePath::Unknown);
         if reserved || seen.contains(&path) {
             continue;
         }

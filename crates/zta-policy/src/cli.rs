@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use zta_core::{
-    Action, AgentId, AuthMethod, AuthzRequest, Context, Effect, PolicyDigest, Principal, Request, Resource,
+    Action, ActionKind, AgentId, AuthMethod, AuthzRequest, Context, Effect, PolicyDigest, Principal, Request,
+    Resource,
 };
 
 use crate::{
@@ -75,17 +76,20 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
     let nested_str = |outer: &str, inner: &str| {
         obj.get(outer).and_then(|v| v.get(inner)).and_then(Value::as_str).map(str::to_owned)
     };
-    let action = match action_type {
-        "call_tool" => Action::tool_call(
+    let kind = ActionKind::from_verb(action_type);
+    let action = match kind {
+        Some(ActionKind::ToolCall) => Action::tool_call(
             string("tool_name")?.ok_or_else(|| bad("`call_tool` needs a `tool_name`".into()))?,
         ),
-        "send_message" => Action::message(nested_str("message", "type").unwrap_or_else(|| "message".into())),
-        "execute_task" => Action::task(nested_str("task", "type").unwrap_or_else(|| "task".into())),
-        "handoff" => Action::handoff("handoff"),
-        "delegate" => Action::delegation("delegate"),
-        other => Action::custom(other).map_err(|e| bad(e.to_string()))?,
+        Some(ActionKind::Message) => {
+            Action::message(nested_str("message", "type").unwrap_or_else(|| "message".into()))
+        }
+        Some(ActionKind::Task) => Action::task(nested_str("task", "type").unwrap_or_else(|| "task".into())),
+        Some(ActionKind::Handoff) => Action::handoff("handoff"),
+        Some(ActionKind::Delegation) => Action::delegation("delegate"),
+        Some(ActionKind::Custom) | None => Action::custom(action_type).map_err(|e| bad(e.to_string()))?,
     };
-    if action_type != "call_tool" && string("tool_name")?.is_some() {
+    if kind != Some(ActionKind::ToolCall) && string("tool_name")?.is_some() {
         return Err(bad("`tool_name` is only valid with `action_type: call_tool`".into()));
     }
 

@@ -11,94 +11,46 @@ use regex_automata::{
 };
 use serde_json::Value as Json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::{AttrValue, AuthzRequest, Effect, Obligation, RuleName};
+use zta_core::{AttrValue, Attribute, AttributePath, AuthzRequest, Effect, Obligation, RuleName};
 
 use crate::model::{CondSpec, Lit, Op, WhenSpec};
 
-/// How an attribute is read from a request. Mirrors [`AuthzRequest::attribute`] exactly.
+/// How an attribute is read from a request: the core's [`AttributePath`], with resource and
+/// context paths pre-split. Reading a reserved attribute is an enum match in
+/// [`AuthzRequest::reserved`], the same one [`AuthzRequest::attribute`] uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Accessor {
-    AgentId,
-    Subject,
-    Issuer,
-    Tenant,
-    Segment,
-    AuthMethod,
-    Roles,
-    Groups,
-    Delegation,
-    ActionType,
-    ActionKind,
-    ActionName,
-    ToolName,
-    TargetAgent,
-    TargetSegment,
-    ResourceType,
-    ResourceId,
+    /// A reserved attribute; `source_agent` and `principal.agent_id` are compiled to
+    /// `agent_id` (the same value), so the rule index treats all three alike.
+    Reserved(Attribute),
     Resource(Box<[Box<str>]>),
     Context(Box<[Box<str>]>),
-    /// A reserved path with no value (refused at load; kept for completeness).
+    /// A path under a reserved root naming no attribute (refused at load; kept for completeness).
     Never,
 }
 
 impl Accessor {
     pub(crate) fn new(path: &str) -> Self {
-        match path {
-            "agent_id" | "source_agent" | "principal.agent_id" => Self::AgentId,
-            "principal.subject" => Self::Subject,
-            "principal.issuer" => Self::Issuer,
-            "principal.tenant" => Self::Tenant,
-            "principal.segment" => Self::Segment,
-            "principal.auth_method" => Self::AuthMethod,
-            "principal.roles" => Self::Roles,
-            "principal.groups" => Self::Groups,
-            "principal.delegation" => Self::Delegation,
-            "action_type" => Self::ActionType,
-            "action.kind" => Self::ActionKind,
-            "action.name" => Self::ActionName,
-            "tool_name" => Self::ToolName,
-            "target_agent" => Self::TargetAgent,
-            "target.segment" => Self::TargetSegment,
-            "resource.type" => Self::ResourceType,
-            "resource.id" => Self::ResourceId,
-            _ => {
-                if let Some(rest) = path.strip_prefix("resource.") {
-                    return Self::Resource(rest.split('.').map(Box::from).collect());
-                }
-                let root = path.split('.').next().unwrap_or(path);
-                if zta_core::RESERVED_ATTRIBUTES.contains(&root) {
-                    return Self::Never;
-                }
-                Self::Context(path.split('.').map(Box::from).collect())
+        let split = |p: &str| p.split('.').map(Box::from).collect();
+        match AttributePath::parse(path) {
+            AttributePath::Reserved(Attribute::SourceAgent | Attribute::PrincipalAgentId) => {
+                Self::Reserved(Attribute::AgentId)
             }
+            AttributePath::Reserved(attribute) => Self::Reserved(attribute),
+            AttributePath::Resource(rest) => Self::Resource(split(rest)),
+            AttributePath::Unknown => Self::Never,
+            AttributePath::Context(path) => Self::Context(split(path)),
         }
     }
 
     #[inline]
     pub(crate) fn get<'r>(&self, req: &'r AuthzRequest) -> Option<AttrValue<'r>> {
-        let p = req.principal();
-        Some(match self {
-            Self::AgentId => AttrValue::Str(p.agent_id.as_str()),
-            Self::Subject => AttrValue::Str(&p.subject),
-            Self::Issuer => AttrValue::Str(&p.issuer),
-            Self::Tenant => AttrValue::Str(p.tenant.as_deref()?),
-            Self::Segment => AttrValue::Str(p.segment.as_deref()?),
-            Self::AuthMethod => AttrValue::Str(p.auth_method.as_str()),
-            Self::Roles => AttrValue::List(&p.roles),
-            Self::Groups => AttrValue::List(&p.groups),
-            Self::Delegation => AttrValue::List(&p.delegation),
-            Self::ActionType => AttrValue::Str(req.action().action_type()),
-            Self::ActionKind => AttrValue::Str(req.action().kind().as_str()),
-            Self::ActionName => AttrValue::Str(req.action().name()),
-            Self::ToolName => AttrValue::Str(req.action().tool_name()?),
-            Self::TargetAgent => AttrValue::Str(req.target()?.agent_id.as_str()),
-            Self::TargetSegment => AttrValue::Str(req.target()?.segment.as_deref()?),
-            Self::ResourceType => AttrValue::Str(&req.resource()?.kind),
-            Self::ResourceId => AttrValue::Str(&req.resource()?.id),
-            Self::Resource(path) => AttrValue::Json(walk(&req.resource()?.attributes, path)?),
-            Self::Context(path) => AttrValue::Json(walk(req.context(), path)?),
-            Self::Never => return None,
-        })
+        match self {
+            Self::Reserved(attribute) => req.reserved(*attribute),
+            Self::Resource(path) => walk(&req.resource()?.attributes, path).map(AttrValue::Json),
+            Self::Context(path) => walk(req.context(), path).map(AttrValue::Json),
+            Self::Never => None,
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use std::{
 use sha2::{Digest as _, Sha256};
 use smallvec::SmallVec;
 use zta_core::{
-    AuthzRequest, Basis, Decision, Determining, Effect, PolicyDigest, PolicyEngine, PolicyError, RuleName,
+    Attribute, AuthzRequest, Basis, Decision, Determining, Effect, PolicyDigest, PolicyEngine, PolicyError,
+    RuleName,
 };
 
 use crate::{
@@ -476,9 +477,9 @@ fn build_index(rules: &mut [Rule]) -> Index {
             FAMILIES.map(|family| {
                 rule.conds.iter().enumerate().find_map(|(i, c)| {
                     let ok = match family {
-                        Family::Action => c.accessor == Accessor::ActionType,
-                        Family::Agent => c.accessor == Accessor::AgentId,
-                        Family::Resource => c.accessor == Accessor::ResourceType,
+                        Family::Action => c.accessor == Accessor::Reserved(Attribute::ActionType),
+                        Family::Agent => c.accessor == Accessor::Reserved(Attribute::AgentId),
+                        Family::Resource => c.accessor == Accessor::Reserved(Attribute::ResourceType),
                     };
                     if ok { index_keys(c).map(|k| (i, k.into_iter().map(Box::from).collect())) } else { None }
                 })

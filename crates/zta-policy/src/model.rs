@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::{Effect, Obligation};
+use zta_core::{Attribute, AttributePath, Effect, Obligation};
 
 use crate::{
     diag::{Diagnostic, Severity},
@@ -28,29 +28,6 @@ pub(crate) const OPERATORS: &[&str] = &[
     "glob",
     "cidr",
     "exists",
-];
-
-/// Reserved attributes a policy may name (everything else under these roots is refused).
-pub(crate) const RESERVED_PATHS: &[&str] = &[
-    "agent_id",
-    "source_agent",
-    "principal.agent_id",
-    "principal.subject",
-    "principal.issuer",
-    "principal.tenant",
-    "principal.segment",
-    "principal.auth_method",
-    "principal.roles",
-    "principal.groups",
-    "principal.delegation",
-    "action_type",
-    "action.kind",
-    "action.name",
-    "tool_name",
-    "target_agent",
-    "target.segment",
-    "resource.type",
-    "resource.id",
 ];
 
 /// An operator.
@@ -507,14 +484,11 @@ impl<'a> Reader<'a> {
             );
             return false;
         }
-        let root = path.split('.').next().unwrap_or(path);
-        let reserved_root = zta_core::RESERVED_ATTRIBUTES.contains(&root);
-        if reserved_root && !RESERVED_PATHS.contains(&path) && !path.starts_with("resource.") {
-            let hint = match did_you_mean(path, RESERVED_PATHS) {
-                Some(s) => {
-                    format!("did you mean `{s}`? reserved attributes are: {}", RESERVED_PATHS.join(", "))
-                }
-                None => format!("reserved attributes are: {}", RESERVED_PATHS.join(", ")),
+        if AttributePath::parse(path) == AttributePath::Unknown {
+            let reserved = Attribute::ALL.map(Attribute::name);
+            let hint = match did_you_mean(path, &reserved) {
+                Some(s) => format!("did you mean `{s}`? reserved attributes are: {}", reserved.join(", ")),
+                None => format!("reserved attributes are: {}", reserved.join(", ")),
             };
             self.error(key.pos, format!("unknown attribute `{path}`"), hint);
             return false;

@@ -11,12 +11,12 @@ use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use serde_json::Value as Json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::AuthzRequest;
+use zta_core::{AttributePath, AuthzRequest};
 
 use crate::{
     diag::{Diagnostic, Severity},
     engine::FxMap,
-    model::{Model, RESERVED_PATHS, Reader, did_you_mean, write_str},
+    model::{Model, Reader, did_you_mean, write_str},
     source::{Key, Node, Pos, Value},
 };
 
@@ -336,9 +336,7 @@ impl Reader<'_> {
             );
             return;
         }
-        let root = path.split('.').next().unwrap_or(path);
-        let resource_attribute = path.strip_prefix("resource.").is_some() && !RESERVED_PATHS.contains(&path);
-        if zta_core::RESERVED_ATTRIBUTES.contains(&root) && !resource_attribute {
+        if matches!(AttributePath::parse(path), AttributePath::Reserved(_) | AttributePath::Unknown) {
             self.error(
                 key.pos,
                 format!("`{path}` is a reserved attribute; a schema declares request context"),
