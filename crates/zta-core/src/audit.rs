@@ -160,10 +160,19 @@ impl AuditRecord {
         self.policy_digest = Some(decision.policy_digest);
     }
 
-    /// Names the verified agent and how it authenticated.
+    /// Names the verified agent, how it authenticated and, for IdP identities, its tenant and
+    /// the claims its issuer vouched for.
     pub fn note_principal(&mut self, principal: &Principal) {
         self.agent_id = Some(principal.agent_id.clone());
         self.auth_method = Some(principal.auth_method);
+        // Only issuers with tenants and extra claims (IdPs) pay for these.
+        if let Some(tenant) = &principal.tenant {
+            self.detail.insert("tenant".to_owned(), tenant.clone().into());
+        }
+        if !principal.claims.is_empty() {
+            let claims = principal.claims.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+            self.detail.insert("claims".to_owned(), serde_json::Value::Object(claims));
+        }
     }
 
     /// Sets the reason.

@@ -10,7 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use secrecy::SecretString;
+use foldhash::HashMap;
+use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
@@ -159,6 +160,17 @@ pub enum GuardError {
         /// The second provider declaring it.
         second: String,
     },
+    /// Two identity providers list the same token issuer, so which one verifies its tokens
+    /// would depend on their order.
+    #[error("issuer `{issuer}` is listed by two identity providers (`{first}` and `{second}`)")]
+    AmbiguousIssuer {
+        /// The issuer.
+        issuer: String,
+        /// The first provider listing it.
+        first: String,
+        /// The second provider listing it.
+        second: String,
+    },
 }
 
 /// Builds a [`Guard`].
@@ -174,11 +186,13 @@ pub struct GuardBuilder {
 }
 
 impl GuardBuilder {
-    /// Adds an identity provider. A primary credential goes to exactly one provider: the one
-    /// that declares the agent it names (see [`IdentityProvider::declares`]); if none does, the
-    /// first added that takes its kind, which refuses it at the same cost (so the routing
-    /// reveals nothing about which agents exist). Two providers declaring one agent is a
-    /// build error.
+    /// Adds an identity provider. A primary credential goes to exactly one provider, never to
+    /// one after another: a bearer token to the provider listing its issuer (see
+    /// [`IdentityProvider::issuers`]); anything else to the one that declares the agent it names
+    /// (see [`IdentityProvider::declares`]), or if none does, to the first added that takes its
+    /// kind, which refuses it at the same cost (so the routing reveals nothing about which
+    /// agents exist). Two providers declaring one agent, or listing one issuer, is a build
+    /// error.
     #[must_use]
     pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
         self.providers.push(provider);
@@ -234,8 +248,10 @@ impl GuardBuilder {
                 }
             }
         }
+        let issuers = route_issuers(&self.providers)?;
         Ok(Guard {
             inner: Arc::new(Inner {
+                issuers,
                 providers: self.providers,
                 tokens: self.tokens,
                 policy: self.policy,
@@ -257,6 +273,7 @@ pub struct Guard {
 #[derive(Debug)]
 struct Inner {
     providers: Vec<Arc<dyn IdentityProvider>>,
+    issuers: IssuerRoutes,
     tokens: Option<Arc<dyn TokenAuthority>>,
     policy: Arc<dyn PolicyEngine>,
     audit: Arc<dyn AuditSink>,
@@ -448,7 +465,8 @@ impl Guard {
     }
 
     /// Verifies a credential: session tokens go to the token authority, anything else to the
-    /// first identity provider that takes its kind. A suspended agent is refused.
+    /// one identity provider that routing chooses (see [`GuardBuilder::identity_provider`]).
+    /// A suspended agent is refused.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
         let principal = self.authenticate_at(credential, OffsetDateTime::now_utc()).await?;
         self.refuse_suspended(&principal.agent_id).await?;
@@ -486,12 +504,31 @@ impl Guard {
     }
 
     async fn authenticate_primary(&self, credential: &Credential) -> Result<Principal, AuthError> {
+        self.route(credential)?.authenticate(credential).await
+    }
+
+    /// The one provider that verifies `credential` (see [`GuardBuilder::identity_provider`]).
+    fn route(&self, credential: &Credential) -> Result<&Arc<dyn IdentityProvider>, AuthError> {
+        if let Credential::Bearer(token) = credential {
+            match &self.inner.issuers {
+                IssuerRoutes::None => {}
+                // The provider checks the issuer itself; no need to read it twice.
+                IssuerRoutes::One(provider) => return Ok(provider),
+                IssuerRoutes::Many(routes) => {
+                    let issuer = unverified_issuer(token.expose_secret())
+                        .ok_or_else(|| AuthError::invalid("bearer token without a readable `iss`"))?;
+                    return routes.get(&issuer).ok_or_else(|| {
+                        let shown: String = issuer.chars().take(MAX_SHOWN_ISSUER).collect();
+                        AuthError::invalid(format!("no identity provider trusts issuer `{shown}`"))
+                    });
+                }
+            }
+        }
         let providers = &self.inner.providers;
         let declaring = providers.iter().find(|p| p.accepts(credential) && p.declares(credential));
-        match declaring.or_else(|| providers.iter().find(|p| p.accepts(credential))) {
-            Some(provider) => provider.authenticate(credential).await,
-            None => Err(AuthError::Unsupported(credential.kind())),
-        }
+        declaring
+            .or_else(|| providers.iter().find(|p| p.accepts(credential)))
+            .ok_or(AuthError::Unsupported(credential.kind()))
     }
 
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
@@ -511,7 +548,11 @@ impl Guard {
         let outcome = async {
             refuse_oversized(credential)?;
             let tokens = self.token_authority()?;
-            let principal = self.authenticate_primary(credential).await?;
+            let provider = self.route(credential)?;
+            if !provider.issues_session_tokens() {
+                return Err(AuthError::NoSession);
+            }
+            let principal = provider.authenticate(credential).await?;
             if let Err(e) = self.refuse_suspended(&principal.agent_id).await {
                 record.note_principal(&principal);
                 return Err(e);
@@ -678,4 +719,64 @@ fn finish_span(effect: Effect, basis: Basis, started: Instant) {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Longest issuer quoted back in an audit detail (it is unverified input).
+const MAX_SHOWN_ISSUER: usize = 200;
+
+/// Where bearer tokens from identity providers go, by issuer.
+#[derive(Debug)]
+enum IssuerRoutes {
+    /// No provider lists issuers: bearer tokens route like any other credential.
+    None,
+    /// One provider lists every issuer.
+    One(Arc<dyn IdentityProvider>),
+    /// Several do: the token's `iss` chooses.
+    Many(HashMap<String, Arc<dyn IdentityProvider>>),
+}
+
+/// Maps each listed issuer to its provider; an issuer listed twice is an error.
+fn route_issuers(providers: &[Arc<dyn IdentityProvider>]) -> Result<IssuerRoutes, GuardError> {
+    let mut routes: HashMap<String, Arc<dyn IdentityProvider>> = HashMap::default();
+    let mut listing = Vec::new();
+    for provider in providers {
+        let issuers = provider.issuers();
+        if !issuers.is_empty() {
+            listing.push(Arc::clone(provider));
+        }
+        for issuer in issuers {
+            if let Some(first) = routes.get(&issuer) {
+                return Err(GuardError::AmbiguousIssuer {
+                    issuer,
+                    first: first.name().to_owned(),
+                    second: provider.name().to_owned(),
+                });
+            }
+            routes.insert(issuer, Arc::clone(provider));
+        }
+    }
+    Ok(match listing.len() {
+        0 => IssuerRoutes::None,
+        1 => listing.pop().map_or(IssuerRoutes::None, IssuerRoutes::One),
+        _ => IssuerRoutes::Many(routes),
+    })
+}
+
+/// The `iss` of a compact JWS, read WITHOUT verifying anything: only to choose the provider
+/// that will verify the token. A token whose payload is not a JSON object with at most one
+/// string `iss` yields `None`.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Issuer>(&json).ok()?.iss
 }

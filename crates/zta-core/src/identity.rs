@@ -37,6 +37,10 @@ pub enum AuthError {
     /// Too many failed attempts for this name; try again later.
     #[error("too many failed attempts")]
     LockedOut,
+    /// The credential is valid for requests but its provider does not exchange it for a
+    /// session token (`login`).
+    #[error("this credential cannot open a session")]
+    NoSession,
     /// No configured provider takes this kind of credential.
     #[error("credential kind `{0}` is not accepted")]
     Unsupported(&'static str),
@@ -92,6 +96,20 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
     /// cannot). The guard refuses to start when two providers declare the same agent.
     fn declared_agents(&self) -> Vec<AgentId> {
         Vec::new()
+    }
+
+    /// The exact `iss` values of the bearer tokens this provider verifies (an OIDC issuer; for a
+    /// multi-tenant issuer, one per allowed tenant). The guard reads a bearer token's `iss`,
+    /// unverified and only to choose, and hands the token to the one provider listing it; two
+    /// providers listing the same issuer cannot be built into one guard. The default lists none.
+    fn issuers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether [`Guard::login`](crate::Guard::login) may exchange this provider's credentials
+    /// for a ZTA session token. The default allows it.
+    fn issues_session_tokens(&self) -> bool {
+        true
     }
 
     /// Verifies `credential` and returns who presented it. Every failure is an error; there is

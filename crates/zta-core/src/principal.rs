@@ -1,5 +1,7 @@
 //! The verified identity of the agent behind a request.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -64,6 +66,10 @@ pub struct Principal {
     pub expires_at: OffsetDateTime,
     /// Subjects this agent acts for, the original requester first (RFC 8693 `act` chain).
     pub delegation: Vec<String>,
+    /// Further claims the issuer vouched for, kept for the audit trail (an IdP's app and object
+    /// ids, Entra Agent ID's `xms_par_app_azp`). Never authorization input by themselves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
 }
 
 impl Principal {
@@ -88,6 +94,7 @@ impl Principal {
             authenticated_at,
             expires_at,
             delegation: Vec::new(),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -130,6 +137,13 @@ impl Principal {
     #[must_use]
     pub fn with_delegation(mut self, chain: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.delegation = chain.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a verified claim kept for the audit trail (see [`claims`](Self::claims)).
+    #[must_use]
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.claims.insert(name.into(), value.into());
         self
     }
 
