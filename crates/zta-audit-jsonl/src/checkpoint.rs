@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta_core::secrecy::zeroize::Zeroizing;
+use zta_crypto::pem;
 
 use crate::{
     format::{create_options, hex_string, segment_number, unhex32},
@@ -152,11 +153,8 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// Loads an Ed25519 PKCS#8 private key from a PEM file.
     pub(crate) fn load(path: &Path) -> Result<Self, String> {
-        let text = Zeroizing::new(fs::read(path).map_err(|e| e.to_string())?);
-        let (label, der) = pem_decode(&text).ok_or("not a PEM file")?;
-        if label != "PRIVATE KEY" {
-            return Err(format!("expected a `PRIVATE KEY` (PKCS#8) block, found `{label}`"));
-        }
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| e.to_string())?);
+        let der = pem::decode(&text, "PRIVATE KEY").map_err(|e| e.to_string())?;
         let key = Ed25519KeyPair::from_pkcs8(&der).map_err(|e| format!("not an Ed25519 PKCS#8 key: {e}"))?;
         let key_id = key_id(key.public_key().as_ref());
         #[cfg(unix)]
@@ -178,41 +176,20 @@ impl Signer {
     }
 }
 
-/// Decodes the first PEM block: its label and DER bytes (zeroized on drop).
-fn pem_decode(text: &[u8]) -> Option<(String, Zeroizing<Vec<u8>>)> {
-    let text = std::str::from_utf8(text).ok()?;
-    let start = text.find("-----BEGIN ")?;
-    let rest = text.get(start + 11..)?;
-    let label_end = rest.find("-----")?;
-    let label = rest.get(..label_end)?.to_owned();
-    let body = rest.get(label_end + 5..)?;
-    let end = body.find(&format!("-----END {label}-----"))?;
-    let b64: Zeroizing<String> =
-        Zeroizing::new(body.get(..end)?.chars().filter(|c| !c.is_ascii_whitespace()).collect());
-    let der = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).ok()?;
-    Some((label, Zeroizing::new(der)))
-}
-
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw key follows.
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-
 /// The raw 32-byte Ed25519 public key from raw bytes, SubjectPublicKeyInfo DER, a `PUBLIC KEY`
 /// PEM, or (for convenience) a PKCS#8 `PRIVATE KEY` PEM whose public half is taken.
 pub(crate) fn parse_public_key(bytes: &[u8]) -> Result<[u8; 32], String> {
     if let Ok(raw) = <[u8; 32]>::try_from(bytes) {
         return Ok(raw);
     }
-    if let Some(raw) = bytes.strip_prefix(&SPKI_PREFIX[..]) {
-        return <[u8; 32]>::try_from(raw).map_err(|_| "truncated Ed25519 SubjectPublicKeyInfo".to_owned());
+    if let Ok(raw) = pem::ed25519_from_spki(bytes) {
+        return Ok(raw);
     }
-    let (label, der) = pem_decode(bytes).ok_or(
+    let (label, der) = std::str::from_utf8(bytes).ok().and_then(|text| pem::decode_any(text).ok()).ok_or(
         "expected an Ed25519 public key: 32 raw bytes, SubjectPublicKeyInfo DER, or a `PUBLIC KEY` PEM",
     )?;
     match label.as_str() {
-        "PUBLIC KEY" => der
-            .strip_prefix(&SPKI_PREFIX[..])
-            .and_then(|raw| <[u8; 32]>::try_from(raw).ok())
-            .ok_or_else(|| "the `PUBLIC KEY` block is not an Ed25519 key".to_owned()),
+        "PUBLIC KEY" => pem::ed25519_from_spki(&der).map_err(|e| e.to_string()),
         "PRIVATE KEY" => {
             let key =
                 Ed25519KeyPair::from_pkcs8(&der).map_err(|e| format!("not an Ed25519 PKCS#8 key: {e}"))?;
@@ -278,29 +255,18 @@ pub fn generate_checkpoint_key() -> Result<(Zeroizing<String>, String), crate::E
         Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).map_err(|e| failed(&e))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| failed(&e))?;
     let spki = pair.public_key().as_der().map_err(|e| failed(&e))?;
-    Ok((Zeroizing::new(pem_encode("PRIVATE KEY", pkcs8.as_ref())), pem_encode("PUBLIC KEY", spki.as_ref())))
-}
-
-/// One PEM block.
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    Ok((
+        pem::encode("PRIVATE KEY", pkcs8.as_ref()),
+        pem::encode("PUBLIC KEY", spki.as_ref()).as_str().to_owned(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pem(label: &str, der: &[u8]) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    fn pem_text(label: &str, der: &[u8]) -> String {
+        pem::encode(label, der).as_str().to_owned()
     }
 
     #[test]
@@ -308,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
         let key_path = dir.path().join("k.pem");
-        fs::write(&key_path, pem("PRIVATE KEY", pkcs8.as_ref())).unwrap();
+        fs::write(&key_path, pem_text("PRIVATE KEY", pkcs8.as_ref())).unwrap();
         let signer = Signer::load(&key_path).unwrap();
         let public: [u8; 32] =
             Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap().public_key().as_ref().try_into().unwrap();
@@ -326,13 +292,13 @@ mod tests {
         assert_eq!(forged.verify_signature(&public), Err(CheckpointProblem::BadSignature));
 
         // every accepted public key form gives the same key
-        let spki = [&SPKI_PREFIX[..], &public[..]].concat();
+        let spki = pem::ed25519_to_spki(&public);
         assert_eq!(parse_public_key(&public).unwrap(), public);
         assert_eq!(parse_public_key(&spki).unwrap(), public);
-        assert_eq!(parse_public_key(pem("PUBLIC KEY", &spki).as_bytes()).unwrap(), public);
-        assert_eq!(parse_public_key(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).unwrap(), public);
+        assert_eq!(parse_public_key(pem_text("PUBLIC KEY", &spki).as_bytes()).unwrap(), public);
+        assert_eq!(parse_public_key(pem_text("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).unwrap(), public);
         assert!(parse_public_key(b"nonsense").is_err());
-        assert!(parse_public_key(pem("CERTIFICATE", b"xx").as_bytes()).is_err());
+        assert!(parse_public_key(pem_text("CERTIFICATE", b"xx").as_bytes()).is_err());
     }
 
     #[test]

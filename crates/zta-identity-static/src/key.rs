@@ -4,71 +4,25 @@
 use std::{fmt, time::Duration};
 
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
-use base64::{Engine, engine::general_purpose::STANDARD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Serialize;
 use zta_core::{AgentId, Credential};
 
-use crate::{Error, crypto};
+use base64::Engine as _;
+use zta_crypto::pem;
 
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
-/// 1.3.101.112 }, BIT STRING (33 bytes, 0 unused bits) }, followed by the 32-byte key.
-const ED25519_SPKI_PREFIX: [u8; 12] =
-    [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-/// Length of a raw Ed25519 public key.
-pub(crate) const ED25519_KEY_LEN: usize = 32;
-/// Largest PEM text we parse.
-const MAX_PEM_LEN: usize = 16 * 1024;
+use crate::Error;
 
-/// Decodes one PEM block with `label`; nothing but whitespace may surround it.
-fn pem_decode(text: &str, label: &str) -> Result<Vec<u8>, String> {
-    if text.len() > MAX_PEM_LEN {
-        return Err("PEM text is too long".into());
-    }
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let body = text
-        .trim()
-        .strip_prefix(begin.as_str())
-        .and_then(|rest| rest.strip_suffix(end.as_str()))
-        .ok_or_else(|| format!("expected one PEM `{label}` block"))?;
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(b64).map_err(|_| format!("the PEM `{label}` block is not valid base64"))
-}
-
-/// Encodes `der` as a PEM block with 64-character lines.
-fn pem_encode(der: &[u8], label: &str) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    let mut rest = b64.as_str();
-    while !rest.is_empty() {
-        let (line, tail) = rest.split_at(rest.len().min(64));
-        out.push_str(line);
-        out.push('\n');
-        rest = tail;
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
+pub(crate) use zta_crypto::pem::ED25519_KEY_LEN;
 
 /// Parses an Ed25519 public key from SPKI PEM (`-----BEGIN PUBLIC KEY-----`) into its raw
 /// 32 bytes. Any other key type or encoding is refused.
 pub(crate) fn parse_public_key_pem(text: &str) -> Result<[u8; ED25519_KEY_LEN], String> {
-    let der = pem_decode(text, "PUBLIC KEY")?;
-    let raw = der
-        .strip_prefix(&ED25519_SPKI_PREFIX[..])
-        .ok_or("not an Ed25519 SubjectPublicKeyInfo (other key types are not accepted)")?;
-    let raw: [u8; ED25519_KEY_LEN] = raw.try_into().map_err(|_| "wrong Ed25519 public key length")?;
+    let der = pem::decode(text, "PUBLIC KEY").map_err(|e| e.to_string())?;
+    let raw = pem::ed25519_from_spki(&der).map_err(|e| e.to_string())?;
     ParsedPublicKey::new(&ED25519, raw).map_err(|_| "the Ed25519 public key is not valid")?;
     Ok(raw)
-}
-
-/// Encodes a raw Ed25519 public key as SPKI PEM.
-fn public_key_pem(raw: &[u8]) -> String {
-    let mut der = ED25519_SPKI_PREFIX.to_vec();
-    der.extend_from_slice(raw);
-    pem_encode(&der, "PUBLIC KEY")
 }
 
 /// An agent's Ed25519 private key, used on the agent's side to sign assertions for
@@ -90,8 +44,8 @@ impl AgentKey {
     /// Loads an unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, as written by
     /// `openssl genpkey -algorithm ed25519`). Other key types are refused.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
-        let der = SecretBox::new(pem_decode(pem, "PRIVATE KEY").map_err(Error::Key)?.into_boxed_slice());
-        Self::from_pkcs8_der(der.expose_secret())
+        let der = pem::decode(pem, "PRIVATE KEY").map_err(|e| Error::Key(e.to_string()))?;
+        Self::from_pkcs8_der(&der)
     }
 
     fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
@@ -114,12 +68,12 @@ impl AgentKey {
     /// The public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), for `public_key` in the
     /// provider's configuration.
     pub fn public_key_pem(&self) -> String {
-        public_key_pem(&self.public)
+        pem::encode("PUBLIC KEY", &pem::ed25519_to_spki(&self.public)).as_str().to_owned()
     }
 
     /// The private key as PKCS#8 PEM, to store in a secret store.
     pub fn to_pkcs8_pem(&self) -> SecretString {
-        SecretString::from(pem_encode(self.pkcs8.expose_secret(), "PRIVATE KEY"))
+        SecretString::from(pem::encode("PRIVATE KEY", self.pkcs8.expose_secret()).as_str().to_owned())
     }
 
     /// A fresh assertion: a JWT signed with EdDSA, `iss` = `sub` = `agent`, `aud` = `audience`,
@@ -130,7 +84,7 @@ impl AgentKey {
         audience: &str,
         lifetime: Duration,
     ) -> Result<Credential, Error> {
-        crypto::ensure_provider();
+        zta_crypto::jose::install_provider().map_err(|e| Error::Crypto(e.to_string()))?;
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let lifetime =
             i64::try_from(lifetime.as_secs()).map_err(|_| Error::Sign("lifetime too long".into()))?;

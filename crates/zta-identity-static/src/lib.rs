@@ -38,7 +38,6 @@
 //! ```
 
 mod config;
-mod crypto;
 mod error;
 mod key;
 mod provider;

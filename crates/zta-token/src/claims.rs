@@ -2,14 +2,12 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Header `typ` of access tokens.
 pub(crate) const ACCESS_TYP: &str = "zta-at+jwt";
 /// Header `typ` of refresh tokens.
 pub(crate) const REFRESH_TYP: &str = "zta-rt+jwt";
-/// Longest accepted base64url header segment.
-pub(crate) const MAX_HEADER_B64_LEN: usize = 512;
 /// Deepest accepted `act` nesting (and longest delegation chain issued).
 pub(crate) const MAX_DELEGATION_DEPTH: usize = 16;
 
@@ -52,42 +50,6 @@ pub(crate) struct HeaderOut<'a> {
     pub(crate) alg: &'static str,
     pub(crate) typ: &'static str,
     pub(crate) kid: &'a str,
-}
-
-/// The header as presented. Members that would let a token choose its own key (`jku`, `x5u`,
-/// `x5c`, `jwk`) or demand extensions (`crit`) are recorded as present, whatever their value,
-/// so the caller can refuse them.
-#[derive(Deserialize)]
-pub(crate) struct HeaderIn<'a> {
-    #[serde(borrow)]
-    pub(crate) alg: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub(crate) typ: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub(crate) kid: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) jku: bool,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) x5u: bool,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) x5c: bool,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) jwk: bool,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) crit: bool,
-}
-
-impl HeaderIn<'_> {
-    /// The first key-selecting or critical member present, if any.
-    pub(crate) fn forbidden_member(&self) -> Option<&'static str> {
-        [(self.jku, "jku"), (self.x5u, "x5u"), (self.x5c, "x5c"), (self.jwk, "jwk"), (self.crit, "crit")]
-            .into_iter()
-            .find_map(|(present, name)| present.then_some(name))
-    }
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// Just the `typ` header member, for the cheap `accepts` check.
@@ -195,13 +157,5 @@ mod tests {
     fn too_deep_act_is_refused() {
         let chain: Vec<String> = (0..=MAX_DELEGATION_DEPTH).map(|i| format!("a{i}")).collect();
         assert!(Act::from_chain(&chain).unwrap().to_chain().is_none());
-    }
-
-    #[test]
-    fn header_members_are_detected_even_when_null() {
-        let h: HeaderIn<'_> = serde_json::from_str(r#"{"alg":"EdDSA","jku":null}"#).unwrap();
-        assert_eq!(h.forbidden_member(), Some("jku"));
-        let h: HeaderIn<'_> = serde_json::from_str(r#"{"alg":"EdDSA","kid":"k"}"#).unwrap();
-        assert_eq!(h.forbidden_member(), None);
     }
 }

@@ -15,10 +15,7 @@ use aws_lc_rs::{
         RsaPublicKeyComponents,
     },
 };
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use secrecy::{ExposeSecret, SecretSlice, SecretString, zeroize::Zeroizing};
 use serde::{Deserialize, Serialize};
@@ -257,7 +254,7 @@ impl SigningKey {
 
     /// The public key as a SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
     pub fn public_key_pem(&self) -> String {
-        pem_encode("PUBLIC KEY", &self.inner.spki_der).as_str().to_owned()
+        zta_crypto::pem::encode("PUBLIC KEY", &self.inner.spki_der).as_str().to_owned()
     }
 
     /// The public key as a JWK (`kty`, curve or modulus, `kid`, `alg`, `use: sig`); never any
@@ -281,7 +278,9 @@ impl SigningKey {
     /// The private key as an unencrypted PKCS#8 PEM, for `zta keygen` to write to a file with
     /// restrictive permissions. Handle with care: it is the signing secret.
     pub fn to_pkcs8_pem(&self) -> SecretString {
-        SecretString::from(pem_encode("PRIVATE KEY", self.inner.pkcs8.expose_secret()).as_str().to_owned())
+        SecretString::from(
+            zta_crypto::pem::encode("PRIVATE KEY", self.inner.pkcs8.expose_secret()).as_str().to_owned(),
+        )
     }
 
     /// The key jsonwebtoken verifies this key's signatures with.
@@ -349,58 +348,24 @@ fn validate_kid(kid: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// PEM with 64-character lines. The buffer is zeroed on drop (it may hold a private key).
-fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
-    let b64 = Zeroizing::new(STANDARD.encode(der));
-    let mut out = Zeroizing::new(String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40));
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    out
-}
-
-/// Extracts the DER of the single `PRIVATE KEY` block of `pem`.
+/// The DER of the single `PRIVATE KEY` (PKCS#8) block of `pem`, with a hint for the key
+/// kinds people commonly have instead.
 fn decode_private_pem(alg: Algorithm, pem: &str) -> Result<SecretSlice<u8>, Error> {
     let refuse = |reason: String| Error::Key { alg, reason };
-    let mut body: Option<Zeroizing<String>> = None;
-    let mut inside = false;
-    let mut blocks = 0;
-    for line in pem.lines().map(str::trim) {
-        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
-            if label != "PRIVATE KEY" {
-                let hint = match label {
-                    "ENCRYPTED PRIVATE KEY" => "encrypted keys are not supported; decrypt it first",
-                    "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
-                        "convert it to PKCS#8 with `openssl pkcs8 -topk8 -nocrypt`"
-                    }
-                    _ => "expected `PRIVATE KEY`",
-                };
-                return Err(refuse(format!("PEM block `{label}` is not a PKCS#8 private key: {hint}")));
-            }
-            blocks += 1;
-            inside = true;
-            body = Some(Zeroizing::new(String::new()));
-        } else if line.starts_with("-----END ") {
-            inside = false;
-        } else if inside && let Some(b) = body.as_mut() {
-            b.push_str(line);
+    match zta_crypto::pem::decode(pem, "PRIVATE KEY") {
+        Ok(der) => Ok(SecretSlice::from(der.to_vec())),
+        Err(zta_crypto::pem::PemError::Label { found, .. }) => {
+            let hint = match found.as_str() {
+                "ENCRYPTED PRIVATE KEY" => "encrypted keys are not supported; decrypt it first",
+                "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+                    "convert it to PKCS#8 with `openssl pkcs8 -topk8 -nocrypt`"
+                }
+                _ => "expected `PRIVATE KEY`",
+            };
+            Err(refuse(format!("PEM block `{found}` is not a PKCS#8 private key: {hint}")))
         }
+        Err(e) => Err(refuse(format!("expected exactly one complete `PRIVATE KEY` PEM block: {e}"))),
     }
-    if blocks != 1 || inside {
-        return Err(refuse(format!("expected exactly one complete `PRIVATE KEY` PEM block, found {blocks}")));
-    }
-    let body = body.ok_or_else(|| refuse("no `PRIVATE KEY` PEM block".into()))?;
-    let der =
-        STANDARD.decode(body.as_bytes()).map_err(|_| refuse("the PEM body is not valid base64".into()))?;
-    Ok(SecretSlice::from(der))
 }
 
 #[cfg(test)]
@@ -426,10 +391,12 @@ mod tests {
 
     #[test]
     fn pem_lines_are_64_wide() {
-        let pem = pem_encode("PUBLIC KEY", &[7u8; 100]);
-        assert!(pem.lines().all(|l| l.len() <= 64));
-        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        assert!(pem.ends_with("-----END PUBLIC KEY-----\n"));
+        let key = SigningKey::generate(Algorithm::RS256).unwrap();
+        for pem in [key.public_key_pem(), key.to_pkcs8_pem().expose_secret().to_owned()] {
+            assert!(pem.lines().all(|l| l.len() <= 64));
+            assert!(pem.starts_with("-----BEGIN "));
+            assert!(pem.ends_with("KEY-----\n"));
+        }
     }
 
     #[test]

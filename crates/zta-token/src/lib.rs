@@ -46,7 +46,6 @@ mod claims;
 mod config;
 mod error;
 mod key;
-mod provider;
 mod service;
 
 pub use config::TokenConfig;

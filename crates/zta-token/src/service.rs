@@ -18,14 +18,12 @@ use zta_core::{
     AgentId, AuthError, AuthMethod, Credential, MAX_CREDENTIAL_LEN, Principal, SessionTokens, StateError,
     StateStore, TokenAuthority, TokenError,
 };
+use zta_crypto::jose::{self, CompactJws};
 
 use crate::{
     Algorithm, Error, SigningKey, TokenConfig,
-    claims::{
-        Act, Claims, HeaderIn, HeaderOut, MAX_DELEGATION_DEPTH, MAX_HEADER_B64_LEN, TokenType, TypOnly,
-    },
+    claims::{Act, Claims, HeaderOut, MAX_DELEGATION_DEPTH, TokenType, TypOnly},
     key::MAX_KID_LEN,
-    provider,
 };
 
 mod issue;
@@ -42,8 +40,6 @@ type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 const REQUIRED_CLAIMS: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
 /// Longest accepted `jti` / `fam`.
 const MAX_ID_LEN: usize = 128;
-/// Longest piece of attacker-controlled text echoed into an audit detail.
-const MAX_ECHO_LEN: usize = 120;
 
 /// ZTA's session token authority: issues short-lived, asymmetrically signed access tokens
 /// and single-use refresh tokens, and verifies them on every request.
@@ -132,15 +128,6 @@ fn unavailable(e: StateError) -> AuthError {
     AuthError::unavailable(format!("revocation state: {e}"))
 }
 
-/// At most [`MAX_ECHO_LEN`] bytes of `text`, cut at a character boundary.
-fn echo(text: &str) -> &str {
-    let mut end = text.len().min(MAX_ECHO_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
-}
-
 /// Logs a refusal (never the token) and passes it on.
 fn refused(op: &'static str, e: AuthError) -> AuthError {
     tracing::debug!(target: "zta_token", op, detail = %e.detail(), "session token refused");
@@ -156,7 +143,8 @@ impl TokenService {
         if key.algorithm() != config.algorithm {
             return Err(Error::AlgorithmMismatch { key: key.algorithm(), configured: config.algorithm });
         }
-        provider::install();
+        zta_crypto::jose::install_provider()
+            .map_err(|e| Error::SelfTest { kid: key.kid().to_owned(), reason: e.to_string() })?;
         self_test(&key, &config.issuer, &config.audience)?;
         let secs =
             |d: Duration| i64::try_from(d.as_secs()).map_err(|_| Error::Config("duration too large".into()));
@@ -229,7 +217,7 @@ impl TokenAuthority for TokenService {
         let Some((h64, _)) = token.split_once('.') else {
             return false;
         };
-        if h64.len() > MAX_HEADER_B64_LEN {
+        if h64.len() > zta_crypto::jose::MAX_HEADER_LEN {
             return false;
         }
         let Ok(json) = URL_SAFE_NO_PAD.decode(h64) else {

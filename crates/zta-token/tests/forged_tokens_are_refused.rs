@@ -169,7 +169,7 @@ async fn malformed_structure_is_refused() {
     assert_invalid(f.service.verify(&secret(&format!("{good}.extra"))).await, "three dot-separated parts");
     assert_invalid(f.service.verify(&secret("onlyone")).await, "three dot-separated parts");
     assert_invalid(f.service.verify(&secret("!!.a.b")).await, "not base64url");
-    let long_header = format!("{}.{}", "a".repeat(600), "b.c");
+    let long_header = format!("{}.{}", "a".repeat(zta_crypto::jose::MAX_HEADER_LEN + 1), "b.c");
     assert_invalid(f.service.verify(&secret(&long_header)).await, "header too large");
     let no_typ = json!({ "alg": "EdDSA", "kid": f.key.kid() });
     assert_invalid(f.service.verify(&secret(&sign_raw(&f.key, &no_typ, &access_claims()))).await, "`typ`");

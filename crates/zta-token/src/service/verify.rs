@@ -33,25 +33,6 @@ pub(super) struct Decoded {
     pub(super) jti: String,
 }
 
-pub(super) fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
-    match e.kind() {
-        ErrorKind::ExpiredSignature => AuthError::Expired,
-        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-        ErrorKind::InvalidSignature => invalid("bad signature"),
-        ErrorKind::InvalidIssuer => invalid("wrong issuer"),
-        ErrorKind::InvalidAudience => invalid("wrong audience"),
-        ErrorKind::MissingRequiredClaim(c) => invalid(format!("missing required claim `{}`", echo(c))),
-        ErrorKind::InvalidClaimFormat(c) => invalid(format!("malformed claim `{}`", echo(c))),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-            invalid("algorithm not allowed for this key")
-        }
-        ErrorKind::Base64(_) => invalid("malformed token: not base64url"),
-        ErrorKind::Json(e) => invalid(format!("malformed claims: {}", echo(&e.to_string()))),
-        ErrorKind::Utf8(_) => invalid("malformed token: not UTF-8"),
-        other => invalid(format!("token refused: {}", echo(&format!("{other:?}")))),
-    }
-}
-
 impl TokenService {
     /// Signature, header and claims checks; no revocation (that needs the state store).
     pub(super) fn decode(
@@ -61,28 +42,9 @@ impl TokenService {
         now: OffsetDateTime,
         time_checks: bool,
     ) -> Result<Decoded, AuthError> {
-        if token.len() > MAX_CREDENTIAL_LEN {
-            return Err(invalid(format!("token longer than {MAX_CREDENTIAL_LEN} bytes")));
-        }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid("malformed token: expected three dot-separated parts"));
-        };
-        if h64.is_empty() || p64.is_empty() || s64.is_empty() {
-            return Err(invalid("malformed token: empty part"));
-        }
-        if h64.len() > MAX_HEADER_B64_LEN {
-            return Err(invalid("malformed token: header too large"));
-        }
-        let header_json =
-            URL_SAFE_NO_PAD.decode(h64).map_err(|_| invalid("malformed header: not base64url"))?;
-        let header: HeaderIn<'_> = serde_json::from_slice(&header_json)
-            .map_err(|e| invalid(format!("malformed header: {}", echo(&e.to_string()))))?;
-        if let Some(member) = header.forbidden_member() {
-            return Err(invalid(format!("header member `{member}` is not accepted")));
-        }
+        let jws = CompactJws::split(token, MAX_CREDENTIAL_LEN)?;
+        let mut header_json = Vec::new();
+        let header = jws.read_header(&mut header_json)?;
         let ttype = header
             .typ
             .as_deref()
@@ -110,7 +72,7 @@ impl TokenService {
         if header.alg != key.alg.as_str() {
             return Err(invalid(format!(
                 "algorithm {:?} is not {} as pinned to key id {:?}",
-                echo(&header.alg),
+                jose::echo(&header.alg),
                 key.alg,
                 key.kid
             )));
@@ -123,7 +85,7 @@ impl TokenService {
             &no_time
         };
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
-            .map_err(|e| map_jwt_error(&e))?
+            .map_err(|e| jose::auth_error(&e))?
             .claims;
         self.check_claims(claims, ttype, &key.kid, now, time_checks)
     }
