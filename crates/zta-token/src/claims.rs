@@ -1,6 +1,6 @@
 //! The wire shape of ZTA session tokens: header and claims.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,9 @@ pub(crate) struct Claims {
     /// Issuer of the primary identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) src_iss: Option<String>,
+    /// Further claims the primary identity's issuer vouched for (`Principal::claims`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) src_claims: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

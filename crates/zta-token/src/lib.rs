@@ -15,7 +15,8 @@
 //!          "ztt":"access"|"refresh","fam":<family id>,
 //!          "roles":[..],"groups":[..],"seg","tid","amr":[<original method>],"auth_time",
 //!          "act":{"sub":<latest delegator>,"act":{..."sub":<original requester>}},
-//!          "src_iss":<issuer of the primary identity>}
+//!          "src_iss":<issuer of the primary identity>,
+//!          "src_claims":{<further claims that issuer vouched for, e.g. Entra's oid>}}
 //! ```
 //!
 //! ```

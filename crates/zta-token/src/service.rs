@@ -2,6 +2,7 @@
 
 use std::{
     borrow::Cow,
+    collections::BTreeMap,
     fmt,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -86,6 +87,7 @@ struct Session {
     auth_time: i64,
     delegation: Vec<String>,
     src_iss: String,
+    src_claims: BTreeMap<String, String>,
     fam: String,
 }
 
@@ -112,6 +114,7 @@ impl Session {
         if let Some(tid) = &self.tid {
             p = p.with_tenant(tid.clone());
         }
+        p.claims.clone_from(&self.src_claims);
         Ok(p)
     }
 }

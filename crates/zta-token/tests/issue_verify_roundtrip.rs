@@ -12,7 +12,7 @@ use zta_token::{Algorithm, SigningKey};
 #[tokio::test]
 async fn issued_token_verifies_to_the_same_principal() {
     let f = fixture();
-    let original = principal();
+    let original = principal().with_claim("oid", "5f1c0b7e").with_claim("xms_par_app_azp", "blueprint");
     let tokens = f.service.issue(&original).await.unwrap();
     assert_eq!(tokens.expires_in, std::time::Duration::from_secs(300));
 
@@ -23,6 +23,8 @@ async fn issued_token_verifies_to_the_same_principal() {
     assert_eq!(p.groups, original.groups);
     assert_eq!(p.segment.as_deref(), Some("research"));
     assert_eq!(p.tenant.as_deref(), Some("tenant-1"));
+    // The claims the primary issuer vouched for carry over into the session (and its audit).
+    assert_eq!(p.claims, original.claims);
     assert_eq!(p.delegation, vec!["user:alice".to_owned(), "planner".to_owned()]);
     assert_eq!(p.authenticated_at.unix_timestamp(), original.authenticated_at.unix_timestamp());
     // Documented choice: the session principal names the session token and its issuer.

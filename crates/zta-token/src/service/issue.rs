@@ -59,6 +59,7 @@ impl TokenService {
             auth_time: Some(session.auth_time),
             act: Act::from_chain(&session.delegation),
             src_iss: Some(session.src_iss.clone()),
+            src_claims: session.src_claims.clone(),
         };
         let token = sign_token(key, ttype, &claims)?;
         if token.len() > MAX_CREDENTIAL_LEN {
@@ -114,6 +115,7 @@ impl TokenService {
             auth_time: principal.authenticated_at.unix_timestamp(),
             delegation: principal.delegation.clone(),
             src_iss: principal.issuer.clone(),
+            src_claims: principal.claims.clone(),
             fam: random_id().map_err(|e| TokenError(e.to_string()))?,
         };
         if session.end(self.max_session) <= now.unix_timestamp() {
