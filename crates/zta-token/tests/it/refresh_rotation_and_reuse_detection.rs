@@ -1,6 +1,6 @@
 //! Refresh tokens rotate on every use; presenting one twice revokes its whole family.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{AuthError, TokenAuthority};

@@ -1,6 +1,6 @@
 //! Revocation by token id and agent-wide, checked on every request including cache hits.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{AgentId, AuthError, TokenAuthority};

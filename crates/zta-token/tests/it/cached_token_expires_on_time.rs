@@ -1,7 +1,7 @@
 //! A cached token is still refused once it expires: the cache skips only the signature and
 //! claims decode, never the time checks.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (jsonwebtoken verifies our tokens from our exported PEM and JWK).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};

@@ -1,6 +1,6 @@
 //! Forged, tampered and malformed access tokens are refused, each with a precise detail.
 
-mod common;
+use crate::common;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::*;

@@ -1,7 +1,7 @@
 //! `exp` and `nbf` are enforced with exactly the configured leeway.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

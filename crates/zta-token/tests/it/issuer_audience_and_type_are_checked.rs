@@ -1,6 +1,6 @@
 //! Issuer, audience and token type must all match exactly.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! An issued access token verifies back to the principal it was issued for, and the token
 //! has the documented shape.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! overlap passes, then its tokens (cached or not) are refused and it leaves the JWKS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! When the revocation store fails, tokens are refused (`Unavailable`), cached or not.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
