@@ -1,7 +1,7 @@
 //! A success forgets the count only when nobody else is failing: the owner's successes must not
 //! hand a guesser a fresh allowance.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{AuthError, Credential, IdentityProvider, StateStore};

@@ -1,6 +1,6 @@
 //! Assertions outside their validity window are refused.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! An assertion for an agent that does not exist fails exactly like one with a bad signature,
 //! so callers cannot enumerate agents.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{Credential, IdentityProvider};

@@ -1,7 +1,7 @@
 //! Headers that point at other keys (`jku`, `x5u`, `x5c`, `jwk`) or demand extensions (`crit`)
 //! are refused, even when the signature is good.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

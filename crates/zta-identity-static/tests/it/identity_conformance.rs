@@ -3,7 +3,7 @@
 //! (kept here, not in zta-testkit, because zta-testkit is a dev-dependency of this crate).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

@@ -1,6 +1,6 @@
 //! Algorithm confusion: an HMAC "signature" keyed with the agent's public key is refused.
 
-mod common;
+use crate::common;
 
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

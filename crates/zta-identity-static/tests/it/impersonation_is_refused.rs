@@ -1,6 +1,6 @@
 //! An agent cannot authenticate as another agent with its own key.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

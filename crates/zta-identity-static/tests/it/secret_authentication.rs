@@ -1,6 +1,6 @@
 //! Agents with a configured secret authenticate with `Credential::Password`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{AuthMethod, Credential, IdentityProvider};

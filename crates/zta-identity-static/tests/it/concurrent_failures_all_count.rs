@@ -2,7 +2,7 @@
 //! get more guesses than the lockout allows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

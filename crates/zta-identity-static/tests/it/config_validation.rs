@@ -1,7 +1,7 @@
 //! Invalid configurations are refused at start-up with messages that name the agent and field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

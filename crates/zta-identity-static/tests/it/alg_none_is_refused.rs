@@ -1,6 +1,6 @@
 //! Unsigned assertions (`alg: none`) are refused.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! If the state store fails, authentication fails closed with `Unavailable`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Assertions addressed to another service are refused.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! An assertion is good for one use; presenting it again is a replay.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! After `max_failures` failed attempts a name is locked out, even for the right credential.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{AuthError, Credential, IdentityProvider, StateStore};

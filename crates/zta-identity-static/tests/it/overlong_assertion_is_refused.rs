@@ -1,6 +1,6 @@
 //! An assertion may not live longer than `assertion.max_lifetime` (default 60 s).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! A fresh assertion signed with the agent's configured key yields its principal.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 
