@@ -4,7 +4,7 @@
 //! (`CLIENT KILL USER`) touches no other client of the shared Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! a connection error, not in a `StateError`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

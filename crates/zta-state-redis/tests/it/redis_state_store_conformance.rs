@@ -2,7 +2,7 @@
 //! Redis: one test per contract, and `run_all` so a check added to the suite later runs too.
 //! Every check uses names under a fresh random prefix, so runs can share one Redis.
 
-mod common;
+use crate::common;
 
 use std::{future::Future, sync::Arc};
 

@@ -3,7 +3,7 @@
 //! "not revoked" or "not suspended"). Bad settings are refused before any connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

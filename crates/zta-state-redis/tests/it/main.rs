@@ -1,0 +1,8 @@
+//! The integration tests of `zta-state-redis`, one module per behaviour, linked into one binary
+//! (one link instead of one per file).
+
+mod common;
+mod password_never_shows;
+mod reconnects_after_connection_loss;
+mod redis_state_store_conformance;
+mod unreachable_redis_denies;
