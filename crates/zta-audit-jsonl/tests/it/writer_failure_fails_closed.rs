@@ -1,7 +1,7 @@
 //! When the writer cannot write, appends fail and keep failing: nothing is dropped quietly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

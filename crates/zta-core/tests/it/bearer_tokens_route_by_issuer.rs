@@ -1,7 +1,7 @@
 //! A bearer token from an identity provider goes to the one provider that lists its issuer,
 //! never to one provider after another; two providers listing one issuer cannot be built.
 #![allow(clippy::unwrap_used, clippy::panic)]
-mod common;
+use crate::common;
 
 use std::sync::{
     Arc,

@@ -1,7 +1,7 @@
 //! Cutting records (or a whole file) off the end is caught by the checkpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,5 +1,5 @@
 //! Every fault on the request path denies, and the denial is audited.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, atomic::Ordering};
 

@@ -1,7 +1,7 @@
 //! Swapping two records is caught at the first of them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, lines, segments, write_lines, write_records};
 use zta_audit_jsonl::{RecordProblem, VerifyError, verify};

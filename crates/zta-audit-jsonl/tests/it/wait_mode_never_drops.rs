@@ -1,7 +1,7 @@
 //! Many concurrent appenders on a tiny queue: every record is written, in one unbroken chain.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, sync::Arc};
 

@@ -1,7 +1,7 @@
 //! A signed checkpoint verifies with its key, and not with another key or after an edit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -2,7 +2,7 @@
 //! lost. With `on_full: wait`, an append waits for room, but no longer than `full_wait`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, record};
 use zta_audit_jsonl::{JsonlSink, OnFull, verify};

@@ -1,7 +1,7 @@
 //! A log written through the sink verifies, across reopenings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, lines, record, segments, write_records};
 use zta_audit_jsonl::{JsonlSink, SignatureStatus, verify};

@@ -1,7 +1,7 @@
 //! A torn tail left by a crash is moved aside on open, and the chain resumes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{fs, io::Write};
 

@@ -1,7 +1,7 @@
 //! A copied record inserted anywhere is caught where it stands.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, lines, segments, write_lines, write_records};
 use zta_audit_jsonl::{RecordProblem, VerifyError, verify};

@@ -1,7 +1,7 @@
 //! Rotation starts new files without breaking the chain.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, lines, segments, write_records};
 use zta_audit_jsonl::verify;

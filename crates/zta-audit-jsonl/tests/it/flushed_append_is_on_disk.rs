@@ -1,7 +1,7 @@
 //! `Durability::Flushed` returns only once the record is written, synced and checkpointed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{fs, time::Duration};
 

@@ -1,7 +1,7 @@
 //! The sink fails closed on a log that was cut or edited before its checkpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

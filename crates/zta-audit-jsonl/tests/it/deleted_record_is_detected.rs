@@ -1,7 +1,7 @@
 //! Deleting a record from the middle breaks the sequence at that place.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{config, lines, segments, write_lines, write_records};
 use zta_audit_jsonl::{JsonlSink, RecordProblem, VerifyError, verify};

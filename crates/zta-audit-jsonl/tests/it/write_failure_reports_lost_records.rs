@@ -3,7 +3,7 @@
 //! in a `lost-<time>.txt` file beside the log, and `verify` reports the gap instead of "ok".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,5 +1,5 @@
 //! A request can never choose who it acts as: identity comes only from the credential.
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

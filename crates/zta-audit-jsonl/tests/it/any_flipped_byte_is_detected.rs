@@ -1,7 +1,7 @@
 //! Flipping any single byte of any line makes verification fail at that line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

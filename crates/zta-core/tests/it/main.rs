@@ -1,0 +1,9 @@
+//! The integration tests of `zta-core`, one module per behaviour, linked into one binary
+//! (one link instead of one per file).
+
+mod audit_record_json_matches_serde;
+mod bearer_tokens_route_by_issuer;
+mod common;
+mod guard_fails_closed;
+mod memory_state_store_conformance;
+mod reserved_attribute_spoofing_is_denied;
