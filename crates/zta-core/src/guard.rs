@@ -531,6 +531,25 @@ impl Guard {
             .ok_or(AuthError::Unsupported(credential.kind()))
     }
 
+    /// Asks the provider that verified a session's primary credential whether it still holds.
+    /// A session whose provider is no longer configured cannot be refreshed.
+    async fn revalidate(&self, principal: &Principal) -> Result<(), AuthError> {
+        let Some(source) = principal.source_issuer.as_deref() else {
+            return Ok(());
+        };
+        let provider = self
+            .inner
+            .providers
+            .iter()
+            .find(|p| p.name() == source || p.issuers().iter().any(|i| i == source))
+            .ok_or_else(|| {
+                AuthError::invalid(format!(
+                    "the session's identity provider `{source}` is no longer configured"
+                ))
+            })?;
+        provider.revalidate(principal).await
+    }
+
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
         for provider in &self.inner.providers {
             if let Some(segment) = provider.segment_of(agent).await {
@@ -568,7 +587,8 @@ impl Guard {
     }
 
     /// Exchanges a refresh token for a new session. A reused refresh token revokes its family
-    /// and is audited as `token_reuse`.
+    /// and is audited as `token_reuse`. The identity provider that opened the session confirms
+    /// it still holds (see [`IdentityProvider::revalidate`]); if not, the session ends.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SessionTokens, Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny);
@@ -577,6 +597,7 @@ impl Guard {
             record.note_principal(&principal);
             // The old refresh token is spent either way; the new pair is not handed out.
             self.refuse_suspended(&principal.agent_id).await?;
+            self.revalidate(&principal).await?;
             Ok(issued)
         }
         .await;

@@ -112,6 +112,15 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
         true
     }
 
+    /// Confirms at a session refresh, without the credential, that the identity a session was
+    /// opened with still holds: a directory account still exists, is enabled and keeps the
+    /// groups its roles came from. An error ends the session (the agent must log in again).
+    /// Providers whose answers cannot change under a session keep the default, which confirms.
+    async fn revalidate(&self, principal: &Principal) -> Result<(), AuthError> {
+        let _ = principal;
+        Ok(())
+    }
+
     /// Verifies `credential` and returns who presented it. Every failure is an error; there is
     /// no partial success.
     async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError>;

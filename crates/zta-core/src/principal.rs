@@ -48,6 +48,10 @@ pub struct Principal {
     pub subject: String,
     /// Who vouched for the identity (a provider name or an issuer URL).
     pub issuer: String,
+    /// For a session token's principal, the issuer of the primary identity the session was
+    /// opened with (its provider confirms it again at each refresh); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_issuer: Option<String>,
     /// The tenant, where the issuer has tenants.
     pub tenant: Option<String>,
     /// Roles granted by the issuer.
@@ -86,6 +90,7 @@ impl Principal {
             subject: agent_id.as_str().to_owned(),
             agent_id,
             issuer: issuer.into(),
+            source_issuer: None,
             tenant: None,
             roles: Vec::new(),
             groups: Vec::new(),
@@ -102,6 +107,13 @@ impl Principal {
     #[must_use]
     pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = subject.into();
+        self
+    }
+
+    /// Sets the issuer of the primary identity a session was opened with.
+    #[must_use]
+    pub fn with_source_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.source_issuer = Some(issuer.into());
         self
     }
 

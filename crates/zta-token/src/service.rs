@@ -114,6 +114,7 @@ impl Session {
         if let Some(tid) = &self.tid {
             p = p.with_tenant(tid.clone());
         }
+        p = p.with_source_issuer(self.src_iss.clone());
         p.claims.clone_from(&self.src_claims);
         Ok(p)
     }

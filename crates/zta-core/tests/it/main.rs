@@ -6,4 +6,5 @@ mod bearer_tokens_route_by_issuer;
 mod common;
 mod guard_fails_closed;
 mod memory_state_store_conformance;
+mod refresh_revalidates_with_the_source_provider;
 mod reserved_attribute_spoofing_is_denied;

@@ -30,6 +30,8 @@ async fn issued_token_verifies_to_the_same_principal() {
     // Documented choice: the session principal names the session token and its issuer.
     assert_eq!(p.auth_method, AuthMethod::SessionToken);
     assert_eq!(p.issuer, ISSUER);
+    // ...and the issuer of the primary identity, whose provider confirms it at each refresh.
+    assert_eq!(p.source_issuer.as_deref(), Some("static"));
     let exp = segment(access(&tokens), 1)["exp"].as_i64().unwrap();
     assert_eq!(p.expires_at.unix_timestamp(), exp);
     assert!((exp - now() - 300).abs() <= 2);
