@@ -3,7 +3,7 @@
 //! `AuthzRequest::attribute`, and no panics on arbitrary policies and requests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;
@@ -305,7 +305,7 @@ proptest! {
 
     #[test]
     fn arbitrary_requests_never_panic(ctx in arb_json(3), r in request()) {
-        let p = load(include_str!("fixtures/original_config.yaml"));
+        let p = load(include_str!("../fixtures/original_config.yaml"));
         let _ = p.decide(&r);
         if let Some(obj) = ctx.as_object() {
             let mut rq = req("a", Action::task("t"));

@@ -1,7 +1,7 @@
 //! The original project's policy files load unchanged and decide as POLICY.md says.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{Action, Basis, Effect, Resource};

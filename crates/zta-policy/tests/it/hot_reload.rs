@@ -5,7 +5,7 @@
 //! thread between two reads where a test must change a file there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write as _,

@@ -1,7 +1,7 @@
 //! Load-time analysis: shadowed allows, dead rules below an unconditional rule, duplicates.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_policy::Severity;

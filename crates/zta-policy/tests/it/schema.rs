@@ -5,7 +5,7 @@
 //! files, part of the digest, and `check` warns about rules on undeclared attributes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! The library side of `zta policy check | eval | explain | test`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! attributes and `when` trees, as POLICY.md and the crate docs define them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

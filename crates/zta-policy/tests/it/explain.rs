@@ -2,7 +2,7 @@
 //! the decision; it reads well as text and serializes to JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

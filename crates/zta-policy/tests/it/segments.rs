@@ -2,7 +2,7 @@
 //! permitted crossing still needs an allow rule.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{Action, Basis, Effect};

@@ -3,7 +3,7 @@
 //! `AuthzRequest::attribute` does (present or absent), as do resource and context paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

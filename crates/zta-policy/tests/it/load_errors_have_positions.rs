@@ -2,7 +2,7 @@
 //! reported at once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_policy::{Diagnostic, Format, PolicySet, Severity, Source};

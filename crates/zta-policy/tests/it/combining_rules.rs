@@ -2,7 +2,7 @@
 //! order independence, and the TOML/JSON forms of the same model.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{Action, Basis, Effect};

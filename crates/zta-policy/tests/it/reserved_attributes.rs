@@ -2,7 +2,7 @@
 //! request context, and paths naming no reserved attribute are refused at load.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use zta_core::{Action, AuthzRequest, Effect, Request};

@@ -1,0 +1,20 @@
+//! The integration tests of `zta-policy`, one module per behaviour, linked into one binary
+//! (one link instead of one per file).
+
+mod analysis_warnings;
+mod cli_support;
+mod combining_rules;
+#[path = "../common/mod.rs"]
+mod common;
+mod crew_example_policy;
+mod explain;
+mod hot_reload;
+mod load_errors_have_positions;
+mod operators_and_conditions;
+mod original_policy_files_load;
+mod policy_conformance;
+mod properties;
+mod request_vocabulary_agrees_with_core;
+mod reserved_attributes;
+mod schema;
+mod segments;
