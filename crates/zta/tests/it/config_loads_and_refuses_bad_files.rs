@@ -10,7 +10,7 @@ use zta::{
     token::{Algorithm, SigningKey},
 };
 
-const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
+const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
 /// Writes a signing key, an agent key and the crew policy into `dir`; returns the agent key.
 fn setup(dir: &Path) -> AgentKey {

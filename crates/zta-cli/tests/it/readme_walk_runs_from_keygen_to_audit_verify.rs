@@ -3,7 +3,7 @@
 //! denied request, and a verified audit log with a signed checkpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

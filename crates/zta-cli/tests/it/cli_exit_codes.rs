@@ -2,7 +2,7 @@
 //! codes (0 allow/ok, 3 deny, 2 usage or config error).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! `zta token issue` and the config read, and they refuse what the provider would refuse.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

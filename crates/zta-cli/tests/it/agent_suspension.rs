@@ -3,7 +3,7 @@
 //! process is refused, since a suspension made there would bind nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::{deployment, zta};
 

@@ -4,7 +4,7 @@
 //! config's audit section gives the directory, the key and the anchor.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -19,7 +19,7 @@ use zta::{
     token::{Algorithm, SigningKey},
 };
 
-const POLICY: &str = include_str!("../../../examples/policies/crew.yaml");
+const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
 fn redis_url() -> String {
     std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())

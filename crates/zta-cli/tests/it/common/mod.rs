@@ -1,4 +1,5 @@
 //! Runs the `zta` binary the way a person would.
+#![allow(clippy::unwrap_used)]
 
 use std::{path::Path, process::Command};
 
@@ -35,7 +36,7 @@ pub(crate) fn zta_stdin(args: &[&str], cwd: &Path, input: &str) -> (i32, String,
     )
 }
 
-const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
+const POLICY: &str = include_str!("../../../../../examples/policies/crew.yaml");
 
 /// Writes `zta.yaml` in `dir`: a static identity section with `identity` (its lines after
 /// `audience`), the keygen signing key, the crew policy (`crew.yaml`, written too) and a JSON

@@ -2,7 +2,7 @@
 //! deletion, swap or truncation makes verification fail and name the record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

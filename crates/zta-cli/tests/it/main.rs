@@ -1,0 +1,11 @@
+//! The integration tests of `zta-cli`, one module per behaviour, linked into one binary
+//! (one link instead of one per file).
+
+mod agent_suspension;
+mod audit_verify_exit_codes;
+mod cli_exit_codes;
+mod common;
+mod credential_commands_make_what_the_cli_reads;
+mod demo_log_verifies_and_tampering_is_named;
+mod readme_walk_runs_from_keygen_to_audit_verify;
+mod secrets_are_read_from_files_or_stdin;

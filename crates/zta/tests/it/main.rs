@@ -1,0 +1,10 @@
+//! The integration tests of `zta`, one module per behaviour, linked into one binary
+//! (one link instead of one per file). `traces_never_carry_secrets` keeps its own process:
+//! tracing caches, per process, which callsites a subscriber wants, so a test-local subscriber
+//! beside other tests would miss spans.
+
+mod audit_failure_denies;
+mod config_loads_and_refuses_bad_files;
+mod credentials_go_to_the_provider_that_declares_the_agent;
+mod redis_state_is_shared_by_replicas;
+mod suspended_agent_is_shut_out;
