@@ -1,10 +1,6 @@
 //! The compiled policy set: loading, the candidate index, and the decision procedure.
 
-use std::{
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
-    path::Path,
-};
+use std::{collections::HashMap, path::Path};
 
 use sha2::{Digest as _, Sha256};
 use smallvec::SmallVec;
@@ -40,36 +36,9 @@ pub struct Source<'a> {
     pub format: Format,
 }
 
-/// A small, fast, non-cryptographic string hasher for the candidate index (keys are policy
-/// literals and lookups only decide which rules to test, never the outcome).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FxMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FxHasher>>;
+/// The candidate index: keys are policy literals, and lookups only decide which rules to test,
+/// never the outcome.
+pub(crate) type LiteralMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
 
 /// Which indexed attribute a rule is filed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +51,9 @@ enum Family {
 /// Candidate lists, each sorted by (priority descending, deny first, name).
 #[derive(Debug, Default)]
 struct Index {
-    by_action: FxMap<Box<[u32]>>,
-    by_agent: FxMap<Box<[u32]>>,
-    by_resource: FxMap<Box<[u32]>>,
+    by_action: LiteralMap<Box<[u32]>>,
+    by_agent: LiteralMap<Box<[u32]>>,
+    by_resource: LiteralMap<Box<[u32]>>,
     rest: Box<[u32]>,
 }
 
@@ -352,7 +321,7 @@ impl PolicySet {
         req: &AuthzRequest,
         matches: &mut Matches,
     ) -> (Option<Effect>, Option<i64>) {
-        fn lookup<'m>(map: &'m FxMap<Box<[u32]>>, key: Option<&str>) -> &'m [u32] {
+        fn lookup<'m>(map: &'m LiteralMap<Box<[u32]>>, key: Option<&str>) -> &'m [u32] {
             if map.is_empty() {
                 return &[];
             }
@@ -532,7 +501,7 @@ fn build_index(rules: &mut [Rule]) -> Index {
             )
         });
     };
-    let finish = |map: foldhash::HashMap<Box<str>, Vec<u32>>| -> FxMap<Box<[u32]>> {
+    let finish = |map: foldhash::HashMap<Box<str>, Vec<u32>>| -> LiteralMap<Box<[u32]>> {
         map.into_iter()
             .map(|(k, mut v)| {
                 order(rules, &mut v);
@@ -544,16 +513,4 @@ fn build_index(rules: &mut [Rule]) -> Index {
     let (by_action, by_agent, by_resource) = (finish(a), finish(b), finish(c));
     order(rules, &mut rest);
     Index { by_action, by_agent, by_resource, rest: rest.into_boxed_slice() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fx_hash_differs_for_different_keys() {
-        use std::hash::BuildHasher;
-        let b = BuildHasherDefault::<FxHasher>::default();
-        assert_ne!(b.hash_one("call_tool"), b.hash_one("send_message"));
-    }
 }

@@ -15,7 +15,7 @@ use zta_core::{AttributePath, AuthzRequest};
 
 use crate::{
     diag::{Diagnostic, Severity},
-    engine::FxMap,
+    engine::LiteralMap,
     model::{Model, Reader, did_you_mean, write_str},
     source::{Key, Node, Pos, Value},
 };
@@ -581,7 +581,7 @@ impl fmt::Display for Violation<'_> {
 /// A compiled schema: for each declared action type, its checks and those of `"*"`.
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
-    by_action: FxMap<Box<[Check]>>,
+    by_action: LiteralMap<Box<[Check]>>,
     any: Box<[Check]>,
 }
 
