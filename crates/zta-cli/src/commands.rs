@@ -348,7 +348,10 @@ pub(crate) enum PolicyCommand {
 }
 
 pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
-    use zta::policy::{PolicySet, check_files, read_request_file, run_test_file};
+    use zta::policy::{
+        PolicySet,
+        cli::{check_files, read_request_file, run_test_file},
+    };
     let load = |files: &[PathBuf]| -> Result<PolicySet> {
         PolicySet::from_files(files).map_err(|e| usage(format!("policy did not load:\n{e}")))
     };

@@ -1,6 +1,7 @@
-//! The work behind `zta policy check | eval | explain | test`: building a request from an
-//! attribute tree, running test cases, checking files. The CLI only parses arguments and
-//! prints what these return.
+//! Tooling around the engine, not part of the request path: the work behind
+//! `zta policy check | eval | explain | test` (checking files, running test cases, building a
+//! request from an attribute tree). The CLI only parses arguments and prints what these
+//! return; editors and CI scripts may call them the same way.
 
 use std::{
     fmt,

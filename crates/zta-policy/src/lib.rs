@@ -128,7 +128,7 @@
 //! whose obligations it cannot discharge.
 
 mod analysis;
-mod cli;
+pub mod cli;
 mod compile;
 mod diag;
 mod engine;
@@ -138,10 +138,6 @@ mod schema;
 mod source;
 mod watch;
 
-pub use cli::{
-    CaseResult, CheckReport, TestReport, check_files, read_request_file, request_from_attributes,
-    run_test_file, run_tests,
-};
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
 pub use engine::{INVALID_REQUEST, PolicySet, SEGMENT_BOUNDARY, Source};
 pub use explain::{ConditionTrace, Explanation, RuleTrace, SegmentTrace, WhenTrace};

@@ -6,7 +6,10 @@ use crate::common;
 use common::*;
 use serde_json::json;
 use zta_core::{ActionKind, AttrValue, Effect};
-use zta_policy::{Format, check_files, request_from_attributes, run_tests};
+use zta_policy::{
+    Format,
+    cli::{check_files, request_from_attributes, run_tests},
+};
 
 #[test]
 fn request_files_map_to_core_requests() {

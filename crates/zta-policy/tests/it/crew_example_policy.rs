@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use zta_policy::{PolicySet, run_test_file};
+use zta_policy::{PolicySet, cli::run_test_file};
 
 fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies")

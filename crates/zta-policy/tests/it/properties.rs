@@ -317,7 +317,7 @@ proptest! {
                 let _ = p.explain(&built).to_string();
             }
         }
-        let _ = zta_policy::request_from_attributes(&ctx);
+        let _ = zta_policy::cli::request_from_attributes(&ctx);
     }
 }
 

@@ -17,7 +17,7 @@ use zta_core::{
     Credential, DenyReason, Durability, Effect, Guard, IdentityProvider, PolicyEngine, PolicyError,
     Principal, Request, Resource,
 };
-use zta_policy::{Diagnostic, Format, INVALID_REQUEST, PolicySet, Severity, Source, check_files};
+use zta_policy::{Diagnostic, Format, INVALID_REQUEST, PolicySet, Severity, Source, cli::check_files};
 
 /// The shape of the finding: a deny on `message.type`, and an allow for messages below it.
 const POLICY: &str = r#"
