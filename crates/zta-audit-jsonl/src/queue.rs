@@ -92,12 +92,12 @@ impl Shared {
 
     /// The error for a sink that takes nothing more: the writer's failure if it failed.
     pub(crate) fn closed_error(&self) -> AuditError {
-        self.failed.get().map_or(AuditError::Closed, |m| AuditError::Write(m.clone()))
+        self.failed.get().map_or(AuditError::Closed, |m| AuditError::write(m.clone()))
     }
 
     /// How a closed sink ended: the writer's failure if it failed.
     pub(crate) fn closed_outcome(&self) -> Result<(), AuditError> {
-        self.failed.get().map_or(Ok(()), |m| Err(AuditError::Write(m.clone())))
+        self.failed.get().map_or(Ok(()), |m| Err(AuditError::write(m.clone())))
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {

@@ -153,7 +153,7 @@ impl Writer {
             && let Err(e) = anchor.finish()
             && result.is_ok()
         {
-            result = Err(AuditError::Write(e));
+            result = Err(AuditError::write(e));
         }
         // Unlock before telling `close()` callers, so the directory can be reopened at once.
         drop(self.lock.take());
@@ -350,7 +350,7 @@ impl Writer {
     /// (The caller reports what was lost.)
     fn fail(&mut self, msg: String) -> AuditError {
         let _ = self.shared.failed.set(msg.clone());
-        let err = AuditError::Write(msg);
+        let err = AuditError::write(msg);
         for w in self.waiters.drain(..).chain(self.taken.waiters.drain(..)) {
             let _ = w.send(Err(err.clone()));
         }

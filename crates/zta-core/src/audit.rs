@@ -4,6 +4,8 @@ mod json;
 
 use std::fmt::Debug;
 
+use crate::SharedError;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -149,7 +151,7 @@ impl AuditRecord {
     /// written (a time outside RFC 3339's years) is an error, and `out` may then hold part of it.
     pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), AuditError> {
         json::write_record(self, out)
-            .map_err(|e| AuditError::Write(format!("cannot serialize audit record `{}`: {e}", self.id)))
+            .map_err(|e| AuditError::write(format!("cannot serialize audit record `{}`: {e}", self.id)))
     }
 
     /// Copies effect, basis, determining rules and digest from a decision.
@@ -202,7 +204,7 @@ pub enum Durability {
 }
 
 /// Why the sink could not take a record. Any of these denies the request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
     /// The queue is full and the sink is configured to refuse rather than wait.
@@ -213,7 +215,25 @@ pub enum AuditError {
     Closed,
     /// Writing failed.
     #[error("audit write failed: {0}")]
-    Write(String),
+    Write(#[source] SharedError),
+}
+
+/// Equal when of the same kind and, for write failures, with the same message (the causes
+/// themselves are not comparable).
+impl PartialEq for AuditError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Write(a), Self::Write(b)) => a.to_string() == b.to_string(),
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
+impl AuditError {
+    /// Writing failed with `cause` (an I/O error, a database error, or a message).
+    pub fn write(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Write(SharedError::from(cause.into()))
+    }
 }
 
 /// Where audit records go. Records are never silently dropped: a full queue waits or, when

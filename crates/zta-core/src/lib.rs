@@ -35,7 +35,7 @@ pub use identity::{AuthError, IdentityProvider};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
 pub use request::{AttrValue, AuthzRequest, Context, Request, RequestError, Target};
-pub use state::{MemoryStateStore, StateError, StateStore};
+pub use state::{MemoryStateStore, SharedError, StateError, StateStore};
 pub use token::{SessionTokens, TokenAuthority, TokenError};
 
 #[cfg(feature = "mock")]

@@ -19,9 +19,62 @@ use time::OffsetDateTime;
 use crate::AgentId;
 
 /// A state backend failed. Callers on the request path deny.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("state store failed: {0}")]
-pub struct StateError(pub String);
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The backend could not be reached or did not answer in time: retrying later may work.
+    #[error("state store unavailable: {detail}")]
+    Unavailable {
+        /// What failed (never a secret: stores scrub credentials out of it).
+        detail: String,
+        /// The backend's own error, where it carries no secret.
+        #[source]
+        source: Option<SharedError>,
+    },
+    /// The backend answered with an error or with data this store cannot read.
+    #[error("state store failed: {detail}")]
+    Failed {
+        /// What failed.
+        detail: String,
+        /// The backend's own error, where it carries no secret.
+        #[source]
+        source: Option<SharedError>,
+    },
+}
+
+/// An error kept as the cause of another, shareable between clones.
+pub type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// Equal when of the same kind with the same detail (the causes themselves are not comparable).
+impl PartialEq for StateError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unavailable { detail: a, .. }, Self::Unavailable { detail: b, .. })
+            | (Self::Failed { detail: a, .. }, Self::Failed { detail: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl StateError {
+    /// The backend could not be reached or did not answer in time.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable { detail: detail.into(), source: None }
+    }
+
+    /// The backend answered with an error or unreadable data.
+    pub fn failed(detail: impl Into<String>) -> Self {
+        Self::Failed { detail: detail.into(), source: None }
+    }
+
+    /// Keeps `source` as the cause (only errors that carry no secret).
+    #[must_use]
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let (Self::Unavailable { source, .. } | Self::Failed { source, .. }) = &mut self;
+        *source = Some(std::sync::Arc::new(cause));
+        self
+    }
+}
 
 /// Revocations, suspensions, lockout counters and replay ids. Every operation is atomic.
 #[cfg_attr(feature = "mock", mockall::automock)]

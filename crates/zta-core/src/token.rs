@@ -1,11 +1,11 @@
 //! Session tokens: the short-lived credential an agent carries after its primary login.
 
-use std::{fmt::Debug, sync::Arc, time::Duration};
+use std::{borrow::Cow, fmt::Debug, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::{AgentId, AuthError, Credential, Principal};
+use crate::{AgentId, AuthError, Credential, Principal, SharedError, StateError};
 
 /// A pair of session tokens as issued at login or refresh.
 #[derive(Debug, Clone)]
@@ -19,14 +19,43 @@ pub struct SessionTokens {
 }
 
 /// A failure to issue or revoke session tokens.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("session token service failed: {0}")]
-pub struct TokenError(pub String);
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The request cannot be served as asked: the principal may not be given tokens (expired,
+    /// itself a session, a delegation chain or session too long), or the token to revoke is
+    /// not one of ours.
+    #[error("session tokens refused: {0}")]
+    Refused(Cow<'static, str>),
+    /// The shared state that holds revocations failed.
+    #[error("session token state: {0}")]
+    State(#[from] StateError),
+    /// Signing, encoding or randomness failed.
+    #[error("session token signing failed: {detail}")]
+    Crypto {
+        /// What was being done.
+        detail: Cow<'static, str>,
+        /// The library's own error, where there is one.
+        #[source]
+        source: Option<SharedError>,
+    },
+}
+
+impl TokenError {
+    /// Signing, encoding or randomness failed while doing `detail`.
+    pub fn crypto(detail: impl Into<Cow<'static, str>>, cause: Option<SharedError>) -> Self {
+        Self::Crypto { detail: detail.into(), source: cause }
+    }
+}
 
 impl From<TokenError> for crate::AuthError {
-    /// The token service failing is the identity service being unavailable: deny.
+    /// A refusal is an invalid credential; the token service or its state failing is the
+    /// identity service being unavailable. Either way the request is denied.
     fn from(e: TokenError) -> Self {
-        Self::unavailable(e.to_string())
+        match e {
+            TokenError::Refused(detail) => Self::invalid(detail),
+            other => Self::unavailable(other.to_string()),
+        }
     }
 }
 

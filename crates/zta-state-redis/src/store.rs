@@ -94,7 +94,7 @@ impl RedisStateStore {
         store
             .run("connect", |mut con| async move { redis::cmd("PING").query_async::<()>(&mut con).await })
             .await
-            .map_err(|e| Error::Connect { target: store.target.clone(), reason: e.0 })?;
+            .map_err(|e| Error::Connect { target: store.target.clone(), reason: e.to_string() })?;
         Ok(store)
     }
 
@@ -181,7 +181,7 @@ impl RedisStateStore {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) if e.is_connection_dropped() => return Err(self.error(op, &e)),
             Ok(Err(e)) => self.error(op, &e),
-            Err(_) => StateError(format!(
+            Err(_) => StateError::unavailable(format!(
                 "redis {op}: no answer within {}",
                 zta_core::duration::format(self.timeout)
             )),
@@ -195,8 +195,15 @@ impl RedisStateStore {
         Err(message)
     }
 
+    /// The error as a `StateError`: its text scrubbed of credentials, and not kept as the
+    /// source (Redis errors can quote the URL, password included).
     fn error(&self, op: &str, e: &redis::RedisError) -> StateError {
-        StateError(scrub(&self.secrets, format!("redis {op}: {e}")))
+        let detail = scrub(&self.secrets, format!("redis {op}: {e}"));
+        if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout() {
+            StateError::unavailable(detail)
+        } else {
+            StateError::failed(detail)
+        }
     }
 
     fn key(&self, space: &str, name: &str) -> String {

@@ -83,7 +83,7 @@ impl FailingStore {
         if self.failing.load(Ordering::SeqCst) & op.bit() == 0 {
             Ok(())
         } else {
-            Err(StateError(format!("{op:?}: connection refused")))
+            Err(StateError::unavailable(format!("{op:?}: connection refused")))
         }
     }
 }

@@ -246,13 +246,13 @@ impl TokenAuthority for TokenService {
     async fn revoke_token(&self, token: &SecretString) -> Result<(), TokenError> {
         self.revoke_one(token.expose_secret())
             .await
-            .map_err(|e| TokenError(refused("revoke", e).detail().into_owned()))
+            .map_err(|e| TokenError::Refused(refused("revoke", e).detail().into_owned().into()))
     }
 
     /// Revokes every token of `agent` with `iat` at or before now. `iat` has second precision,
     /// so tokens issued later in the same second are revoked too.
     async fn revoke_agent(&self, agent: &AgentId) -> Result<(), TokenError> {
-        self.state.revoke_agent(agent, self.now()).await.map_err(|e| TokenError(e.to_string()))?;
+        self.state.revoke_agent(agent, self.now()).await?;
         tracing::info!(target: "zta_token", agent = %agent, "all session tokens of agent revoked");
         Ok(())
     }

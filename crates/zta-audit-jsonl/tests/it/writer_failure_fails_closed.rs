@@ -22,7 +22,7 @@ async fn an_io_error_fails_the_waiter_and_every_later_call() {
 
     let err = sink.append(record(1), Durability::Flushed).await.unwrap_err();
     let AuditError::Write(msg) = &err else { panic!("expected a write error, got {err:?}") };
-    assert!(msg.contains("audit-000002.jsonl"), "{msg}");
+    assert!(msg.to_string().contains("audit-000002.jsonl"), "{msg}");
     // Fail closed from now on, with the cause.
     assert_eq!(sink.append(record(2), Durability::Queued).await, Err(err.clone()));
     assert_eq!(sink.append(record(3), Durability::Flushed).await, Err(err.clone()));
@@ -50,7 +50,7 @@ async fn a_checkpoint_that_cannot_be_written_fails_closed() {
     sink.append(record(0), Durability::Flushed).await.unwrap();
     fs::create_dir(dir.path().join("checkpoint.json.tmp")).unwrap();
     let err = sink.append(record(1), Durability::Flushed).await.unwrap_err();
-    assert!(matches!(&err, AuditError::Write(m) if m.contains("checkpoint")), "{err:?}");
+    assert!(matches!(&err, AuditError::Write(m) if m.to_string().contains("checkpoint")), "{err:?}");
     assert!(matches!(sink.append(record(2), Durability::Queued).await, Err(AuditError::Write(_))));
     drop(sink);
     // Record 1 was written and fsynced before the checkpoint failed: nothing was lost.

@@ -52,7 +52,7 @@ impl TokenAuthority for Sessions {
         false
     }
     async fn issue(&self, _: &Principal) -> Result<SessionTokens, TokenError> {
-        Err(TokenError("not used here".into()))
+        Err(TokenError::Refused("not used here".into()))
     }
     async fn verify(&self, _: &SecretString) -> Result<Arc<Principal>, AuthError> {
         Err(AuthError::invalid("not used here"))

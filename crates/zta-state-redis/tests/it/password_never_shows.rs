@@ -42,7 +42,7 @@ async fn a_wrong_password_is_refused_without_showing_it() {
     // The right password works (so the refusal below is about the password).
     let store = common::connect(config(&user.password)).await;
     assert!(!format!("{store:?}").contains(&user.password));
-    assert_eq!(store.add_failure("k", Duration::from_secs(60)).await, Ok(1));
+    assert!(matches!(store.add_failure("k", Duration::from_secs(60)).await, Ok(1)));
 
     let wrong = format!("{PASSWORD}-{}", user.name);
     let err = RedisStateStore::connect(config(&wrong)).await.unwrap_err();

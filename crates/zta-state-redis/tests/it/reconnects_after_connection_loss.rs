@@ -33,9 +33,8 @@ async fn the_call_after_a_dropped_connection_reconnects() {
 
         let first = store.is_suspended(&agent).await;
         assert!(first.is_err(), "round {round}: a call on the killed connection answered {first:?}");
-        assert_eq!(
-            store.is_suspended(&agent).await,
-            Ok(true),
+        assert!(
+            matches!(store.is_suspended(&agent).await, Ok(true)),
             "round {round}: the call after the failed one did not reconnect"
         );
     }
@@ -66,12 +65,11 @@ async fn a_refused_login_during_reconnection_does_not_stick() {
     let dropped = store.is_suspended(&agent).await;
     assert!(dropped.is_err(), "a call on the killed connection answered {dropped:?}");
     let refused = store.is_suspended(&agent).await.unwrap_err();
-    assert!(refused.0.contains("redis is_suspended"), "{refused}");
+    assert!(refused.to_string().contains("redis is_suspended"), "{refused}");
 
     acl("on").query_async::<()>(&mut admin).await.unwrap();
-    assert_eq!(
-        store.is_suspended(&agent).await,
-        Ok(true),
+    assert!(
+        matches!(store.is_suspended(&agent).await, Ok(true)),
         "the store stayed broken after its login was accepted again"
     );
     common::clean(&prefix).await;

@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use zta_core::{AgentId, StateStore};
+use zta_core::{AgentId, StateError, StateStore};
 use zta_state_redis::{Error, RedisConfig, RedisStateStore};
 
 fn closed_config() -> RedisConfig {
@@ -44,7 +44,10 @@ async fn every_operation_on_an_unreachable_server_is_a_state_error() {
     ];
     for (i, error) in errors.iter().enumerate() {
         let error = error.as_ref().unwrap_or_else(|| panic!("operation {i} succeeded without a server"));
-        assert!(error.0.starts_with("redis "), "operation {i}: {error}");
+        assert!(
+            matches!(error, StateError::Unavailable { detail, .. } if detail.starts_with("redis ")),
+            "operation {i}: {error}"
+        );
     }
 }
 

@@ -82,7 +82,7 @@ impl AuditSink for MemorySink {
             Some(Fault::StripsNul) => record.reason = record.reason.map(|r| r.replace('\0', "")),
             _ => {}
         }
-        let line = serde_json::to_string(&record).map_err(|e| AuditError::Write(e.to_string()))?;
+        let line = serde_json::to_string(&record).map_err(AuditError::write)?;
         let n = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
         {
             let mut staged = self.log.staged.lock().unwrap();

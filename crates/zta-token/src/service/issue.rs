@@ -77,13 +77,14 @@ impl TokenService {
         session: &Session,
         now: OffsetDateTime,
     ) -> Result<(SessionTokens, Principal), TokenError> {
-        let fail = |e: Error| TokenError(e.to_string());
+        let fail = |e: Error| TokenError::crypto(e.to_string(), Some(Arc::new(e)));
         let key = self.keys.load().signing.clone();
         let now = now.unix_timestamp();
         let (access, exp) = self.mint(&key, session, TokenType::Access, now).map_err(fail)?;
         let (refresh, _) = self.mint(&key, session, TokenType::Refresh, now).map_err(fail)?;
-        let principal =
-            session.principal(&self.issuer, exp).map_err(|e| TokenError(e.detail().into_owned()))?;
+        let principal = session
+            .principal(&self.issuer, exp)
+            .map_err(|e| TokenError::Refused(e.detail().into_owned().into()))?;
         let tokens = SessionTokens {
             access_token: SecretString::from(access),
             refresh_token: SecretString::from(refresh),
@@ -94,16 +95,18 @@ impl TokenService {
 
     pub(super) fn issue_for(&self, principal: &Principal) -> Result<SessionTokens, TokenError> {
         if principal.auth_method == AuthMethod::SessionToken {
-            return Err(TokenError(
+            return Err(TokenError::Refused(
                 "a session token principal cannot be issued new tokens; use refresh".into(),
             ));
         }
         let now = self.now();
         if principal.is_expired_at(now) {
-            return Err(TokenError("the principal has expired".into()));
+            return Err(TokenError::Refused("the principal has expired".into()));
         }
         if principal.delegation.len() > MAX_DELEGATION_DEPTH {
-            return Err(TokenError(format!("delegation chain longer than {MAX_DELEGATION_DEPTH}")));
+            return Err(TokenError::Refused(
+                format!("delegation chain longer than {MAX_DELEGATION_DEPTH}").into(),
+            ));
         }
         let session = Session {
             agent: principal.agent_id.clone(),
@@ -116,10 +119,10 @@ impl TokenService {
             delegation: principal.delegation.clone(),
             src_iss: principal.issuer.clone(),
             src_claims: principal.claims.clone(),
-            fam: random_id().map_err(|e| TokenError(e.to_string()))?,
+            fam: random_id().map_err(|e| TokenError::crypto(e.to_string(), Some(Arc::new(e))))?,
         };
         if session.end(self.max_session) <= now.unix_timestamp() {
-            return Err(TokenError(
+            return Err(TokenError::Refused(
                 "the authentication is older than the longest session (`max_session`)".into(),
             ));
         }
@@ -153,8 +156,7 @@ impl TokenService {
             );
             return Err(AuthError::Replayed);
         }
-        let (tokens, principal) =
-            self.mint_pair(&decoded.session, now).map_err(|e| AuthError::unavailable(e.0))?;
+        let (tokens, principal) = self.mint_pair(&decoded.session, now).map_err(AuthError::from)?;
         tracing::debug!(target: "zta_token", agent = %principal.agent_id, family = %decoded.session.fam, "session refreshed");
         Ok((principal, tokens))
     }

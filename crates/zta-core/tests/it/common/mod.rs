@@ -98,7 +98,7 @@ impl MemorySink {
 impl AuditSink for MemorySink {
     async fn append(&self, record: AuditRecord, _: Durability) -> Result<(), AuditError> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(AuditError::Write("disk full".into()));
+            return Err(AuditError::write("disk full"));
         }
         self.records.lock().unwrap().push(record);
         Ok(())
