@@ -249,12 +249,13 @@ pub(crate) fn read_stored(dir: &Path) -> Option<Stored> {
 /// where the log's readers cannot write) and the public half (`PUBLIC KEY`, for
 /// [`verify`](crate::verify)).
 pub fn generate_checkpoint_key() -> Result<(Zeroizing<String>, String), crate::Error> {
+    fn failed(e: impl std::error::Error + Send + Sync + 'static) -> crate::Error {
+        crate::Error::KeyGeneration(Box::new(e))
+    }
     use aws_lc_rs::encoding::AsDer as _;
-    let failed = |e: &dyn std::fmt::Display| crate::Error::KeyGeneration(e.to_string());
-    let pkcs8 =
-        Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).map_err(|e| failed(&e))?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| failed(&e))?;
-    let spki = pair.public_key().as_der().map_err(|e| failed(&e))?;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).map_err(failed)?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(failed)?;
+    let spki = pair.public_key().as_der().map_err(failed)?;
     Ok((
         pem::encode("PRIVATE KEY", pkcs8.as_ref()),
         pem::encode("PUBLIC KEY", spki.as_ref()).as_str().to_owned(),

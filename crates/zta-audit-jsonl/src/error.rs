@@ -46,7 +46,7 @@ pub enum Error {
     },
     /// A new checkpoint key could not be made.
     #[error("cannot generate a checkpoint key: {0}")]
-    KeyGeneration(String),
+    KeyGeneration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The log on disk is not a consistent continuation of its checkpoint (a cut tail, an edited
     /// record, a missing checkpoint). The sink refuses to append to it; inspect it with
     /// [`verify`](crate::verify).

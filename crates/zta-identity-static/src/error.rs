@@ -36,9 +36,18 @@ pub enum Error {
     /// An assertion could not be signed.
     #[error("signing the assertion failed: {0}")]
     Sign(String),
-    /// The JWT crypto backend failed its start-up self-test.
-    #[error("crypto self-test failed: {0}")]
-    Crypto(String),
+    /// The JWT crypto provider failed its start-up self-test.
+    #[error(transparent)]
+    Provider(#[from] zta_crypto::jose::SelfTestError),
+    /// Signing and verifying a throwaway assertion did not work as it must.
+    #[error("assertion self-test failed: {reason}")]
+    SelfTest {
+        /// What went wrong.
+        reason: &'static str,
+        /// The JWT library's error, where there is one.
+        #[source]
+        source: Option<jsonwebtoken::errors::Error>,
+    },
 }
 
 impl Error {

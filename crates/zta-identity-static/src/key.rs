@@ -84,7 +84,7 @@ impl AgentKey {
         audience: &str,
         lifetime: Duration,
     ) -> Result<Credential, Error> {
-        zta_crypto::jose::install_provider().map_err(|e| Error::Crypto(e.to_string()))?;
+        zta_crypto::jose::install_provider()?;
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let lifetime =
             i64::try_from(lifetime.as_secs()).map_err(|_| Error::Sign("lifetime too long".into()))?;

@@ -136,7 +136,7 @@ impl StaticProvider {
     /// a sign-and-verify self-test of the JWT backend, and keeps lockout counters and replay
     /// ids in `state`.
     pub fn new(config: StaticConfig, state: Arc<dyn StateStore>) -> Result<Self, Error> {
-        zta_crypto::jose::install_provider().map_err(|e| Error::Crypto(e.to_string()))?;
+        zta_crypto::jose::install_provider()?;
         check_limits(&config)?;
 
         let mut agents = HashMap::with_capacity(config.agents.len());
@@ -542,19 +542,21 @@ fn read_small(path: &std::path::Path) -> Result<String, String> {
 /// refused: proves the installed JWT crypto provider works before any agent relies on it.
 fn self_test(key: &AgentKey, public: &DecodingKey) -> Result<(), Error> {
     const AUD: &str = "zta-self-test";
-    let id = AgentId::new("self-test").map_err(|e| Error::Crypto(e.to_string()))?;
+    let fail = |reason, source| Error::SelfTest { reason, source };
+    let id = AgentId::new("self-test").map_err(|_| fail("the self-test agent id is refused", None))?;
     let credential = key.assertion(&id, AUD, Duration::from_secs(30))?;
     let Credential::AgentAssertion(jwt) = &credential else {
-        return Err(Error::Crypto("unexpected credential kind".into()));
+        return Err(fail("the assertion is not an agent assertion", None));
     };
     let jwt = jwt.expose_secret();
     let v = validation(AUD, id.as_str(), 0);
-    jsonwebtoken::decode::<AssertionClaims>(jwt, public, &v).map_err(|e| Error::Crypto(e.to_string()))?;
+    jsonwebtoken::decode::<AssertionClaims>(jwt, public, &v)
+        .map_err(|e| fail("a freshly signed assertion does not verify", Some(e)))?;
     let (message, signature) =
-        jwt.rsplit_once('.').ok_or_else(|| Error::Crypto("malformed self-test JWT".into()))?;
+        jwt.rsplit_once('.').ok_or_else(|| fail("the signed assertion is not a compact JWS", None))?;
     let forged = format!("{message}.{}", forge(signature));
     if jsonwebtoken::decode::<AssertionClaims>(&forged, public, &v).is_ok() {
-        return Err(Error::Crypto("a forged EdDSA signature was accepted".into()));
+        return Err(fail("a forged EdDSA signature was accepted", None));
     }
     Ok(())
 }

@@ -45,9 +45,18 @@ pub enum Error {
         /// The configured algorithm.
         configured: Algorithm,
     },
-    /// The crypto library failed (key generation, signing, randomness).
-    #[error("crypto failure: {0}")]
-    Crypto(String),
+    /// The crypto library failed (key generation, signing, randomness, encoding).
+    #[error("crypto failure: {what}")]
+    Crypto {
+        /// What was being done.
+        what: String,
+        /// The library's error, where it has one worth keeping.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The JWT crypto provider failed its start-up self-test.
+    #[error(transparent)]
+    Provider(#[from] zta_crypto::jose::SelfTestError),
     /// Signing and verifying a throwaway token with a key did not work as it must.
     #[error("crypto self-test failed for key `{kid}`: {reason}")]
     SelfTest {
@@ -56,4 +65,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+}
+
+impl Error {
+    /// The crypto library failed while doing `what`, with its own error if it has one.
+    pub(crate) fn crypto(
+        what: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Crypto { what: what.into(), source }
+    }
 }

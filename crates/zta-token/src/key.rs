@@ -117,7 +117,7 @@ enum Public {
 impl SigningKey {
     /// Generates a fresh key: Ed25519, ECDSA P-256 or RSA 2048, with aws-lc-rs.
     pub fn generate(alg: Algorithm) -> Result<Self, Error> {
-        let fail = |what: &str| Error::Crypto(format!("cannot generate {alg} key: {what}"));
+        let fail = |what: &str| Error::crypto(format!("cannot generate {alg} key: {what}"), None);
         let pkcs8: Vec<u8> = match alg {
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::generate().map_err(|_| fail("key generation"))?;
@@ -300,7 +300,7 @@ impl SigningKey {
 
     /// Signs `message` (the JWS signing input) and returns the raw signature.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let fail = || Error::Crypto(format!("signing with key `{}` failed", self.kid()));
+        let fail = || Error::crypto(format!("signing with key `{}` failed", self.kid()), None);
         match &self.inner.pair {
             Pair::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             Pair::Ec(pair) => {

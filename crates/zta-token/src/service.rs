@@ -147,8 +147,7 @@ impl TokenService {
         if key.algorithm() != config.algorithm {
             return Err(Error::AlgorithmMismatch { key: key.algorithm(), configured: config.algorithm });
         }
-        zta_crypto::jose::install_provider()
-            .map_err(|e| Error::SelfTest { kid: key.kid().to_owned(), reason: e.to_string() })?;
+        zta_crypto::jose::install_provider()?;
         self_test(&key, &config.issuer, &config.audience)?;
         let secs =
             |d: Duration| i64::try_from(d.as_secs()).map_err(|_| Error::Config("duration too large".into()));

@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) fn random_id() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Crypto("random number generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|e| Error::crypto("random number generator failed", Some(e.into())))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -12,13 +13,13 @@ pub(super) fn random_id() -> Result<String, Error> {
 pub(super) fn encoded_header(key: &SigningKey, ttype: TokenType) -> Result<String, Error> {
     let header =
         serde_json::to_vec(&HeaderOut { alg: key.algorithm().as_str(), typ: ttype.typ(), kid: key.kid() })
-            .map_err(|e| Error::Crypto(format!("cannot serialize token header: {e}")))?;
+            .map_err(|e| Error::crypto("cannot serialize token header", Some(e.into())))?;
     Ok(URL_SAFE_NO_PAD.encode(header))
 }
 
 /// Signs `claims` as a compact JWS with `key`.
 pub(super) fn sign_token(key: &SigningKey, ttype: TokenType, claims: &Claims) -> Result<String, Error> {
-    let json = |e: serde_json::Error| Error::Crypto(format!("cannot serialize token: {e}"));
+    let json = |e: serde_json::Error| Error::crypto("cannot serialize token", Some(e.into()));
     let header = encoded_header(key, ttype)?;
     let payload = serde_json::to_vec(claims).map_err(json)?;
     let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
