@@ -18,7 +18,6 @@ use zta_core::{
 
 use crate::{
     Diagnostic, Error, Format, PolicySet, Severity,
-    model::node_to_json,
     source::{self, Pos},
 };
 
@@ -28,9 +27,9 @@ use crate::{
 pub fn read_request_file(path: &Path) -> Result<AuthzRequest, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     let origin = path.display().to_string();
-    let doc =
-        source::parse(&text, Format::from_path(path), &origin).map_err(|d| Error::Request(d.to_string()))?;
-    request_from_attributes(&node_to_json(&doc)).map_err(|e| match e {
+    let doc = source::parse(&text, Format::from_path(path))
+        .map_err(|e| Error::Request(Diagnostic::syntax(&origin, e).to_string()))?;
+    request_from_attributes(&doc.to_json()).map_err(|e| match e {
         Error::Request(m) => Error::Request(format!("`{origin}`: {m}")),
         other => other,
     })
@@ -387,8 +386,8 @@ struct Case {
 
 fn parse_cases(text: &str, format: Format, origin: &str) -> Result<(Vec<String>, Vec<Case>), Error> {
     let bad = |message: String| Error::TestFile { path: origin.to_owned(), message };
-    let doc = source::parse(text, format, origin).map_err(|d| bad(d.to_string()))?;
-    let doc = node_to_json(&doc);
+    let doc = source::parse(text, format).map_err(|e| bad(Diagnostic::syntax(origin, e).to_string()))?;
+    let doc = doc.to_json();
     let obj = doc.as_object().ok_or_else(|| bad("the file must be a map with `cases`".into()))?;
     if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "policy" | "cases")) {
         return Err(bad(format!("unknown key `{k}`; a test file has `policy` and `cases`")));

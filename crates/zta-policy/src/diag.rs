@@ -50,6 +50,15 @@ impl Diagnostic {
         }
     }
 
+    /// A document that could not be read at all, as an error in `file`.
+    pub(crate) fn syntax(file: &str, e: zta_source::SyntaxError) -> Self {
+        let d = Self::new(Severity::Error, file, e.pos, e.message);
+        match e.hint {
+            Some(hint) => d.with_hint(hint),
+            None => d,
+        }
+    }
+
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

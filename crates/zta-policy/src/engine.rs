@@ -111,9 +111,9 @@ impl PolicySet {
         let mut diags = Vec::new();
         let mut model = Model::default();
         for s in sources {
-            match source::parse(s.text, s.format, s.origin) {
+            match source::parse(s.text, s.format) {
                 Ok(doc) => Reader::new(s.origin, &mut diags).read_document(&doc, &mut model),
-                Err(d) => diags.push(d),
+                Err(e) => diags.push(Diagnostic::syntax(s.origin, e)),
             }
         }
         Self::build(model, diags)

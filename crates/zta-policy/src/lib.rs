@@ -135,8 +135,9 @@ mod engine;
 mod explain;
 mod model;
 mod schema;
-mod source;
 mod watch;
+
+use zta_source as source;
 
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
 pub use engine::{INVALID_REQUEST, PolicySet, SEGMENT_BOUNDARY, Source};

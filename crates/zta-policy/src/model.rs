@@ -436,7 +436,7 @@ impl<'a> Reader<'a> {
                     for (k, v) in entries {
                         match k.name.as_str() {
                             "name" => name = v.as_str().map(str::to_owned),
-                            "params" => params = node_to_json(v),
+                            "params" => params = v.to_json(),
                             _ => self.unknown_key(k, &["name", "params"], "an obligation"),
                         }
                     }
@@ -895,22 +895,6 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a
         .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// A document node as JSON (positions dropped).
-pub(crate) fn node_to_json(node: &Node) -> serde_json::Value {
-    use serde_json::Value as J;
-    match &node.value {
-        Value::Null => J::Null,
-        Value::Bool(b) => J::Bool(*b),
-        Value::Int(i) => J::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::Str(s) => J::String(s.clone()),
-        Value::Seq(items) => J::Array(items.iter().map(node_to_json).collect()),
-        Value::Map(entries) => {
-            J::Object(entries.iter().map(|(k, v)| (k.name.clone(), node_to_json(v))).collect())
-        }
-    }
 }
 
 // ----- canonical form (for the digest and the duplicate check) -----

@@ -1,5 +1,5 @@
-//! Policy sources: YAML, JSON and TOML text parsed into one positioned document tree, so every
-//! later error can name its file, line and column.
+//! YAML, JSON and TOML text parsed into one positioned document tree, so every later error can
+//! name its line and column.
 
 use std::{fmt, path::Path};
 
@@ -11,9 +11,7 @@ use yaml_rust2::{
     scanner::{Marker, TScalarStyle},
 };
 
-use crate::diag::{Diagnostic, Severity};
-
-/// The syntax a policy file is written in.
+/// The syntax a document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
@@ -36,15 +34,45 @@ impl Format {
     }
 }
 
+/// A syntax error (or a document over the size limits) at a position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}", line = pos.line, column = pos.col)]
+#[non_exhaustive]
+pub struct SyntaxError {
+    /// Where.
+    pub pos: Pos,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl SyntaxError {
+    /// An error at `pos`.
+    pub fn new(pos: Pos, message: impl Into<String>) -> Self {
+        Self { pos, message: message.into(), hint: None }
+    }
+
+    /// Adds how to fix it.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
 /// A position in a source file: 1-based line and column; 0 means unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
-pub(crate) struct Pos {
-    pub(crate) line: u32,
-    pub(crate) col: u32,
+pub struct Pos {
+    /// Line, from 1.
+    pub line: u32,
+    /// Column in characters, from 1.
+    pub col: u32,
 }
 
 impl Pos {
-    pub(crate) fn new(line: usize, col: usize) -> Self {
+    /// A position (saturating at `u32::MAX`).
+    pub fn new(line: usize, col: usize) -> Self {
         Self { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) }
     }
     fn of(mark: &Marker) -> Self {
@@ -54,12 +82,18 @@ impl Pos {
 
 /// A parsed document value.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
+    /// `null`, `~` or an empty value.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A whole number.
     Int(i64),
+    /// Any other number.
     Float(f64),
+    /// Text.
     Str(String),
+    /// A list.
     Seq(Vec<Node>),
     /// Keys in document order, with their positions.
     Map(Vec<(Key, Node)>),
@@ -67,20 +101,25 @@ pub(crate) enum Value {
 
 /// A map key and where it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Key {
-    pub(crate) name: String,
-    pub(crate) pos: Pos,
+pub struct Key {
+    /// The key.
+    pub name: String,
+    /// Where it was written.
+    pub pos: Pos,
 }
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Node {
-    pub(crate) value: Value,
-    pub(crate) pos: Pos,
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it was written.
+    pub pos: Pos,
 }
 
 impl Node {
-    pub(crate) fn kind(&self) -> &'static str {
+    /// What kind of value it is, for messages (`a string`, `a map`, ...).
+    pub fn kind(&self) -> &'static str {
         match self.value {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -91,14 +130,16 @@ impl Node {
         }
     }
 
-    pub(crate) fn as_str(&self) -> Option<&str> {
+    /// The text, if it is a string.
+    pub fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::Str(s) => Some(s),
             _ => None,
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+    /// The value under `key`, if it is a map that has one.
+    pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
             _ => None,
@@ -106,9 +147,27 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The node as JSON (positions dropped).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::model::node_to_json(self))
+        write!(f, "{}", self.to_json())
     }
 }
 
@@ -120,38 +179,38 @@ const MAX_NODES: usize = 1_000_000;
 const MAX_DEPTH: usize = 128;
 
 /// Parses `text` in `format`. Syntax errors come back as diagnostics with positions.
-pub(crate) fn parse(text: &str, format: Format, file: &str) -> Result<Node, Diagnostic> {
+pub fn parse(text: &str, format: Format) -> Result<Node, SyntaxError> {
     match format {
-        Format::Yaml => parse_yaml(text, file),
+        Format::Yaml => parse_yaml(text),
         Format::Json => {
             // serde_json gives the precise JSON error; the YAML parser (JSON is YAML 1.2) gives
             // positions for every value.
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                return Err(json_error(file, &e).with_hint("the file is not valid JSON"));
+                return Err(json_error(&e).with_hint("the file is not valid JSON"));
             }
             // Some valid JSON is not YAML the parser takes (a surrogate pair escape such as
             // `\ud83d\ude00`), and the parser's refusals include a repeated key: read the text
             // as JSON then, without positions, refusing a repeated key there too.
-            match parse_yaml(text, file) {
+            match parse_yaml(text) {
                 Ok(node) => Ok(node),
                 Err(_) => zta_core::strict_json::from_str(text).map(|v| from_json(&v, 0)).map_err(|e| {
-                    json_error(file, &e).with_hint("each key may appear once in a map; merge the two entries")
+                    json_error(&e).with_hint("each key may appear once in a map; merge the two entries")
                 }),
             }
         }
-        Format::Toml => parse_toml(text, file),
+        Format::Toml => parse_toml(text),
     }
 }
 
 /// A serde_json error as a diagnostic at its position (not repeated in the message).
-fn json_error(file: &str, e: &serde_json::Error) -> Diagnostic {
+fn json_error(e: &serde_json::Error) -> SyntaxError {
     let full = e.to_string();
     let at = format!(" at line {} column {}", e.line(), e.column());
     let message = full.strip_suffix(&at).unwrap_or(&full);
-    Diagnostic::new(Severity::Error, file, Pos::new(e.line(), e.column()), message)
+    SyntaxError::new(Pos::new(e.line(), e.column()), message)
 }
 
-fn parse_toml(text: &str, file: &str) -> Result<Node, Diagnostic> {
+fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
     match toml::de::DeTable::parse(text) {
         Ok(table) => {
             let lines = Lines::new(text);
@@ -159,8 +218,7 @@ fn parse_toml(text: &str, file: &str) -> Result<Node, Diagnostic> {
         }
         Err(e) => {
             let pos = e.span().map(|s| Lines::new(text).pos(s.start)).unwrap_or_default();
-            Err(Diagnostic::new(Severity::Error, file, pos, e.message().to_owned())
-                .with_hint("the file is not valid TOML"))
+            Err(SyntaxError::new(pos, e.message().to_owned()).with_hint("the file is not valid TOML"))
         }
     }
 }
@@ -273,8 +331,8 @@ impl OpenMap {
     }
 }
 
-fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
-    let err = |pos: Pos, msg: String| Diagnostic::new(Severity::Error, file, pos, msg);
+fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
+    let err = |pos: Pos, msg: String| SyntaxError::new(pos, msg);
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
@@ -294,7 +352,7 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
                 documents += 1;
                 if documents > 1 {
                     return Err(err(pos, "more than one YAML document".into())
-                        .with_hint("a policy file holds one document; remove the extra `---`"));
+                        .with_hint("a file holds one document; remove the extra `---`"));
                 }
                 None
             }
@@ -342,9 +400,8 @@ fn parse_yaml(text: &str, file: &str) -> Result<Node, Diagnostic> {
             },
         };
         if nodes > MAX_NODES {
-            return Err(err(pos, format!("the document has more than {MAX_NODES} values")).with_hint(
-                "split the policy across files; aliases count once per use, so write them out plainly",
-            ));
+            return Err(err(pos, format!("the document has more than {MAX_NODES} values"))
+                .with_hint("aliases count once per use: write them out plainly, or split the document"));
         }
         let Some((node, anchor)) = complete else { continue };
         if anchor > 0 {
@@ -481,7 +538,7 @@ mod tests {
 
     #[test]
     fn yaml_nodes_carry_positions() {
-        let doc = parse("a:\n  b: [1, \"x\"]\n", Format::Yaml, "f.yaml").unwrap();
+        let doc = parse("a:\n  b: [1, \"x\"]\n", Format::Yaml).unwrap();
         let b = doc.get("a").unwrap().get("b").unwrap();
         assert_eq!(b.pos, Pos::new(2, 6));
         let Value::Seq(items) = &b.value else { panic!() };
@@ -491,12 +548,12 @@ mod tests {
 
     #[test]
     fn duplicate_keys_and_syntax_errors_have_positions() {
-        let e = parse("a: 1\na: 2\n", Format::Yaml, "f.yaml").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 1));
-        let e = parse("a: [1\n", Format::Yaml, "f.yaml").unwrap_err();
-        assert!(e.line >= 1, "{e}");
-        let e = parse("{\"a\": }", Format::Json, "f.json").unwrap_err();
-        assert_eq!(e.line, 1);
+        let e = parse("a: 1\na: 2\n", Format::Yaml).unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (2, 1));
+        let e = parse("a: [1\n", Format::Yaml).unwrap_err();
+        assert!(e.pos.line >= 1, "{e}");
+        let e = parse("{\"a\": }", Format::Json).unwrap_err();
+        assert_eq!(e.pos.line, 1);
     }
 
     #[test]
@@ -504,12 +561,12 @@ mod tests {
         for repeated in [0, 40, 299] {
             let mut text: String = (0..300).map(|i| format!("k{i}: {i}\n")).collect();
             text.push_str(&format!("k{repeated}: again\n"));
-            let e = parse(&text, Format::Yaml, "f.yaml").unwrap_err();
-            assert_eq!((e.line, e.column), (301, 1), "{e}");
+            let e = parse(&text, Format::Yaml).unwrap_err();
+            assert_eq!((e.pos.line, e.pos.col), (301, 1), "{e}");
             assert!(e.message.contains(&format!("`k{repeated}`")), "{e}");
         }
         let distinct: String = (0..300).map(|i| format!("k{i}: {i}\n")).collect();
-        let Value::Map(entries) = parse(&distinct, Format::Yaml, "f.yaml").unwrap().value else { panic!() };
+        let Value::Map(entries) = parse(&distinct, Format::Yaml).unwrap().value else { panic!() };
         assert_eq!(entries.len(), 300);
     }
 
@@ -517,8 +574,8 @@ mod tests {
     fn json_the_yaml_parser_refuses_still_loads() {
         let text =
             r#"{"a": {"\ud83d\ude00": [1, 2.5, 18446744073709551615, "x", null, true]}, "b": {"c": -3}}"#;
-        assert!(parse_yaml(text, "f.json").is_err(), "the fallback is not exercised");
-        let doc = parse(text, Format::Json, "f.json").unwrap();
+        assert!(parse_yaml(text).is_err(), "the fallback is not exercised");
+        let doc = parse(text, Format::Json).unwrap();
         let Value::Seq(items) = &doc.get("a").unwrap().get("\u{1f600}").unwrap().value else { panic!() };
         let values: Vec<&Value> = items.iter().map(|n| &n.value).collect();
         assert_eq!(
@@ -540,17 +597,17 @@ mod tests {
         // Read by the YAML parser, and (with a surrogate pair escape) by the JSON fallback.
         for name in ["a", "\\ud83d\\ude00"] {
             let text = format!("{{\"{name}\": 1, \"effect\": \"deny\",\n \"effect\": \"allow\"}}");
-            let e = parse(&text, Format::Json, "f.json").unwrap_err();
+            let e = parse(&text, Format::Json).unwrap_err();
             assert!(e.message.contains("duplicate key `effect`"), "{name}: {e}");
-            assert_eq!(e.line, 2, "{name}: {e}");
+            assert_eq!(e.pos.line, 2, "{name}: {e}");
         }
     }
 
     #[test]
     fn json_and_toml_parse() {
-        let j = parse("{\"a\": {\"b\": 2}}", Format::Json, "f.json").unwrap();
+        let j = parse("{\"a\": {\"b\": 2}}", Format::Json).unwrap();
         assert_eq!(j.get("a").unwrap().get("b").unwrap().value, Value::Int(2));
-        let t = parse("[a]\nb = \"x\"\nc = 0x10\nd = 1_000.5\n", Format::Toml, "f.toml").unwrap();
+        let t = parse("[a]\nb = \"x\"\nc = 0x10\nd = 1_000.5\n", Format::Toml).unwrap();
         let a = t.get("a").unwrap();
         assert_eq!(a.get("b").unwrap().value, Value::Str("x".into()));
         assert_eq!(a.get("b").unwrap().pos, Pos::new(2, 5));
