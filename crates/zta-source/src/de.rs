@@ -23,6 +23,11 @@ pub struct DeError {
 }
 
 impl DeError {
+    /// An error at `pos` (for checks made beside serde, in serde's words).
+    pub fn new(pos: Pos, message: impl Into<String>) -> Self {
+        Self { pos, message: message.into() }
+    }
+
     /// Places the error at `pos` unless a deeper value already placed it.
     fn at(mut self, pos: Pos) -> Self {
         if self.pos == Pos::default() {
@@ -36,6 +41,12 @@ impl de::Error for DeError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
         Self { pos: Pos::default(), message: msg.to_string() }
     }
+}
+
+/// Reads `text` in `format` as a `T`: [`parse`](crate::parse), then [`from_node`].
+pub fn from_str<T: DeserializeOwned>(text: &str, format: crate::Format) -> Result<T, DeError> {
+    let node = crate::parse(text, format).map_err(|e| DeError::new(e.pos, e.message))?;
+    from_node(&node)
 }
 
 /// Reads `node` as a `T`.

@@ -7,5 +7,5 @@
 mod de;
 mod document;
 
-pub use de::{DeError, from_node, split_tag};
+pub use de::{DeError, from_node, from_str, split_tag};
 pub use document::{Format, Key, Node, Pos, SyntaxError, Value, parse};

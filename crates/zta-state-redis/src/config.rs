@@ -113,9 +113,13 @@ mod tests {
 
     #[test]
     fn defaults_and_duration_text() {
-        let c: RedisConfig = serde_yaml::from_str("url: redis://h/\ntimeout: 2s").unwrap();
+        let c: RedisConfig =
+            zta_source::from_str("url: redis://h/\ntimeout: 2s", zta_source::Format::Yaml).unwrap();
         assert_eq!(c.key_prefix, "zta:");
         assert_eq!(c.timeout, Duration::from_secs(2));
-        assert!(serde_yaml::from_str::<RedisConfig>("url: redis://h/\npassword: x").is_err());
+        assert!(
+            zta_source::from_str::<RedisConfig>("url: redis://h/\npassword: x", zta_source::Format::Yaml)
+                .is_err()
+        );
     }
 }

@@ -29,12 +29,27 @@ use std::{
     sync::Arc,
 };
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use zta_source::{DeError, Node, Pos, Value};
 
-use crate::location::{self, Position};
+/// A position in a config file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl Position {
+    /// `None` for the unknown position (0:0) of text read without positions.
+    fn of(pos: Pos) -> Option<Self> {
+        (pos != Pos::default()).then_some(Self { line: pos.line as usize, column: pos.col as usize })
+    }
+}
 
 /// A configuration could not be loaded or built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The file, when loaded from one.
@@ -45,16 +60,35 @@ pub struct ConfigError {
     pub message: String,
     /// How to fix it.
     pub hint: Option<String>,
+    /// The error of the part that failed (an I/O error, a backend's build error), if any.
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ConfigError {
     fn new(message: impl Into<String>) -> Self {
-        Self { file: None, position: None, message: message.into(), hint: None }
+        Self { file: None, position: None, message: message.into(), hint: None, cause: None }
     }
 
     fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    /// A document error at its position, with a hint for the common kinds.
+    fn read(e: DeError) -> Self {
+        let hint = if e.message.starts_with("unknown field") {
+            Some("remove the key or check its spelling; the message lists the keys this section accepts")
+        } else if e.message.starts_with("unknown variant") {
+            Some("this names a backend or value that does not exist; the message lists the accepted ones")
+        } else {
+            None
+        };
+        Self { position: Position::of(e.pos), hint: hint.map(str::to_owned), ..Self::new(e.message) }
     }
 }
 
@@ -72,22 +106,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
-
-/// A section whose backend this build does not contain; its content is not read.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(from = "serde::de::IgnoredAny")]
-pub struct NotCompiled;
-
-impl From<serde::de::IgnoredAny> for NotCompiled {
-    fn from(_: serde::de::IgnoredAny) -> Self {
-        Self
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
+/// A section whose backend this build does not contain; its content is not read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotCompiled;
+
 /// An identity provider section, chosen by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum IdentitySection {
     /// Agents declared in the config (`identity-static`).
@@ -103,8 +133,7 @@ pub enum IdentitySection {
 }
 
 /// The policy section, chosen by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum PolicySection {
     /// The native engine (`policy-native`).
@@ -118,8 +147,7 @@ pub enum PolicySection {
 }
 
 /// The audit section, chosen by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum AuditSection {
     /// Hash-chained JSON Lines files (`audit-jsonl`).
@@ -137,8 +165,7 @@ pub enum AuditSection {
 }
 
 /// Where revocations, lockout counters and replay ids live.
-#[derive(Debug, Default, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum StateSection {
     /// In this process (one replica).
@@ -155,7 +182,7 @@ pub enum StateSection {
 }
 
 /// Enforcement settings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GuardSection {
@@ -176,8 +203,7 @@ pub struct GuardSection {
 }
 
 /// A whole deployment's configuration.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Config {
     /// Identity providers, asked in order.
@@ -189,19 +215,17 @@ pub struct Config {
     /// Audit.
     pub audit: AuditSection,
     /// Shared state.
-    #[serde(default)]
     pub state: StateSection,
     /// Enforcement settings.
-    #[serde(default)]
     pub guard: GuardSection,
-    #[serde(skip)]
     origin: Origin,
 }
 
-#[derive(Debug, Default)]
+/// Where the config came from: the file, and its document (for locating later errors).
+#[derive(Debug)]
 struct Origin {
     file: Option<PathBuf>,
-    text: String,
+    doc: Node,
 }
 
 /// The parts a built configuration consists of.
@@ -216,22 +240,14 @@ pub struct Built {
     pub state: Arc<dyn crate::StateStore>,
 }
 
-enum Format {
-    Yaml,
-    Toml,
-}
-
 impl Config {
-    /// Loads a config file; `.toml` files are TOML, anything else YAML.
+    /// Loads a config file; `.toml` files are TOML, `.json` JSON, anything else YAML.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: Some(path.to_owned()),
-            ..ConfigError::new(format!("cannot read config: {e}"))
-        })?;
-        let format = if path.extension().is_some_and(|e| e == "toml") { Format::Toml } else { Format::Yaml };
-        let mut config =
-            Self::parse(&text, format).map_err(|e| ConfigError { file: Some(path.to_owned()), ..e })?;
+        let located = |e: ConfigError| ConfigError { file: Some(path.to_owned()), ..e };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| located(ConfigError::new(format!("cannot read config: {e}")).caused_by(e)))?;
+        let mut config = Self::parse(&text, zta_source::Format::from_path(path)).map_err(located)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         config.origin.file = Some(path.to_owned());
@@ -240,34 +256,59 @@ impl Config {
 
     /// Parses YAML text (relative paths stay relative to the working directory).
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::parse(text, Format::Yaml)
+        Self::parse(text, zta_source::Format::Yaml)
     }
 
     /// Parses TOML text (relative paths stay relative to the working directory).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        Self::parse(text, Format::Toml)
+        Self::parse(text, zta_source::Format::Toml)
     }
 
-    fn parse(text: &str, format: Format) -> Result<Self, ConfigError> {
-        let parsed = match format {
-            Format::Yaml => serde_yaml::from_str::<Self>(text).map_err(|e| {
-                let line = e.location().map_or(1, |l| l.line());
-                let pos = e.location().map(|l| Position { line: l.line(), column: l.column() });
-                located(text, &e.to_string(), line, pos)
-            }),
-            Format::Toml => toml::from_str::<Self>(text).map_err(|e| {
-                let (line, pos) = e.span().map_or((1, None), |span| {
-                    let before = text.get(..span.start).unwrap_or_default();
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
-                    (line, Some(Position { line, column }))
-                });
-                located(text, e.message(), line, pos)
-            }),
+    /// Reads the document with the positioned reader (repeated keys refused), then each
+    /// section as the type its `type` names, so every error has its exact line and column.
+    fn parse(text: &str, format: zta_source::Format) -> Result<Self, ConfigError> {
+        let doc = zta_source::parse(text, format).map_err(|e| ConfigError {
+            position: Position::of(e.pos),
+            hint: e.hint.clone(),
+            ..ConfigError::new(e.message.clone())
+        })?;
+        let Value::Map(entries) = &doc.value else {
+            return Err(ConfigError::read(DeError::new(
+                doc.pos,
+                format!("expected a map of sections, found {}", doc.kind()),
+            )));
         };
-        let mut config = parsed?;
-        config.origin.text = text.to_owned();
-        Ok(config)
+        let mut identity = None;
+        let (mut tokens, mut policy, mut audit, mut state, mut guard) = (None, None, None, None, None);
+        for (key, node) in entries {
+            match key.name.as_str() {
+                "identity" => identity = Some(read_identities(node)?),
+                "tokens" => tokens = Some(read(node)?),
+                "policy" => policy = Some(read_policy(node)?),
+                "audit" => audit = Some(read_audit(node)?),
+                "state" => state = Some(read_state(node)?),
+                "guard" => guard = Some(read(node)?),
+                other => {
+                    return Err(ConfigError::read(DeError::new(
+                        key.pos,
+                        format!(
+                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`"
+                        ),
+                    )));
+                }
+            }
+        }
+        let missing =
+            |name: &str| ConfigError::read(DeError::new(doc.pos, format!("missing field `{name}`")));
+        Ok(Self {
+            identity: identity.ok_or_else(|| missing("identity"))?,
+            tokens: tokens.ok_or_else(|| missing("tokens"))?,
+            policy: policy.ok_or_else(|| missing("policy"))?,
+            audit: audit.ok_or_else(|| missing("audit"))?,
+            state: state.unwrap_or_default(),
+            guard: guard.unwrap_or_default(),
+            origin: Origin { file: None, doc },
+        })
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -301,13 +342,45 @@ impl Config {
         }
     }
 
-    /// An error located at the `type: value` line of a section.
-    /// An error located at the `type: value` line of a section whose backend this version of
-    /// ZTA does not have at all (no feature would help).
+    /// Where `section` (or one of its entries) names `backend` as its `type`.
+    fn type_position(&self, section: &str, backend: &str) -> Option<Position> {
+        let named = |n: &&Node| n.get("type").and_then(Node::as_str) == Some(backend);
+        let node = self.origin.doc.get(section)?;
+        let entry = match &node.value {
+            Value::Seq(items) => items.iter().find(named)?,
+            _ => Some(node).filter(named)?,
+        };
+        entry.get("type").and_then(|t| Position::of(t.pos))
+    }
+
+    /// Where the key at the end of `path` is written (`["identity", "0", "agents"]`).
+    fn key_position(&self, path: &[&str]) -> Option<Position> {
+        let mut node = &self.origin.doc;
+        let mut at = None;
+        for segment in path {
+            node = match &node.value {
+                Value::Map(entries) => {
+                    let (key, value) = entries.iter().find(|(k, _)| k.name == *segment)?;
+                    at = Some(key.pos);
+                    value
+                }
+                Value::Seq(items) => {
+                    let item = items.get(segment.parse::<usize>().ok()?)?;
+                    at = Some(item.pos);
+                    item
+                }
+                _ => return None,
+            };
+        }
+        at.and_then(Position::of)
+    }
+
+    /// An error located at the `type: value` of a section whose backend this version of ZTA
+    /// does not have at all (no feature would help).
     fn not_available(&self, section: &str, backend: &str) -> ConfigError {
         ConfigError {
             file: self.origin.file.clone(),
-            position: location::find_key_value(&self.origin.text, "type", backend),
+            position: self.type_position(section, backend),
             ..ConfigError::new(format!("{section} type `{backend}` is not available in this version of ZTA"))
                 .hint(format!("choose another {section} type"))
         }
@@ -323,7 +396,7 @@ impl Config {
     fn missing_feature(&self, section: &str, backend: &str, feature: &str) -> ConfigError {
         ConfigError {
             file: self.origin.file.clone(),
-            position: location::find_key_value(&self.origin.text, "type", backend),
+            position: self.type_position(section, backend),
             ..ConfigError::new(format!(
                 "{section} type `{backend}` needs the `{feature}` feature, which this build does not have"
             ))
@@ -331,10 +404,11 @@ impl Config {
         }
     }
 
-    fn error(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
+    /// An error at the key `path` leads to.
+    fn error(&self, path: &[&str], message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.origin.file.clone(),
-            position: key.and_then(|k| location::find_key(&self.origin.text, k, 1)),
+            position: self.key_position(path),
             ..ConfigError::new(message)
         }
     }
@@ -347,13 +421,14 @@ impl Config {
             #[cfg(feature = "state-redis")]
             StateSection::Redis(c) => {
                 let store = crate::state::redis::RedisStateStore::connect(c.clone()).await.map_err(|e| {
-                    let error = self.error(Some("state"), format!("state store: {e}"));
-                    match e {
+                    let error = self.error(&["state"], format!("state store: {e}"));
+                    let error = match e {
                         crate::state::redis::Error::Connect { .. } => error.hint(
                             "start Redis or fix `url`/`url_env`: without its state the guard can only deny",
                         ),
                         _ => error,
-                    }
+                    };
+                    error.caused_by(e)
                 })?;
                 Arc::new(store)
             }
@@ -367,7 +442,7 @@ impl Config {
         let key = self.signing_key()?;
         let tokens = Arc::new(
             crate::token::TokenService::new(self.tokens.clone(), key, state.clone())
-                .map_err(|e| self.error(Some("tokens"), e.to_string()))?,
+                .map_err(|e| self.error(&["tokens"], e.to_string()).caused_by(e))?,
         );
 
         let audit = self.build_audit().await?;
@@ -380,10 +455,10 @@ impl Config {
         for name in &self.guard.discharges {
             builder = builder.discharges(name.clone());
         }
-        for section in &self.identity {
-            builder = builder.identity_provider(self.build_identity(section, &state)?);
+        for (index, section) in self.identity.iter().enumerate() {
+            builder = builder.identity_provider(self.build_identity(index, section, &state)?);
         }
-        let guard = builder.build().map_err(|e| self.error(Some("identity"), e.to_string()))?;
+        let guard = builder.build().map_err(|e| self.error(&["identity"], e.to_string()).caused_by(e))?;
         Ok(Built { guard, tokens, state })
     }
 
@@ -395,40 +470,42 @@ impl Config {
             (Some(path), None) => {
                 let pem = std::fs::read_to_string(path).map_err(|e| {
                     self.error(
-                        Some("signing_key_file"),
+                        &["tokens", "signing_key_file"],
                         format!("cannot read signing key `{}`: {e}", path.display()),
                     )
                     .hint("create one with `zta keygen --out DIR`")
+                    .caused_by(e)
                 })?;
                 (pem, "signing_key_file")
             }
             (None, Some(var)) => {
                 let pem = std::env::var(var).map_err(|_| {
-                    self.error(Some("signing_key_env"), format!("environment variable `{var}` is not set"))
-                        .hint("export the PKCS#8 PEM signing key in that variable")
+                    self.error(
+                        &["tokens", "signing_key_env"],
+                        format!("environment variable `{var}` is not set"),
+                    )
+                    .hint("export the PKCS#8 PEM signing key in that variable")
                 })?;
                 (pem, "signing_key_env")
             }
             _ => {
                 return Err(self
-                    .error(
-                        Some("tokens"),
-                        "tokens need exactly one of `signing_key_file` and `signing_key_env`",
-                    )
+                    .error(&["tokens"], "tokens need exactly one of `signing_key_file` and `signing_key_env`")
                     .hint("create a key with `zta keygen --out DIR` and point `signing_key_file` at it"));
             }
         };
         if let Some(why) = placeholder(&pem) {
             return Err(self
-                .error(Some(key), format!("the token signing key is a placeholder ({why})"))
+                .error(&["tokens", key], format!("the token signing key is a placeholder ({why})"))
                 .hint("create a real key with `zta keygen --out DIR`"));
         }
         crate::token::SigningKey::from_pkcs8_pem(t.algorithm, &pem)
-            .map_err(|e| self.error(Some(key), format!("invalid token signing key: {e}")))
+            .map_err(|e| self.error(&["tokens", key], format!("invalid token signing key: {e}")).caused_by(e))
     }
 
     fn build_identity(
         &self,
+        index: usize,
         section: &IdentitySection,
         state: &Arc<dyn crate::StateStore>,
     ) -> Result<Arc<dyn crate::IdentityProvider>, ConfigError> {
@@ -436,12 +513,14 @@ impl Config {
             #[cfg(feature = "identity-static")]
             IdentitySection::Static(c) => {
                 let provider = crate::identity::static_agents::StaticProvider::new(c.clone(), state.clone())
-                    .map_err(|e| self.error(Some("agents"), e.to_string()))?;
+                    .map_err(|e| {
+                        self.error(&["identity", &index.to_string(), "agents"], e.to_string()).caused_by(e)
+                    })?;
                 Ok(Arc::new(provider))
             }
             #[cfg(not(feature = "identity-static"))]
             IdentitySection::Static(_) => {
-                let _ = state;
+                let _ = (index, state);
                 Err(self.missing_feature("identity", "static", "identity-static"))
             }
             IdentitySection::Oidc(_) => Err(self.not_available("identity", "oidc")),
@@ -457,7 +536,7 @@ impl Config {
             #[cfg(feature = "policy-native")]
             PolicySection::Native(c) => {
                 let watcher = crate::policy::PolicyWatcher::new(c, audit.clone())
-                    .map_err(|e| self.error(Some("files"), e.to_string()))?;
+                    .map_err(|e| self.error(&["policy", "files"], e.to_string()).caused_by(e))?;
                 Ok(Arc::new(watcher))
             }
             #[cfg(not(feature = "policy-native"))]
@@ -474,7 +553,7 @@ impl Config {
             #[cfg(feature = "audit-jsonl")]
             AuditSection::Jsonl(c) => {
                 let sink = crate::audit::jsonl::JsonlSink::open(c.clone())
-                    .map_err(|e| self.error(Some("dir"), e.to_string()))?;
+                    .map_err(|e| self.error(&["audit", "dir"], e.to_string()).caused_by(e))?;
                 Ok(Arc::new(sink))
             }
             #[cfg(not(feature = "audit-jsonl"))]
@@ -498,27 +577,87 @@ fn placeholder(secret: &str) -> Option<&'static str> {
         .map(|_| "contains a placeholder marker")
 }
 
-/// Builds a located error from a deserializer message, pointing at the offending key when
-/// the message names one.
-fn located(text: &str, message: &str, line: usize, pos: Option<Position>) -> ConfigError {
-    let refined = location::offending_name(message)
-        .filter(|_| message.contains("unknown field"))
-        .and_then(|name| location::find_key(text, name, line));
-    let mut err = ConfigError { position: refined.or(pos), ..ConfigError::new(strip_location(message)) };
-    if message.contains("unknown field") {
-        err =
-            err.hint("remove the key or check its spelling; the message lists the keys this section accepts");
-    } else if message.contains("unknown variant") {
-        err = err
-            .hint("this names a backend or value that does not exist; the message lists the accepted ones");
-    }
-    err
+/// Reads a section's content as `T`.
+fn read<T: DeserializeOwned>(node: &Node) -> Result<T, ConfigError> {
+    zta_source::from_node(node).map_err(ConfigError::read)
 }
 
-/// serde_yaml appends " at line L column C"; the position is reported separately.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
-        None => message.trim_end().to_owned(),
-    }
+/// A section's `type`, where it is written, and the rest of the section.
+fn split(node: &Node) -> Result<(&str, Pos, Node), ConfigError> {
+    zta_source::split_tag(node, "type").map_err(ConfigError::read)
 }
+
+fn unknown_type(tag: &str, pos: Pos, types: &[&str]) -> ConfigError {
+    let expected = types.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
+    ConfigError::read(DeError::new(pos, format!("unknown variant `{tag}`, expected one of {expected}")))
+}
+
+fn read_identities(node: &Node) -> Result<Vec<IdentitySection>, ConfigError> {
+    let Value::Seq(items) = &node.value else {
+        return Err(ConfigError::read(DeError::new(node.pos, "expected a list of identity providers")));
+    };
+    items.iter().map(read_identity).collect()
+}
+
+fn read_identity(node: &Node) -> Result<IdentitySection, ConfigError> {
+    let (tag, pos, rest) = split(node)?;
+    let _ = &rest; // unread in a build without the backend
+    Ok(match tag {
+        #[cfg(feature = "identity-static")]
+        "static" => IdentitySection::Static(read(&rest)?),
+        #[cfg(not(feature = "identity-static"))]
+        "static" => IdentitySection::Static(NotCompiled),
+        "oidc" => IdentitySection::Oidc(NotCompiled),
+        "ldap" => IdentitySection::Ldap(NotCompiled),
+        other => return Err(unknown_type(other, pos, &["static", "oidc", "ldap"])),
+    })
+}
+
+fn read_policy(node: &Node) -> Result<PolicySection, ConfigError> {
+    let (tag, pos, rest) = split(node)?;
+    let _ = &rest; // unread in a build without the backend
+    Ok(match tag {
+        #[cfg(feature = "policy-native")]
+        "native" => PolicySection::Native(read(&rest)?),
+        #[cfg(not(feature = "policy-native"))]
+        "native" => PolicySection::Native(NotCompiled),
+        "cedar" => PolicySection::Cedar(NotCompiled),
+        other => return Err(unknown_type(other, pos, &["native", "cedar"])),
+    })
+}
+
+fn read_audit(node: &Node) -> Result<AuditSection, ConfigError> {
+    let (tag, pos, rest) = split(node)?;
+    let _ = &rest; // unread in a build without the backend
+    Ok(match tag {
+        #[cfg(feature = "audit-jsonl")]
+        "jsonl" => AuditSection::Jsonl(read(&rest)?),
+        #[cfg(not(feature = "audit-jsonl"))]
+        "jsonl" => AuditSection::Jsonl(NotCompiled),
+        "sqlite" => AuditSection::Sqlite(NotCompiled),
+        "postgres" => AuditSection::Postgres(NotCompiled),
+        "nats" => AuditSection::Nats(NotCompiled),
+        other => return Err(unknown_type(other, pos, &["jsonl", "sqlite", "postgres", "nats"])),
+    })
+}
+
+fn read_state(node: &Node) -> Result<StateSection, ConfigError> {
+    let (tag, pos, rest) = split(node)?;
+    Ok(match tag {
+        "memory" => {
+            read::<Empty>(&rest)?;
+            StateSection::Memory
+        }
+        #[cfg(feature = "state-redis")]
+        "redis" => StateSection::Redis(read(&rest)?),
+        #[cfg(not(feature = "state-redis"))]
+        "redis" => StateSection::Redis(NotCompiled),
+        "postgres" => StateSection::Postgres(NotCompiled),
+        other => return Err(unknown_type(other, pos, &["memory", "redis", "postgres"])),
+    })
+}
+
+/// A section with nothing besides its `type`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}

@@ -18,7 +18,6 @@
 //! `Guard` from it.
 
 mod config;
-mod location;
 
 /// The README's example compiles (checked by `cargo test --doc`).
 #[cfg(doctest)]
@@ -27,9 +26,8 @@ struct ReadmeExample;
 
 pub use config::{
     AuditSection, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled, PolicySection,
-    StateSection,
+    Position, StateSection,
 };
-pub use location::Position;
 pub use zta_core::*;
 
 /// Identity providers.

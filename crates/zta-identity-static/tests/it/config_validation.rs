@@ -45,7 +45,7 @@ fn duplicate_agent_ids_are_refused() {
 #[test]
 fn agent_without_credential_is_refused() {
     let yaml = format!("audience: {AUD}\nagents:\n  - id: empty_handed\n    roles: [reader]\n");
-    let config: StaticConfig = serde_yaml::from_str(&yaml).unwrap();
+    let config: StaticConfig = zta_source::from_str(&yaml, zta_source::Format::Yaml).unwrap();
     let msg = error_of(config);
     assert!(msg.contains("agent `empty_handed`"), "{msg}");
     assert!(msg.contains("no credential"), "{msg}");
@@ -148,7 +148,9 @@ fn unreadable_key_file_is_refused() {
 
 #[test]
 fn unknown_fields_and_bad_values_fail_to_parse() {
-    let parse = |yaml: &str| serde_yaml::from_str::<StaticConfig>(yaml).unwrap_err().to_string();
+    let parse = |yaml: &str| {
+        zta_source::from_str::<StaticConfig>(yaml, zta_source::Format::Yaml).unwrap_err().to_string()
+    };
     let msg = parse(&format!("audience: {AUD}\nagents:\n  - id: a\n    public_keys: x\n"));
     assert!(msg.contains("unknown field `public_keys`"), "{msg}");
     let msg = parse(&format!("audience: {AUD}\nissuer: x\n"));
@@ -197,7 +199,8 @@ fn empty_attributes_are_refused() {
 
 #[test]
 fn defaults_are_the_documented_ones() {
-    let c: StaticConfig = serde_yaml::from_str(&format!("audience: {AUD}\n")).unwrap();
+    let c: StaticConfig =
+        zta_source::from_str(&format!("audience: {AUD}\n"), zta_source::Format::Yaml).unwrap();
     assert_eq!(c.lockout.max_failures, 5);
     assert_eq!(c.lockout.window, std::time::Duration::from_secs(300));
     assert_eq!(c.assertion.max_lifetime, std::time::Duration::from_secs(60));

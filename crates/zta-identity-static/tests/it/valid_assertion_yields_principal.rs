@@ -66,7 +66,7 @@ async fn key_from_file_and_yaml_config_work() {
          assertion: {{ max_lifetime: 30s, leeway: 2s }}\n",
         path.display()
     );
-    let config: StaticConfig = serde_yaml::from_str(&yaml).unwrap();
+    let config: StaticConfig = zta_source::from_str(&yaml, zta_source::Format::Yaml).unwrap();
     assert_eq!(config.lockout.max_failures, 3);
     assert_eq!(config.lockout.window, Duration::from_secs(60));
     assert_eq!(config.assertion.max_lifetime, Duration::from_secs(30));

@@ -66,10 +66,13 @@ async fn bad_settings_are_refused() {
     refused(RedisConfig::new("redis://127.0.0.1/").with_timeout(Duration::ZERO), "timeout");
     refused(RedisConfig::from_env("ZTA_TEST_REDIS_URL_THAT_IS_NEVER_SET"), "url_env");
 
-    let both: RedisConfig =
-        serde_yaml::from_str("url: redis://127.0.0.1/\nurl_env: ZTA_TEST_REDIS_URL").unwrap();
+    let both: RedisConfig = zta_source::from_str(
+        "url: redis://127.0.0.1/\nurl_env: ZTA_TEST_REDIS_URL",
+        zta_source::Format::Yaml,
+    )
+    .unwrap();
     refused(both, "url");
-    let neither: RedisConfig = serde_yaml::from_str("key_prefix: 'zta:'").unwrap();
+    let neither: RedisConfig = zta_source::from_str("key_prefix: 'zta:'", zta_source::Format::Yaml).unwrap();
     refused(neither, "url");
 }
 
