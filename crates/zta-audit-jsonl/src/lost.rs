@@ -40,7 +40,11 @@ pub(crate) fn record_id(record: &[u8]) -> RecordId {
 pub(crate) fn queued_ids(bytes: &[u8], ends: &[usize], skip: usize, out: &mut Vec<RecordId>) {
     let mut start = match skip.checked_sub(1) {
         None => 0,
-        Some(i) => ends.get(i).copied().unwrap_or(bytes.len()),
+        // INVARIANT: `skip` counts records already written out of `ends`, so `i < ends.len()`.
+        Some(i) => {
+            debug_assert!(i < ends.len());
+            ends.get(i).copied().unwrap_or(bytes.len())
+        }
     };
     for &end in ends.iter().skip(skip) {
         out.push(bytes.get(start..end).map_or(UNKNOWN, record_id));

@@ -138,6 +138,8 @@ pub(crate) fn recover(dir: &Path, dir_handle: &File, checkpoint: &CheckpointWrit
     let mut last_record_file_no = cp.file_no;
     let mut torn = None;
     let mut end = (String::new(), 0u64);
+    // INVARIANT: `start` is a position found in `segments` just above.
+    debug_assert!(start < segments.len());
     let scanned = segments.get(start..).unwrap_or_default();
     'files: for (i, (file_no, name)) in scanned.iter().enumerate() {
         let is_last = i + 1 == scanned.len();

@@ -912,6 +912,8 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
         if b != b'"' && b != b'\\' && b >= 0x20 {
             continue;
         }
+        // INVARIANT: `run..i` lies between ASCII bytes (or the ends), so on char boundaries.
+        debug_assert!(s.is_char_boundary(run) && s.is_char_boundary(i));
         out.push_str(s.get(run..i).unwrap_or_default());
         match b {
             b'"' => out.push_str("\\\""),
@@ -920,6 +922,7 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
         }
         run = i + 1;
     }
+    debug_assert!(s.is_char_boundary(run));
     out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }

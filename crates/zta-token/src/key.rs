@@ -331,6 +331,8 @@ fn spki(public: &impl AsDer<PublicKeyX509Der<'static>>) -> Result<Vec<u8>, Strin
 
 fn default_kid(spki_der: &[u8]) -> String {
     let hash = digest::digest(&digest::SHA256, spki_der);
+    // INVARIANT: a SHA-256 digest has 32 bytes.
+    debug_assert_eq!(hash.as_ref().len(), 32);
     URL_SAFE_NO_PAD.encode(hash.as_ref().get(..12).unwrap_or(hash.as_ref()))
 }
 
