@@ -134,6 +134,7 @@ mod diag;
 mod engine;
 mod explain;
 mod model;
+mod pattern;
 mod schema;
 mod watch;
 

@@ -2,7 +2,7 @@
 //! type. A request that does not conform is refused before any rule runs, so that a deny rule
 //! cannot be dodged by reshaping an attribute (a map or a list where a string is expected).
 //!
-//! Declarations are read with the rest of a file ([`Reader::read_schema`]), merged across the
+//! Declarations are read with the rest of a file (the model's reader), merged across the
 //! files of a set ([`merge`]: a path declared twice for one action with different types is a
 //! load error), and compiled into pre-split paths per action type ([`Schema`]). Checking a
 //! request walks those paths and allocates nothing unless the request is refused.
@@ -11,342 +11,13 @@ use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use serde_json::Value as Json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::{AttributePath, AuthzRequest};
+use zta_core::AuthzRequest;
 
 use crate::{
     diag::{Diagnostic, Severity},
-    engine::LiteralMap,
-    model::{Model, Reader, did_you_mean, write_str},
-    source::{Key, Node, Pos, Value},
+    model::{ANY_ACTION, AttrType, Kind, Root, SchemaDecl, write_str},
+    source::Pos,
 };
-
-/// The action key whose declarations apply to every action type.
-pub(crate) const ANY_ACTION: &str = "*";
-
-/// The type names a declaration may use.
-const TYPES: &[&str] = &[
-    "string",
-    "number",
-    "boolean",
-    "object",
-    "time",
-    "list",
-    "list<string>",
-    "list<number>",
-    "list<boolean>",
-    "list<object>",
-    "list<time>",
-];
-
-/// A type a value may have: the element types of a list, or a whole attribute's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    String,
-    /// An integer or a float.
-    Number,
-    Boolean,
-    /// A map.
-    Object,
-    /// A string holding an RFC 3339 time.
-    Time,
-}
-
-impl Kind {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "string" => Self::String,
-            "number" => Self::Number,
-            "boolean" => Self::Boolean,
-            "object" => Self::Object,
-            "time" => Self::Time,
-            _ => return None,
-        })
-    }
-
-    #[inline]
-    fn holds(self, v: &Json) -> bool {
-        match self {
-            Self::String => v.is_string(),
-            Self::Number => v.is_number(),
-            Self::Boolean => v.is_boolean(),
-            Self::Object => v.is_object(),
-            Self::Time => v.as_str().is_some_and(|s| OffsetDateTime::parse(s, &Rfc3339).is_ok()),
-        }
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            Self::String => "a string",
-            Self::Number => "a number",
-            Self::Boolean => "a boolean",
-            Self::Object => "a map (object)",
-            Self::Time => "an RFC 3339 time (time)",
-        }
-    }
-
-    fn plural(self) -> &'static str {
-        match self {
-            Self::String => "strings",
-            Self::Number => "numbers",
-            Self::Boolean => "booleans",
-            Self::Object => "maps",
-            Self::Time => "RFC 3339 times",
-        }
-    }
-
-    /// What `v` is, in the words of an error about this kind.
-    fn found(self, v: &Json) -> &'static str {
-        match (self, v) {
-            (Self::Time, Json::String(_)) => "a string that is not an RFC 3339 time",
-            _ => found(v),
-        }
-    }
-}
-
-/// What a JSON value is, in words.
-fn found(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "a list",
-        Json::Object(_) => "a map",
-    }
-}
-
-/// A declared attribute type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AttrType {
-    One(Kind),
-    /// A list; of elements of one kind if given.
-    List(Option<Kind>),
-}
-
-impl AttrType {
-    fn parse(s: &str) -> Option<Self> {
-        if s == "list" {
-            return Some(Self::List(None));
-        }
-        if let Some(inner) = s.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
-            return Kind::parse(inner).map(|k| Self::List(Some(k)));
-        }
-        Kind::parse(s).map(Self::One)
-    }
-
-    /// The name a policy file writes.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::One(Kind::String) => "string",
-            Self::One(Kind::Number) => "number",
-            Self::One(Kind::Boolean) => "boolean",
-            Self::One(Kind::Object) => "object",
-            Self::One(Kind::Time) => "time",
-            Self::List(None) => "list",
-            Self::List(Some(Kind::String)) => "list<string>",
-            Self::List(Some(Kind::Number)) => "list<number>",
-            Self::List(Some(Kind::Boolean)) => "list<boolean>",
-            Self::List(Some(Kind::Object)) => "list<object>",
-            Self::List(Some(Kind::Time)) => "list<time>",
-        }
-    }
-
-    /// Whether `v` has this type; else what is wrong.
-    #[inline]
-    fn check(self, v: &Json) -> Result<(), Problem> {
-        match self {
-            Self::One(k) if k.holds(v) => Ok(()),
-            Self::One(k) => Err(Problem::Wrong(k.found(v))),
-            Self::List(k) => {
-                let Json::Array(items) = v else { return Err(Problem::Wrong(found(v))) };
-                let Some(k) = k else { return Ok(()) };
-                match items.iter().enumerate().find(|(_, x)| !k.holds(x)) {
-                    Some((index, x)) => Err(Problem::Element { index, found: k.found(x) }),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for AttrType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Where a declared path is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Root {
-    Context,
-    /// `resource.<path>`: the resource's attributes.
-    Resource,
-}
-
-/// One declaration, as read from a file.
-#[derive(Debug, Clone)]
-pub(crate) struct SchemaDecl {
-    /// An action type, or [`ANY_ACTION`].
-    pub(crate) action: String,
-    pub(crate) path: String,
-    pub(crate) ty: AttrType,
-    pub(crate) required: bool,
-    pub(crate) file: Arc<str>,
-    pub(crate) pos: Pos,
-}
-
-/// Hints for type names people reach for.
-fn type_hint(name: &str) -> String {
-    let alias = match name {
-        "map" | "dict" | "struct" | "record" => Some("object"),
-        "int" | "integer" | "float" | "long" | "double" | "decimal" => Some("number"),
-        "bool" => Some("boolean"),
-        "array" | "set" | "seq" => Some("list"),
-        "str" | "text" => Some("string"),
-        "datetime" | "timestamp" | "date" => Some("time"),
-        _ => None,
-    };
-    match alias.or_else(|| did_you_mean(name, TYPES)) {
-        Some(s) => format!("did you mean `{s}`? types are: {}", TYPES.join(", ")),
-        None => format!("types are: {}", TYPES.join(", ")),
-    }
-}
-
-impl Reader<'_> {
-    /// Reads a `schema:` section: action type (or `"*"`) -> attribute path -> type.
-    pub(crate) fn read_schema(&mut self, node: &Node, model: &mut Model) {
-        self.rule = None;
-        let decls = model.schema.get_or_insert_with(Vec::new);
-        let actions = match &node.value {
-            Value::Null => return,
-            Value::Map(actions) => actions,
-            _ => {
-                self.error(
-                    node.pos,
-                    format!("`schema` must be a map of action types, found {}", node.kind()),
-                    "write `schema: {send_message: {message.type: {type: string, required: true}}}`",
-                );
-                return;
-            }
-        };
-        for (action, paths) in actions {
-            if action.name.is_empty() || action.name.chars().any(char::is_whitespace) {
-                self.error(
-                    action.pos,
-                    format!("`{}` is not an action type", action.name),
-                    "write an action type such as `send_message`, or `\"*\"` for every action",
-                );
-                continue;
-            }
-            match &paths.value {
-                Value::Null => {}
-                Value::Map(paths) => {
-                    for (key, value) in paths {
-                        if let Some(d) = self.read_schema_entry(&action.name, key, value) {
-                            decls.push(d);
-                        }
-                    }
-                }
-                _ => self.error(
-                    paths.pos,
-                    format!(
-                        "the schema of `{}` must be a map of attribute paths, found {}",
-                        action.name,
-                        paths.kind()
-                    ),
-                    "write `message.type: string` or `message.type: {type: string, required: true}` under it",
-                ),
-            }
-        }
-    }
-
-    fn read_schema_entry(&mut self, action: &str, key: &Key, node: &Node) -> Option<SchemaDecl> {
-        let before = self.diags.len();
-        self.check_schema_path(key);
-        let path = &key.name;
-        let mut ty = None;
-        let mut required = false;
-        match &node.value {
-            Value::Str(s) => ty = self.read_type(s, node.pos),
-            Value::Map(entries) => {
-                for (k, v) in entries {
-                    match k.name.as_str() {
-                        "type" => match v.as_str() {
-                            Some(s) => ty = self.read_type(s, v.pos),
-                            None => self.error(
-                                v.pos,
-                                format!("the type of `{path}` must be a name, found {}", v.kind()),
-                                format!("types are: {}", TYPES.join(", ")),
-                            ),
-                        },
-                        "required" => match v.value {
-                            Value::Bool(b) => required = b,
-                            _ => self.error(
-                                v.pos,
-                                format!("`required` of `{path}` must be true or false, found {}", v.kind()),
-                                "write `required: true`; attributes are optional by default",
-                            ),
-                        },
-                        _ => self.unknown_key(k, &["type", "required"], "a schema entry"),
-                    }
-                }
-                if node.get("type").is_none() {
-                    self.error(
-                        node.pos,
-                        format!("the schema entry of `{path}` has no `type`"),
-                        "write `{type: string, required: true}`",
-                    );
-                }
-            }
-            _ => self.error(
-                node.pos,
-                format!("`{path}` must be declared with a type, found {}", node.kind()),
-                "write a type name such as `string`, or `{type: string, required: true}`",
-            ),
-        }
-        if self.diags.len() > before {
-            return None;
-        }
-        Some(SchemaDecl {
-            action: action.to_owned(),
-            path: path.clone(),
-            ty: ty?,
-            required,
-            file: self.file.clone(),
-            pos: key.pos,
-        })
-    }
-
-    fn read_type(&mut self, name: &str, pos: Pos) -> Option<AttrType> {
-        let ty = AttrType::parse(name);
-        if ty.is_none() {
-            self.error(pos, format!("unknown type `{name}`"), type_hint(name));
-        }
-        ty
-    }
-
-    /// A schema path names request context, or `resource.<path>`; never a reserved attribute.
-    fn check_schema_path(&mut self, key: &Key) {
-        let path = key.name.as_str();
-        if path.is_empty() || path.split('.').any(str::is_empty) {
-            self.error(
-                key.pos,
-                format!("`{path}` is not an attribute path"),
-                "write dotted names such as `message.type`",
-            );
-            return;
-        }
-        if matches!(AttributePath::parse(path), AttributePath::Reserved(_) | AttributePath::Unknown) {
-            self.error(
-                key.pos,
-                format!("`{path}` is a reserved attribute; a schema declares request context"),
-                "reserved attributes come from the verified identity and the request's own fields, \
-                 whose types are fixed; declare context paths such as `message.type`, or \
-                 resource attributes such as `resource.owner`",
-            );
-        }
-    }
-}
 
 /// One merged declaration.
 #[derive(Debug, Clone)]
@@ -581,7 +252,7 @@ impl fmt::Display for Violation<'_> {
 /// A compiled schema: for each declared action type, its checks and those of `"*"`.
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
-    by_action: LiteralMap<Box<[Check]>>,
+    by_action: foldhash::HashMap<Box<str>, Box<[Check]>>,
     any: Box<[Check]>,
 }
 
@@ -635,22 +306,83 @@ impl Schema {
     }
 }
 
+// The checks a declared type makes of a request value.
+
+impl Kind {
+    #[inline]
+    fn holds(self, v: &Json) -> bool {
+        match self {
+            Self::String => v.is_string(),
+            Self::Number => v.is_number(),
+            Self::Boolean => v.is_boolean(),
+            Self::Object => v.is_object(),
+            Self::Time => v.as_str().is_some_and(|s| OffsetDateTime::parse(s, &Rfc3339).is_ok()),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Self::String => "a string",
+            Self::Number => "a number",
+            Self::Boolean => "a boolean",
+            Self::Object => "a map (object)",
+            Self::Time => "an RFC 3339 time (time)",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Self::String => "strings",
+            Self::Number => "numbers",
+            Self::Boolean => "booleans",
+            Self::Object => "maps",
+            Self::Time => "RFC 3339 times",
+        }
+    }
+
+    /// What `v` is, in the words of an error about this kind.
+    fn found(self, v: &Json) -> &'static str {
+        match (self, v) {
+            (Self::Time, Json::String(_)) => "a string that is not an RFC 3339 time",
+            _ => found(v),
+        }
+    }
+}
+
+/// What a JSON value is, in words.
+fn found(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "a map",
+    }
+}
+
+impl AttrType {
+    /// Whether `v` has this type; else what is wrong.
+    #[inline]
+    fn check(self, v: &Json) -> Result<(), Problem> {
+        match self {
+            Self::One(k) if k.holds(v) => Ok(()),
+            Self::One(k) => Err(Problem::Wrong(k.found(v))),
+            Self::List(k) => {
+                let Json::Array(items) = v else { return Err(Problem::Wrong(found(v))) };
+                let Some(k) = k else { return Ok(()) };
+                match items.iter().enumerate().find(|(_, x)| !k.holds(x)) {
+                    Some((index, x)) => Err(Problem::Element { index, found: k.found(x) }),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn type_names_round_trip() {
-        for name in TYPES {
-            assert_eq!(AttrType::parse(name).map(AttrType::name), Some(*name));
-        }
-        for bad in ["map", "list<list>", "list<>", "List", "string?"] {
-            assert_eq!(AttrType::parse(bad), None, "{bad}");
-        }
-        assert!(type_hint("map").contains("`object`"));
-        assert!(type_hint("integer").contains("`number`"));
-        assert!(type_hint("strng").contains("`string`"));
-    }
 
     #[test]
     fn values_are_checked_by_type() {

@@ -1,202 +1,17 @@
-//! The policy model: a parsed document tree checked and normalized into rules, conditions and
-//! segment flows. Every error is collected (not just the first) with its position and a hint.
+//! Reading a document tree into the model: every key checked, every error collected with its
+//! position and a hint.
 
 use std::sync::Arc;
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta_core::{Attribute, AttributePath, Effect, Obligation};
 
+use super::*;
 use crate::{
     diag::{Diagnostic, Severity},
+    pattern,
     source::{Key, Node, Pos, Value},
 };
-
-/// Operators a condition may use.
-pub(crate) const OPERATORS: &[&str] = &[
-    "eq",
-    "ne",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "not_in",
-    "contains",
-    "regex",
-    "starts_with",
-    "ends_with",
-    "glob",
-    "cidr",
-    "exists",
-];
-
-/// An operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    In,
-    NotIn,
-    Contains,
-    Regex,
-    StartsWith,
-    EndsWith,
-    Glob,
-    Cidr,
-    Exists,
-}
-
-impl Op {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "eq" => Self::Eq,
-            "ne" => Self::Ne,
-            "gt" => Self::Gt,
-            "gte" => Self::Gte,
-            "lt" => Self::Lt,
-            "lte" => Self::Lte,
-            "in" => Self::In,
-            "not_in" => Self::NotIn,
-            "contains" => Self::Contains,
-            "regex" => Self::Regex,
-            "starts_with" => Self::StartsWith,
-            "ends_with" => Self::EndsWith,
-            "glob" => Self::Glob,
-            "cidr" => Self::Cidr,
-            "exists" => Self::Exists,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Eq => "eq",
-            Self::Ne => "ne",
-            Self::Gt => "gt",
-            Self::Gte => "gte",
-            Self::Lt => "lt",
-            Self::Lte => "lte",
-            Self::In => "in",
-            Self::NotIn => "not_in",
-            Self::Contains => "contains",
-            Self::Regex => "regex",
-            Self::StartsWith => "starts_with",
-            Self::EndsWith => "ends_with",
-            Self::Glob => "glob",
-            Self::Cidr => "cidr",
-            Self::Exists => "exists",
-        }
-    }
-}
-
-/// A typed literal from a policy file.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Lit {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    /// An RFC 3339 time (comparison operands only); keeps its text.
-    Time(OffsetDateTime, String),
-    List(Vec<Lit>),
-}
-
-impl Lit {
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Self::Null => J::Null,
-            Self::Bool(b) => J::Bool(*b),
-            Self::Int(i) => J::from(*i),
-            Self::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or_else(|| J::String(f.to_string()), J::Number)
-            }
-            Self::Str(s) | Self::Time(_, s) => J::String(s.clone()),
-            Self::List(l) => J::Array(l.iter().map(Self::to_json).collect()),
-        }
-    }
-}
-
-/// One operator and its operand.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OpSpec {
-    pub(crate) op: Op,
-    pub(crate) operand: Lit,
-    pub(crate) pos: Pos,
-}
-
-/// A condition: an attribute path and the operators that must all hold.
-#[derive(Debug, Clone)]
-pub(crate) struct CondSpec {
-    pub(crate) path: String,
-    pub(crate) ops: Vec<OpSpec>,
-    /// Where the path was written (not part of equality).
-    pub(crate) pos: Pos,
-}
-
-impl PartialEq for CondSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
-            && self.ops.len() == other.ops.len()
-            && self.ops.iter().zip(&other.ops).all(|(a, b)| a.op == b.op && a.operand == b.operand)
-    }
-}
-
-/// A `when` tree.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum WhenSpec {
-    All(Vec<WhenSpec>),
-    Any(Vec<WhenSpec>),
-    Not(Box<WhenSpec>),
-    Cond(CondSpec),
-}
-
-/// A checked rule.
-#[derive(Debug, Clone)]
-pub(crate) struct RuleSpec {
-    pub(crate) name: String,
-    pub(crate) effect: Effect,
-    pub(crate) priority: i64,
-    pub(crate) description: Option<String>,
-    /// Sorted by path.
-    pub(crate) conditions: Vec<CondSpec>,
-    pub(crate) when: Option<WhenSpec>,
-    pub(crate) obligations: Vec<Obligation>,
-    pub(crate) file: Arc<str>,
-    pub(crate) pos: Pos,
-}
-
-impl RuleSpec {
-    pub(crate) fn is_unconditional(&self) -> bool {
-        self.conditions.is_empty() && self.when.is_none()
-    }
-}
-
-/// A permitted crossing between segments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FlowSpec {
-    pub(crate) from: String,
-    pub(crate) to: String,
-    /// `None`: any action.
-    pub(crate) actions: Option<Vec<String>>,
-}
-
-/// Everything read from all files.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Model {
-    pub(crate) rules: Vec<RuleSpec>,
-    /// `Some` when any file has a `segments:` section (boundaries are then enforced).
-    pub(crate) segments: Option<Vec<FlowSpec>>,
-    /// Every rule name read (also of rules with errors), for the duplicate check.
-    pub(crate) names: Vec<(String, Arc<str>, Pos)>,
-    /// `Some` when any file has a `schema:` section: every declaration, in reading order.
-    pub(crate) schema: Option<Vec<crate::schema::SchemaDecl>>,
-}
 
 /// Collects diagnostics while reading one file.
 pub(crate) struct Reader<'a> {
@@ -625,7 +440,7 @@ impl<'a> Reader<'a> {
             Op::Regex | Op::StartsWith | Op::EndsWith | Op::Glob => match &node.value {
                 Value::Str(s) => {
                     if op == Op::Regex
-                        && let Err(e) = crate::compile::build_regex(s)
+                        && let Err(e) = pattern::build_regex(s)
                     {
                         self.error(
                             node.pos,
@@ -635,7 +450,7 @@ impl<'a> Reader<'a> {
                         return None;
                     }
                     if op == Op::Glob
-                        && let Err(e) = crate::compile::build_glob(s)
+                        && let Err(e) = pattern::build_glob(s)
                     {
                         self.error(
                             node.pos,
@@ -662,7 +477,7 @@ impl<'a> Reader<'a> {
                 };
                 let mut nets = Vec::new();
                 for item in items {
-                    match item.as_str().map(|s| (s, crate::compile::Net::parse(s))) {
+                    match item.as_str().map(|s| (s, pattern::Net::parse(s))) {
                         Some((s, Some(_))) => nets.push(Lit::Str(s.to_owned())),
                         _ => {
                             self.error(
@@ -895,235 +710,6 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a
         .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-// ----- canonical form (for the digest and the duplicate check) -----
-//
-// Written directly as text (no intermediate JSON values): rules sorted by name, conditions by
-// path, operators in a fixed order, strings JSON-escaped. Any deterministic function of the
-// normalized model would do; this one is also readable.
-
-pub(crate) fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    // Runs without anything to escape are copied whole; every escaped character is ASCII, so
-    // the run boundaries are character boundaries.
-    let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if b != b'"' && b != b'\\' && b >= 0x20 {
-            continue;
-        }
-        // INVARIANT: `run..i` lies between ASCII bytes (or the ends), so on char boundaries.
-        debug_assert!(s.is_char_boundary(run) && s.is_char_boundary(i));
-        out.push_str(s.get(run..i).unwrap_or_default());
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b => out.push_str(&format!("\\u{b:04x}")),
-        }
-        run = i + 1;
-    }
-    debug_assert!(s.is_char_boundary(run));
-    out.push_str(s.get(run..).unwrap_or_default());
-    out.push('"');
-}
-
-fn write_lit(out: &mut String, lit: &Lit) {
-    match lit {
-        Lit::Null => out.push_str("null"),
-        Lit::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Lit::Int(i) => out.push_str(&i.to_string()),
-        Lit::Float(f) => out.push_str(&format!("{f:?}")),
-        Lit::Str(s) => write_str(out, s),
-        Lit::Time(_, s) => {
-            out.push_str("{\"time\":");
-            write_str(out, s);
-            out.push('}');
-        }
-        Lit::List(items) => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_lit(out, x);
-            }
-            out.push(']');
-        }
-    }
-}
-
-fn write_cond(out: &mut String, c: &CondSpec) {
-    out.push('[');
-    write_str(out, &c.path);
-    for o in &c.ops {
-        out.push(',');
-        write_str(out, o.op.as_str());
-        out.push(',');
-        write_lit(out, &o.operand);
-    }
-    out.push(']');
-}
-
-fn write_when(out: &mut String, w: &WhenSpec) {
-    let list = |out: &mut String, tag: &str, v: &[WhenSpec]| {
-        out.push_str(tag);
-        for (i, x) in v.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_when(out, x);
-        }
-        out.push_str("]}");
-    };
-    match w {
-        WhenSpec::All(v) => list(out, "{\"all\":[", v),
-        WhenSpec::Any(v) => list(out, "{\"any\":[", v),
-        WhenSpec::Not(x) => {
-            out.push_str("{\"not\":");
-            write_when(out, x);
-            out.push('}');
-        }
-        WhenSpec::Cond(c) => write_cond(out, c),
-    }
-}
-
-/// The canonical text of a rule's logic (effect, priority, conditions, `when`, obligations):
-/// equal for rules that decide alike, whatever their names and descriptions.
-pub(crate) fn logic_key(r: &RuleSpec) -> String {
-    let mut out = String::with_capacity(128);
-    out.push_str(match r.effect {
-        Effect::Allow => "{\"effect\":\"allow\",\"priority\":",
-        Effect::Deny => "{\"effect\":\"deny\",\"priority\":",
-    });
-    out.push_str(&r.priority.to_string());
-    out.push_str(",\"conditions\":[");
-    for (i, c) in r.conditions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_cond(&mut out, c);
-    }
-    out.push_str("],\"when\":");
-    match &r.when {
-        Some(w) => write_when(&mut out, w),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"obligations\":[");
-    for (i, o) in r.obligations.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('[');
-        write_str(&mut out, &o.name);
-        out.push(',');
-        out.push_str(&canonical_json(&o.params));
-        out.push(']');
-    }
-    out.push_str("]}");
-    out
-}
-
-impl Model {
-    /// The canonical text of the model (see above). `logic` holds [`logic_key`] of each rule,
-    /// in the order of `self.rules`, which must be sorted by name; `schema` is the canonical
-    /// text of the merged schema, when the policy has one (a policy without one keeps the
-    /// digest it had before schemas existed).
-    pub(crate) fn canonical(&self, logic: &[String], schema: Option<&str>) -> String {
-        let mut out = String::with_capacity(logic.iter().map(|l| l.len() + 64).sum::<usize>() + 64);
-        out.push_str("{\"rules\":[");
-        for (i, (r, l)) in self.rules.iter().zip(logic).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"name\":");
-            write_str(&mut out, &r.name);
-            out.push_str(",\"description\":");
-            match &r.description {
-                Some(d) => write_str(&mut out, d),
-                None => out.push_str("null"),
-            }
-            out.push_str(",\"logic\":");
-            out.push_str(l);
-            out.push('}');
-        }
-        out.push_str("],\"segments\":");
-        match &self.segments {
-            None => out.push_str("null"),
-            Some(flows) => {
-                let mut flows: Vec<String> = flows
-                    .iter()
-                    .map(|f| {
-                        let mut s = String::from("[");
-                        write_str(&mut s, &f.from);
-                        s.push(',');
-                        write_str(&mut s, &f.to);
-                        s.push(',');
-                        match &f.actions {
-                            None => s.push_str("null"),
-                            Some(a) => {
-                                let mut a = a.clone();
-                                a.sort();
-                                a.dedup();
-                                write_lit(&mut s, &Lit::List(a.into_iter().map(Lit::Str).collect()));
-                            }
-                        }
-                        s.push(']');
-                        s
-                    })
-                    .collect();
-                flows.sort();
-                flows.dedup();
-                out.push('[');
-                out.push_str(&flows.join(","));
-                out.push(']');
-            }
-        }
-        if let Some(schema) = schema {
-            out.push_str(",\"schema\":");
-            out.push_str(schema);
-        }
-        out.push('}');
-        out
-    }
-}
-
-/// JSON text with object keys sorted, whatever the `serde_json` map implementation.
-pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &serde_json::Value, out: &mut String) {
-    match v {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String((*k).clone()).to_string());
-                out.push(':');
-                if let Some(x) = map.get(*k) {
-                    write_canonical(x, out);
-                }
-            }
-            out.push('}');
-        }
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(x, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 #[cfg(test)]
