@@ -50,6 +50,24 @@ fn task() -> zta_core::AuthzRequest {
 }
 
 /// Waits for the next outcome that is not `Unchanged` (an editor may touch the file twice).
+/// A policy file holding `text` in a fresh directory, and a watcher on it (watching the file
+/// when `watch`) that audits to a memory sink.
+struct Setup {
+    _dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    sink: Arc<MemorySink>,
+    watcher: PolicyWatcher,
+}
+
+fn setup(text: &str, watch: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, text).unwrap();
+    let sink = Arc::new(MemorySink::default());
+    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]).with_watch(watch), sink.clone()).unwrap();
+    Setup { _dir: dir, file, sink, watcher }
+}
+
 fn next_change(rx: &std::sync::mpsc::Receiver<ReloadOutcome>) -> ReloadOutcome {
     loop {
         match rx.recv_timeout(WAIT).expect("no reload notification within 30 s") {
@@ -61,11 +79,7 @@ fn next_change(rx: &std::sync::mpsc::Receiver<ReloadOutcome>) -> ReloadOutcome {
 
 #[test]
 fn editing_a_watched_file_puts_the_new_policy_in_force_and_a_broken_edit_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, ALLOW).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]).with_watch(true), sink.clone()).unwrap();
+    let Setup { _dir, file, sink, watcher } = setup(ALLOW, true);
     let rx = watcher.subscribe();
     let first = watcher.digest();
     assert_eq!(watcher.evaluate(&task()).unwrap().effect, Effect::Allow);
@@ -98,11 +112,7 @@ fn editing_a_watched_file_puts_the_new_policy_in_force_and_a_broken_edit_is_refu
 
 #[test]
 fn manual_reload_without_watching() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, ALLOW).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]), sink.clone()).unwrap();
+    let Setup { _dir, file, sink, watcher } = setup(ALLOW, false);
     assert!(matches!(watcher.reload(), ReloadOutcome::Unchanged(_)));
     std::fs::write(&file, DENY).unwrap();
     assert!(matches!(watcher.reload(), ReloadOutcome::Replaced { .. }));
@@ -112,11 +122,7 @@ fn manual_reload_without_watching() {
 
 #[test]
 fn a_reload_that_cannot_be_audited_is_not_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, ALLOW).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]), sink.clone()).unwrap();
+    let Setup { _dir, file, sink, watcher } = setup(ALLOW, false);
     let before = watcher.digest();
     *sink.refuse.lock().unwrap() = true;
     std::fs::write(&file, DENY).unwrap();
@@ -271,11 +277,7 @@ fn a_file_written_slowly_under_the_watcher_is_installed_only_when_complete() {
     const TAIL: &str = "  - {name: not_a, effect: deny, priority: 10, conditions: {action_type: execute_task, agent_id: a}}\n";
     let complete = zta_policy::PolicySet::from_yaml(&format!("{HEAD}{TAIL}")).unwrap().digest();
     let prefix = zta_policy::PolicySet::from_yaml(HEAD).unwrap().digest();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, DENY).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]).with_watch(true), sink.clone()).unwrap();
+    let Setup { _dir, file, sink, watcher } = setup(DENY, true);
     let rx = watcher.subscribe();
     let first = watcher.digest();
     let pause = hold_first_pause(&watcher);
@@ -306,11 +308,7 @@ fn a_file_written_slowly_under_the_watcher_is_installed_only_when_complete() {
 
 #[test]
 fn a_file_that_never_stops_changing_is_refused_and_the_policy_in_force_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, ALLOW).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]), sink.clone()).unwrap();
+    let Setup { _dir, file, sink, watcher } = setup(ALLOW, false);
     let first = watcher.digest();
     // A writer that changes the file between every two reads.
     let writes = Mutex::new(0_u32);
@@ -335,11 +333,7 @@ fn a_file_that_never_stops_changing_is_refused_and_the_policy_in_force_stays() {
 
 #[test]
 fn a_change_that_leaves_the_bytes_alone_is_no_reload() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("policy.yaml");
-    std::fs::write(&file, ALLOW).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let watcher = PolicyWatcher::new(&PolicyConfig::new([&file]).with_watch(true), sink.clone()).unwrap();
+    let Setup { _dir: dir, file, sink, watcher } = setup(ALLOW, true);
     let rx = watcher.subscribe();
     let first = watcher.digest();
     let (read_tx, reads) = mpsc::channel();
