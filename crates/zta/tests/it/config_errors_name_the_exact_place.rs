@@ -4,30 +4,14 @@
 
 use zta::{Config, ConfigError};
 
-/// Two static providers; the second one's entries hold the mistakes, so a reader that found
-/// "the first `agents`" would point at the wrong place.
-const TWO_PROVIDERS: &str = "\
-identity:
-  - type: static
-    audience: https://a.test
-    agents:
-      - {id: alpha, public_key_file: a.pem}
-  - type: static
-    audience: https://b.test
-    agents:
-      - id: beta
-        public_key_file: b.pem
-tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: audit
-";
+use crate::config_loads_and_refuses_bad_files::GOOD;
+
+/// The good config with a second static provider; the mistakes go into that one, so a reader
+/// that found "the first `agents`" would point at the wrong place.
+fn two_providers() -> String {
+    let second = "  - type: static\n    audience: https://b.test\n    agents:\n      - id: beta\n        public_key_file: b.pem\n";
+    GOOD.replace("tokens:\n", &format!("{second}tokens:\n"))
+}
 
 fn yaml_error(text: &str) -> ConfigError {
     Config::from_yaml_str(text).unwrap_err()
@@ -39,28 +23,29 @@ fn at(err: &ConfigError) -> (usize, usize) {
 
 #[test]
 fn an_unknown_key_in_the_second_provider_is_found_there() {
-    let text = TWO_PROVIDERS.replace("        public_key_file: b.pem\n", "        public_key_fil: b.pem\n");
+    let text = two_providers().replace("        public_key_file: b.pem\n", "        public_key_fil: b.pem\n");
     let err = yaml_error(&text);
-    assert_eq!(at(&err), (10, 9), "{err}");
+    assert_eq!(at(&err), (13, 9), "{err}");
     assert!(err.message.starts_with("unknown field `public_key_fil`"), "{err}");
     assert!(err.hint.is_some());
 }
 
 #[test]
 fn a_wrong_type_is_found_at_the_value() {
-    let text = TWO_PROVIDERS.replace("  audience: zta\n", "  audience: [zta]\n");
+    let text = two_providers().replace("  audience: zta\n", "  audience: [zta]\n");
     let err = yaml_error(&text);
-    assert_eq!(at(&err), (13, 13), "{err}");
+    assert_eq!(at(&err), (16, 13), "{err}");
     assert!(err.message.contains("invalid type: sequence"), "{err}");
 }
 
 #[test]
 fn a_missing_field_is_found_at_the_map_that_lacks_it() {
-    let text = TWO_PROVIDERS.replace("      - id: beta\n        public_key_file", "      - public_key_file");
+    let text =
+        two_providers().replace("      - id: beta\n        public_key_file", "      - public_key_file");
     let err = yaml_error(&text);
-    assert_eq!(err.position.map(|p| p.line), Some(9), "{err}");
+    assert_eq!(err.position.map(|p| p.line), Some(12), "{err}");
     assert_eq!(err.message, "missing field `id`");
-    let err = yaml_error(&TWO_PROVIDERS.replace(
+    let err = yaml_error(&two_providers().replace(
         "tokens:\n  issuer: https://zta.test\n  audience: zta\n  signing_key_file: signing.pem\n",
         "",
     ));
@@ -69,35 +54,36 @@ fn a_missing_field_is_found_at_the_map_that_lacks_it() {
 
 #[test]
 fn an_unknown_backend_type_is_found_at_its_name() {
-    let err = yaml_error(&TWO_PROVIDERS.replace("  type: jsonl\n", "  type: jsonlines\n"));
-    assert_eq!(at(&err), (19, 9), "{err}");
+    let err = yaml_error(&two_providers().replace("  type: jsonl\n", "  type: jsonlines\n"));
+    assert_eq!(at(&err), (22, 9), "{err}");
     assert_eq!(
         err.message,
         "unknown variant `jsonlines`, expected one of `jsonl`, `sqlite`, `postgres`, `nats`"
     );
-    let err = yaml_error(&TWO_PROVIDERS.replace(
+    let err = yaml_error(&two_providers().replace(
         "  - type: static\n    audience: https://b.test",
         "  - type: statik\n    audience: https://b.test",
     ));
-    assert_eq!(at(&err), (6, 11), "{err}");
+    assert_eq!(at(&err), (9, 11), "{err}");
     let err = yaml_error(
-        &TWO_PROVIDERS
+        &two_providers()
             .replace("  - type: static\n    audience: https://b.test", "  - audience: https://b.test"),
     );
-    assert_eq!((err.position.map(|p| p.line), err.message.as_str()), (Some(6), "missing field `type`"));
+    assert_eq!((err.position.map(|p| p.line), err.message.as_str()), (Some(9), "missing field `type`"));
 }
 
 #[test]
 fn an_unknown_section_is_found_at_its_key() {
-    let err = yaml_error(&format!("{TWO_PROVIDERS}servre:\n  port: 1\n"));
-    assert_eq!(at(&err), (21, 1), "{err}");
+    let err = yaml_error(&format!("{}servre:\n  port: 1\n", two_providers()));
+    assert_eq!(at(&err), (24, 1), "{err}");
     assert!(err.message.starts_with("unknown field `servre`"), "{err}");
 }
 
 #[test]
 fn a_repeated_key_is_refused_in_yaml_and_toml() {
-    let err = yaml_error(&TWO_PROVIDERS.replace("  audience: zta\n", "  audience: zta\n  audience: other\n"));
-    assert_eq!(at(&err), (14, 3), "{err}");
+    let err =
+        yaml_error(&two_providers().replace("  audience: zta\n", "  audience: zta\n  audience: other\n"));
+    assert_eq!(at(&err), (17, 3), "{err}");
     assert!(err.message.contains("audience"), "{err}");
 
     let toml = "[tokens]\nissuer = 'x'\naudience = 'y'\naudience = 'z'\n";
@@ -109,8 +95,8 @@ fn a_repeated_key_is_refused_in_yaml_and_toml() {
 fn the_display_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zta.yaml");
-    std::fs::write(&path, TWO_PROVIDERS.replace("  type: jsonl\n", "  type: jsonlines\n")).unwrap();
+    std::fs::write(&path, two_providers().replace("  type: jsonl\n", "  type: jsonlines\n")).unwrap();
     let shown = Config::from_file(&path).unwrap_err().to_string();
-    assert!(shown.starts_with(&format!("{}:19:9: unknown variant `jsonlines`", path.display())), "{shown}");
+    assert!(shown.starts_with(&format!("{}:22:9: unknown variant `jsonlines`", path.display())), "{shown}");
     assert!(shown.contains("\n  hint: "), "{shown}");
 }

@@ -10,7 +10,7 @@ use zta::{
     token::{Algorithm, SigningKey},
 };
 
-const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
+pub(crate) const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
 /// Writes a signing key, an agent key and the crew policy into `dir`; returns the agent key.
 fn setup(dir: &Path) -> AgentKey {
@@ -22,7 +22,7 @@ fn setup(dir: &Path) -> AgentKey {
     agent
 }
 
-const GOOD: &str = "\
+pub(crate) const GOOD: &str = "\
 identity:
   - type: static
     audience: https://zta.test

@@ -19,7 +19,7 @@ use zta::{
     token::{Algorithm, SigningKey},
 };
 
-const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
+use crate::config_loads_and_refuses_bad_files::{GOOD, POLICY};
 
 fn redis_url() -> String {
     std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
@@ -27,26 +27,8 @@ fn redis_url() -> String {
 
 /// The config of one replica: its own audit directory, everything else shared.
 fn replica_config(audit_dir: &str, state: &str) -> String {
-    format!(
-        "\
-identity:
-  - type: static
-    audience: https://zta.test
-    agents:
-      - {{ id: research_bot, segment: research, roles: [researcher], public_key_file: research_bot.pub.pem }}
-tokens:
-  issuer: https://zta.test
-  audience: zta
-  signing_key_file: signing.pem
-policy:
-  type: native
-  files: [crew.yaml]
-audit:
-  type: jsonl
-  dir: {audit_dir}
-state:
-{state}"
-    )
+    let audit = format!("  dir: {audit_dir}\n");
+    format!("{}state:\n{state}", GOOD.replace("  dir: audit\n", &audit))
 }
 
 fn setup(dir: &Path) -> AgentKey {
