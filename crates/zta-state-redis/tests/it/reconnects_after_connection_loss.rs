@@ -11,15 +11,24 @@ use std::time::Duration;
 use zta_core::{AgentId, StateStore};
 use zta_state_redis::RedisConfig;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_call_after_a_dropped_connection_reconnects() {
-    let prefix = common::unique_prefix("reconnect");
+/// A store logged in as its own Redis user (which the test can kill or disable), an admin
+/// connection, and an agent suspended through the store.
+async fn suspended_agent_of_own_user(
+    prefix: &str,
+) -> (redis::aio::MultiplexedConnection, common::TestUser, zta_state_redis::RedisStateStore, AgentId) {
     let mut admin = common::admin().await;
-    let user = common::TestUser::create(&mut admin, &prefix).await;
-    let config = RedisConfig::new(user.url()).with_key_prefix(&prefix).with_timeout(Duration::from_secs(5));
+    let user = common::TestUser::create(&mut admin, prefix).await;
+    let config = RedisConfig::new(user.url()).with_key_prefix(prefix).with_timeout(Duration::from_secs(5));
     let store = common::connect(config).await;
     let agent = AgentId::new("compromised_bot").unwrap();
     store.suspend(&agent).await.unwrap();
+    (admin, user, store, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_after_a_dropped_connection_reconnects() {
+    let prefix = common::unique_prefix("reconnect");
+    let (mut admin, user, store, agent) = suspended_agent_of_own_user(&prefix).await;
 
     for round in 0..3 {
         let killed: i64 = redis::cmd("CLIENT")
@@ -48,12 +57,7 @@ async fn the_call_after_a_dropped_connection_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_login_during_reconnection_does_not_stick() {
     let prefix = common::unique_prefix("relogin");
-    let mut admin = common::admin().await;
-    let user = common::TestUser::create(&mut admin, &prefix).await;
-    let config = RedisConfig::new(user.url()).with_key_prefix(&prefix).with_timeout(Duration::from_secs(5));
-    let store = common::connect(config).await;
-    let agent = AgentId::new("compromised_bot").unwrap();
-    store.suspend(&agent).await.unwrap();
+    let (mut admin, user, store, agent) = suspended_agent_of_own_user(&prefix).await;
 
     let acl =
         |setting: &'static str| redis::cmd("ACL").arg("SETUSER").arg(&user.name).arg(setting).to_owned();
