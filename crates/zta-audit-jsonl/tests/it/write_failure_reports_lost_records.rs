@@ -8,7 +8,7 @@ use crate::common;
 use std::fs;
 
 use common::{config, loss_files, record};
-use zta_audit_jsonl::{JsonlSink, VerifyError, verify};
+use zta_audit_jsonl::{JsonlConfig, JsonlSink, VerifyError, verify};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 /// The request ids of `records`, as the loss file lists them.
@@ -25,24 +25,30 @@ fn read_loss_file(dir: &std::path::Path) -> (Vec<String>, String) {
     (listed, text)
 }
 
-#[tokio::test]
-async fn queued_records_lost_to_a_write_failure_are_listed_and_verify_reports_the_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = config(dir.path());
-    c.max_file_bytes = 1; // every record gets its own file
+/// A sink holding record 0, then five records queued while its writer was paused, with the
+/// second segment's name taken by a directory before the writer goes on.
+async fn five_queued_then_blocked(c: JsonlConfig, dir: &std::path::Path) -> (JsonlSink, Vec<AuditRecord>) {
     let sink = JsonlSink::open(c).unwrap();
     sink.append(record(0), Durability::Flushed).await.unwrap();
-
-    // Five requests are permitted on a queued record while the writer is busy...
     let pause = sink.pause_writer().await;
     let queued: Vec<AuditRecord> = (1..=5).map(record).collect();
     for r in &queued {
         sink.append(r.clone(), Durability::Queued).await.unwrap();
     }
-    // ...and then it cannot write them: the next segment's name is taken by a directory.
-    let blocker = dir.path().join("audit-000002.jsonl");
-    fs::create_dir(&blocker).unwrap();
+    fs::create_dir(dir.join("audit-000002.jsonl")).unwrap();
     drop(pause);
+    (sink, queued)
+}
+
+#[tokio::test]
+async fn queued_records_lost_to_a_write_failure_are_listed_and_verify_reports_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_file_bytes = 1; // every record gets its own file
+    // Five requests are permitted on a queued record while the writer is busy, and then it
+    // cannot write them: the next segment's name is taken by a directory.
+    let (sink, queued) = five_queued_then_blocked(c, dir.path()).await;
+    let blocker = dir.path().join("audit-000002.jsonl");
 
     // The sink is closed from the first failure on: every later request is refused.
     assert!(matches!(sink.flush().await, Err(AuditError::Write(_))));
@@ -75,15 +81,7 @@ async fn only_records_that_did_not_reach_the_disk_are_listed() {
     let mut c = config(dir.path());
     // Records 0 to 3 fit the first segment (lines differ by a few bytes: the time's digits).
     c.max_file_bytes = 4 * line + line / 2;
-    let sink = JsonlSink::open(c).unwrap();
-    sink.append(record(0), Durability::Flushed).await.unwrap();
-    let pause = sink.pause_writer().await;
-    let queued: Vec<AuditRecord> = (1..=5).map(record).collect();
-    for r in &queued {
-        sink.append(r.clone(), Durability::Queued).await.unwrap();
-    }
-    fs::create_dir(dir.path().join("audit-000002.jsonl")).unwrap();
-    drop(pause);
+    let (sink, queued) = five_queued_then_blocked(c, dir.path()).await;
     // Records 1 to 3 (seq 2 to 4) are written and fsynced when the segment is finished; record
     // 4 needs the next segment, which cannot be created.
     assert!(matches!(sink.flush().await, Err(AuditError::Write(_))));
