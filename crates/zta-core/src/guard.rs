@@ -176,13 +176,8 @@ pub enum GuardError {
 /// Builds a [`Guard`].
 #[derive(Debug)]
 pub struct GuardBuilder {
-    providers: Vec<Arc<dyn IdentityProvider>>,
-    tokens: Option<Arc<dyn TokenAuthority>>,
-    policy: Arc<dyn PolicyEngine>,
-    audit: Arc<dyn AuditSink>,
-    state: Arc<dyn StateStore>,
-    durability: Durability,
-    discharged: Vec<String>,
+    /// The guard's parts as given; the issuer routes are worked out by `build`.
+    parts: Inner,
 }
 
 impl GuardBuilder {
@@ -195,14 +190,14 @@ impl GuardBuilder {
     /// error.
     #[must_use]
     pub fn identity_provider(mut self, provider: Arc<dyn IdentityProvider>) -> Self {
-        self.providers.push(provider);
+        self.parts.providers.push(provider);
         self
     }
 
     /// Sets the session token authority (needed for `login`, `refresh` and session tokens).
     #[must_use]
     pub fn token_authority(mut self, tokens: Arc<dyn TokenAuthority>) -> Self {
-        self.tokens = Some(tokens);
+        self.parts.tokens = Some(tokens);
         self
     }
 
@@ -211,7 +206,7 @@ impl GuardBuilder {
     /// anywhere binds everywhere.
     #[must_use]
     pub fn state_store(mut self, state: Arc<dyn StateStore>) -> Self {
-        self.state = state;
+        self.parts.state = state;
         self
     }
 
@@ -219,7 +214,7 @@ impl GuardBuilder {
     /// (default: returns once the sink has queued it).
     #[must_use]
     pub fn durable_before_permit(mut self, durable: bool) -> Self {
-        self.durability = if durable { Durability::Flushed } else { Durability::Queued };
+        self.parts.durability = if durable { Durability::Flushed } else { Durability::Queued };
         self
     }
 
@@ -227,17 +222,18 @@ impl GuardBuilder {
     /// other obligation is denied.
     #[must_use]
     pub fn discharges(mut self, name: impl Into<String>) -> Self {
-        self.discharged.push(name.into());
+        self.parts.discharged.push(name.into());
         self
     }
 
     /// Builds the guard.
     pub fn build(self) -> Result<Guard, GuardError> {
-        if self.providers.is_empty() && self.tokens.is_none() {
+        let mut parts = self.parts;
+        if parts.providers.is_empty() && parts.tokens.is_none() {
             return Err(GuardError::NoIdentity);
         }
         let mut declared: std::collections::HashMap<AgentId, &str> = std::collections::HashMap::new();
-        for provider in &self.providers {
+        for provider in &parts.providers {
             for agent in provider.declared_agents() {
                 if let Some(first) = declared.insert(agent.clone(), provider.name()) {
                     return Err(GuardError::AmbiguousAgent {
@@ -248,19 +244,8 @@ impl GuardBuilder {
                 }
             }
         }
-        let issuers = route_issuers(&self.providers)?;
-        Ok(Guard {
-            inner: Arc::new(Inner {
-                issuers,
-                providers: self.providers,
-                tokens: self.tokens,
-                policy: self.policy,
-                audit: self.audit,
-                state: self.state,
-                durability: self.durability,
-                discharged: self.discharged,
-            }),
-        })
+        parts.issuers = route_issuers(&parts.providers)?;
+        Ok(Guard { inner: Arc::new(parts) })
     }
 }
 
@@ -286,13 +271,16 @@ impl Guard {
     /// Starts building a guard around a policy engine and an audit sink.
     pub fn builder(policy: Arc<dyn PolicyEngine>, audit: Arc<dyn AuditSink>) -> GuardBuilder {
         GuardBuilder {
-            providers: Vec::new(),
-            tokens: None,
-            policy,
-            audit,
-            state: Arc::new(MemoryStateStore::new()),
-            durability: Durability::Queued,
-            discharged: Vec::new(),
+            parts: Inner {
+                providers: Vec::new(),
+                issuers: IssuerRoutes::None,
+                tokens: None,
+                policy,
+                audit,
+                state: Arc::new(MemoryStateStore::new()),
+                durability: Durability::Queued,
+                discharged: Vec::new(),
+            },
         }
     }
 
