@@ -41,6 +41,19 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// Every event, in declaration order (for backends and their tests that must handle each).
+    pub const ALL: [Self; 9] = [
+        Self::Login,
+        Self::Authorization,
+        Self::TokenRefresh,
+        Self::TokenReuse,
+        Self::Revocation,
+        Self::Suspension,
+        Self::Reinstatement,
+        Self::PolicyReload,
+        Self::Admin,
+    ];
+
     /// The snake_case name used in audit records.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -246,4 +259,28 @@ pub trait AuditSink: Send + Sync + Debug + 'static {
 
     /// Waits until every record taken so far is durable.
     async fn flush(&self) -> Result<(), AuditError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_event_once_in_order() {
+        for (i, event) in AuditEvent::ALL.into_iter().enumerate() {
+            // Exhaustive: a new event fails to compile here until it is placed in `ALL`.
+            let position = match event {
+                AuditEvent::Login => 0,
+                AuditEvent::Authorization => 1,
+                AuditEvent::TokenRefresh => 2,
+                AuditEvent::TokenReuse => 3,
+                AuditEvent::Revocation => 4,
+                AuditEvent::Suspension => 5,
+                AuditEvent::Reinstatement => 6,
+                AuditEvent::PolicyReload => 7,
+                AuditEvent::Admin => 8,
+            };
+            assert_eq!(position, i, "{event:?}");
+        }
+    }
 }

@@ -77,17 +77,7 @@ pub async fn run_all<B: AuditBackend>(backend: &B) {
 /// resource attributes, detail maps with nested objects, arrays, `null`, booleans, `u64::MAX`,
 /// `i64::MIN` and a float; non-ASCII text; times from the Unix epoch to the year 9999.
 pub fn rich_records() -> Vec<AuditRecord> {
-    let events = [
-        AuditEvent::Login,
-        AuditEvent::Authorization,
-        AuditEvent::TokenRefresh,
-        AuditEvent::TokenReuse,
-        AuditEvent::Revocation,
-        AuditEvent::Suspension,
-        AuditEvent::Reinstatement,
-        AuditEvent::PolicyReload,
-        AuditEvent::Admin,
-    ];
+    let events = AuditEvent::ALL;
     let bases = [Basis::Permitted, Basis::ExplicitDeny, Basis::DefaultDeny, Basis::FailClosed];
     let methods = [
         AuthMethod::AgentKey,
@@ -162,17 +152,7 @@ pub fn rich_records() -> Vec<AuditRecord> {
 /// resource, a `""` delegation entry and rule, a `""` detail key, latency 0), which a backend
 /// must not turn into absent ones.
 pub fn minimal_records() -> Vec<AuditRecord> {
-    let events = [
-        AuditEvent::Login,
-        AuditEvent::Authorization,
-        AuditEvent::TokenRefresh,
-        AuditEvent::TokenReuse,
-        AuditEvent::Revocation,
-        AuditEvent::Suspension,
-        AuditEvent::Reinstatement,
-        AuditEvent::PolicyReload,
-        AuditEvent::Admin,
-    ];
+    let events = AuditEvent::ALL;
     let mut out: Vec<AuditRecord> = events
         .iter()
         .flat_map(|&e| [Effect::Allow, Effect::Deny].map(|effect| stamped(AuditRecord::new(e, effect))))
