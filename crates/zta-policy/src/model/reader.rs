@@ -289,7 +289,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn check_path(&mut self, key: &Key) -> bool {
+    /// Whether `key` is a dotted path (no empty part); if not, says so.
+    pub(super) fn check_dotted(&mut self, key: &Key) -> bool {
         let path = key.name.as_str();
         if path.is_empty() || path.split('.').any(str::is_empty) {
             self.error(
@@ -299,6 +300,14 @@ impl<'a> Reader<'a> {
             );
             return false;
         }
+        true
+    }
+
+    fn check_path(&mut self, key: &Key) -> bool {
+        if !self.check_dotted(key) {
+            return false;
+        }
+        let path = key.name.as_str();
         if AttributePath::parse(path) == AttributePath::Unknown {
             let reserved = Attribute::ALL.map(Attribute::name);
             let hint = match did_you_mean(path, &reserved) {

@@ -248,15 +248,10 @@ impl Reader<'_> {
 
     /// A schema path names request context, or `resource.<path>`; never a reserved attribute.
     fn check_schema_path(&mut self, key: &Key) {
-        let path = key.name.as_str();
-        if path.is_empty() || path.split('.').any(str::is_empty) {
-            self.error(
-                key.pos,
-                format!("`{path}` is not an attribute path"),
-                "write dotted names such as `message.type`",
-            );
+        if !self.check_dotted(key) {
             return;
         }
+        let path = key.name.as_str();
         if matches!(AttributePath::parse(path), AttributePath::Reserved(_) | AttributePath::Unknown) {
             self.error(
                 key.pos,
