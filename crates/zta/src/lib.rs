@@ -13,6 +13,7 @@
 //! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
 //! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
 //! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
+//! | `adapter-tower` (off) | [`adapter::tower`] | a tower `Layer` that puts the guard in front of HTTP services |
 //!
 //! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
 //! `Guard` from it.
@@ -57,6 +58,15 @@ pub mod state {
     #[cfg(feature = "state-redis")]
     pub mod redis {
         pub use zta_state_redis::*;
+    }
+}
+
+/// Adapters: where the guard meets an agent framework or a protocol.
+pub mod adapter {
+    /// A tower `Layer` for HTTP services (axum, hyper, tonic).
+    #[cfg(feature = "adapter-tower")]
+    pub mod tower {
+        pub use zta_adapter_tower::*;
     }
 }
 
