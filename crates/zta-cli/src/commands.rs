@@ -81,14 +81,13 @@ pub(crate) async fn check(config: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A credential file, as `zta authorize` and `zta token issue` read it.
+/// A credential file, as `zta authorize` and `zta token issue` read it: a credential in its JSON
+/// shape, or what `zta token issue` printed.
 #[derive(Debug, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(untagged)]
 enum CredentialFile {
-    Bearer { bearer: String },
-    Assertion { assertion: String },
-    Password { username: String, password: String },
     Issued(IssuedTokens),
+    Credential(Credential),
 }
 
 /// What `zta token issue` prints: its access token is the bearer credential.
@@ -113,9 +112,7 @@ fn read_credential(path: &Path) -> Result<Credential> {
     })?;
     Ok(match parsed {
         CredentialFile::Issued(tokens) => Credential::bearer(tokens.access_token.trim()),
-        CredentialFile::Bearer { bearer } => Credential::bearer(bearer.trim()),
-        CredentialFile::Assertion { assertion } => Credential::agent_assertion(assertion.trim()),
-        CredentialFile::Password { username, password } => Credential::password(username, password),
+        CredentialFile::Credential(credential) => credential,
     })
 }
 

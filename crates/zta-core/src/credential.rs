@@ -62,6 +62,31 @@ impl Credential {
     }
 }
 
+/// The JSON shape of a credential, as `zta authorize` files and `zta serve` requests carry it:
+/// `{"bearer": "..."}`, `{"assertion": "..."}` or `{"username": "...", "password": "..."}`.
+/// Anything else, an extra member included, is refused; the error never echoes the secret.
+impl<'de> serde::Deserialize<'de> for Credential {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Shape {
+            bearer: Option<String>,
+            assertion: Option<String>,
+            username: Option<String>,
+            password: Option<String>,
+        }
+        let shape = Shape::deserialize(deserializer)?;
+        match (shape.bearer, shape.assertion, shape.username, shape.password) {
+            (Some(token), None, None, None) => Ok(Self::bearer(token.trim())),
+            (None, Some(jwt), None, None) => Ok(Self::agent_assertion(jwt.trim())),
+            (None, None, Some(username), Some(password)) => Ok(Self::password(username, password)),
+            _ => Err(serde::de::Error::custom(
+                "a credential is {\"bearer\": ...}, {\"assertion\": ...} or {\"username\": ..., \"password\": ...}",
+            )),
+        }
+    }
+}
+
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -78,6 +103,25 @@ impl std::fmt::Debug for Credential {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_read_from_their_json_shapes_only() {
+        let read = |json: &str| serde_json::from_str::<Credential>(json);
+        assert_eq!(read(r#"{"bearer": " t.o.k "}"#).unwrap().kind(), "bearer");
+        assert_eq!(read(r#"{"assertion": "a.b.c"}"#).unwrap().kind(), "agent_assertion");
+        assert_eq!(read(r#"{"username": "u", "password": "p"}"#).unwrap().kind(), "password");
+        for bad in [
+            r#"{}"#,
+            r#"{"bearer": "x", "assertion": "y"}"#,
+            r#"{"username": "u"}"#,
+            r#"{"bearer": "x", "role": "admin"}"#,
+            r#""x""#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let err = read(r#"{"bearer": "s3cr3t", "assertion": "s3cr3t"}"#).unwrap_err().to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
 
     #[test]
     fn debug_never_shows_secrets() {
