@@ -303,26 +303,20 @@ impl Guard {
         credential: &'a Credential,
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
-        // One clock read stamps the request: the record's time, and a time-ordered id made
-        // without `now_v7`'s process-wide counter (ids need not sort within a millisecond; the
-        // audit sequence orders records). This runs on every request.
-        let time = OffsetDateTime::now_utc();
-        let since_epoch = time - OffsetDateTime::UNIX_EPOCH;
-        let request_id = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            u64::try_from(since_epoch.whole_seconds()).unwrap_or_default(),
-            since_epoch.subsec_nanoseconds().unsigned_abs(),
-        ));
-        let span = tracing::info_span!(
-            "zta.check",
-            %request_id,
-            action = %request.action.action_type(),
-            agent = Empty,
-            effect = Empty,
-            basis = Empty,
-            latency_us = Empty,
-        );
-        self.check_inner(request_id, time, credential, request).instrument(span)
+        let (request_id, time, span) = stamp(&request);
+        self.check_inner(request_id, time, credential, None, request).instrument(span)
+    }
+
+    /// [`check`](Self::check) for a protocol whose request names its subject (AuthZEN's
+    /// `subject.id`): also denied, and audited, unless the credential proves exactly `subject`.
+    pub fn check_as<'a>(
+        &'a self,
+        credential: &'a Credential,
+        subject: &'a AgentId,
+        request: Request,
+    ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
+        let (request_id, time, span) = stamp(&request);
+        self.check_inner(request_id, time, credential, Some(subject), request).instrument(span)
     }
 
     async fn check_inner(
@@ -330,6 +324,7 @@ impl Guard {
         request_id: Uuid,
         time: OffsetDateTime,
         credential: &Credential,
+        subject: Option<&AgentId>,
         request: Request,
     ) -> Result<Permit, Denied> {
         let started = Instant::now();
@@ -339,6 +334,10 @@ impl Guard {
             // A refused agent's principal travels with the error, so the record names it.
             let principal = match self.authenticate_at(credential, time).await {
                 Ok(principal) => match self.refuse_suspended(&principal.agent_id).await {
+                    Ok(()) if subject.is_some_and(|s| *s != principal.agent_id) => Err((
+                        AuthError::invalid("the request's subject is not the agent the credential proves"),
+                        Some(principal),
+                    )),
                     Ok(()) => Ok(principal),
                     Err(e) => Err((e, Some(principal))),
                 },
@@ -788,4 +787,27 @@ fn unverified_issuer(token: &str) -> Option<String> {
     }
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<Issuer>(&json).ok()?.iss
+}
+
+/// One clock read stamps a request: the record's time, and a time-ordered id made without
+/// `now_v7`'s process-wide counter (ids need not sort within a millisecond; the audit sequence
+/// orders records); and the span its check runs in. This runs on every request.
+fn stamp(request: &Request) -> (Uuid, OffsetDateTime, tracing::Span) {
+    let time = OffsetDateTime::now_utc();
+    let since_epoch = time - OffsetDateTime::UNIX_EPOCH;
+    let request_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(since_epoch.whole_seconds()).unwrap_or_default(),
+        since_epoch.subsec_nanoseconds().unsigned_abs(),
+    ));
+    let span = tracing::info_span!(
+        "zta.check",
+        %request_id,
+        action = %request.action.action_type(),
+        agent = Empty,
+        effect = Empty,
+        basis = Empty,
+        latency_us = Empty,
+    );
+    (request_id, time, span)
 }

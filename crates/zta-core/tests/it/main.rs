@@ -1,6 +1,7 @@
 //! The integration tests of `zta-core`, one module per behaviour, linked into one binary
 //! (one link instead of one per file).
 
+mod a_named_subject_must_be_the_credentials_agent;
 mod audit_record_json_matches_serde;
 mod bearer_tokens_route_by_issuer;
 mod common;
