@@ -1,0 +1,345 @@
+//! The guard as an HTTP service any language can call: the OpenID AuthZEN Authorization API
+//! 1.0 (`POST /access/v1/evaluation`, `POST /access/v1/evaluations`,
+//! `GET /.well-known/authzen-configuration`) and `GET /healthz`.
+//!
+//! The subject carries the agent's own credential in `subject.properties.credential`, in the
+//! JSON shape of [`Credential`] (`{"bearer": ...}`, ...); the guard verifies it on every
+//! evaluation, and a `subject.id`, when given, must be the agent it proves. The action name is
+//! a ZTA action type (`call_tool`, `send_message`, `execute_task`, `handoff`, `delegate`, or a
+//! custom verb); a resource `{"type": "tool", "id": "web_search"}` names the tool of a
+//! `call_tool`, `{"type": "agent", "id": "writer_bot"}` the target of an agent-to-agent action,
+//! any other resource is the request's resource (its `properties` its attributes);
+//! `action.properties.name` names the message type, task type, handoff or delegation scope
+//! (default: the action name). The request's `context` is the request context (reserved
+//! attributes refused, as always).
+//!
+//! Every evaluation is one `Guard` check, authenticated, decided and audited on its own. The
+//! answer is `{"decision": bool, "context": {"id": <request id>, "reason": <safe reason>}}`; a
+//! request that is not an evaluation at all (malformed JSON, a missing subject or action) is
+//! `400`, a body over the limit `413`.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use zta_core::{Action, ActionKind, AgentId, Credential, Guard, Request, Resource};
+
+/// Settings of the service (`server:` in `zta.yaml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Where to listen (default `127.0.0.1:8180`: loopback unless said otherwise).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The URL callers reach the service at, for the discovery document (default
+    /// `http://<listen>`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes (default 64 KiB); larger is `413`.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Most evaluations in one batch (default 64); more is `400`.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8180))
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_max_batch() -> usize {
+    64
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+            max_body_bytes: default_max_body(),
+            max_batch: default_max_batch(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    guard: Guard,
+    base: String,
+    max_batch: usize,
+}
+
+/// The service's routes around `guard`.
+pub fn router(guard: Guard, config: &ServerConfig) -> Router {
+    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let shared =
+        Arc::new(Shared { guard, base: base.trim_end_matches('/').to_owned(), max_batch: config.max_batch });
+    Router::new()
+        .route("/access/v1/evaluation", post(evaluation))
+        .route("/access/v1/evaluations", post(evaluations))
+        .route("/.well-known/authzen-configuration", get(metadata))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(shared)
+}
+
+/// Serves `guard` on `config.listen` until `shutdown` completes, then flushes the audit log.
+pub async fn serve(
+    guard: Guard,
+    config: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready");
+    let app = router(guard.clone(), config);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    guard.audit_sink().flush().await.map_err(std::io::Error::other)
+}
+
+async fn metadata(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let base = &shared.base;
+    Json(json!({
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
+        "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+    }))
+}
+
+/// One evaluation as sent: every part optional here, because a batch item inherits what it
+/// leaves out from the batch's top level.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Parts {
+    subject: Option<Subject>,
+    action: Option<ActionIn>,
+    resource: Option<ResourceIn>,
+    context: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Subject {
+    #[serde(rename = "type")]
+    _kind: String,
+    id: Option<String>,
+    #[serde(default)]
+    properties: SubjectProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct SubjectProperties {
+    credential: Option<Credential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ActionIn {
+    name: String,
+    #[serde(default)]
+    properties: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ResourceIn {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+    #[serde(default)]
+    properties: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Batch {
+    #[serde(flatten)]
+    defaults: Parts,
+    #[serde(default)]
+    evaluations: Vec<Parts>,
+    #[serde(default)]
+    options: Options,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Options {
+    #[serde(default)]
+    evaluations_semantic: Semantic,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Semantic {
+    #[default]
+    ExecuteAll,
+    DenyOnFirstDeny,
+    PermitOnFirstPermit,
+}
+
+/// A request that is not an evaluation: `400` with what is wrong.
+fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not an AuthZEN request: {e}"))
+}
+
+async fn evaluation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let parts: Parts = match parse(&body) {
+        Ok(parts) => parts,
+        Err(message) => return bad_request(message),
+    };
+    match decide(&shared.guard, parts).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(message) => bad_request(message),
+    }
+}
+
+async fn evaluations(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let batch: Batch = match parse(&body) {
+        Ok(batch) => batch,
+        Err(message) => return bad_request(message),
+    };
+    if batch.evaluations.is_empty() {
+        return match decide(&shared.guard, batch.defaults).await {
+            Ok(answer) => Json(answer).into_response(),
+            Err(message) => bad_request(message),
+        };
+    }
+    if batch.evaluations.len() > shared.max_batch {
+        return bad_request(format!("more than {} evaluations in one request", shared.max_batch));
+    }
+    // Every item is complete before any is decided: a malformed batch decides nothing.
+    let items: Vec<Parts> =
+        batch.evaluations.into_iter().map(|item| inherit(item, &batch.defaults)).collect();
+    if let Some((i, message)) = items.iter().enumerate().find_map(|(i, p)| missing(p).map(|m| (i, m))) {
+        return bad_request(format!("evaluation {i}: {message}"));
+    }
+    let semantic = batch.options.evaluations_semantic;
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        let answer = match decide(&shared.guard, item).await {
+            Ok(answer) => answer,
+            Err(message) => return bad_request(message),
+        };
+        let allowed = answer.get("decision") == Some(&Value::Bool(true));
+        answers.push(answer);
+        let stop = match semantic {
+            Semantic::ExecuteAll => false,
+            Semantic::DenyOnFirstDeny => !allowed,
+            Semantic::PermitOnFirstPermit => allowed,
+        };
+        if stop {
+            break;
+        }
+    }
+    Json(json!({ "evaluations": answers })).into_response()
+}
+
+/// `item` with what it leaves out taken from the batch's top level.
+fn inherit(item: Parts, defaults: &Parts) -> Parts {
+    Parts {
+        subject: item.subject.or_else(|| defaults.subject.clone()),
+        action: item.action.or_else(|| defaults.action.clone()),
+        resource: item.resource.or_else(|| defaults.resource.clone()),
+        context: item.context.or_else(|| defaults.context.clone()),
+    }
+}
+
+/// What an evaluation lacks, if anything.
+fn missing(parts: &Parts) -> Option<&'static str> {
+    match (&parts.subject, &parts.action) {
+        (None, _) => Some("`subject` is required"),
+        (_, None) => Some("`action` is required"),
+        _ => None,
+    }
+}
+
+/// Decides one evaluation through the guard. `Err` only for a request that cannot be an
+/// evaluation; every other failure, the credential's included, is a denial the guard audited.
+async fn decide(guard: &Guard, parts: Parts) -> Result<Value, String> {
+    if let Some(message) = missing(&parts) {
+        return Err(message.to_owned());
+    }
+    let (Some(subject), Some(action)) = (parts.subject, parts.action) else {
+        return Err("`subject` and `action` are required".to_owned());
+    };
+    let request = match request(action, parts.resource, parts.context.unwrap_or_default()) {
+        Ok(request) => request,
+        Err(reason) => return Ok(deny(None, &reason)),
+    };
+    // No credential still goes through the guard, which refuses and audits it.
+    let credential = subject.properties.credential.unwrap_or_else(|| Credential::bearer(""));
+    let outcome = match subject.id {
+        Some(id) => match AgentId::new(&id) {
+            Ok(named) => guard.check_as(&credential, &named, request).await,
+            Err(_) => return Ok(deny(None, "`subject.id` is not a valid agent id")),
+        },
+        None => guard.check(&credential, request).await,
+    };
+    Ok(match outcome {
+        Ok(permit) => json!({ "decision": true, "context": { "id": permit.request_id().to_string() } }),
+        Err(denied) => deny(Some(denied.request_id().to_string()), &denied.reason().to_string()),
+    })
+}
+
+fn deny(id: Option<String>, reason: &str) -> Value {
+    let mut context = Map::new();
+    if let Some(id) = id {
+        context.insert("id".to_owned(), Value::String(id));
+    }
+    context.insert("reason".to_owned(), Value::String(reason.to_owned()));
+    json!({ "decision": false, "context": context })
+}
+
+/// The guard request an AuthZEN action, resource and context describe.
+fn request(
+    action: ActionIn,
+    resource: Option<ResourceIn>,
+    context: Map<String, Value>,
+) -> Result<Request, String> {
+    let kind = ActionKind::from_verb(&action.name);
+    let named = || match action.properties.get("name") {
+        Some(Value::String(name)) => name.clone(),
+        _ => action.name.clone(),
+    };
+    let (action, resource, target) = match (kind, resource) {
+        (Some(ActionKind::ToolCall), Some(r)) if r.kind == "tool" => (Action::tool_call(r.id), None, None),
+        (Some(ActionKind::ToolCall), _) => {
+            return Err("`call_tool` needs a resource of type `tool`".to_owned());
+        }
+        (Some(kind), resource) => {
+            let action = Action::new(kind, named()).map_err(|e| e.to_string())?;
+            match resource {
+                Some(r) if r.kind == "agent" => {
+                    let target =
+                        AgentId::new(&r.id).map_err(|_| "the resource is not a valid agent id".to_owned())?;
+                    (action, None, Some(target))
+                }
+                other => (action, other, None),
+            }
+        }
+        (None, resource) => (Action::custom(&action.name).map_err(|e| e.to_string())?, resource, None),
+    };
+    let mut request = Request::new(action);
+    if let Some(r) = resource {
+        let mut res = Resource::new(r.kind, r.id);
+        for (key, value) in r.properties {
+            res = res.with_attribute(key, value);
+        }
+        request = request.with_resource(res);
+    }
+    if let Some(target) = target {
+        request = request.with_target(target);
+    }
+    for (key, value) in context {
+        request = request.with_context(key, value);
+    }
+    Ok(request)
+}
