@@ -75,10 +75,49 @@ async fn build(config: &Path) -> Result<zta::Built> {
 }
 
 pub(crate) async fn check(config: &Path) -> Result<ExitCode> {
+    Config::from_file(config)?.server()?;
     let built = build(config).await?;
     println!("{}: ok (policy {})", config.display(), built.guard.policy_engine().digest());
     built.guard.audit_sink().flush().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+    let loaded = Config::from_file(config)?;
+    let mut server = loaded.server()?;
+    if let Some(listen) = listen {
+        server.listen = listen;
+    }
+    let built = loaded.build().await?;
+    let listener = tokio::net::TcpListener::bind(server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", server.listen))?;
+    server.listen = listener.local_addr()?;
+    println!("zta serve: listening on http://{} (AuthZEN evaluation API)", server.listen);
+    zta::server::serve_on(listener, built.guard, &server, shutdown_signal()).await?;
+    println!("zta serve: stopped; audit log flushed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }
 
 /// A credential file, as `zta authorize` and `zta token issue` read it: a credential in its JSON

@@ -42,6 +42,17 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Serve the guard over HTTP: the AuthZEN evaluation API (until Ctrl-C or SIGTERM; the
+    /// audit log is flushed before it exits).
+    Serve {
+        /// The config file (`zta.yaml` or `.toml`); its `server:` section, if any, sets the
+        /// address and limits.
+        #[arg(long)]
+        config: PathBuf,
+        /// Listen here instead (`127.0.0.1:0` picks a free port; the address is printed).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Run the full guard path for one request and print the decision as JSON.
     Authorize {
         /// The config file.
@@ -159,6 +170,7 @@ async fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Demo { audit_dir } => demo::run(&audit_dir).await,
         Command::Check { config } => commands::check(&config).await,
+        Command::Serve { config, listen } => commands::serve(&config, listen).await,
         Command::Authorize { config, credential_file, request } => {
             commands::authorize(&config, &credential_file, &request).await
         }

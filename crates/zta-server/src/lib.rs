@@ -101,6 +101,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    serve_on(listener, guard, config, shutdown).await
+}
+
+/// [`serve`] on a listener bound already (to learn the port of `127.0.0.1:0` first).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    guard: Guard,
+    config: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready");
     let app = router(guard.clone(), config);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;

@@ -221,7 +221,8 @@ pub struct Config {
     origin: Origin,
 }
 
-/// Where the config came from: the file, and its document (for locating later errors).
+/// Where the config came from: the file, and its document (for locating later errors and
+/// reading the `server` section when it is asked for).
 #[derive(Debug)]
 struct Origin {
     file: Option<PathBuf>,
@@ -288,11 +289,13 @@ impl Config {
                 "audit" => audit = Some(read_audit(node)?),
                 "state" => state = Some(read_state(node)?),
                 "guard" => guard = Some(read(node)?),
+                // Read by `Config::server`: only `zta serve` needs it.
+                "server" => {}
                 other => {
                     return Err(ConfigError::read(DeError::new(
                         key.pos,
                         format!(
-                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`"
+                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`, `server`"
                         ),
                     )));
                 }
@@ -339,6 +342,15 @@ impl Config {
             if let Some(p) = c.anchor.as_mut().and_then(|a| a.file.as_mut()) {
                 fix(p);
             }
+        }
+    }
+
+    /// The `server` section (defaults when there is none), for `zta serve`.
+    #[cfg(feature = "server")]
+    pub fn server(&self) -> Result<crate::server::ServerConfig, ConfigError> {
+        match self.origin.doc.get("server") {
+            Some(node) => read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e }),
+            None => Ok(crate::server::ServerConfig::default()),
         }
     }
 

@@ -13,6 +13,7 @@
 //! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
 //! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
 //! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
+//! | `server` (off) | [`server`] | the guard as an AuthZEN evaluation service (`zta serve`) |
 //! | `adapter-tower` (off) | [`adapter::tower`] | a tower `Layer` that puts the guard in front of HTTP services |
 //!
 //! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
@@ -68,6 +69,12 @@ pub mod adapter {
     pub mod tower {
         pub use zta_adapter_tower::*;
     }
+}
+
+/// The guard as an HTTP service (the AuthZEN evaluation API).
+#[cfg(feature = "server")]
+pub mod server {
+    pub use zta_server::*;
 }
 
 /// Audit sinks.

@@ -1,0 +1,89 @@
+//! `zta serve`: the AuthZEN evaluation API over real HTTP on loopback, from the README's
+//! deployment; a SIGTERM stops it after flushing the audit log, which then verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+};
+
+use serde_json::{Value, json};
+
+use crate::common::{SECRET, deployment, zta};
+
+/// POSTs `body` to `path` over one HTTP/1.1 connection; the status code and the JSON answer.
+fn post(addr: &str, path: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = response.split_once("\r\n\r\n").map_or(Value::Null, |(_, b)| serde_json::from_str(b).unwrap());
+    (status, json)
+}
+
+fn evaluation(tool: &str) -> Value {
+    json!({
+        "subject": {"type": "agent", "id": "writer_bot",
+                    "properties": {"credential": {"username": "writer_bot", "password": SECRET}}},
+        "action": {"name": "call_tool"},
+        "resource": {"type": "tool", "id": tool},
+    })
+}
+
+#[test]
+fn serve_decides_over_http_and_flushes_its_audit_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    deployment(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zta"))
+        .args(["serve", "--config", "zta.yaml", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+
+    let (status, allowed) = post(&addr, "/access/v1/evaluation", &evaluation("write_document"));
+    assert_eq!((status, &allowed["decision"]), (200, &json!(true)), "{allowed}");
+    let (status, denied) = post(&addr, "/access/v1/evaluation", &evaluation("shell"));
+    assert_eq!((status, &denied["decision"]), (200, &json!(false)), "{denied}");
+    assert_eq!(post(&addr, "/access/v1/evaluation", &json!({"action": {}})).0, 400);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("stopped; audit log flushed"), "{rest}");
+
+    // The deployment signs no checkpoint: intact but unprotected (exit 4), both decisions in it.
+    let (code, out, err) = zta(&["audit", "verify", "--config", "zta.yaml"], dir.path());
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("chain intact") && out.contains("2 records"), "{out}");
+    let audit = std::fs::read_dir(dir.path().join("audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<String>();
+    for id in [&allowed["context"]["id"], &denied["context"]["id"]] {
+        assert!(audit.contains(id.as_str().unwrap()), "{id} is in the audit log");
+    }
+}
