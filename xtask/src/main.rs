@@ -67,7 +67,9 @@ fn ci() -> Result<()> {
 /// The facade must build with no backend and with each backend alone.
 fn features() -> Result<()> {
     cargo(&["check", "-p", "zta", "--no-default-features"])?;
-    for feature in ["identity-static", "policy-native", "audit-jsonl", "state-redis", "adapter-tower", "server"] {
+    for feature in
+        ["identity-static", "policy-native", "audit-jsonl", "state-redis", "adapter-tower", "server"]
+    {
         cargo(&["check", "-p", "zta", "--no-default-features", "--features", feature])?;
     }
     Ok(())
