@@ -1,15 +1,18 @@
 //! `cargo xtask <command>`: the project's automation, one entry point for people and CI.
 //!
 //! * `ci`       — everything CI checks: fmt, clippy, tests, doc tests, examples, cargo-deny,
-//!   layering. The README's test command.
-//! * `test`     — services, then the whole test suite.
-//! * `services` — starts what the tests need beyond what the machine already runs.
+//!   layering. The README's test command. Stops the services it started.
+//! * `test`     — services, then the whole test suite, then stops the services it started.
+//! * `services` — starts what the tests need beyond what the machine already runs (the OIDC test
+//!   server in `xtask/oidc-server`) and checks the rest answer; `services stop` stops the OIDC
+//!   test server.
 //! * `bench`    — criterion benchmarks, then a table of medians and ratios.
 //! * `fuzz`     — runs each fuzz target for a while (`cargo xtask fuzz [SECONDS]`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod layering;
+mod services;
 
 use std::{
     path::{Path, PathBuf},
@@ -30,16 +33,17 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("test") => {
-            services()?;
-            tests()
-        }
-        Some("services") => services(),
+        Some("test") => services::around(tests),
+        Some("services") => match args.get(1).map(String::as_str) {
+            None => services::ensure().map(|_| ()),
+            Some("stop") => services::stop(),
+            Some(other) => bail!("unknown `services` command `{other}` (services [stop])"),
+        },
         Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str).unwrap_or("60")),
         Some("layering") => layering::check(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|test|services|bench|fuzz|layering>");
+            eprintln!("usage: cargo xtask <ci|test|services [stop]|bench|fuzz|layering>");
             std::process::exit(2)
         }
     }
@@ -59,17 +63,27 @@ fn ci() -> Result<()> {
     step("layering", layering::check())?;
     step("feature combinations", features())?;
     step("cargo-deny", deny())?;
-    services()?;
-    step("examples and benches build", cargo(&["build", "--workspace", "--all-targets", "--all-features"]))?;
-    tests()
+    services::around(|| {
+        step(
+            "examples and benches build",
+            cargo(&["build", "--workspace", "--all-targets", "--all-features"]),
+        )?;
+        tests()
+    })
 }
 
 /// The facade must build with no backend and with each backend alone.
 fn features() -> Result<()> {
     cargo(&["check", "-p", "zta", "--no-default-features"])?;
-    for feature in
-        ["identity-static", "policy-native", "audit-jsonl", "state-redis", "adapter-tower", "server"]
-    {
+    for feature in [
+        "identity-static",
+        "identity-oidc",
+        "policy-native",
+        "audit-jsonl",
+        "state-redis",
+        "adapter-tower",
+        "server",
+    ] {
         cargo(&["check", "-p", "zta", "--no-default-features", "--features", feature])?;
     }
     Ok(())
@@ -77,29 +91,6 @@ fn features() -> Result<()> {
 
 fn tests() -> Result<()> {
     step("tests", cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"]))
-}
-
-/// The machine runs PostgreSQL, Redis and NATS itself; services the tests need beyond those
-/// (none yet) are started here. Checks that the ones the tests use answer, so a missing one
-/// fails the run with a message that names it.
-fn services() -> Result<()> {
-    let redis = std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    let address = redis
-        .split_once("://")
-        .map(|(_, rest)| rest.rsplit('@').next().unwrap_or(rest).trim_end_matches('/'))
-        .filter(|a| !a.is_empty())
-        .with_context(|| format!("ZTA_TEST_REDIS_URL `{redis}` is not a redis:// URL"))?;
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(address).ok().and_then(|mut addrs| {
-        addrs.find(|a| std::net::TcpStream::connect_timeout(a, std::time::Duration::from_secs(2)).is_ok())
-    });
-    if reachable.is_none() {
-        bail!(
-            "the tests need Redis at {address} (ZTA_TEST_REDIS_URL), and nothing answers there; this \
-             machine kind starts it before each session (`redis-server --daemonize yes --bind 127.0.0.1 \
-             --port 6379 --save \"\" --appendonly no`)"
-        );
-    }
-    Ok(())
 }
 
 fn deny() -> Result<()> {

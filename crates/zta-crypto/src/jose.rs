@@ -173,6 +173,18 @@ impl<'t> CompactJws<'t> {
         }
         Ok(Header { alg: raw.alg, typ: raw.typ, kid: raw.kid })
     }
+
+    /// The payload's `iss`, read without verification: only to choose which issuer's keys and
+    /// rules verify the token, never as proof. `None` when the payload is not base64url JSON
+    /// with a string `iss`.
+    pub fn unverified_issuer(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Issuer {
+            iss: Option<String>,
+        }
+        let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
+        serde_json::from_slice::<Issuer>(&json).ok()?.iss
+    }
 }
 
 /// The protected header members ZTA reads. Everything else is ignored, except the refused

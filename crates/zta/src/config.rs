@@ -126,7 +126,17 @@ pub enum IdentitySection {
     /// Agents declared in the config (not compiled in).
     #[cfg(not(feature = "identity-static"))]
     Static(NotCompiled),
-    /// An OpenID Connect issuer such as Entra ID (not yet available).
+    /// Microsoft Entra ID access tokens (`identity-oidc`).
+    #[cfg(feature = "identity-oidc")]
+    Entra(crate::identity::oidc::EntraConfig),
+    /// Microsoft Entra ID access tokens (not compiled in).
+    #[cfg(not(feature = "identity-oidc"))]
+    Entra(NotCompiled),
+    /// Access tokens of any OpenID Connect issuer (`identity-oidc`).
+    #[cfg(feature = "identity-oidc")]
+    Oidc(crate::identity::oidc::OidcConfig),
+    /// Access tokens of any OpenID Connect issuer (not compiled in).
+    #[cfg(not(feature = "identity-oidc"))]
     Oidc(NotCompiled),
     /// An LDAP directory (not yet available).
     Ldap(NotCompiled),
@@ -401,6 +411,7 @@ impl Config {
     // Only a build that leaves some backend feature off can name one that is off.
     #[cfg(not(all(
         feature = "identity-static",
+        feature = "identity-oidc",
         feature = "policy-native",
         feature = "audit-jsonl",
         feature = "state-redis"
@@ -468,7 +479,7 @@ impl Config {
             builder = builder.discharges(name.clone());
         }
         for (index, section) in self.identity.iter().enumerate() {
-            builder = builder.identity_provider(self.build_identity(index, section, &state)?);
+            builder = builder.identity_provider(self.build_identity(index, section, &state).await?);
         }
         let guard = builder.build().map_err(|e| self.error(&["identity"], e.to_string()).caused_by(e))?;
         Ok(Built { guard, tokens, state })
@@ -515,7 +526,7 @@ impl Config {
             .map_err(|e| self.error(&["tokens", key], format!("invalid token signing key: {e}")).caused_by(e))
     }
 
-    fn build_identity(
+    async fn build_identity(
         &self,
         index: usize,
         section: &IdentitySection,
@@ -535,8 +546,37 @@ impl Config {
                 let _ = (index, state);
                 Err(self.missing_feature("identity", "static", "identity-static"))
             }
-            IdentitySection::Oidc(_) => Err(self.not_available("identity", "oidc")),
+            #[cfg(feature = "identity-oidc")]
+            IdentitySection::Entra(c) => {
+                let provider = crate::identity::oidc::OidcProvider::entra(c.clone(), state.clone()).await;
+                Ok(Arc::new(provider.map_err(|e| self.oidc_error(index, &e).caused_by(e))?))
+            }
+            #[cfg(feature = "identity-oidc")]
+            IdentitySection::Oidc(c) => {
+                let provider = crate::identity::oidc::OidcProvider::oidc(c.clone(), state.clone()).await;
+                Ok(Arc::new(provider.map_err(|e| self.oidc_error(index, &e).caused_by(e))?))
+            }
+            #[cfg(not(feature = "identity-oidc"))]
+            IdentitySection::Entra(_) => Err(self.missing_feature("identity", "entra", "identity-oidc")),
+            #[cfg(not(feature = "identity-oidc"))]
+            IdentitySection::Oidc(_) => Err(self.missing_feature("identity", "oidc", "identity-oidc")),
             IdentitySection::Ldap(_) => Err(self.not_available("identity", "ldap")),
+        }
+    }
+
+    /// An OIDC provider's build error, at the setting it names when it names one.
+    #[cfg(feature = "identity-oidc")]
+    fn oidc_error(&self, index: usize, e: &crate::identity::oidc::Error) -> ConfigError {
+        let index = index.to_string();
+        match e {
+            crate::identity::oidc::Error::Config { field, .. } => {
+                let path: Vec<&str> =
+                    ["identity", index.as_str()].into_iter().chain(field.split('.')).collect();
+                self.error(&path, e.to_string())
+            }
+            _ => self
+                .error(&["identity", &index], e.to_string())
+                .hint("check the issuer's URL and that it answers its discovery document and keys"),
         }
     }
 
@@ -619,9 +659,16 @@ fn read_identity(node: &Node) -> Result<IdentitySection, ConfigError> {
         "static" => IdentitySection::Static(read(&rest)?),
         #[cfg(not(feature = "identity-static"))]
         "static" => IdentitySection::Static(NotCompiled),
+        #[cfg(feature = "identity-oidc")]
+        "entra" => IdentitySection::Entra(read(&rest)?),
+        #[cfg(not(feature = "identity-oidc"))]
+        "entra" => IdentitySection::Entra(NotCompiled),
+        #[cfg(feature = "identity-oidc")]
+        "oidc" => IdentitySection::Oidc(read(&rest)?),
+        #[cfg(not(feature = "identity-oidc"))]
         "oidc" => IdentitySection::Oidc(NotCompiled),
         "ldap" => IdentitySection::Ldap(NotCompiled),
-        other => return Err(unknown_type(other, pos, &["static", "oidc", "ldap"])),
+        other => return Err(unknown_type(other, pos, &["static", "entra", "oidc", "ldap"])),
     })
 }
 

@@ -12,6 +12,7 @@
 //! | `identity-static` | [`identity::static_agents`] | agents declared in config (Ed25519 keys, argon2id secrets) |
 //! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
 //! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
+//! | `identity-oidc` (off) | [`identity::oidc`] | Entra ID and OpenID Connect access tokens, and the agent-side token client |
 //! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
 //! | `server` (off) | [`server`] | the guard as an AuthZEN evaluation service (`zta serve`) |
 //! | `adapter-tower` (off) | [`adapter::tower`] | a tower `Layer` that puts the guard in front of HTTP services |
@@ -38,6 +39,13 @@ pub mod identity {
     #[cfg(feature = "identity-static")]
     pub mod static_agents {
         pub use zta_identity_static::*;
+    }
+
+    /// Microsoft Entra ID and any OpenID Connect issuer: access tokens verified on every
+    /// request, and the agent-side client that obtains them.
+    #[cfg(feature = "identity-oidc")]
+    pub mod oidc {
+        pub use zta_identity_oidc::*;
     }
 }
 
