@@ -10,7 +10,7 @@
 // Entra-shaped endpoints:
 //   GET  /{t}/v2.0/.well-known/openid-configuration   discovery, issuer <base>/{t}/v2.0
 //   GET  /{t}/.well-known/openid-configuration        v1 discovery, issuer <base>/sts/{t}/
-//   GET  /{t}/discovery/v2.0/keys, /{t}/discovery/keys  {"keys":[{kty,use,kid,n,e,issuer}]}
+//   GET  /{t}/discovery/v2.0/keys, /{t}/discovery/keys  {"keys":[{kty,use,kid,n,e,issuer (v2 only)}]}
 //   POST /{t}/oauth2/v2.0/token, /{t}/oauth2/token     client credentials grant (client_secret
 //        in the body or HTTP Basic, or a private_key_jwt client assertion: RS256, ES256, EdDSA)
 // Test control (JSON bodies):
@@ -275,14 +275,18 @@ function handleDiscovery(state, version, req, res) {
   sendJson(res, 200, discoveryDocument(state, version, mode));
 }
 
-function handleJwks(state, req, res) {
+// As Entra: the v2 key set gives each key the v2 issuer it signs for; the v1 key set does not.
+function handleJwks(state, req, res, version) {
   state.stats.jwks_fetches += 1;
   if (applyMode(state.modes.jwks, req, res)) return;
   const issuer = `${base}/${issuerTenant(state)}/v2.0`;
   const keys = state.keystore.published
     .map((kid) => publicJwk(state.keystore, kid))
     .filter((k) => k !== undefined)
-    .map((k) => ({ kty: k.kty, use: 'sig', kid: k.kid, n: k.n, e: k.e, issuer }));
+    .map((k) => {
+      const key = { kty: k.kty, use: 'sig', kid: k.kid, n: k.n, e: k.e };
+      return version === 2 ? { ...key, issuer } : key;
+    });
   sendJson(res, 200, { keys });
 }
 
@@ -666,8 +670,8 @@ async function route(req, res) {
     const entra = {
       'v2.0/.well-known/openid-configuration': ['GET', (s) => handleDiscovery(s, 2, req, res)],
       '.well-known/openid-configuration': ['GET', (s) => handleDiscovery(s, 1, req, res)],
-      'discovery/v2.0/keys': ['GET', (s) => handleJwks(s, req, res)],
-      'discovery/keys': ['GET', (s) => handleJwks(s, req, res)],
+      'discovery/v2.0/keys': ['GET', (s) => handleJwks(s, req, res, 2)],
+      'discovery/keys': ['GET', (s) => handleJwks(s, req, res, 1)],
       'oauth2/v2.0/token': ['POST', (s) => handleToken(s, 2, req, res)],
       'oauth2/token': ['POST', (s) => handleToken(s, 1, req, res)],
     }[rest];

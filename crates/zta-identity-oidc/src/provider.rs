@@ -458,12 +458,12 @@ impl OidcProvider {
                         return Err(AuthError::invalid("`idtyp` is not `app` on an app-only API"));
                     }
                 }
-                let claim = agent_claim.as_deref().unwrap_or(match version {
-                    TokenVersion::V1 => "appid",
-                    TokenVersion::V2 => "azp",
-                });
-                let agent = string(claims, claim)
-                    .ok_or_else(|| AuthError::invalid(format!("missing claim `{}`", echo(claim))))?;
+                let agent = self.agent_value(trust, claims).ok_or_else(|| {
+                    AuthError::invalid(format!(
+                        "missing claim `{}`",
+                        echo(entra_agent_claim(agent_claim, version))
+                    ))
+                })?;
                 let kept = ENTRA_KEPT_CLAIMS
                     .iter()
                     .filter_map(|name| claims.get(*name).map(|v| ((*name).to_owned(), text(v))))
@@ -471,8 +471,8 @@ impl OidcProvider {
                 (agent, strings(claims.get("roles")), Vec::new(), Some(tid.to_owned()), kept)
             }
             Profile::Generic { agent_claim, roles_claim, groups_claim, tenant_claim } => {
-                let agent = path(claims, agent_claim)
-                    .and_then(Value::as_str)
+                let agent = self
+                    .agent_value(trust, claims)
                     .ok_or_else(|| AuthError::invalid(format!("missing claim `{}`", echo(agent_claim))))?;
                 let list =
                     |p: &Option<String>| p.as_deref().map(|p| strings(path(claims, p))).unwrap_or_default();
@@ -512,6 +512,28 @@ impl OidcProvider {
     }
 }
 
+impl OidcProvider {
+    /// The value of the claim that names the agent (before the `agents` map).
+    fn agent_value<'c>(&self, trust: &Trust, claims: &'c Map<String, Value>) -> Option<&'c str> {
+        match &self.profile {
+            Profile::Entra { agent_claim, .. } => {
+                let version = trust.version.unwrap_or(TokenVersion::V2);
+                string(claims, entra_agent_claim(agent_claim, version))
+            }
+            Profile::Generic { agent_claim, .. } => path(claims, agent_claim).and_then(Value::as_str),
+        }
+    }
+}
+
+/// The claim naming the agent in an Entra token: the configured one, else `azp` (v2) or
+/// `appid` (v1).
+fn entra_agent_claim(configured: &Option<String>, version: TokenVersion) -> &str {
+    configured.as_deref().unwrap_or(match version {
+        TokenVersion::V1 => "appid",
+        TokenVersion::V2 => "azp",
+    })
+}
+
 #[async_trait]
 impl IdentityProvider for OidcProvider {
     fn name(&self) -> &str {
@@ -520,6 +542,25 @@ impl IdentityProvider for OidcProvider {
 
     fn accepts(&self, credential: &Credential) -> bool {
         matches!(credential, Credential::Bearer(_))
+    }
+
+    /// A bearer token of an issuer this provider trusts, naming an agent it maps (any agent,
+    /// without an `agents` map). Read unverified, only to route.
+    fn declares(&self, credential: &Credential) -> bool {
+        let Credential::Bearer(token) = credential else {
+            return false;
+        };
+        let Ok(jws) = CompactJws::split(token.expose_secret(), self.max_token_size) else {
+            return false;
+        };
+        let Some(claims) = jws.unverified_claims() else {
+            return false;
+        };
+        let Some(trust) = string(&claims, "iss").and_then(|iss| self.trusts.get(iss)) else {
+            return false;
+        };
+        self.agents.is_empty()
+            || self.agent_value(trust, &claims).is_some_and(|a| self.agents.contains_key(a))
     }
 
     fn issuers(&self) -> Vec<String> {
