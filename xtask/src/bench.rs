@@ -21,7 +21,7 @@ pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     let started = SystemTime::now();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let criterion_args: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut args = vec!["bench", "--workspace", "--"];
+    let mut args = vec!["bench", "--workspace", "--all-features", "--"];
     args.extend(&criterion_args);
     super::cargo(&args)?;
     for manifest in COMPARISONS {

@@ -25,10 +25,10 @@ use crate::{
 
 /// Claims every token must carry, whatever the profile.
 const REQUIRED_CLAIMS: [&str; 5] = ["exp", "nbf", "iss", "aud", "sub"];
-/// Claims of an Entra token kept in the principal and the audit (the identity key is
-/// (`tid`, `oid`); Agent ID's parent app and agent facets).
-const ENTRA_KEPT_CLAIMS: [&str; 8] =
-    ["tid", "oid", "azp", "appid", "idtyp", "xms_par_app_azp", "xms_act_fct", "xms_sub_fct"];
+/// Claims of an Entra token kept in the principal and the audit: the object id (with the
+/// tenant, already the principal's, the stable identity key), the app id, and Entra Agent ID's
+/// parent app and agent facets.
+const ENTRA_KEPT_CLAIMS: [&str; 6] = ["oid", "azp", "appid", "xms_par_app_azp", "xms_act_fct", "xms_sub_fct"];
 
 /// Identity provider for bearer access tokens from Microsoft Entra ID (name `entra`) or any
 /// OpenID Connect issuer (name `oidc`).
@@ -401,7 +401,6 @@ impl OidcProvider {
             };
             cache.insert(jws.signature.to_owned(), Arc::new(entry));
         }
-        let _ = now;
         Ok(principal)
     }
 

@@ -23,10 +23,8 @@ async fn v2_and_v1_app_tokens_yield_the_mapped_agent() {
     assert_eq!(principal.segment.as_deref(), Some("research"));
     assert_eq!(principal.auth_method, AuthMethod::Oidc);
     assert_eq!(principal.expires_at.unix_timestamp(), claims["exp"].as_i64().unwrap());
-    assert_eq!(principal.claims["tid"], tenant.id);
     assert_eq!(principal.claims["oid"], claims["oid"]);
     assert_eq!(principal.claims["azp"], RESEARCH_APP);
-    assert_eq!(principal.claims["idtyp"], "app");
 
     let v1 = verify(&provider, &tenant.sign(tenant.v1_claims(), json!({})).await).await.unwrap();
     assert_eq!(v1.agent_id.as_str(), "research_bot");

@@ -123,7 +123,7 @@ async fn an_app_token_is_allowed_what_its_role_grants_and_denied_the_rest() {
     for record in &decided {
         assert_eq!(record["detail"]["tenant"], tenant, "{record}");
         assert_eq!(record["detail"]["claims"]["azp"], APP, "{record}");
-        assert_eq!(record["detail"]["claims"]["tid"], tenant, "{record}");
+        assert_eq!(record["detail"]["claims"]["oid"], "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b", "{record}");
     }
     assert!(decided.iter().any(|r| r["effect"] == "allow") && decided.iter().any(|r| r["effect"] == "deny"));
 }
