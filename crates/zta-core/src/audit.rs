@@ -2,7 +2,7 @@
 
 mod json;
 
-use std::fmt::Debug;
+use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
 
 use crate::SharedError;
 
@@ -92,6 +92,12 @@ pub struct AuditRecord {
     /// How it authenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<AuthMethod>,
+    /// The agent's tenant, for identities whose issuer has tenants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The further claims the agent's issuer vouched for (an IdP's app and object ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Arc<BTreeMap<String, String>>>,
     /// Whom it acted for (delegation chain, original requester first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_behalf_of: Vec<String>,
@@ -139,6 +145,8 @@ impl AuditRecord {
             effect,
             agent_id: None,
             auth_method: None,
+            tenant: None,
+            claims: None,
             on_behalf_of: Vec::new(),
             action: None,
             resource: None,
@@ -180,14 +188,9 @@ impl AuditRecord {
     pub fn note_principal(&mut self, principal: &Principal) {
         self.agent_id = Some(principal.agent_id.clone());
         self.auth_method = Some(principal.auth_method);
-        // Only issuers with tenants and extra claims (IdPs) pay for these.
-        if let Some(tenant) = &principal.tenant {
-            self.detail.insert("tenant".to_owned(), tenant.clone().into());
-        }
-        if !principal.claims.is_empty() {
-            let claims = principal.claims.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
-            self.detail.insert("claims".to_owned(), serde_json::Value::Object(claims));
-        }
+        self.tenant.clone_from(&principal.tenant);
+        // Shared with the principal, not copied: this runs on every request.
+        self.claims = (!principal.claims.is_empty()).then(|| principal.claims.clone());
     }
 
     /// Sets the reason.

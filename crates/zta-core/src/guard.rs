@@ -481,7 +481,7 @@ impl Guard {
             (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
                 tokens.verify(token).await?
             }
-            _ => Arc::new(self.authenticate_primary(credential).await?),
+            _ => self.authenticate_primary(credential).await?,
         };
         // Providers check expiry themselves; this is the guard's own backstop.
         if principal.is_expired_at(now) {
@@ -490,7 +490,7 @@ impl Guard {
         Ok(principal)
     }
 
-    async fn authenticate_primary(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate_primary(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
         self.route(credential)?.authenticate(credential).await
     }
 

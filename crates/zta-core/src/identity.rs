@@ -1,6 +1,6 @@
 //! Identity providers: turn a presented credential into a verified [`Principal`].
 
-use std::{borrow::Cow, fmt::Debug};
+use std::{borrow::Cow, fmt::Debug, sync::Arc};
 
 use async_trait::async_trait;
 
@@ -122,8 +122,9 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
     }
 
     /// Verifies `credential` and returns who presented it. Every failure is an error; there is
-    /// no partial success.
-    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError>;
+    /// no partial success. Shared, so a provider that keeps verified credentials hands out its
+    /// kept principal without copying it.
+    async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError>;
 
     /// The segment of a known agent, used to resolve the target of agent-to-agent actions.
     /// `None` if this provider does not know the agent.

@@ -1,6 +1,6 @@
 //! The verified identity of the agent behind a request.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -72,8 +72,13 @@ pub struct Principal {
     pub delegation: Vec<String>,
     /// Further claims the issuer vouched for, kept for the audit trail (an IdP's app and object
     /// ids, Entra Agent ID's `xms_par_app_azp`). Never authorization input by themselves.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub claims: BTreeMap<String, String>,
+    /// Shared: every audit record of the principal points at the same map.
+    #[serde(default, skip_serializing_if = "no_claims")]
+    pub claims: Arc<BTreeMap<String, String>>,
+}
+
+fn no_claims(claims: &Arc<BTreeMap<String, String>>) -> bool {
+    claims.is_empty()
 }
 
 impl Principal {
@@ -99,7 +104,7 @@ impl Principal {
             authenticated_at,
             expires_at,
             delegation: Vec::new(),
-            claims: BTreeMap::new(),
+            claims: Arc::default(),
         }
     }
 
@@ -155,7 +160,7 @@ impl Principal {
     /// Adds a verified claim kept for the audit trail (see [`claims`](Self::claims)).
     #[must_use]
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.claims.insert(name.into(), value.into());
+        Arc::make_mut(&mut self.claims).insert(name.into(), value.into());
         self
     }
 

@@ -185,6 +185,13 @@ impl<'t> CompactJws<'t> {
         let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
         serde_json::from_slice::<Issuer>(&json).ok()?.iss
     }
+
+    /// The payload's claims, read without verification: only to route a token, never as
+    /// proof. `None` when the payload is not base64url JSON object.
+    pub fn unverified_claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
 }
 
 /// The protected header members ZTA reads. Everything else is ignored, except the refused

@@ -2,6 +2,7 @@
 //! issuer against the issuer's own keys, with the rules of its profile.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, HashMap},
     fmt,
     sync::Arc,
@@ -83,7 +84,7 @@ struct Trust {
 struct Cached {
     /// The whole token: a hit counts only if the token presented is exactly this one.
     token: Box<str>,
-    principal: Principal,
+    principal: Arc<Principal>,
     kid: String,
     keys: Arc<KeySet>,
     nbf: i64,
@@ -335,22 +336,26 @@ impl OidcProvider {
         })
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let jws = CompactJws::split(token, self.max_token_size)?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+    async fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+        // The cache is asked first, by the signature alone: a hit compares the whole token, so
+        // the split and header checks below are only for tokens not seen before.
         if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(jws.signature).filter(|hit| *hit.token == *token)
+            && token.len() <= self.max_token_size
+            && let Some((_, signature)) = token.rsplit_once('.')
+            && let Some(hit) = cache.get(signature).filter(|hit| *hit.token == *token)
         {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
             return match self.check_cached(&hit, now).await {
                 Ok(()) => Ok(hit.principal.clone()),
                 Err(e) => {
                     if !matches!(e, AuthError::Unavailable { .. }) {
-                        cache.remove(jws.signature);
+                        cache.remove(signature);
                     }
                     Err(e)
                 }
             };
         }
+        let jws = CompactJws::split(token, self.max_token_size)?;
 
         let mut buf = Vec::new();
         let header = jws.read_header(&mut buf)?;
@@ -359,11 +364,19 @@ impl OidcProvider {
                 || AuthError::invalid(format!("algorithm `{}` not accepted", echo(&header.alg))),
             )?;
         let kid = header.kid.ok_or_else(|| AuthError::invalid("token without `kid`"))?.into_owned();
-        let issuer =
-            jws.unverified_issuer().ok_or_else(|| AuthError::invalid("token without a readable `iss`"))?;
-        let trust = self.trusts.get(&issuer).ok_or_else(|| {
-            AuthError::invalid(format!("issuer `{}` is not trusted by this provider", echo(&issuer)))
-        })?;
+        // With one issuer there is nothing to choose: the validation requires exactly it.
+        let (issuer, trust) = match self.trusts.iter().next() {
+            Some((issuer, trust)) if self.trusts.len() == 1 => (Cow::Borrowed(issuer.as_str()), trust),
+            _ => {
+                let issuer = jws
+                    .unverified_issuer()
+                    .ok_or_else(|| AuthError::invalid("token without a readable `iss`"))?;
+                let trust = self.trusts.get(&issuer).ok_or_else(|| {
+                    AuthError::invalid(format!("issuer `{}` is not trusted by this provider", echo(&issuer)))
+                })?;
+                (Cow::Owned(issuer), trust)
+            }
+        };
         let key = trust.keys.get(&kid).await.map_err(AuthError::from)?;
         if !key.algorithms.contains(&alg) {
             return Err(AuthError::invalid("algorithm not allowed for this key"));
@@ -383,11 +396,11 @@ impl OidcProvider {
                 Some(tid) => key_issuer.replace("{tenantid}", tid),
                 None => key_issuer.clone(),
             };
-            if expected != issuer {
+            if expected != *issuer {
                 return Err(AuthError::invalid("the signing key is not for this issuer"));
             }
         }
-        let principal = self.principal(trust, &issuer, &claims)?;
+        let principal = Arc::new(self.principal(trust, &issuer, &claims)?);
         let (nbf, exp) = (int(&claims, "nbf").unwrap_or(i64::MIN), int(&claims, "exp").unwrap_or(i64::MIN));
         self.check_revoked(&principal).await?;
         if let Some(cache) = &self.cache {
@@ -572,7 +585,7 @@ impl IdentityProvider for OidcProvider {
         self.issue_session_token
     }
 
-    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
         match credential {
             Credential::Bearer(token) => self.verify(token.expose_secret()).await,
             other => Err(AuthError::Unsupported(other.kind())),

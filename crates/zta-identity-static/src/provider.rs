@@ -339,13 +339,17 @@ impl IdentityProvider for StaticProvider {
         self.agents.keys().cloned().collect()
     }
 
-    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, credential: &Credential) -> Result<std::sync::Arc<Principal>, AuthError> {
         if credential.len() > MAX_CREDENTIAL_LEN {
             return Err(AuthError::invalid("credential too large"));
         }
         match credential {
-            Credential::AgentAssertion(jwt) => self.authenticate_assertion(jwt.expose_secret()).await,
-            Credential::Password { username, password } => self.authenticate_secret(username, password).await,
+            Credential::AgentAssertion(jwt) => {
+                self.authenticate_assertion(jwt.expose_secret()).await.map(Arc::new)
+            }
+            Credential::Password { username, password } => {
+                self.authenticate_secret(username, password).await.map(Arc::new)
+            }
             other => Err(AuthError::Unsupported(other.kind())),
         }
     }

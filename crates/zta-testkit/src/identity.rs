@@ -101,7 +101,7 @@ fn fresh(fixture: &dyn IdentityFixture) -> Arc<dyn IdentityProvider> {
 async fn authenticate(
     provider: &Arc<dyn IdentityProvider>,
     credential: &Credential,
-) -> Result<Principal, AuthError> {
+) -> Result<Arc<Principal>, AuthError> {
     let kind = credential.kind();
     let (provider, credential) = (provider.clone(), credential.clone());
     match tokio::spawn(async move { provider.authenticate(&credential).await }).await {

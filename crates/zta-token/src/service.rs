@@ -87,7 +87,7 @@ struct Session {
     auth_time: i64,
     delegation: Vec<String>,
     src_iss: String,
-    src_claims: BTreeMap<String, String>,
+    src_claims: Arc<BTreeMap<String, String>>,
     fam: String,
 }
 
@@ -115,7 +115,7 @@ impl Session {
             p = p.with_tenant(tid.clone());
         }
         p = p.with_source_issuer(self.src_iss.clone());
-        p.claims.clone_from(&self.src_claims);
+        p.claims = self.src_claims.clone();
         Ok(p)
     }
 }

@@ -16,6 +16,8 @@ pub(super) fn write_record(record: &AuditRecord, out: &mut Vec<u8>) -> Result<()
         effect,
         agent_id,
         auth_method,
+        tenant,
+        claims,
         on_behalf_of,
         action,
         resource,
@@ -43,6 +45,23 @@ pub(super) fn write_record(record: &AuditRecord, out: &mut Vec<u8>) -> Result<()
     if let Some(method) = auth_method {
         key(out, "auth_method");
         string(out, method.as_str());
+    }
+    if let Some(tenant) = tenant {
+        key(out, "tenant");
+        string(out, tenant);
+    }
+    if let Some(claims) = claims {
+        key(out, "claims");
+        out.push(b'{');
+        for (i, (name, value)) in claims.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, name);
+            out.push(b':');
+            string(out, value);
+        }
+        out.push(b'}');
     }
     if !on_behalf_of.is_empty() {
         key(out, "on_behalf_of");

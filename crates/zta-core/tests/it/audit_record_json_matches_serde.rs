@@ -57,6 +57,8 @@ prop_compose! {
             AuthMethod::AgentKey, AuthMethod::AgentSecret, AuthMethod::SessionToken, AuthMethod::Oidc, AuthMethod::Ldap,
         ])),
         on_behalf_of in prop::collection::vec(text(), 0..3),
+        tenant in prop::option::of(text()),
+        claims in prop::option::of(prop::collection::btree_map(text(), text(), 0..3)),
         action in prop::option::of((prop::sample::select(vec![
             ActionKind::ToolCall, ActionKind::Message, ActionKind::Task, ActionKind::Handoff,
             ActionKind::Delegation, ActionKind::Custom,
@@ -77,6 +79,8 @@ prop_compose! {
         r.agent_id = agent_id;
         r.auth_method = auth_method;
         r.on_behalf_of = on_behalf_of;
+        r.tenant = tenant;
+        r.claims = claims.map(std::sync::Arc::new);
         r.action = action.and_then(|(kind, name)| Action::new(kind, name).ok());
         r.resource = resource.map(|(kind, id, attrs)| {
             attrs.into_iter().fold(Resource::new(kind, id), |r, (k, v)| r.with_attribute(k, v))

@@ -44,18 +44,20 @@ impl IdentityProvider for IssuerProvider {
     fn issues_session_tokens(&self) -> bool {
         self.sessions
     }
-    async fn authenticate(&self, _: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, _: &Credential) -> Result<std::sync::Arc<Principal>, AuthError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = OffsetDateTime::now_utc();
-        Ok(Principal::new(
-            AgentId::new("research_bot").unwrap(),
-            self.name,
-            AuthMethod::Oidc,
-            now,
-            now + time::Duration::minutes(5),
-        )
-        .with_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47")
-        .with_claim("xms_par_app_azp", "blueprint-app"))
+        Ok(std::sync::Arc::new(
+            Principal::new(
+                AgentId::new("research_bot").unwrap(),
+                self.name,
+                AuthMethod::Oidc,
+                now,
+                now + time::Duration::minutes(5),
+            )
+            .with_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47")
+            .with_claim("xms_par_app_azp", "blueprint-app"),
+        ))
     }
 }
 
@@ -134,8 +136,8 @@ async fn each_token_reaches_the_provider_listing_its_issuer() {
 
     // The tenant and the claims the issuer vouched for are in the audit record.
     let record = sink.last();
-    assert_eq!(record.detail["tenant"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
-    assert_eq!(record.detail["claims"]["xms_par_app_azp"], "blueprint-app");
+    assert_eq!(record.tenant.as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+    assert_eq!(record.claims.as_ref().unwrap()["xms_par_app_azp"], "blueprint-app");
 }
 
 #[tokio::test]

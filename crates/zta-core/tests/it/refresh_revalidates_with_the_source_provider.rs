@@ -28,7 +28,7 @@ impl IdentityProvider for Directory {
     fn accepts(&self, credential: &Credential) -> bool {
         matches!(credential, Credential::Password { .. })
     }
-    async fn authenticate(&self, _: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, _: &Credential) -> Result<std::sync::Arc<Principal>, AuthError> {
         Err(AuthError::invalid("not used here"))
     }
     async fn revalidate(&self, principal: &Principal) -> Result<(), AuthError> {

@@ -156,12 +156,12 @@ pub(crate) async fn oidc_provider(config: Value) -> Result<OidcProvider, zta_ide
     OidcProvider::oidc(config, Arc::new(MemoryStateStore::new())).await
 }
 
-pub(crate) async fn verify(provider: &OidcProvider, token: &str) -> Result<Principal, AuthError> {
+pub(crate) async fn verify(provider: &OidcProvider, token: &str) -> Result<Arc<Principal>, AuthError> {
     provider.authenticate(&Credential::bearer(token)).await
 }
 
 /// The audit detail of a refusal.
-pub(crate) fn detail(result: Result<Principal, AuthError>) -> String {
+pub(crate) fn detail(result: Result<Arc<Principal>, AuthError>) -> String {
     match result {
         Ok(p) => panic!("accepted as {}", p.agent_id),
         Err(e) => e.detail().into_owned(),

@@ -393,18 +393,18 @@ impl IdentityProvider for AnyAgent {
     fn accepts(&self, credential: &Credential) -> bool {
         matches!(credential, Credential::Password { .. })
     }
-    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, credential: &Credential) -> Result<std::sync::Arc<Principal>, AuthError> {
         let Credential::Password { username, .. } = credential else {
             return Err(AuthError::invalid("not a password"));
         };
         let now = time::OffsetDateTime::now_utc();
-        Ok(Principal::new(
+        Ok(std::sync::Arc::new(Principal::new(
             AgentId::new(username).unwrap(),
             "any",
             AuthMethod::AgentSecret,
             now,
             now + time::Duration::minutes(5),
-        ))
+        )))
     }
 }
 

@@ -60,7 +60,7 @@ impl TokenService {
             auth_time: Some(session.auth_time),
             act: Act::from_chain(&session.delegation),
             src_iss: Some(session.src_iss.clone()),
-            src_claims: session.src_claims.clone(),
+            src_claims: BTreeMap::clone(&session.src_claims),
         };
         let token = sign_token(key, ttype, &claims)?;
         if token.len() > MAX_CREDENTIAL_LEN {
@@ -119,7 +119,7 @@ impl TokenService {
             auth_time: principal.authenticated_at.unix_timestamp(),
             delegation: principal.delegation.clone(),
             src_iss: principal.issuer.clone(),
-            src_claims: principal.claims.clone(),
+            src_claims: Arc::clone(&principal.claims),
             fam: random_id().map_err(|e| TokenError::crypto(e.to_string(), Some(Arc::new(e))))?,
         };
         if session.end(self.max_session) <= now.unix_timestamp() {

@@ -142,7 +142,7 @@ impl TokenService {
             auth_time: need(claims.auth_time, "auth_time")?,
             delegation,
             src_iss: need(claims.src_iss, "src_iss")?,
-            src_claims: claims.src_claims,
+            src_claims: Arc::new(claims.src_claims),
             fam,
         };
         let verified = Verified {

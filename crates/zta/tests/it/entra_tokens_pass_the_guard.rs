@@ -121,9 +121,9 @@ async fn an_app_token_is_allowed_what_its_role_grants_and_denied_the_rest() {
     let decided: Vec<&Value> = records.iter().filter(|r| r["agent_id"] == "research_bot").collect();
     assert!(decided.len() >= 3, "{records:?}");
     for record in &decided {
-        assert_eq!(record["detail"]["tenant"], tenant, "{record}");
-        assert_eq!(record["detail"]["claims"]["azp"], APP, "{record}");
-        assert_eq!(record["detail"]["claims"]["oid"], "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b", "{record}");
+        assert_eq!(record["tenant"], tenant, "{record}");
+        assert_eq!(record["claims"]["azp"], APP, "{record}");
+        assert_eq!(record["claims"]["oid"], "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b", "{record}");
     }
     assert!(decided.iter().any(|r| r["effect"] == "allow") && decided.iter().any(|r| r["effect"] == "deny"));
 }

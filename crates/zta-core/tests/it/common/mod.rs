@@ -22,7 +22,7 @@ impl IdentityProvider for FakeIdentity {
     fn accepts(&self, credential: &Credential) -> bool {
         matches!(credential, Credential::Password { .. })
     }
-    async fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
+    async fn authenticate(&self, credential: &Credential) -> Result<std::sync::Arc<Principal>, AuthError> {
         let Credential::Password { username, password } = credential else {
             return Err(AuthError::Unsupported(credential.kind()));
         };
@@ -30,15 +30,17 @@ impl IdentityProvider for FakeIdentity {
         match (segment, password.expose_secret()) {
             (Some(segment), "right") => {
                 let now = OffsetDateTime::now_utc();
-                Ok(Principal::new(
-                    AgentId::new(username).unwrap(),
-                    "fake",
-                    AuthMethod::AgentSecret,
-                    now,
-                    now + time::Duration::minutes(5),
-                )
-                .with_segment(segment)
-                .with_roles(["worker"]))
+                Ok(std::sync::Arc::new(
+                    Principal::new(
+                        AgentId::new(username).unwrap(),
+                        "fake",
+                        AuthMethod::AgentSecret,
+                        now,
+                        now + time::Duration::minutes(5),
+                    )
+                    .with_segment(segment)
+                    .with_roles(["worker"]),
+                ))
             }
             _ => Err(AuthError::invalid("wrong password or unknown agent")),
         }
