@@ -54,7 +54,8 @@ pub struct EntraConfig {
     /// App roles a token must carry in `roles`, every one of them.
     #[serde(default)]
     pub required_roles: Vec<String>,
-    /// The claim holding the agent id (default `azp` in v2 tokens, `appid` in v1 tokens).
+    /// The claim holding the agent id: `azp` or `appid` (the app id; the default is `azp` in
+    /// v2 tokens and `appid` in v1 tokens), `oid` or `sub`.
     #[serde(default)]
     pub agent_claim: Option<String>,
     /// Application ids mapped to agent ids. When set, a token of an app not listed is refused.

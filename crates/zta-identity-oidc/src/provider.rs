@@ -26,10 +26,6 @@ use crate::{
 
 /// Claims every token must carry, whatever the profile.
 const REQUIRED_CLAIMS: [&str; 5] = ["exp", "nbf", "iss", "aud", "sub"];
-/// Claims of an Entra token kept in the principal and the audit: the object id (with the
-/// tenant, already the principal's, the stable identity key), the app id, and Entra Agent ID's
-/// parent app and agent facets.
-const ENTRA_KEPT_CLAIMS: [&str; 6] = ["oid", "azp", "appid", "xms_par_app_azp", "xms_act_fct", "xms_sub_fct"];
 
 /// Identity provider for bearer access tokens from Microsoft Entra ID (name `entra`) or any
 /// OpenID Connect issuer (name `oidc`).
@@ -170,6 +166,14 @@ impl OidcProvider {
         }
         if config.versions.is_empty() {
             return Err(Error::config("versions", "name at least one of v1, v2"));
+        }
+        if let Some(claim) =
+            config.agent_claim.as_deref().filter(|c| !["azp", "appid", "oid", "sub"].contains(c))
+        {
+            return Err(Error::config(
+                "agent_claim",
+                format!("`{claim}` is not one of azp, appid, oid, sub"),
+            ));
         }
         if config.app_only && config.required_roles.is_empty() {
             return Err(Error::config(
@@ -386,22 +390,25 @@ impl OidcProvider {
             .iter()
             .find_map(|(a, v)| (*a == alg).then_some(v))
             .ok_or_else(|| AuthError::invalid("algorithm not allowed for this issuer"))?;
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
-            .map_err(|e| auth_error(&e))?
-            .claims;
-
-        let tid = string(&claims, "tid");
-        if let Some(key_issuer) = &key.issuer {
-            let expected = match tid {
-                Some(tid) => key_issuer.replace("{tenantid}", tid),
-                None => key_issuer.clone(),
-            };
-            if expected != *issuer {
-                return Err(AuthError::invalid("the signing key is not for this issuer"));
+        let decode_error = |e: jsonwebtoken::errors::Error| auth_error(&e);
+        let facts = match &self.profile {
+            Profile::Entra { .. } => {
+                let claims = jsonwebtoken::decode::<EntraClaims>(token, &key.decoding, validation)
+                    .map_err(decode_error)?
+                    .claims;
+                check_key_issuer(&key, claims.tid.as_deref(), &issuer)?;
+                self.entra_facts(trust, claims)?
             }
-        }
-        let principal = Arc::new(self.principal(trust, &issuer, &claims)?);
-        let (nbf, exp) = (int(&claims, "nbf").unwrap_or(i64::MIN), int(&claims, "exp").unwrap_or(i64::MIN));
+            Profile::Generic { .. } => {
+                let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
+                    .map_err(decode_error)?
+                    .claims;
+                check_key_issuer(&key, string(&claims, "tid"), &issuer)?;
+                self.generic_facts(&claims)?
+            }
+        };
+        let (nbf, exp) = (facts.nbf, facts.exp);
+        let principal = Arc::new(self.principal(&issuer, facts)?);
         self.check_revoked(&principal).await?;
         if let Some(cache) = &self.cache {
             let entry = Cached {
@@ -440,88 +447,181 @@ impl OidcProvider {
         }
     }
 
-    fn principal(
-        &self,
-        trust: &Trust,
-        issuer: &str,
-        claims: &Map<String, Value>,
-    ) -> Result<Principal, AuthError> {
-        let sub = string(claims, "sub").ok_or_else(|| AuthError::invalid("malformed claim `sub`"))?;
-        let exp = time_claim(claims, "exp")?;
-        let iat = match claims.get("iat") {
-            Some(_) => time_claim(claims, "iat")?,
-            None => OffsetDateTime::now_utc(),
+    /// The facts of a verified Entra token: its version, tenant and app-only rules hold.
+    fn entra_facts(&self, trust: &Trust, claims: EntraClaims) -> Result<Facts, AuthError> {
+        let Profile::Entra { app_only, agent_claim } = &self.profile else {
+            return Err(AuthError::invalid("not an Entra provider"));
         };
-        let (agent_value, roles, groups, tenant, kept) = match &self.profile {
-            Profile::Entra { app_only, agent_claim } => {
-                let version = trust.version.unwrap_or(TokenVersion::V2);
-                if string(claims, "ver") != Some(version.claim()) {
-                    return Err(AuthError::invalid("`ver` does not match the issuer"));
-                }
-                let tid = string(claims, "tid").ok_or_else(|| AuthError::invalid("missing claim `tid`"))?;
-                if trust.tenant.as_deref() != Some(tid) {
-                    return Err(AuthError::invalid("`tid` does not match the issuer"));
-                }
-                if *app_only {
-                    if claims.contains_key("scp") {
-                        return Err(AuthError::invalid("a delegated token (`scp`) on an app-only API"));
-                    }
-                    if claims.get("idtyp").is_some_and(|t| t.as_str() != Some("app")) {
-                        return Err(AuthError::invalid("`idtyp` is not `app` on an app-only API"));
-                    }
-                }
-                let agent = self.agent_value(trust, claims).ok_or_else(|| {
-                    AuthError::invalid(format!(
-                        "missing claim `{}`",
-                        echo(entra_agent_claim(agent_claim, version))
-                    ))
-                })?;
-                let kept = ENTRA_KEPT_CLAIMS
-                    .iter()
-                    .filter_map(|name| claims.get(*name).map(|v| ((*name).to_owned(), text(v))))
-                    .collect::<Vec<_>>();
-                (agent, strings(claims.get("roles")), Vec::new(), Some(tid.to_owned()), kept)
+        let version = trust.version.unwrap_or(TokenVersion::V2);
+        if claims.ver.as_deref() != Some(version.claim()) {
+            return Err(AuthError::invalid("`ver` does not match the issuer"));
+        }
+        let tid = claims.tid.ok_or_else(|| AuthError::invalid("missing claim `tid`"))?;
+        if trust.tenant.as_deref() != Some(tid.as_str()) {
+            return Err(AuthError::invalid("`tid` does not match the issuer"));
+        }
+        if *app_only {
+            if claims.scp {
+                return Err(AuthError::invalid("a delegated token (`scp`) on an app-only API"));
             }
-            Profile::Generic { agent_claim, roles_claim, groups_claim, tenant_claim } => {
-                let agent = self
-                    .agent_value(trust, claims)
-                    .ok_or_else(|| AuthError::invalid(format!("missing claim `{}`", echo(agent_claim))))?;
-                let list =
-                    |p: &Option<String>| p.as_deref().map(|p| strings(path(claims, p))).unwrap_or_default();
-                let tenant = tenant_claim
-                    .as_deref()
-                    .and_then(|p| path(claims, p))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                (agent, list(roles_claim), list(groups_claim), tenant, Vec::new())
+            if claims.idtyp.as_deref().is_some_and(|t| t != "app") {
+                return Err(AuthError::invalid("`idtyp` is not `app` on an app-only API"));
             }
+        }
+        let claim = entra_agent_claim(agent_claim, version);
+        let agent = match claim {
+            "azp" => claims.azp.clone(),
+            "appid" => claims.appid.clone(),
+            "oid" => claims.oid.clone(),
+            _ => claims.sub.clone(),
+        }
+        .ok_or_else(|| AuthError::invalid(format!("missing claim `{claim}`")))?;
+        let mut kept = Vec::new();
+        let strings = [("oid", claims.oid), ("azp", claims.azp), ("appid", claims.appid)];
+        kept.extend(strings.into_iter().filter_map(|(name, value)| Some((name, value?))));
+        let values = [
+            ("xms_par_app_azp", claims.xms_par_app_azp),
+            ("xms_act_fct", claims.xms_act_fct),
+            ("xms_sub_fct", claims.xms_sub_fct),
+        ];
+        kept.extend(values.into_iter().filter_map(|(name, value)| Some((name, text(&value?)))));
+        Ok(Facts {
+            sub: claims.sub.ok_or_else(|| AuthError::invalid("malformed claim `sub`"))?,
+            iat: claims.iat,
+            nbf: claims.nbf.unwrap_or(i64::MIN),
+            exp: claims.exp.unwrap_or(i64::MIN),
+            agent,
+            roles: claims.roles,
+            groups: Vec::new(),
+            tenant: Some(tid),
+            kept,
+        })
+    }
+
+    /// The facts of a verified token of the generic profile, read by the configured paths.
+    fn generic_facts(&self, claims: &Map<String, Value>) -> Result<Facts, AuthError> {
+        let Profile::Generic { agent_claim, roles_claim, groups_claim, tenant_claim } = &self.profile else {
+            return Err(AuthError::invalid("not a generic OIDC provider"));
         };
-        if let Some(missing) = self.required_roles.iter().find(|r| !roles.contains(r)) {
+        let agent = path(claims, agent_claim)
+            .and_then(Value::as_str)
+            .ok_or_else(|| AuthError::invalid(format!("missing claim `{}`", echo(agent_claim))))?;
+        let list = |p: &Option<String>| p.as_deref().map(|p| strings(path(claims, p))).unwrap_or_default();
+        Ok(Facts {
+            sub: string(claims, "sub").ok_or_else(|| AuthError::invalid("malformed claim `sub`"))?.to_owned(),
+            iat: int(claims, "iat"),
+            nbf: int(claims, "nbf").unwrap_or(i64::MIN),
+            exp: int(claims, "exp").unwrap_or(i64::MIN),
+            agent: agent.to_owned(),
+            roles: list(roles_claim),
+            groups: list(groups_claim),
+            tenant: tenant_claim
+                .as_deref()
+                .and_then(|p| path(claims, p))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            kept: Vec::new(),
+        })
+    }
+
+    /// The principal of verified facts: required roles held, the agent mapped, the segment set.
+    fn principal(&self, issuer: &str, facts: Facts) -> Result<Principal, AuthError> {
+        if let Some(missing) = self.required_roles.iter().find(|r| !facts.roles.contains(r)) {
             return Err(AuthError::invalid(format!("missing required role `{missing}`")));
         }
+        let agent = facts.agent.as_str();
         let agent_id = if self.agents.is_empty() {
-            AgentId::new(agent_value)
-                .map_err(|_| AuthError::invalid(format!("`{}` is not a valid agent id", echo(agent_value))))?
+            AgentId::new(agent)
+                .map_err(|_| AuthError::invalid(format!("`{}` is not a valid agent id", echo(agent))))?
         } else {
-            self.agents.get(agent_value).cloned().ok_or_else(|| {
-                AuthError::invalid(format!("`{}` is not mapped to an agent", echo(agent_value)))
-            })?
+            self.agents
+                .get(agent)
+                .cloned()
+                .ok_or_else(|| AuthError::invalid(format!("`{}` is not mapped to an agent", echo(agent))))?
+        };
+        let timestamp = |t: i64, name: &str| {
+            OffsetDateTime::from_unix_timestamp(t)
+                .map_err(|_| AuthError::invalid(format!("malformed claim `{name}`")))
+        };
+        let exp = timestamp(facts.exp, "exp")?;
+        let iat = match facts.iat {
+            Some(iat) => timestamp(iat, "iat")?,
+            None => OffsetDateTime::now_utc(),
         };
         let mut principal = Principal::new(agent_id, issuer, AuthMethod::Oidc, iat, exp)
-            .with_subject(sub)
-            .with_roles(roles)
-            .with_groups(groups);
-        if let Some(tenant) = tenant {
+            .with_subject(facts.sub)
+            .with_roles(facts.roles)
+            .with_groups(facts.groups);
+        if let Some(tenant) = facts.tenant {
             principal = principal.with_tenant(tenant);
         }
         if let Some(segment) = self.segments.get(&principal.agent_id).or(self.segment.as_ref()) {
             principal = principal.with_segment(segment.clone());
         }
-        for (name, value) in kept {
+        for (name, value) in facts.kept {
             principal = principal.with_claim(name, value);
         }
         Ok(principal)
     }
+}
+
+/// What a verified token says, whichever profile read it.
+struct Facts {
+    sub: String,
+    iat: Option<i64>,
+    nbf: i64,
+    exp: i64,
+    /// The value naming the agent, before the `agents` map.
+    agent: String,
+    roles: Vec<String>,
+    groups: Vec<String>,
+    tenant: Option<String>,
+    /// Claims kept for the audit.
+    kept: Vec<(&'static str, String)>,
+}
+
+/// The claims of an Entra access token that the profile reads (`exp nbf iss aud sub` are
+/// checked by the validation first).
+#[derive(serde::Deserialize)]
+struct EntraClaims {
+    // Required and checked by the validation; optional here so that its error is the one seen.
+    sub: Option<String>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    ver: Option<String>,
+    tid: Option<String>,
+    idtyp: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    scp: bool,
+    #[serde(default)]
+    roles: Vec<String>,
+    azp: Option<String>,
+    appid: Option<String>,
+    oid: Option<String>,
+    xms_par_app_azp: Option<Value>,
+    xms_act_fct: Option<Value>,
+    xms_sub_fct: Option<Value>,
+}
+
+/// Present with any value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
+}
+
+/// A key the key set gives to one issuer (Entra: `{tenantid}` filled with the token's `tid`)
+/// verifies that issuer's tokens only.
+fn check_key_issuer(key: &jwks::Key, tid: Option<&str>, issuer: &str) -> Result<(), AuthError> {
+    if let Some(key_issuer) = &key.issuer {
+        let expected = match tid {
+            Some(tid) => key_issuer.replace("{tenantid}", tid),
+            None => key_issuer.clone(),
+        };
+        if expected != issuer {
+            return Err(AuthError::invalid("the signing key is not for this issuer"));
+        }
+    }
+    Ok(())
 }
 
 impl OidcProvider {
@@ -699,12 +799,6 @@ fn string<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
 
 fn int(claims: &Map<String, Value>, name: &str) -> Option<i64> {
     claims.get(name).and_then(Value::as_i64)
-}
-
-fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<OffsetDateTime, AuthError> {
-    int(claims, name)
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .ok_or_else(|| AuthError::invalid(format!("malformed claim `{name}`")))
 }
 
 /// The claim at a dotted path (`realm_access.roles`).

@@ -21,6 +21,7 @@ async fn wrong_settings_name_the_setting() {
         (json!({"leeway": "10m"}), "`leeway`: at most 5m"),
         (json!({"max_token_size": 100000}), "`max_token_size`: between 1 and 8192 bytes"),
         (json!({"versions": []}), "`versions`: name at least one"),
+        (json!({"agent_claim": "upn"}), "`agent_claim`: `upn` is not one of azp, appid, oid, sub"),
         (
             json!({"jwks": {"min_refetch": "0s"}}),
             "`jwks`: `refresh` and `min_refetch` must be longer than zero",
