@@ -44,6 +44,18 @@ async fn sign(tenant: &str, claims: Value) -> String {
     answer["token"].as_str().unwrap().to_owned()
 }
 
+async fn set_mode(tenant: &str, modes: Value) {
+    let url = format!("{}/__test/{tenant}/mode", server());
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(modes.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+}
+
 fn claims(tenant: &str, roles: &[&str]) -> Value {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     json!({
@@ -149,4 +161,23 @@ async fn login_exchanges_the_token_for_a_session() {
     assert!(
         records(dir.path()).iter().any(|r| r["event"] == serde_json::to_value(AuditEvent::Login).unwrap())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_issuer_down_and_no_keys_every_token_is_denied_and_the_fault_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = uuid::Uuid::new_v4().to_string();
+    set_mode(&tenant, json!({"jwks": "down"})).await;
+    let built = guard(dir.path(), &tenant).await;
+    let token = Credential::bearer(sign(&tenant, claims(&tenant, &["Agent.Invoke", "Research.Read"])).await);
+    let denied = built.guard.check(&token, Request::new(Action::tool_call("web_search"))).await.unwrap_err();
+    assert!(
+        matches!(denied.reason(), DenyReason::Unauthenticated(zta::AuthError::Unavailable { .. })),
+        "{denied}"
+    );
+    built.guard.audit_sink().flush().await.unwrap();
+    let records = records(dir.path());
+    let record = records.iter().find(|r| r["effect"] == "deny").expect("the denial is audited");
+    let reason = record["reason"].as_str().unwrap();
+    assert!(reason.contains("identity service unavailable") && reason.contains("503"), "{reason}");
 }
