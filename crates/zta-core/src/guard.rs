@@ -640,11 +640,34 @@ impl Guard {
         self.inner.state.is_suspended(agent).await
     }
 
-    /// Revokes one session token, audited with `reason`.
+    /// Revokes one bearer token, audited with `reason`: a ZTA session token through the token
+    /// authority; any other (an identity provider's access token) by its
+    /// [`bearer_revocation_key`](crate::bearer_revocation_key) in the state store, until the
+    /// token's own expiry (read unverified, at most a day away; a day when it has none).
     pub async fn revoke_token(&self, token: &SecretString, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
         let record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
-        let outcome = async { Ok(self.token_authority()?.revoke_token(token).await?) }.await;
+        let outcome = async {
+            let credential = Credential::Bearer(token.clone());
+            match &self.inner.tokens {
+                Some(tokens) if tokens.accepts(&credential) => Ok(tokens.revoke_token(token).await?),
+                _ => {
+                    let token = token.expose_secret();
+                    refuse_oversized(&credential)?;
+                    let now = OffsetDateTime::now_utc();
+                    let latest = now + time::Duration::days(1);
+                    let until = unverified_expiry(token)
+                        .map_or(latest, |exp| (exp + time::Duration::minutes(10)).min(latest));
+                    let key = crate::bearer_revocation_key(token);
+                    self.inner
+                        .state
+                        .revoke(&key, until)
+                        .await
+                        .map_err(|e| AuthError::unavailable(e.to_string()))
+                }
+            }
+        }
+        .await;
         self.conclude(record, started, outcome).await
     }
 
@@ -787,6 +810,21 @@ fn unverified_issuer(token: &str) -> Option<String> {
     }
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<Issuer>(&json).ok()?.iss
+}
+
+/// A bearer token's `exp`, read without verification (only to bound how long a revocation is
+/// kept).
+fn unverified_expiry(token: &str) -> Option<OffsetDateTime> {
+    use base64::Engine as _;
+
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: Option<i64>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let exp = serde_json::from_slice::<Expiry>(&json).ok()?.exp?;
+    OffsetDateTime::from_unix_timestamp(exp).ok()
 }
 
 /// One clock read stamps a request: the record's time, and a time-ordered id made without

@@ -133,3 +133,12 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
         None
     }
 }
+
+/// The state-store key under which one bearer token of an identity provider is revoked: a
+/// digest of the whole token, so the store never holds the token. A provider that verifies
+/// bearer tokens checks it on every use, cached or not; [`Guard::revoke_token`](crate::Guard::revoke_token)
+/// sets it for a token that is not a ZTA session token.
+pub fn bearer_revocation_key(token: &str) -> String {
+    use sha2::Digest as _;
+    format!("bearer:{}", hex::encode(sha2::Sha256::digest(token.as_bytes())))
+}

@@ -31,7 +31,7 @@ pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};
 pub use credential::{Credential, MAX_CREDENTIAL_LEN};
 pub use decision::{Basis, Decision, Determining, Effect, Obligation, PolicyDigest, RuleName};
 pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};
-pub use identity::{AuthError, IdentityProvider};
+pub use identity::{AuthError, IdentityProvider, bearer_revocation_key};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
 pub use request::{AttrValue, AuthzRequest, Context, Request, RequestError, Target};

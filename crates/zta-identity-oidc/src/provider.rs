@@ -81,6 +81,8 @@ struct Cached {
     /// The whole token: a hit counts only if the token presented is exactly this one.
     token: Box<str>,
     principal: Arc<Principal>,
+    /// The token's [`bearer_revocation_key`](zta_core::bearer_revocation_key).
+    revocation_key: String,
     kid: String,
     keys: Arc<KeySet>,
     nbf: i64,
@@ -409,11 +411,13 @@ impl OidcProvider {
         };
         let (nbf, exp) = (facts.nbf, facts.exp);
         let principal = Arc::new(self.principal(&issuer, facts)?);
-        self.check_revoked(&principal).await?;
+        let revocation_key = zta_core::bearer_revocation_key(token);
+        self.check_revoked(&principal, &revocation_key).await?;
         if let Some(cache) = &self.cache {
             let entry = Cached {
                 token: token.into(),
                 principal: principal.clone(),
+                revocation_key,
                 kid,
                 keys: trust.keys.clone(),
                 nbf,
@@ -436,11 +440,14 @@ impl OidcProvider {
         if !hit.keys.current().by_kid.contains_key(&hit.kid) {
             return Err(AuthError::invalid("the signing key is no longer published"));
         }
-        self.check_revoked(&hit.principal).await
+        self.check_revoked(&hit.principal, &hit.revocation_key).await
     }
 
-    async fn check_revoked(&self, principal: &Principal) -> Result<(), AuthError> {
-        match self.state.is_revoked(&[], &principal.agent_id, principal.authenticated_at).await {
+    /// Whether the token (by its revocation key) or its agent (since the token was issued) has
+    /// been revoked.
+    async fn check_revoked(&self, principal: &Principal, revocation_key: &str) -> Result<(), AuthError> {
+        match self.state.is_revoked(&[revocation_key], &principal.agent_id, principal.authenticated_at).await
+        {
             Ok(false) => Ok(()),
             Ok(true) => Err(AuthError::Revoked),
             Err(e) => Err(AuthError::unavailable(e.to_string())),

@@ -44,6 +44,21 @@ async fn entra_agent_id_claims_are_kept_for_the_audit() {
 }
 
 #[tokio::test]
+async fn a_cached_token_is_refused_once_it_is_revoked() {
+    let tenant = Tenant::new().await;
+    let state = std::sync::Arc::new(zta_core::MemoryStateStore::new());
+    let config = serde_json::from_value(tenant.entra()).unwrap();
+    let provider = zta_identity_oidc::OidcProvider::entra(config, state.clone()).await.unwrap();
+    let (token, other) =
+        (tenant.sign(tenant.v2_claims(), json!({})).await, tenant.sign(tenant.v2_claims(), json!({})).await);
+    verify(&provider, &token).await.unwrap();
+    let until = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    zta_core::StateStore::revoke(&*state, &zta_core::bearer_revocation_key(&token), until).await.unwrap();
+    assert_eq!(verify(&provider, &token).await.unwrap_err(), zta_core::AuthError::Revoked);
+    verify(&provider, &other).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_verified_token_is_served_from_the_cache_until_its_agent_is_revoked() {
     let tenant = Tenant::new().await;
     let state = std::sync::Arc::new(zta_core::MemoryStateStore::new());

@@ -61,7 +61,7 @@ fn claims(tenant: &str, roles: &[&str]) -> Value {
     json!({
         "aud": API, "iss": format!("{}/{tenant}/v2.0", server()), "iat": now - 5, "nbf": now - 5, "exp": now + 600,
         "tid": tenant, "oid": "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b", "sub": "9a8b7c6d-1234-4e5f-8a9b-0c1d2e3f4a5b",
-        "azp": APP, "roles": roles, "idtyp": "app", "ver": "2.0",
+        "azp": APP, "roles": roles, "idtyp": "app", "ver": "2.0", "uti": uuid::Uuid::new_v4().to_string(),
     })
 }
 
@@ -180,4 +180,20 @@ async fn with_the_issuer_down_and_no_keys_every_token_is_denied_and_the_fault_au
     let record = records.iter().find(|r| r["effect"] == "deny").expect("the denial is audited");
     let reason = record["reason"].as_str().unwrap();
     assert!(reason.contains("identity service unavailable") && reason.contains("503"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_token_shuts_out_one_idp_token_even_when_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = uuid::Uuid::new_v4().to_string();
+    let built = guard(dir.path(), &tenant).await;
+    let roles = ["Agent.Invoke", "Research.Read"];
+    let (token, other) =
+        (sign(&tenant, claims(&tenant, &roles)).await, sign(&tenant, claims(&tenant, &roles)).await);
+    let search = || Request::new(Action::tool_call("web_search"));
+    let _permit = built.guard.check(&Credential::bearer(token.clone()), search()).await.unwrap();
+    built.guard.revoke_token(&token.clone().into(), "leaked").await.unwrap();
+    let denied = built.guard.check(&Credential::bearer(token), search()).await.unwrap_err();
+    assert_eq!(denied.reason(), &DenyReason::Unauthenticated(zta::AuthError::Revoked));
+    let _permit = built.guard.check(&Credential::bearer(other), search()).await.unwrap();
 }
