@@ -26,6 +26,8 @@ const NAME: &str = "ldap";
 const PRINCIPAL_LIFETIME: time::Duration = time::Duration::minutes(5);
 /// Longest user name accepted.
 const MAX_USERNAME: usize = 256;
+/// Longest password sent to the directory.
+const MAX_PASSWORD: usize = 1024;
 /// The same detail for a wrong password and an unknown user.
 const BAD_CREDENTIALS: &str = "wrong password or unknown user";
 /// Bound by the dummy bind an unknown user costs: no entry has it.
@@ -99,7 +101,8 @@ impl LdapProvider {
             // A bind with an empty password is an anonymous bind that servers answer "success".
             return Err(AuthError::invalid("empty password"));
         }
-        if username.is_empty() || username.len() > MAX_USERNAME || username.chars().any(char::is_control) {
+        let too_long = username.len() > MAX_USERNAME || password.expose_secret().len() > MAX_PASSWORD;
+        if username.is_empty() || too_long || username.chars().any(char::is_control) {
             return Err(AuthError::invalid(BAD_CREDENTIALS));
         }
         self.gate(username).await?;
@@ -259,7 +262,8 @@ impl LdapProvider {
     }
 
     async fn principal(&self, entry: Entry) -> Result<Principal, AuthError> {
-        let groups = self.groups(&entry).await?;
+        let mut groups = self.groups(&entry).await?;
+        groups.sort();
         let (roles, segment) = self.mapped(&groups)?;
         let agent = AgentId::new(&entry.agent)
             .map_err(|_| AuthError::invalid("the account's agent attribute is not a valid agent id"))?;

@@ -138,7 +138,11 @@ pub enum IdentitySection {
     /// Access tokens of any OpenID Connect issuer (not compiled in).
     #[cfg(not(feature = "identity-oidc"))]
     Oidc(NotCompiled),
-    /// An LDAP directory (not yet available).
+    /// An LDAP directory or Active Directory (`identity-ldap`).
+    #[cfg(feature = "identity-ldap")]
+    Ldap(crate::identity::ldap::LdapConfig),
+    /// An LDAP directory (not compiled in).
+    #[cfg(not(feature = "identity-ldap"))]
     Ldap(NotCompiled),
 }
 
@@ -330,10 +334,17 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        #[cfg(feature = "identity-static")]
         for section in &mut self.identity {
-            if let IdentitySection::Static(c) = section {
-                c.agents.iter_mut().filter_map(|a| a.public_key_file.as_mut()).for_each(fix);
+            match section {
+                #[cfg(feature = "identity-static")]
+                IdentitySection::Static(c) => {
+                    c.agents.iter_mut().filter_map(|a| a.public_key_file.as_mut()).for_each(fix);
+                }
+                #[cfg(feature = "identity-ldap")]
+                IdentitySection::Ldap(c) => {
+                    c.ca_file.iter_mut().chain(c.bind_password_file.iter_mut()).for_each(fix);
+                }
+                _ => {}
             }
         }
         if let Some(p) = self.tokens.signing_key_file.as_mut() {
@@ -412,6 +423,7 @@ impl Config {
     #[cfg(not(all(
         feature = "identity-static",
         feature = "identity-oidc",
+        feature = "identity-ldap",
         feature = "policy-native",
         feature = "audit-jsonl",
         feature = "state-redis"
@@ -560,7 +572,19 @@ impl Config {
             IdentitySection::Entra(_) => Err(self.missing_feature("identity", "entra", "identity-oidc")),
             #[cfg(not(feature = "identity-oidc"))]
             IdentitySection::Oidc(_) => Err(self.missing_feature("identity", "oidc", "identity-oidc")),
-            IdentitySection::Ldap(_) => Err(self.not_available("identity", "ldap")),
+            #[cfg(feature = "identity-ldap")]
+            IdentitySection::Ldap(c) => {
+                let provider =
+                    crate::identity::ldap::LdapProvider::new(c.clone(), state.clone()).map_err(|e| {
+                        let index = index.to_string();
+                        let path: Vec<&str> =
+                            ["identity", index.as_str()].into_iter().chain(e.field.split('.')).collect();
+                        self.error(&path, e.to_string()).caused_by(e)
+                    })?;
+                Ok(Arc::new(provider))
+            }
+            #[cfg(not(feature = "identity-ldap"))]
+            IdentitySection::Ldap(_) => Err(self.missing_feature("identity", "ldap", "identity-ldap")),
         }
     }
 
@@ -667,6 +691,9 @@ fn read_identity(node: &Node) -> Result<IdentitySection, ConfigError> {
         "oidc" => IdentitySection::Oidc(read(&rest)?),
         #[cfg(not(feature = "identity-oidc"))]
         "oidc" => IdentitySection::Oidc(NotCompiled),
+        #[cfg(feature = "identity-ldap")]
+        "ldap" => IdentitySection::Ldap(read(&rest)?),
+        #[cfg(not(feature = "identity-ldap"))]
         "ldap" => IdentitySection::Ldap(NotCompiled),
         other => return Err(unknown_type(other, pos, &["static", "entra", "oidc", "ldap"])),
     })

@@ -13,6 +13,7 @@
 //! | `policy-native` | [`policy`] | the compiled, indexed, explainable policy engine |
 //! | `audit-jsonl` | [`audit::jsonl`] | hash-chained JSON Lines audit files |
 //! | `identity-oidc` (off) | [`identity::oidc`] | Entra ID and OpenID Connect access tokens, and the agent-side token client |
+//! | `identity-ldap` (off) | [`identity::ldap`] | LDAP / Active Directory service accounts: search-then-bind, groups to roles and segments |
 //! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
 //! | `server` (off) | [`server`] | the guard as an AuthZEN evaluation service (`zta serve`) |
 //! | `adapter-tower` (off) | [`adapter::tower`] | a tower `Layer` that puts the guard in front of HTTP services |
@@ -46,6 +47,12 @@ pub mod identity {
     #[cfg(feature = "identity-oidc")]
     pub mod oidc {
         pub use zta_identity_oidc::*;
+    }
+
+    /// LDAP directories and Active Directory service accounts.
+    #[cfg(feature = "identity-ldap")]
+    pub mod ldap {
+        pub use zta_identity_ldap::*;
     }
 }
 

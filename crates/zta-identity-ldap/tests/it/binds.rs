@@ -1,0 +1,113 @@
+//! Agents bind as their directory accounts; groups give roles and the segment; everything else
+//! is refused alike.
+
+use std::sync::Arc;
+
+use zta_core::{AuthError, AuthMethod, MemoryStateStore, StateStore};
+
+use crate::support::*;
+
+const BAD: &str = "invalid credential: wrong password or unknown user";
+
+#[tokio::test]
+async fn a_valid_bind_yields_the_agent_with_its_groups_roles_and_segment() {
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = provider(config(&scratch));
+    let principal = login(&provider, "research_bot", "research-secret").await.unwrap();
+    assert_eq!(principal.agent_id.as_str(), "research_bot");
+    assert_eq!(principal.subject.to_lowercase(), "uid=research_bot,ou=agents,dc=zta,dc=test");
+    assert_eq!(principal.auth_method, AuthMethod::Ldap);
+    assert_eq!(principal.issuer, "ldap");
+    assert_eq!(principal.roles, ["reader", "researcher"]);
+    assert_eq!(principal.segment.as_deref(), Some("research"));
+    assert_eq!(principal.groups.len(), 2, "{:?}", principal.groups);
+
+    let writer = login(&provider, "writer_bot", "writer-secret").await.unwrap();
+    assert_eq!(
+        (writer.roles.clone(), writer.segment.as_deref()),
+        (vec!["writer".to_owned()], Some("writing"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_users_and_empty_passwords_are_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = provider(config(&scratch));
+    let wrong = login(&provider, "research_bot", "guess").await;
+    let unknown = login(&provider, "ghost_bot", "guess").await;
+    assert_eq!(detail(wrong), BAD);
+    assert_eq!(detail(unknown), BAD);
+    let empty = login(&provider, "research_bot", "").await.unwrap_err();
+    assert_eq!(empty.to_string(), "invalid credential");
+    assert_eq!(empty.detail(), "invalid credential: empty password");
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_with_its_password() {
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = provider(config(&scratch));
+    let refused = login(&provider, "disabled_bot", "disabled-secret").await.unwrap_err();
+    assert!(matches!(refused, AuthError::Invalid { .. }), "{refused:?}");
+}
+
+#[tokio::test]
+async fn injection_in_the_user_name_reaches_no_broader_search() {
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = provider(config(&scratch));
+    let long = "a".repeat(10 * 1024);
+    for name in ["*", "x)(uid=*", "admin)(|(uid=*", "research_bot\0", "research_bot)(uid=*", long.as_str()] {
+        let refused = login(&provider, name, "research-secret").await.unwrap_err();
+        assert_eq!(refused.detail(), BAD, "{:?}", name.get(..20));
+    }
+    // A name that needs escaping in filters and DNs finds and binds its own account (and is
+    // then refused only because `,` and `+` cannot be in an agent id).
+    let refused = login(&provider, "comma,plus+bot", "comma-secret").await.unwrap_err();
+    assert_eq!(refused.detail(), "invalid credential: the account's agent attribute is not a valid agent id");
+    assert_eq!(detail(login(&provider, "comma,plus+bot", "guess").await), BAD);
+}
+
+#[tokio::test]
+async fn lockout_counts_concurrent_wrong_passwords() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    let mut config = config(&scratch);
+    config["lockout"] = serde_json::json!({"max_failures": 3, "window": "5m"});
+    let provider = Arc::new(provider_with(config, state.clone()).unwrap());
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let provider = provider.clone();
+            tokio::spawn(async move { login(&provider, "analysis_bot", "guess").await })
+        })
+        .collect();
+    let mut locked = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Err(AuthError::LockedOut) => locked += 1,
+            Err(AuthError::Invalid { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(locked, 7, "at most 3 attempts reach the directory");
+    assert_eq!(state.failures("ldap-lockout:analysis_bot").await.unwrap(), 10);
+    assert_eq!(login(&provider, "analysis_bot", "analysis-secret").await.unwrap_err(), AuthError::LockedOut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_parallel_logins_share_a_pool_of_eight() {
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = Arc::new(provider(config(&scratch)));
+    let logins: Vec<_> = (0..200)
+        .map(|i| {
+            let provider = provider.clone();
+            let (user, password) = if i % 2 == 0 {
+                ("research_bot", "research-secret")
+            } else {
+                ("writer_bot", "writer-secret")
+            };
+            tokio::spawn(async move { login(&provider, user, password).await })
+        })
+        .collect();
+    for login in logins {
+        login.await.unwrap().unwrap();
+    }
+}
