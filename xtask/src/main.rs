@@ -4,14 +4,15 @@
 //!   layering. The README's test command. Stops the services it started.
 //! * `test`     — services, then the whole test suite, then stops the services it started.
 //! * `services` — starts what the tests need beyond what the machine already runs (the OIDC test
-//!   server in `xtask/oidc-server`) and checks the rest answer; `services stop` stops the OIDC
-//!   test server.
+//!   server in `xtask/oidc-server`, the two slapd instances of `xtask/ldap`) and checks the rest
+//!   answer; `services stop` stops them.
 //! * `bench`    — criterion benchmarks, then a table of medians and ratios.
 //! * `fuzz`     — runs each fuzz target for a while (`cargo xtask fuzz [SECONDS]`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod layering;
+mod ldap;
 mod services;
 
 use std::{
@@ -36,7 +37,7 @@ fn main() -> Result<()> {
         Some("test") => services::around(tests),
         Some("services") => match args.get(1).map(String::as_str) {
             None => services::ensure().map(|_| ()),
-            Some("stop") => services::stop(),
+            Some("stop") => services::stop().and_then(|()| ldap::stop()),
             Some(other) => bail!("unknown `services` command `{other}` (services [stop])"),
         },
         Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
@@ -78,6 +79,7 @@ fn features() -> Result<()> {
     for feature in [
         "identity-static",
         "identity-oidc",
+        "identity-ldap",
         "policy-native",
         "audit-jsonl",
         "state-redis",
@@ -89,8 +91,21 @@ fn features() -> Result<()> {
     Ok(())
 }
 
+/// The whole test suite, told where the LDAP test servers keep their CA and scripts.
 fn tests() -> Result<()> {
-    step("tests", cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"]))
+    let ldap = ldap::dir()?;
+    println!(
+        "xtask: cargo test --workspace --all-features --no-fail-fast (ZTA_TEST_LDAP_DIR={})",
+        ldap.display()
+    );
+    let status = Command::new("cargo")
+        .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
+        .env("ZTA_TEST_LDAP_DIR", &ldap)
+        .status()
+        .context("running cargo test")?;
+    let result =
+        if status.success() { Ok(()) } else { Err(anyhow::anyhow!("cargo test exited with {status}")) };
+    step("tests", result)
 }
 
 fn deny() -> Result<()> {

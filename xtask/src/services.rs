@@ -2,7 +2,7 @@
 //! that the ones the tests use answer, so a missing one fails the run with a message that names
 //! it. The OIDC test server (`xtask/oidc-server`, a local Entra-shaped OpenID Connect provider for
 //! the zta-identity-oidc tests) is started here when nothing answers for it yet, and stopped by
-//! [`stop`].
+//! [`stop`]; so are the LDAP test servers (`crate::ldap`).
 
 use std::{
     fs,
@@ -36,21 +36,27 @@ pub(crate) enum Oidc {
     Reused,
 }
 
-/// Checks Redis and makes sure the OIDC test server answers, starting it if needed.
-pub(crate) fn ensure() -> Result<Oidc> {
+/// Checks Redis and makes sure the OIDC test server and the LDAP test servers answer, starting
+/// them if needed; says which it started.
+pub(crate) fn ensure() -> Result<(Oidc, bool)> {
     redis()?;
-    oidc()
+    let oidc = oidc()?;
+    let ldap = crate::ldap::ensure()?;
+    Ok((oidc, ldap))
 }
 
-/// Runs `work` with the services up, then stops the OIDC server if this call started it, whatever
-/// `work` returned; `work`'s result is the result.
+/// Runs `work` with the services up, then stops the servers this call started, whatever `work`
+/// returned; `work`'s result is the result.
 pub(crate) fn around(work: impl FnOnce() -> Result<()>) -> Result<()> {
-    let oidc = ensure()?;
+    let (oidc, ldap) = ensure()?;
     let result = work();
     if oidc == Oidc::Started
         && let Err(e) = stop()
     {
         eprintln!("xtask: could not stop the OIDC test server: {e:#}");
+    }
+    if ldap && let Err(e) = crate::ldap::stop() {
+        eprintln!("xtask: could not stop the LDAP test servers: {e:#}");
     }
     result
 }
@@ -151,7 +157,7 @@ fn health_at(addr: SocketAddr, authority: &str) -> Health {
 }
 
 /// `$CARGO_TARGET_DIR/zta-services` (or `target/zta-services`), created.
-fn state_dir() -> Result<PathBuf> {
+pub(crate) fn state_dir() -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
     let dir = target.join("zta-services");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

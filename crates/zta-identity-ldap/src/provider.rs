@@ -39,9 +39,9 @@ const NO_SUCH_USER: &str = "cn=zta-no-such-user";
 /// user name escaped into the filter; exactly one entry must match), then bound with the
 /// password on a connection of its own, and the bound identity confirmed with WhoAmI. An
 /// empty password is refused before any bind (servers treat it as an anonymous bind); an
-/// unknown user costs a bind too and fails with the same error as a wrong password. Failed
-/// attempts count per user name in the shared [`StateStore`]; past the limit every attempt is
-/// [`AuthError::LockedOut`] until the window ends. Groups map to roles and the segment.
+/// unknown user costs a bind too and fails with the same error as a wrong password. Refused
+/// passwords count per user name in the shared [`StateStore`] (each one, also when
+/// concurrent); at the limit every attempt is [`AuthError::LockedOut`] until the window ends. Groups map to roles and the segment.
 /// Password checks are never cached. Any directory failure denies.
 pub struct LdapProvider {
     config: LdapConfig,
@@ -105,34 +105,43 @@ impl LdapProvider {
         if username.is_empty() || too_long || username.chars().any(char::is_control) {
             return Err(AuthError::invalid(BAD_CREDENTIALS));
         }
-        self.gate(username).await?;
+        let key = format!("ldap-lockout:{}", username.to_lowercase());
+        self.gate(&key).await?;
         let Some(entry) = self.find(username).await? else {
-            // The same work as a wrong password: one bind, refused.
+            // The same work as a wrong password: one bind, refused, counted.
             let dummy = format!("{NO_SUCH_USER},{}", self.config.user_base);
             let _ = self.bind(&dummy, password).await;
-            return Err(AuthError::invalid(BAD_CREDENTIALS));
+            return Err(self.failed(&key).await);
         };
-        self.bind(&entry.dn, password).await?;
+        match self.bind(&entry.dn, password).await {
+            Ok(()) => {}
+            Err(AuthError::Invalid { .. }) => return Err(self.failed(&key).await),
+            Err(e) => return Err(e),
+        }
         if entry.disabled {
             return Err(AuthError::invalid("account disabled"));
         }
         self.principal(entry).await
     }
 
-    /// Lockout: refuses a locked-out name, then counts this attempt up front (concurrent
-    /// guesses cannot slip past the check); the count is not undone by a success, so an
-    /// owner's logins give a guesser no fresh allowance.
-    async fn gate(&self, username: &str) -> Result<(), AuthError> {
-        let key = format!("ldap-lockout:{}", username.to_lowercase());
-        let unavailable = |e: zta_core::StateError| AuthError::unavailable(e.to_string());
-        if self.state.failures(&key).await.map_err(unavailable)? >= self.config.lockout.max_failures {
-            return Err(AuthError::LockedOut);
-        }
-        let count = self.state.add_failure(&key, self.config.lockout.window).await.map_err(unavailable)?;
-        if count > self.config.lockout.max_failures {
+    /// Lockout: a name with `max_failures` failures in the window is refused without asking
+    /// the directory.
+    async fn gate(&self, key: &str) -> Result<(), AuthError> {
+        let failures = self.state.failures(key).await.map_err(|e| AuthError::unavailable(e.to_string()))?;
+        if failures >= self.config.lockout.max_failures {
             return Err(AuthError::LockedOut);
         }
         Ok(())
+    }
+
+    /// Counts a refused password for the name (every one: concurrent attempts each count, in
+    /// one atomic increment of the shared store). Successes are not counted, so parallel
+    /// logins of a healthy agent never lock it out, and they do not reset the count either.
+    async fn failed(&self, key: &str) -> AuthError {
+        match self.state.add_failure(key, self.config.lockout.window).await {
+            Ok(_) => AuthError::invalid(BAD_CREDENTIALS),
+            Err(e) => AuthError::unavailable(e.to_string()),
+        }
     }
 
     /// The one entry the user filter matches for `username`, searched as the service account.

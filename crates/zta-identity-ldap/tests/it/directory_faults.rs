@@ -53,3 +53,22 @@ async fn a_server_that_is_down_denies_and_the_next_url_takes_over() {
     down["urls"] = json!(["ldap://127.0.0.1:9", "ldap://127.0.0.1:3390"]);
     login(&provider(down), "research_bot", "research-secret").await.unwrap();
 }
+
+#[tokio::test]
+async fn the_pool_recovers_when_the_server_restarts() {
+    // Instance B, so the other tests' instance A stays up.
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = config(&scratch);
+    config["urls"] = json!(["ldap://127.0.0.1:3390"]);
+    let provider = provider(config);
+    login(&provider, "research_bot", "research-secret").await.unwrap();
+    let script = |name: &str| {
+        let status = std::process::Command::new("sh").arg(dir().join("b").join(name)).status().unwrap();
+        assert!(status.success(), "{name}: {status}");
+    };
+    script("stop.sh");
+    let refused = login(&provider, "research_bot", "research-secret").await.unwrap_err();
+    assert!(matches!(refused, AuthError::Unavailable { .. }), "{refused:?}");
+    script("restart.sh");
+    login(&provider, "research_bot", "research-secret").await.unwrap();
+}

@@ -6,4 +6,5 @@
 mod binds;
 mod directory_faults;
 mod identity_conformance;
+mod refresh;
 mod support;
