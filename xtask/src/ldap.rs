@@ -76,12 +76,14 @@ fn answers(dir: &Path) -> bool {
 /// Installs the pinned `slapd` and `ldap-utils` when they are missing, without letting the
 /// package configure or start a server of its own.
 fn install() -> Result<()> {
+    // Removed packages keep their version in dpkg's database: ask for the status too.
     let installed = Command::new("dpkg-query")
-        .args(["-W", "-f", "${Version} ", "slapd", "ldap-utils"])
+        .args(["-W", "-f", "${Status} ${Version}\n", "slapd", "ldap-utils"])
         .output()
         .map(|out| {
-            String::from_utf8_lossy(&out.stdout).split_whitespace().all(|v| v == SLAPD_VERSION)
-                && String::from_utf8_lossy(&out.stdout).split_whitespace().count() == 2
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let wanted = format!("install ok installed {SLAPD_VERSION}");
+            text.lines().filter(|line| *line == wanted).count() == 2
         })
         .unwrap_or(false);
     if installed {
