@@ -37,7 +37,11 @@ fn main() -> Result<()> {
         Some("test") => services::around(tests),
         Some("services") => match args.get(1).map(String::as_str) {
             None => services::ensure().map(|_| ()),
-            Some("stop") => services::stop().and_then(|()| ldap::stop()),
+            Some("stop") => {
+                // Both, whatever the first says.
+                let oidc = services::stop();
+                ldap::stop().and(oidc)
+            }
             Some(other) => bail!("unknown `services` command `{other}` (services [stop])"),
         },
         Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),

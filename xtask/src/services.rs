@@ -37,11 +37,18 @@ pub(crate) enum Oidc {
 }
 
 /// Checks Redis and makes sure the OIDC test server and the LDAP test servers answer, starting
-/// them if needed; says which it started.
+/// them if needed; says which it started. When the LDAP servers cannot be had, an OIDC server
+/// this call started is stopped again.
 pub(crate) fn ensure() -> Result<(Oidc, bool)> {
     redis()?;
     let oidc = oidc()?;
-    let ldap = crate::ldap::ensure()?;
+    let ldap = crate::ldap::ensure().inspect_err(|_| {
+        if oidc == Oidc::Started
+            && let Err(e) = stop()
+        {
+            eprintln!("xtask: could not stop the OIDC test server: {e:#}");
+        }
+    })?;
     Ok((oidc, ldap))
 }
 
