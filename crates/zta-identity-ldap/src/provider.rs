@@ -278,9 +278,10 @@ impl LdapProvider {
             .map_err(|_| AuthError::invalid("the account's agent attribute is not a valid agent id"))?;
         let now = OffsetDateTime::now_utc();
         let mut principal = Principal::new(agent, NAME, AuthMethod::Ldap, now, now + PRINCIPAL_LIFETIME)
-            .with_subject(entry.dn)
+            .with_subject(entry.dn.clone())
             .with_roles(roles)
-            .with_groups(groups);
+            .with_groups(groups)
+            .with_claim("dn", entry.dn);
         if let Some(segment) = segment {
             principal = principal.with_segment(segment);
         }
@@ -319,20 +320,18 @@ impl IdentityProvider for LdapProvider {
         self.config.issue_session_token
     }
 
-    /// At a refresh: the account still exists (searched by its DN as the service account), is
-    /// not disabled, and its groups still give the session's roles and segment.
+    /// At a refresh: the account still exists (searched by its agent attribute as the service
+    /// account), is not disabled, and its groups still give the session's roles and segment.
     async fn revalidate(&self, principal: &Principal) -> Result<(), AuthError> {
-        let filter = self.config.user_filter.replace("{username}", &ldap_escape(principal.agent_id.as_str()));
-        let entries = self.search(&principal.subject, Scope::Base, &filter).await;
-        let entry = match entries {
-            Ok(mut entries) if entries.len() == 1 => entries.remove(0),
-            Ok(_) => return Err(AuthError::invalid("the account no longer exists")),
-            // noSuchObject comes back as a failed search.
-            Err(AuthError::Unavailable { detail }) if detail.contains("rc=32") => {
-                return Err(AuthError::invalid("the account no longer exists"));
-            }
-            Err(e) => return Err(e),
-        };
+        // By the agent attribute: a session's principal carries the agent id, and the DN may
+        // have changed (a rename keeps the account).
+        let filter =
+            format!("({}={})", self.config.agent_attribute, ldap_escape(principal.agent_id.as_str()));
+        let mut entries = self.search(&self.config.user_base, Scope::Subtree, &filter).await?;
+        if entries.len() != 1 {
+            return Err(AuthError::invalid("the account no longer exists"));
+        }
+        let entry = entries.remove(0);
         if entry.disabled {
             return Err(AuthError::invalid("the account is disabled"));
         }
