@@ -53,6 +53,11 @@ pub struct LdapConfig {
     /// The search filter; `{username}` is replaced by the escaped user name.
     #[serde(default = "default_user_filter")]
     pub user_filter: String,
+    /// Direct bind instead of search-then-bind: the account's DN, `{username}` replaced by the
+    /// DN-escaped user name (`uid={username},ou=agents,dc=zta,dc=test`). The entry is read by
+    /// the service account after the bind.
+    #[serde(default)]
+    pub dn_template: Option<String>,
     /// The attribute holding the agent id (`uid`, `sAMAccountName`).
     #[serde(default = "default_agent_attribute")]
     pub agent_attribute: String,

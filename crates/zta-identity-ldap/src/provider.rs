@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use ldap3::{Scope, SearchEntry, exop::WhoAmI, ldap_escape};
+use ldap3::{Scope, SearchEntry, dn_escape, exop::WhoAmI, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use zta_core::{AgentId, AuthError, AuthMethod, Credential, IdentityProvider, Principal, StateStore};
@@ -107,6 +107,24 @@ impl LdapProvider {
         }
         let key = format!("ldap-lockout:{}", username.to_lowercase());
         self.gate(&key).await?;
+        if let Some(template) = &self.config.dn_template {
+            // Direct bind: an unknown user is a bind to a DN that does not exist, refused alike.
+            let dn = template.replace("{username}", &dn_escape(username));
+            match self.bind(&dn, password).await {
+                Ok(()) => {}
+                Err(AuthError::Invalid { .. }) => return Err(self.failed(&key).await),
+                Err(e) => return Err(e),
+            }
+            let mut entries = self.search(&dn, Scope::Base, "(objectClass=*)").await?;
+            if entries.len() != 1 {
+                return Err(AuthError::invalid("the bound account cannot be read"));
+            }
+            let entry = entries.remove(0);
+            if entry.disabled {
+                return Err(AuthError::invalid("account disabled"));
+            }
+            return self.principal(entry).await;
+        }
         let Some(entry) = self.find(username).await? else {
             // The same work as a wrong password: one bind, refused, counted.
             let dummy = format!("{NO_SUCH_USER},{}", self.config.user_base);
@@ -392,6 +410,9 @@ fn check(config: &LdapConfig) -> Result<Vec<url::Url>, Error> {
     }
     if !config.user_filter.contains("{username}") {
         return Err(Error::config("user_filter", "must contain `{username}`"));
+    }
+    if config.dn_template.as_ref().is_some_and(|t| !t.contains("{username}")) {
+        return Err(Error::config("dn_template", "must contain `{username}`"));
     }
     if config.pool.size == 0 || config.pool.size > 256 {
         return Err(Error::config("pool.size", "between 1 and 256"));

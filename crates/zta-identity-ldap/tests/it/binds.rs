@@ -113,3 +113,24 @@ async fn two_hundred_parallel_logins_share_a_pool_of_eight() {
         login.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_dn_template_binds_directly() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = config(&scratch);
+    config["dn_template"] = serde_json::json!("uid={username},ou=agents,dc=zta,dc=test");
+    let provider = provider(config);
+    let principal = login(&provider, "research_bot", "research-secret").await.unwrap();
+    assert_eq!(
+        (principal.roles.clone(), principal.segment.as_deref()),
+        (vec!["reader".to_owned(), "researcher".to_owned()], Some("research"))
+    );
+    assert_eq!(detail(login(&provider, "research_bot", "guess").await), BAD);
+    assert_eq!(detail(login(&provider, "ghost_bot", "guess").await), BAD);
+    // Escaped into the DN: no other entry is reached.
+    assert_eq!(detail(login(&provider, "research_bot,ou=agents", "research-secret").await), BAD);
+    assert!(matches!(
+        login(&provider, "disabled_bot", "disabled-secret").await,
+        Err(AuthError::Invalid { .. })
+    ));
+}
