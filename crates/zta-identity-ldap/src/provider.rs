@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use ldap3::{Scope, SearchEntry, dn_escape, exop::WhoAmI, ldap_escape};
+use ldap3::{Scope, SearchEntry, controls::RawControl, dn_escape, exop::WhoAmI, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use zta_core::{AgentId, AuthError, AuthMethod, Credential, IdentityProvider, Principal, StateStore};
@@ -30,6 +30,9 @@ const MAX_USERNAME: usize = 256;
 const MAX_PASSWORD: usize = 1024;
 /// The same detail for a wrong password and an unknown user.
 const BAD_CREDENTIALS: &str = "wrong password or unknown user";
+/// The authorization identity request and response controls (RFC 3829).
+const AUTHZID_REQUEST: &str = "2.16.840.1.113730.3.4.16";
+const AUTHZID_RESPONSE: &str = "2.16.840.1.113730.3.4.15";
 /// Bound by the dummy bind an unknown user costs: no entry has it.
 const NO_SUCH_USER: &str = "cn=zta-no-such-user";
 
@@ -110,12 +113,15 @@ impl LdapProvider {
         if let Some(template) = &self.config.dn_template {
             // Direct bind: an unknown user is a bind to a DN that does not exist, refused alike.
             let dn = template.replace("{username}", &dn_escape(username));
-            match self.bind(&dn, password).await {
+            // The entry is read beside the bind (its result is used only if the bind succeeds).
+            let (bound, entries) =
+                tokio::join!(self.bind(&dn, password), self.search(&dn, Scope::Base, "(objectClass=*)"));
+            match bound {
                 Ok(()) => {}
                 Err(AuthError::Invalid { .. }) => return Err(self.failed(&key).await),
                 Err(e) => return Err(e),
             }
-            let mut entries = self.search(&dn, Scope::Base, "(objectClass=*)").await?;
+            let mut entries = entries?;
             if entries.len() != 1 {
                 return Err(AuthError::invalid("the bound account cannot be read"));
             }
@@ -227,14 +233,17 @@ impl LdapProvider {
         }
     }
 
-    /// Binds as `dn` with `password` on a connection of the bind pool and confirms with WhoAmI
-    /// that the server bound exactly that DN.
+    /// Binds as `dn` with `password` on a connection of the bind pool and confirms that the
+    /// server bound exactly that DN: from the authorization identity the bind answers with
+    /// (RFC 3829, asked for on the bind itself), or with WhoAmI when the server sends none.
     async fn bind(&self, dn: &str, password: &SecretString) -> Result<(), AuthError> {
         let mut conn = self.binds.get().await.map_err(unavailable)?;
         let timeout = self.binds.operation_timeout();
+        let ask_identity = RawControl { ctype: AUTHZID_REQUEST.to_owned(), crit: false, val: None };
         let result = conn
             .ldap
             .with_timeout(timeout)
+            .with_controls(vec![ask_identity])
             .simple_bind(dn, password.expose_secret())
             .await
             .map_err(|e| unavailable(e.to_string()))?;
@@ -247,13 +256,28 @@ impl LdapProvider {
             }
             rc => return Err(AuthError::unavailable(format!("bind answered result code {rc}"))),
         }
-        let whoami =
-            conn.ldap.with_timeout(timeout).extended(WhoAmI).await.map_err(|e| unavailable(e.to_string()))?;
-        let ldap3::result::ExopResult(exop, result) = whoami;
-        if result.rc != 0 {
-            return Err(AuthError::unavailable(format!("WhoAmI answered result code {}", result.rc)));
-        }
-        let authzid = exop.val.and_then(|v| String::from_utf8(v).ok()).unwrap_or_default();
+        let answered = result
+            .ctrls
+            .iter()
+            .find(|ldap3::controls::Control(_, raw)| raw.ctype == AUTHZID_RESPONSE)
+            .map(|ldap3::controls::Control(_, raw)| raw.val.clone().unwrap_or_default());
+        let authzid = match answered {
+            Some(value) => value,
+            None => {
+                let whoami = conn
+                    .ldap
+                    .with_timeout(timeout)
+                    .extended(WhoAmI)
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?;
+                let ldap3::result::ExopResult(exop, result) = whoami;
+                if result.rc != 0 {
+                    return Err(AuthError::unavailable(format!("WhoAmI answered result code {}", result.rc)));
+                }
+                exop.val.unwrap_or_default()
+            }
+        };
+        let authzid = String::from_utf8(authzid).unwrap_or_default();
         let bound = authzid.strip_prefix("dn:").unwrap_or_default();
         if !same_dn(bound, dn) {
             tracing::error!(target: "zta_identity_ldap", "the server bound another identity than the DN searched");
