@@ -140,7 +140,7 @@ pub enum IdentitySection {
     Oidc(NotCompiled),
     /// An LDAP directory or Active Directory (`identity-ldap`).
     #[cfg(feature = "identity-ldap")]
-    Ldap(crate::identity::ldap::LdapConfig),
+    Ldap(Box<crate::identity::ldap::LdapConfig>),
     /// An LDAP directory (not compiled in).
     #[cfg(not(feature = "identity-ldap"))]
     Ldap(NotCompiled),
@@ -574,8 +574,8 @@ impl Config {
             IdentitySection::Oidc(_) => Err(self.missing_feature("identity", "oidc", "identity-oidc")),
             #[cfg(feature = "identity-ldap")]
             IdentitySection::Ldap(c) => {
-                let provider =
-                    crate::identity::ldap::LdapProvider::new(c.clone(), state.clone()).map_err(|e| {
+                let provider = crate::identity::ldap::LdapProvider::new((**c).clone(), state.clone())
+                    .map_err(|e| {
                         let index = index.to_string();
                         let path: Vec<&str> =
                             ["identity", index.as_str()].into_iter().chain(e.field.split('.')).collect();
@@ -692,7 +692,7 @@ fn read_identity(node: &Node) -> Result<IdentitySection, ConfigError> {
         #[cfg(not(feature = "identity-oidc"))]
         "oidc" => IdentitySection::Oidc(NotCompiled),
         #[cfg(feature = "identity-ldap")]
-        "ldap" => IdentitySection::Ldap(read(&rest)?),
+        "ldap" => IdentitySection::Ldap(Box::new(read(&rest)?)),
         #[cfg(not(feature = "identity-ldap"))]
         "ldap" => IdentitySection::Ldap(NotCompiled),
         other => return Err(unknown_type(other, pos, &["static", "entra", "oidc", "ldap"])),
