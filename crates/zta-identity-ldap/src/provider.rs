@@ -387,6 +387,20 @@ impl IdentityProvider for LdapProvider {
         Ok(())
     }
 
+    /// The segment of a directory agent (the target of an agent-to-agent action), from its
+    /// groups, looked up as the service account. `None` when the directory does not know the
+    /// agent, maps it to no segment, or cannot be asked.
+    async fn segment_of(&self, agent: &AgentId) -> Option<String> {
+        let filter = format!("({}={})", self.config.agent_attribute, ldap_escape(agent.as_str()));
+        let mut entries = self.search(&self.config.user_base, Scope::Subtree, &filter).await.ok()?;
+        if entries.len() != 1 {
+            return None;
+        }
+        let entry = entries.remove(0);
+        let groups = self.groups(&entry).await.ok()?;
+        self.mapped(&groups).ok()?.1
+    }
+
     async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
         match credential {
             Credential::Password { username, password } => {

@@ -134,3 +134,18 @@ async fn a_dn_template_binds_directly() {
         Err(AuthError::Invalid { .. })
     ));
 }
+
+#[tokio::test]
+async fn the_segment_of_a_directory_agent_comes_from_its_groups() {
+    use zta_core::{AgentId, IdentityProvider};
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = provider(config(&scratch));
+    for (id, expected) in [
+        ("writer_bot", Some("writing")),
+        ("research_bot", Some("research")),
+        ("analysis_bot", None),
+        ("ghost_bot", None),
+    ] {
+        assert_eq!(provider.segment_of(&AgentId::new(id).unwrap()).await.as_deref(), expected, "{id}");
+    }
+}

@@ -82,6 +82,10 @@ audit:
 
     let wrong = built.guard.login(&Credential::password("research_bot", "guess")).await.unwrap_err();
     assert!(matches!(wrong.reason(), DenyReason::Unauthenticated(_)), "{wrong}");
+    // An injection attempt is one more refused login, audited like any other.
+    let injected =
+        built.guard.login(&Credential::password("admin)(|(uid=*", "research-secret")).await.unwrap_err();
+    assert!(matches!(injected.reason(), DenyReason::Unauthenticated(_)), "{injected}");
     // The writer is in no group the policy names.
     let writer = built
         .guard
@@ -104,6 +108,6 @@ audit:
         }
     }
     assert!(events.iter().any(|(e, f)| e == "login" && f == "allow"), "{events:?}");
-    assert!(events.iter().any(|(e, f)| e == "login" && f == "deny"), "{events:?}");
+    assert_eq!(events.iter().filter(|(e, f)| e == "login" && f == "deny").count(), 2, "{events:?}");
     assert!(events.iter().any(|(e, f)| e == "authorization" && f == "allow"), "{events:?}");
 }
