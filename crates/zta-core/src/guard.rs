@@ -793,38 +793,38 @@ fn route_issuers(providers: &[Arc<dyn IdentityProvider>]) -> Result<IssuerRoutes
     })
 }
 
-/// The `iss` of a compact JWS, read WITHOUT verifying anything: only to choose the provider
-/// that will verify the token. A token whose payload is not a JSON object with at most one
-/// string `iss` yields `None`.
-fn unverified_issuer(token: &str) -> Option<String> {
+/// The payload of a compact JWS read as `T`, WITHOUT verifying anything: only to route a
+/// token or to bound how long its revocation is kept. A token that is not three dot-separated
+/// parts with a base64url JSON payload of that shape yields `None`.
+fn unverified_payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
     use base64::Engine as _;
 
-    #[derive(serde::Deserialize)]
-    struct Issuer {
-        iss: Option<String>,
-    }
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<Issuer>(&json).ok()?.iss
+    serde_json::from_slice(&json).ok()
 }
 
-/// A bearer token's `exp`, read without verification (only to bound how long a revocation is
-/// kept).
-fn unverified_expiry(token: &str) -> Option<OffsetDateTime> {
-    use base64::Engine as _;
+/// The `iss` of a compact JWS, unverified: only to choose the provider that will verify the
+/// token. A payload with more than one `iss`, or a non-string one, yields `None`.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    unverified_payload::<Issuer>(token)?.iss
+}
 
+/// A bearer token's `exp`, unverified (only to bound how long a revocation is kept).
+fn unverified_expiry(token: &str) -> Option<OffsetDateTime> {
     #[derive(serde::Deserialize)]
     struct Expiry {
         exp: Option<i64>,
     }
-    let payload = token.split('.').nth(1)?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let exp = serde_json::from_slice::<Expiry>(&json).ok()?.exp?;
-    OffsetDateTime::from_unix_timestamp(exp).ok()
+    OffsetDateTime::from_unix_timestamp(unverified_payload::<Expiry>(token)?.exp?).ok()
 }
 
 /// One clock read stamps a request: the record's time, and a time-ordered id made without

@@ -182,13 +182,16 @@ impl<'t> CompactJws<'t> {
         struct Issuer {
             iss: Option<String>,
         }
-        let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
-        serde_json::from_slice::<Issuer>(&json).ok()?.iss
+        self.unverified_payload::<Issuer>()?.iss
     }
 
     /// The payload's claims, read without verification: only to route a token, never as
     /// proof. `None` when the payload is not base64url JSON object.
     pub fn unverified_claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.unverified_payload()
+    }
+
+    fn unverified_payload<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
         serde_json::from_slice(&json).ok()
     }
