@@ -182,6 +182,13 @@ impl LdapProvider {
         }
     }
 
+    /// The one account whose agent attribute is `agent`, searched as the service account.
+    async fn find_agent(&self, agent: &AgentId) -> Result<Option<Entry>, AuthError> {
+        let filter = format!("({}={})", self.config.agent_attribute, ldap_escape(agent.as_str()));
+        let mut entries = self.search(&self.config.user_base, Scope::Subtree, &filter).await?;
+        Ok(if entries.len() == 1 { entries.pop() } else { None })
+    }
+
     async fn search(&self, base: &str, scope: Scope, filter: &str) -> Result<Vec<Entry>, AuthError> {
         let mut attributes = vec![self.config.agent_attribute.as_str(), "memberOf"];
         if let Some(disabled) = &self.config.disabled {
@@ -190,11 +197,10 @@ impl LdapProvider {
         let mut conn = self.service.get().await.map_err(unavailable)?;
         let timeout = self.service.operation_timeout();
         let found = conn.ldap.with_timeout(timeout).search(base, scope, filter, attributes).await;
-        let (raw, result) = found
+        let (raw, _) = found
             .map_err(|e| unavailable(e.to_string()))?
             .non_error()
             .map_err(|e| AuthError::unavailable(format!("directory search failed: {e}")))?;
-        drop(result);
         conn.keep();
         let mut entries = Vec::with_capacity(raw.len());
         for raw in raw {
@@ -367,13 +373,10 @@ impl IdentityProvider for LdapProvider {
     async fn revalidate(&self, principal: &Principal) -> Result<(), AuthError> {
         // By the agent attribute: a session's principal carries the agent id, and the DN may
         // have changed (a rename keeps the account).
-        let filter =
-            format!("({}={})", self.config.agent_attribute, ldap_escape(principal.agent_id.as_str()));
-        let mut entries = self.search(&self.config.user_base, Scope::Subtree, &filter).await?;
-        if entries.len() != 1 {
-            return Err(AuthError::invalid("the account no longer exists"));
-        }
-        let entry = entries.remove(0);
+        let entry = self
+            .find_agent(&principal.agent_id)
+            .await?
+            .ok_or_else(|| AuthError::invalid("the account no longer exists"))?;
         if entry.disabled {
             return Err(AuthError::invalid("the account is disabled"));
         }
@@ -391,12 +394,7 @@ impl IdentityProvider for LdapProvider {
     /// groups, looked up as the service account. `None` when the directory does not know the
     /// agent, maps it to no segment, or cannot be asked.
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
-        let filter = format!("({}={})", self.config.agent_attribute, ldap_escape(agent.as_str()));
-        let mut entries = self.search(&self.config.user_base, Scope::Subtree, &filter).await.ok()?;
-        if entries.len() != 1 {
-            return None;
-        }
-        let entry = entries.remove(0);
+        let entry = self.find_agent(agent).await.ok()??;
         let groups = self.groups(&entry).await.ok()?;
         self.mapped(&groups).ok()?.1
     }

@@ -181,11 +181,6 @@ impl KeySet {
         state.last_error.clone().map_or(Ok(()), Err)
     }
 
-    /// Whether the last fetch failed.
-    async fn failing(&self) -> bool {
-        self.fetch.lock().await.last_error.is_some()
-    }
-
     async fn fetch_locked(&self, state: &mut FetchState) {
         state.last_attempt = Some(Instant::now());
         if let Uri::Later { discovery, issuer } = &state.uri {
@@ -302,8 +297,7 @@ pub(crate) fn spawn_refresh(
         loop {
             tokio::time::sleep(wait).await;
             let Some(set) = weak.upgrade() else { return };
-            let _ = set.refresh().await;
-            wait = if set.failing().await { retry.min(every) } else { every };
+            wait = if set.refresh().await.is_err() { retry.min(every) } else { every };
         }
     })
 }

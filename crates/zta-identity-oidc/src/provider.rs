@@ -619,16 +619,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// A key the key set gives to one issuer (Entra: `{tenantid}` filled with the token's `tid`)
 /// verifies that issuer's tokens only.
 fn check_key_issuer(key: &jwks::Key, tid: Option<&str>, issuer: &str) -> Result<(), AuthError> {
-    if let Some(key_issuer) = &key.issuer {
-        let expected = match tid {
-            Some(tid) => key_issuer.replace("{tenantid}", tid),
-            None => key_issuer.clone(),
-        };
-        if expected != issuer {
-            return Err(AuthError::invalid("the signing key is not for this issuer"));
-        }
-    }
-    Ok(())
+    let fits = match (&key.issuer, tid) {
+        (None, _) => true,
+        (Some(key_issuer), Some(tid)) => key_issuer.replace("{tenantid}", tid) == issuer,
+        (Some(key_issuer), None) => key_issuer == issuer,
+    };
+    if fits { Ok(()) } else { Err(AuthError::invalid("the signing key is not for this issuer")) }
 }
 
 impl OidcProvider {
