@@ -27,6 +27,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+use crate::services::{require, terminate};
+
 /// The Debian packages installed when missing, at these versions (pinned).
 const PACKAGES: [(&str, &str); 2] = [("slapd", "2.5.13+dfsg-5"), ("ldap-utils", "2.5.13+dfsg-5")];
 
@@ -102,7 +104,7 @@ pub(crate) fn ensure() -> Result<bool> {
         println!("xtask: xtask/ldap changed since the LDAP test servers were set up; setting them up again");
     }
     packages()?;
-    require("openssl", &["version"], "openssl (Debian: apt-get install openssl)")?;
+    require("openssl", &["version"], "the LDAP test servers", "openssl (Debian: apt-get install openssl)")?;
     // What an earlier run left goes (one instance down, a half-loaded crew), its servers first.
     stop_instances(&state)?;
     for instance in &INSTANCES {
@@ -481,21 +483,8 @@ fn stop_instance(dir: &Path) -> Result<bool> {
     let config = dir.join("slapd.conf");
     let pid = text.trim().parse::<u32>().ok().filter(|pid| is_our_slapd(*pid, &config));
     if let Some(pid) = pid {
-        signal(pid, "TERM")?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while is_our_slapd(pid, &config) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if is_our_slapd(pid, &config) {
-            signal(pid, "KILL")?;
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while is_our_slapd(pid, &config) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        if is_our_slapd(pid, &config) {
-            bail!("slapd (pid {pid}, {}) did not stop", config.display());
-        }
+        terminate(pid, STOP_TIMEOUT, |pid| is_our_slapd(pid, &config))
+            .with_context(|| format!("stopping slapd ({})", config.display()))?;
     }
     match fs::remove_file(&pid_path) {
         Err(e) if e.kind() != ErrorKind::NotFound => {
@@ -514,26 +503,6 @@ fn is_our_slapd(pid: u32, config: &Path) -> bool {
         args.next().is_some_and(|program| program.ends_with(b"slapd"))
             && args.any(|arg| arg == config.as_bytes())
     })
-}
-
-fn signal(pid: u32, name: &str) -> Result<()> {
-    Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .stderr(Stdio::null())
-        .status()
-        .context("running kill")?;
-    Ok(())
-}
-
-/// `tool` runs; else an error naming `what` to install.
-fn require(tool: &str, args: &[&str], what: &str) -> Result<()> {
-    match Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            bail!("the LDAP test servers need `{tool}`, and it is not on PATH; install {what}")
-        }
-        Err(e) => Err(e).with_context(|| format!("running {tool}")),
-    }
 }
 
 /// The pinned `slapd` and `ldap-utils`, installed when missing; another installed version is an
@@ -587,7 +556,7 @@ fn install(missing: &[(&str, &str)]) -> Result<()> {
             pinned.join(" ")
         );
     }
-    require("apt-get", &["--version"], "apt (a Debian or Ubuntu machine)")?;
+    require("apt-get", &["--version"], "the LDAP test servers", "apt (a Debian or Ubuntu machine)")?;
     println!("xtask: installing {} for the LDAP test servers", pinned.join(" "));
     let update = Command::new("apt-get")
         .args(["update", "-qq"])

@@ -25,6 +25,9 @@ const OIDC_SERVER_NAME: &str = "zta-oidc-test-server";
 /// The server's directory, relative to the workspace root.
 const OIDC_DIR: &str = "xtask/oidc-server";
 
+/// What to install for the OIDC test server.
+const NODE: &str = "Node.js 20 or newer with npm (Debian/Ubuntu: `apt-get install nodejs npm`)";
+
 /// How long a freshly started server may take to answer.
 const OIDC_START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -189,9 +192,9 @@ fn oidc() -> Result<Oidc> {
         Health::Nothing => {}
     }
     let dir = Path::new(OIDC_DIR);
-    require_tool("node")?;
+    require("node", &["--version"], "the OIDC test server", NODE)?;
     if needs_install(dir) {
-        require_tool("npm")?;
+        require("npm", &["--version"], "the OIDC test server", NODE)?;
         println!("xtask: npm ci in {OIDC_DIR}");
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
@@ -259,14 +262,14 @@ fn needs_install(dir: &Path) -> bool {
     }
 }
 
-fn require_tool(tool: &str) -> Result<()> {
-    match Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+/// `tool` runs; else an error saying that `needed_by` needs it and to install `what`.
+pub(crate) fn require(tool: &str, args: &[&str], needed_by: &str, what: &str) -> Result<()> {
+    match Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status() {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => bail!(
-            "the OIDC test server needs `{tool}` (Node.js 20 or newer with npm), and it is not on PATH; \
-             install it (Debian/Ubuntu: `apt-get install nodejs npm`)"
-        ),
-        Err(e) => Err(e).with_context(|| format!("running {tool} --version")),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            bail!("{needed_by} needs `{tool}`, and it is not on PATH; install {what}")
+        }
+        Err(e) => Err(e).with_context(|| format!("running {tool}")),
     }
 }
 
@@ -283,14 +286,7 @@ pub(crate) fn stop() -> Result<()> {
         fs::remove_file(&pid_path).with_context(|| format!("removing {}", pid_path.display()))?;
         return Ok(());
     }
-    signal(pid, "TERM")?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while is_our_server(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if is_our_server(pid) {
-        signal(pid, "KILL")?;
-    }
+    terminate(pid, Duration::from_secs(5), is_our_server)?;
     fs::remove_file(&pid_path).with_context(|| format!("removing {}", pid_path.display()))?;
     println!("xtask: OIDC test server (pid {pid}) stopped");
     Ok(())
@@ -303,11 +299,32 @@ fn is_our_server(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn signal(pid: u32, name: &str) -> Result<()> {
-    let status =
-        Command::new("kill").args([format!("-{name}"), pid.to_string()]).status().context("running kill")?;
-    if !status.success() && is_our_server(pid) {
-        bail!("kill -{name} {pid} exited with {status}");
+/// Stops process `pid` while `ours` says it is still the one we started: TERM, then KILL once
+/// `grace` has passed; an error when it outlives both.
+pub(crate) fn terminate(pid: u32, grace: Duration, ours: impl Fn(u32) -> bool) -> Result<()> {
+    let wait = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        while ours(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    kill(pid, "TERM")?;
+    wait(grace);
+    if ours(pid) {
+        kill(pid, "KILL")?;
+        wait(Duration::from_secs(2));
     }
+    if ours(pid) {
+        bail!("process {pid} did not stop");
+    }
+    Ok(())
+}
+
+fn kill(pid: u32, signal: &str) -> Result<()> {
+    Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .context("running kill")?;
     Ok(())
 }
