@@ -4,18 +4,14 @@
 use std::path::Path;
 
 use zta::{
-    Action, AgentId, Config, Credential, Request,
-    identity::static_agents::AgentKey,
-    secrecy::ExposeSecret,
-    token::{Algorithm, SigningKey},
+    Action, AgentId, Config, Credential, Request, identity::static_agents::AgentKey, secrecy::ExposeSecret,
 };
 
 pub(crate) const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
 /// Writes a signing key, an agent key and the crew policy into `dir`; returns the agent key.
 fn setup(dir: &Path) -> AgentKey {
-    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-    std::fs::write(dir.join("signing.pem"), key.to_pkcs8_pem().expose_secret()).unwrap();
+    crate::common::write_signing_key(&dir.join("signing.pem"));
     let agent = AgentKey::generate().unwrap();
     std::fs::write(dir.join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
@@ -191,8 +187,7 @@ async fn the_example_config_builds_once_its_keys_exist() {
     std::fs::copy(examples.join("config/zta.yaml"), dir.path().join("config/zta.yaml")).unwrap();
     std::fs::copy(examples.join("policies/crew.yaml"), dir.path().join("policies/crew.yaml")).unwrap();
     let keys = dir.path().join("config/keys");
-    let signing = SigningKey::generate(Algorithm::EdDSA).unwrap();
-    std::fs::write(keys.join("zta-signing.pem"), signing.to_pkcs8_pem().expose_secret()).unwrap();
+    crate::common::write_signing_key(&keys.join("zta-signing.pem"));
     for agent in ["research_bot", "analysis_bot", "writer_bot"] {
         let key = AgentKey::generate().unwrap();
         std::fs::write(keys.join(format!("{agent}.pub.pem")), key.public_key_pem()).unwrap();

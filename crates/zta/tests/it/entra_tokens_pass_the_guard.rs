@@ -5,11 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::{Value, json};
-use zta::{
-    Action, AuditEvent, Config, Credential, DenyReason, Request,
-    secrecy::ExposeSecret,
-    token::{Algorithm, SigningKey},
-};
+use zta::{Action, AuditEvent, Config, Credential, DenyReason, Request};
+
+use crate::common::{audit_records, write_signing_key};
 
 const API: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
 const APP: &str = "2f0c9d1e-5b7a-4c3d-8e9f-0a1b2c3d4e5f";
@@ -66,8 +64,7 @@ fn claims(tenant: &str, roles: &[&str]) -> Value {
 }
 
 async fn guard(dir: &std::path::Path, tenant: &str) -> zta::Built {
-    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-    std::fs::write(dir.join("signing.pem"), key.to_pkcs8_pem().expose_secret()).unwrap();
+    write_signing_key(&dir.join("signing.pem"));
     std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
     let config = format!(
         "\
@@ -98,16 +95,7 @@ audit:
 }
 
 fn records(dir: &std::path::Path) -> Vec<Value> {
-    let mut records = Vec::new();
-    for entry in std::fs::read_dir(dir.join("audit")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(path).unwrap().lines() {
-                records.push(serde_json::from_str::<Value>(line).unwrap()["record"].clone());
-            }
-        }
-    }
-    records
+    audit_records(&dir.join("audit"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

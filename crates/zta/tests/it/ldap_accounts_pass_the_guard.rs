@@ -6,11 +6,9 @@
 
 use std::path::PathBuf;
 
-use zta::{
-    Action, Config, Credential, DenyReason, Request,
-    secrecy::ExposeSecret,
-    token::{Algorithm, SigningKey},
-};
+use zta::{Action, Config, Credential, DenyReason, Request};
+
+use crate::common::{audit_records, write_signing_key};
 
 const POLICY: &str = "\
 policies:
@@ -38,8 +36,7 @@ fn ldap_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_account_logs_in_and_is_authorized_by_its_groups() {
     let dir = tempfile::tempdir().unwrap();
-    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-    std::fs::write(dir.path().join("signing.pem"), key.to_pkcs8_pem().expose_secret()).unwrap();
+    write_signing_key(&dir.path().join("signing.pem"));
     std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
     std::fs::write(dir.path().join("ldap-bind.secret"), "gateway-test-secret\n").unwrap();
     let config = format!(
@@ -97,16 +94,10 @@ audit:
     assert!(writer.is_err());
 
     built.guard.audit_sink().flush().await.unwrap();
-    let mut events = Vec::new();
-    for entry in std::fs::read_dir(dir.path().join("audit")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(path).unwrap().lines() {
-                let record: serde_json::Value = serde_json::from_str(line).unwrap();
-                events.push((record["record"]["event"].clone(), record["record"]["effect"].clone()));
-            }
-        }
-    }
+    let events: Vec<_> = audit_records(&dir.path().join("audit"))
+        .into_iter()
+        .map(|record| (record["event"].clone(), record["effect"].clone()))
+        .collect();
     assert!(events.iter().any(|(e, f)| e == "login" && f == "allow"), "{events:?}");
     assert_eq!(events.iter().filter(|(e, f)| e == "login" && f == "deny").count(), 2, "{events:?}");
     assert!(events.iter().any(|(e, f)| e == "authorization" && f == "allow"), "{events:?}");

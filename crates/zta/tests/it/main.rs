@@ -4,6 +4,7 @@
 //! beside other tests would miss spans.
 
 mod audit_failure_denies;
+mod common;
 mod config_errors_name_the_exact_place;
 mod config_loads_and_refuses_bad_files;
 mod credentials_go_to_the_provider_that_declares_the_agent;

@@ -14,9 +14,7 @@ use std::{path::Path, time::Duration};
 
 use zta::{
     Action, AgentId, AuthError, Built, Config, Credential, DenyReason, Request,
-    identity::static_agents::AgentKey,
-    secrecy::ExposeSecret,
-    token::{Algorithm, SigningKey},
+    identity::static_agents::AgentKey, secrecy::ExposeSecret,
 };
 
 use crate::config_loads_and_refuses_bad_files::{GOOD, POLICY};
@@ -32,8 +30,7 @@ fn replica_config(audit_dir: &str, state: &str) -> String {
 }
 
 fn setup(dir: &Path) -> AgentKey {
-    let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-    std::fs::write(dir.join("signing.pem"), key.to_pkcs8_pem().expose_secret()).unwrap();
+    crate::common::write_signing_key(&dir.join("signing.pem"));
     let agent = AgentKey::generate().unwrap();
     std::fs::write(dir.join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();

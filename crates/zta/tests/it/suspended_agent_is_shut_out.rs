@@ -125,16 +125,8 @@ async fn a_secret_is_refused_for_a_suspended_agent() {
 }
 
 fn read_events(crew: &Crew) -> Vec<AuditEvent> {
-    let dir = crew._dir.path();
-    let mut events = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(path).unwrap().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                events.push(serde_json::from_value(v["record"]["event"].clone()).unwrap());
-            }
-        }
-    }
-    events
+    crate::common::audit_records(crew._dir.path())
+        .into_iter()
+        .map(|record| serde_json::from_value(record["event"].clone()).unwrap())
+        .collect()
 }
