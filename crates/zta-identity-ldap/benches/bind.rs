@@ -3,9 +3,12 @@
 //! (`cargo xtask bench` starts it; `cargo xtask services` for a bench run by hand).
 //!
 //! * `ref_raw_bind` — `Ldap::simple_bind` as research_bot on one connection, again and again.
-//! * `authenticate_search_then_bind` — `LdapProvider::authenticate`: the service account's
-//!   search, the agent's bind, WhoAmI, the lockout check, the principal.
-//! * `authenticate_dn_template` — the same with a DN template: bind, WhoAmI, the entry read.
+//! * `authenticate_search_then_bind` — `LdapProvider::authenticate`: the lockout check, the
+//!   account as the service account's search found it (reused for `group_cache`), the agent's
+//!   bind sent together with WhoAmI, the principal.
+//! * `authenticate_dn_template` — the same with a DN template.
+//! * `authenticate_uncached` — search-then-bind with `group_cache: 0s`: the service account's
+//!   search before every bind.
 //!
 //! After criterion's medians it prints each one's median and p99 over 2,000 sequential runs.
 #![allow(
@@ -43,7 +46,7 @@ fn dir() -> PathBuf {
     dir
 }
 
-fn provider(scratch: &tempfile::TempDir, dn_template: bool) -> LdapProvider {
+fn provider(scratch: &tempfile::TempDir, dn_template: bool, cache: &str) -> LdapProvider {
     let secret = scratch.path().join("bind.secret");
     std::fs::write(&secret, "gateway-test-secret").unwrap();
     let mut config = serde_json::json!({
@@ -51,7 +54,7 @@ fn provider(scratch: &tempfile::TempDir, dn_template: bool) -> LdapProvider {
         "bind_dn": "cn=zta-gateway,ou=services,dc=zta,dc=test", "bind_password_file": secret,
         "user_base": "ou=agents,dc=zta,dc=test",
         "roles": {"cn=tools-readers,ou=groups,dc=zta,dc=test": "reader"},
-        "lockout": {"max_failures": 5, "window": "5m"},
+        "lockout": {"max_failures": 5, "window": "5m"}, "group_cache": cache,
     });
     if dn_template {
         config["dn_template"] = serde_json::json!("uid={username},ou=agents,dc=zta,dc=test");
@@ -92,13 +95,15 @@ fn percentiles(name: &str, mut samples: Vec<f64>) {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let search = provider(&scratch, false);
-    let template = provider(&scratch, true);
+    let search = provider(&scratch, false, "30s");
+    let template = provider(&scratch, true, "30s");
+    let uncached = provider(&scratch, false, "0s");
     let credential = Credential::password("research_bot", "research-secret");
     let mut raw = rt.block_on(raw_connection());
     assert_eq!(rt.block_on(raw.simple_bind(DN, "research-secret")).unwrap().rc, 0);
     rt.block_on(search.authenticate(&credential)).unwrap();
     rt.block_on(template.authenticate(&credential)).unwrap();
+    rt.block_on(uncached.authenticate(&credential)).unwrap();
 
     let mut group = c.benchmark_group("ldap_authenticate");
     group.bench_function("ref_raw_bind", |b| {
@@ -109,6 +114,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("authenticate_dn_template", |b| {
         b.iter(|| rt.block_on(template.authenticate(&credential)).unwrap())
+    });
+    group.bench_function("authenticate_uncached", |b| {
+        b.iter(|| rt.block_on(uncached.authenticate(&credential)).unwrap())
     });
     group.finish();
 
@@ -137,6 +145,12 @@ fn bench(c: &mut Criterion) {
         "authenticate_dn_template",
         time(&mut || {
             rt.block_on(template.authenticate(&credential)).unwrap();
+        }),
+    );
+    percentiles(
+        "authenticate_uncached",
+        time(&mut || {
+            rt.block_on(uncached.authenticate(&credential)).unwrap();
         }),
     );
 }

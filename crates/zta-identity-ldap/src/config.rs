@@ -79,8 +79,10 @@ pub struct LdapConfig {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
-    /// How long group memberships found by search are reused (default 30 s; 0 disables).
-    /// Passwords are never cached.
+    /// How long what the service account found is reused (default 30 s; 0 disables): a user
+    /// name's account (DN, agent id, groups, disabled flag, or that there is none) at login,
+    /// and an agent's segment for agent-to-agent checks. Passwords are never cached: every
+    /// login binds. A refresh reads the directory afresh.
     #[serde(default = "default_group_cache", with = "zta_core::duration::text")]
     pub group_cache: Duration,
     /// Failed-attempt lockout per user name.

@@ -10,7 +10,7 @@ use std::{
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::TlsMode;
@@ -68,22 +68,24 @@ impl Connector {
 }
 
 /// A bounded set of connections of one kind: bound as the service account (`service`), or
-/// used for agents' binds (`None`).
+/// used for agents' binds (`None`; idle ones are anonymous).
 pub(crate) struct Pool {
     connector: Arc<Connector>,
     service: Option<(String, SecretString)>,
     idle: Mutex<Vec<Ldap>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 /// A connection taken from a [`Pool`]: returned with [`Pooled::keep`], dropped otherwise.
-pub(crate) struct Pooled<'p> {
+pub(crate) struct Pooled {
     pub(crate) ldap: Ldap,
-    pool: &'p Pool,
-    _permit: SemaphorePermit<'p>,
+    /// Taken from the idle ones (it may have gone stale since, unnoticed).
+    pub(crate) reused: bool,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Pooled<'_> {
+impl Pooled {
     /// Gives the connection back for reuse (only after an operation that went through).
     pub(crate) fn keep(self) {
         if let Ok(mut idle) = self.pool.idle.lock() {
@@ -98,19 +100,24 @@ impl Pool {
         service: Option<(String, SecretString)>,
         size: usize,
     ) -> Self {
-        Self { connector, service, idle: Mutex::new(Vec::with_capacity(size)), permits: Semaphore::new(size) }
+        Self {
+            connector,
+            service,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Arc::new(Semaphore::new(size)),
+        }
     }
 
     /// A connection: an idle one that is still open, or a new one (bound as the service
     /// account for a service pool). Waits while all are in use.
-    pub(crate) async fn get(&self) -> Result<Pooled<'_>, String> {
-        let permit = self.permits.acquire().await.map_err(|_| "connection pool closed")?;
+    pub(crate) async fn get(self: &Arc<Self>) -> Result<Pooled, String> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| "connection pool closed")?;
         loop {
             let candidate = self.idle.lock().map_err(|_| "connection pool poisoned")?.pop();
             match candidate {
                 Some(mut ldap) => {
                     if !ldap.is_closed() {
-                        return Ok(Pooled { ldap, pool: self, _permit: permit });
+                        return Ok(Pooled { ldap, reused: true, pool: self.clone(), _permit: permit });
                     }
                 }
                 None => break,
@@ -127,7 +134,15 @@ impl Pool {
                 return Err(format!("the service account's bind was refused (result code {})", result.rc));
             }
         }
-        Ok(Pooled { ldap, pool: self, _permit: permit })
+        Ok(Pooled { ldap, reused: false, pool: self.clone(), _permit: permit })
+    }
+
+    /// Forgets the idle connections: after one failed, the server may have restarted, and
+    /// the others would fail alike, one request at a time.
+    pub(crate) fn discard_idle(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
     }
 
     pub(crate) fn operation_timeout(&self) -> Duration {

@@ -4,6 +4,7 @@
 //! groups to roles and a segment. `Guard::login` then issues a ZTA session token, so the
 //! directory is not asked on every request; each refresh confirms the account again.
 
+mod cache;
 mod config;
 mod conn;
 mod error;

@@ -1,21 +1,21 @@
 //! [`LdapProvider`]: agents authenticated by a bind as their directory account.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     fmt,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex},
-    time::Instant,
+    sync::Arc,
 };
 
 use async_trait::async_trait;
-use ldap3::{Scope, SearchEntry, controls::RawControl, dn_escape, exop::WhoAmI, ldap_escape};
+use ldap3::{Scope, SearchEntry, dn_escape, exop::WhoAmI, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use zta_core::{AgentId, AuthError, AuthMethod, Credential, IdentityProvider, Principal, StateStore};
 
 use crate::{
     Error, GroupsVia, LdapConfig, TlsMode,
+    cache::Expiring,
     conn::{Connector, Pool},
 };
 
@@ -30,9 +30,6 @@ const MAX_USERNAME: usize = 256;
 const MAX_PASSWORD: usize = 1024;
 /// The same detail for a wrong password and an unknown user.
 const BAD_CREDENTIALS: &str = "wrong password or unknown user";
-/// The authorization identity request and response controls (RFC 3829).
-const AUTHZID_REQUEST: &str = "2.16.840.1.113730.3.4.16";
-const AUTHZID_RESPONSE: &str = "2.16.840.1.113730.3.4.15";
 /// Bound by the dummy bind an unknown user costs: no entry has it.
 const NO_SUCH_USER: &str = "cn=zta-no-such-user";
 
@@ -44,14 +41,22 @@ const NO_SUCH_USER: &str = "cn=zta-no-such-user";
 /// empty password is refused before any bind (servers treat it as an anonymous bind); an
 /// unknown user costs a bind too and fails with the same error as a wrong password. Refused
 /// passwords count per user name in the shared [`StateStore`] (each one, also when
-/// concurrent); at the limit every attempt is [`AuthError::LockedOut`] until the window ends. Groups map to roles and the segment.
-/// Password checks are never cached. Any directory failure denies.
+/// concurrent); at the limit every attempt is [`AuthError::LockedOut`] until the window ends.
+/// Groups map to roles and the segment.
+///
+/// What the service account found for a user name (the DN, the agent id, the groups, the
+/// disabled flag, or that no account has the name) is reused for `group_cache`; the password
+/// is checked by a bind every time, and a refresh reads the directory afresh. Any directory
+/// failure denies.
 pub struct LdapProvider {
     config: LdapConfig,
-    service: Pool,
-    binds: Pool,
+    service: Arc<Pool>,
+    binds: Arc<Pool>,
     state: Arc<dyn StateStore>,
-    group_cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// Lower-cased user name -> its account, or `None` for no account.
+    accounts: Expiring<Option<Arc<Account>>>,
+    /// Agent id -> its segment, for [`IdentityProvider::segment_of`].
+    segments: Expiring<Option<String>>,
 }
 
 impl fmt::Debug for LdapProvider {
@@ -64,8 +69,16 @@ impl fmt::Debug for LdapProvider {
     }
 }
 
-/// An agent's entry as the service account sees it.
+/// An agent's entry as the service account sees it (`groups` from `memberOf`).
 struct Entry {
+    dn: String,
+    agent: String,
+    groups: Vec<String>,
+    disabled: bool,
+}
+
+/// An agent's account: its entry with the groups resolved as configured, sorted.
+struct Account {
     dn: String,
     agent: String,
     groups: Vec<String>,
@@ -87,11 +100,12 @@ impl LdapProvider {
         });
         let size = config.pool.size;
         Ok(Self {
-            service: Pool::new(connector.clone(), Some((config.bind_dn.clone(), password)), size),
-            binds: Pool::new(connector, None, size),
+            service: Arc::new(Pool::new(connector.clone(), Some((config.bind_dn.clone(), password)), size)),
+            binds: Arc::new(Pool::new(connector, None, size)),
+            accounts: Expiring::new(config.group_cache),
+            segments: Expiring::new(config.group_cache),
             config,
             state,
-            group_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -108,44 +122,69 @@ impl LdapProvider {
         if username.is_empty() || too_long || username.chars().any(char::is_control) {
             return Err(AuthError::invalid(BAD_CREDENTIALS));
         }
-        let key = format!("ldap-lockout:{}", username.to_lowercase());
+        let name = username.to_lowercase();
+        let key = format!("ldap-lockout:{name}");
         self.gate(&key).await?;
-        if let Some(template) = &self.config.dn_template {
-            // Direct bind: an unknown user is a bind to a DN that does not exist, refused alike.
-            let dn = template.replace("{username}", &dn_escape(username));
-            // The entry is read beside the bind (its result is used only if the bind succeeds).
-            let (bound, entries) =
-                tokio::join!(self.bind(&dn, password), self.search(&dn, Scope::Base, "(objectClass=*)"));
-            match bound {
-                Ok(()) => {}
-                Err(AuthError::Invalid { .. }) => return Err(self.failed(&key).await),
-                Err(e) => return Err(e),
-            }
-            let mut entries = entries?;
-            if entries.len() != 1 {
-                return Err(AuthError::invalid("the bound account cannot be read"));
-            }
-            let entry = entries.remove(0);
-            if entry.disabled {
-                return Err(AuthError::invalid("account disabled"));
-            }
-            return self.principal(entry).await;
+        match self.bound_account(username, &name, password).await {
+            Ok(account) if account.disabled => Err(AuthError::invalid("account disabled")),
+            Ok(account) => self.principal(&account),
+            // A wrong password or an unknown user: counted.
+            Err(AuthError::Invalid { detail }) if detail == BAD_CREDENTIALS => Err(self.failed(&key).await),
+            Err(e) => Err(e),
         }
-        let Some(entry) = self.find(username).await? else {
-            // The same work as a wrong password: one bind, refused, counted.
-            let dummy = format!("{NO_SUCH_USER},{}", self.config.user_base);
-            let _ = self.bind(&dummy, password).await;
-            return Err(self.failed(&key).await);
+    }
+
+    /// The account `username` (lower-cased `name`) names, once `password` bound as it.
+    async fn bound_account(
+        &self,
+        username: &str,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Arc<Account>, AuthError> {
+        let cached = self.accounts.get(name);
+        let account = match (&self.config.dn_template, cached) {
+            (_, Some(cached)) => {
+                let dn = cached.as_ref().map_or_else(|| self.no_such_user(), |a| a.dn.clone());
+                if let Err(e) = self.bind(&dn, password).await {
+                    // A renamed account's cached DN no longer binds: look it up again next time.
+                    self.accounts.remove(name);
+                    return Err(e);
+                }
+                cached
+            }
+            (Some(template), None) => {
+                // Direct bind: an unknown user is a bind to a DN that does not exist, refused
+                // alike. The entry is read beside the bind (used only if the bind succeeds).
+                let dn = template.replace("{username}", &dn_escape(username));
+                let (bound, entries) =
+                    tokio::join!(self.bind(&dn, password), self.search(&dn, Scope::Base, "(objectClass=*)"));
+                bound?;
+                let mut entries = entries?;
+                if entries.len() != 1 {
+                    return Err(AuthError::invalid("the bound account cannot be read"));
+                }
+                let account = Some(Arc::new(self.account(entries.remove(0)).await?));
+                self.accounts.put(name.to_owned(), account.clone());
+                account
+            }
+            (None, None) => {
+                let account = match self.find(username).await? {
+                    Some(entry) => Some(Arc::new(self.account(entry).await?)),
+                    None => None,
+                };
+                self.accounts.put(name.to_owned(), account.clone());
+                // An unknown user costs the same bind as a wrong password, refused alike.
+                let dn = account.as_ref().map_or_else(|| self.no_such_user(), |a| a.dn.clone());
+                self.bind(&dn, password).await?;
+                account
+            }
         };
-        match self.bind(&entry.dn, password).await {
-            Ok(()) => {}
-            Err(AuthError::Invalid { .. }) => return Err(self.failed(&key).await),
-            Err(e) => return Err(e),
-        }
-        if entry.disabled {
-            return Err(AuthError::invalid("account disabled"));
-        }
-        self.principal(entry).await
+        account.ok_or_else(|| AuthError::invalid(BAD_CREDENTIALS))
+    }
+
+    /// The DN an unknown user's bind is refused for: no entry has it.
+    fn no_such_user(&self) -> String {
+        format!("{NO_SUCH_USER},{}", self.config.user_base)
     }
 
     /// Lockout: a name with `max_failures` failures in the window is refused without asking
@@ -194,9 +233,18 @@ impl LdapProvider {
         if let Some(disabled) = &self.config.disabled {
             attributes.push(disabled.attribute.as_str());
         }
-        let mut conn = self.service.get().await.map_err(unavailable)?;
         let timeout = self.service.operation_timeout();
-        let found = conn.ldap.with_timeout(timeout).search(base, scope, filter, attributes).await;
+        let mut retry = true;
+        let (conn, found) = loop {
+            let mut conn = self.service.get().await.map_err(unavailable)?;
+            let found = conn.ldap.with_timeout(timeout).search(base, scope, filter, attributes.clone()).await;
+            if retry && conn.reused && stale(&found) {
+                retry = false;
+                self.service.discard_idle();
+                continue;
+            }
+            break (conn, found);
+        };
         let (raw, _) = found
             .map_err(|e| unavailable(e.to_string()))?
             .non_error()
@@ -239,97 +287,84 @@ impl LdapProvider {
         }
     }
 
-    /// Binds as `dn` with `password` on a connection of the bind pool and confirms that the
-    /// server bound exactly that DN: from the authorization identity the bind answers with
-    /// (RFC 3829, asked for on the bind itself), or with WhoAmI when the server sends none.
+    /// Binds as `dn` with `password` on a connection of the bind pool and confirms with WhoAmI
+    /// that the server bound exactly that DN.
+    ///
+    /// The bind and the WhoAmI go out together: slapd holds requests that arrive during a bind
+    /// until the bind is done (RFC 4511 asks clients to wait instead, which costs a round
+    /// trip). The connection was anonymous before the bind, so a server that answered WhoAmI
+    /// early names no one, and then WhoAmI is asked again now that the bind has answered.
+    /// Afterwards the connection binds anonymously again, off the request path, before it is
+    /// reused.
     async fn bind(&self, dn: &str, password: &SecretString) -> Result<(), AuthError> {
-        let mut conn = self.binds.get().await.map_err(unavailable)?;
         let timeout = self.binds.operation_timeout();
-        let ask_identity = RawControl { ctype: AUTHZID_REQUEST.to_owned(), crit: false, val: None };
-        let result = conn
-            .ldap
-            .with_timeout(timeout)
-            .with_controls(vec![ask_identity])
-            .simple_bind(dn, password.expose_secret())
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        match result.rc {
+        let mut retry = true;
+        let (mut conn, bound, whoami) = loop {
+            let mut conn = self.binds.get().await.map_err(unavailable)?;
+            let mut ask = conn.ldap.clone();
+            // Polled in this order, each sends its request before it first waits.
+            let (bound, whoami) = tokio::join!(
+                conn.ldap.with_timeout(timeout).simple_bind(dn, password.expose_secret()),
+                ask.with_timeout(timeout).extended(WhoAmI),
+            );
+            if retry && conn.reused && stale(&bound) {
+                retry = false;
+                self.binds.discard_idle();
+                continue;
+            }
+            break (conn, bound, whoami);
+        };
+        match bound.map_err(|e| unavailable(e.to_string()))?.rc {
             0 => {}
-            // invalidCredentials, and what servers answer for locked or disabled accounts.
+            // invalidCredentials, and what servers answer for locked or disabled accounts; a
+            // failed bind leaves the connection anonymous.
             49 | 50 | 53 => {
                 conn.keep();
                 return Err(AuthError::invalid(BAD_CREDENTIALS));
             }
             rc => return Err(AuthError::unavailable(format!("bind answered result code {rc}"))),
         }
-        let answered = result
-            .ctrls
-            .iter()
-            .find(|ldap3::controls::Control(_, raw)| raw.ctype == AUTHZID_RESPONSE)
-            .map(|ldap3::controls::Control(_, raw)| raw.val.clone().unwrap_or_default());
-        let authzid = match answered {
-            Some(value) => value,
-            None => {
-                let whoami = conn
-                    .ldap
-                    .with_timeout(timeout)
-                    .extended(WhoAmI)
-                    .await
-                    .map_err(|e| unavailable(e.to_string()))?;
-                let ldap3::result::ExopResult(exop, result) = whoami;
-                if result.rc != 0 {
-                    return Err(AuthError::unavailable(format!("WhoAmI answered result code {}", result.rc)));
-                }
-                exop.val.unwrap_or_default()
+        let mut confirmed = same_authzid(whoami, dn);
+        if !confirmed {
+            confirmed = same_authzid(conn.ldap.with_timeout(timeout).extended(WhoAmI).await, dn);
+        }
+        tokio::spawn(async move {
+            // A server that refuses anonymous binds keeps the agent bound: not reused then.
+            if conn.ldap.with_timeout(timeout).simple_bind("", "").await.is_ok_and(|r| r.rc == 0) {
+                conn.keep();
             }
-        };
-        let authzid = String::from_utf8(authzid).unwrap_or_default();
-        let bound = authzid.strip_prefix("dn:").unwrap_or_default();
-        if !same_dn(bound, dn) {
+        });
+        if !confirmed {
             tracing::error!(target: "zta_identity_ldap", "the server bound another identity than the DN searched");
             return Err(AuthError::invalid("the bound identity is not the account searched"));
         }
-        conn.keep();
         Ok(())
     }
 
-    /// The groups of `entry`: its `memberOf`, or a (cached) group search.
-    async fn groups(&self, entry: &Entry) -> Result<Vec<String>, AuthError> {
-        if self.config.groups.via == GroupsVia::MemberOf {
-            return Ok(entry.groups.clone());
-        }
-        let ttl = self.config.group_cache;
-        if let Ok(cache) = self.group_cache.lock()
-            && let Some((at, groups)) = cache.get(&entry.dn)
-            && at.elapsed() < ttl
-        {
-            return Ok(groups.clone());
-        }
-        let base = self.config.groups.base.as_deref().unwrap_or_default();
-        let filter = self.config.groups.filter.as_deref().unwrap_or("(member={dn})");
-        let filter = filter.replace("{dn}", &ldap_escape(entry.dn.as_str()));
-        let groups: Vec<String> =
-            self.search(base, Scope::Subtree, &filter).await?.into_iter().map(|g| g.dn).collect();
-        if !ttl.is_zero()
-            && let Ok(mut cache) = self.group_cache.lock()
-        {
-            cache.insert(entry.dn.clone(), (Instant::now(), groups.clone()));
-        }
-        Ok(groups)
+    /// `entry` with its groups: its `memberOf`, or those a group search finds.
+    async fn account(&self, entry: Entry) -> Result<Account, AuthError> {
+        let mut groups = if self.config.groups.via == GroupsVia::MemberOf {
+            entry.groups
+        } else {
+            let base = self.config.groups.base.as_deref().unwrap_or_default();
+            let filter = self.config.groups.filter.as_deref().unwrap_or("(member={dn})");
+            let filter = filter.replace("{dn}", &ldap_escape(entry.dn.as_str()));
+            self.search(base, Scope::Subtree, &filter).await?.into_iter().map(|g| g.dn).collect()
+        };
+        groups.sort();
+        Ok(Account { dn: entry.dn, agent: entry.agent, groups, disabled: entry.disabled })
     }
 
-    async fn principal(&self, entry: Entry) -> Result<Principal, AuthError> {
-        let mut groups = self.groups(&entry).await?;
-        groups.sort();
-        let (roles, segment) = self.mapped(&groups)?;
-        let agent = AgentId::new(&entry.agent)
+    fn principal(&self, account: &Account) -> Result<Principal, AuthError> {
+        let (roles, segment) = self.mapped(&account.groups)?;
+        let agent = AgentId::new(&account.agent)
             .map_err(|_| AuthError::invalid("the account's agent attribute is not a valid agent id"))?;
         let now = OffsetDateTime::now_utc();
         let mut principal = Principal::new(agent, NAME, AuthMethod::Ldap, now, now + PRINCIPAL_LIFETIME)
-            .with_subject(entry.dn.clone())
+            .with_subject(account.dn.clone())
             .with_roles(roles)
-            .with_groups(groups)
-            .with_claim("dn", entry.dn);
+            .with_groups(account.groups.clone())
+            .with_claim("dn", account.dn.clone());
         if let Some(segment) = segment {
             principal = principal.with_segment(segment);
         }
@@ -377,11 +412,11 @@ impl IdentityProvider for LdapProvider {
             .find_agent(&principal.agent_id)
             .await?
             .ok_or_else(|| AuthError::invalid("the account no longer exists"))?;
-        if entry.disabled {
+        let account = self.account(entry).await?;
+        if account.disabled {
             return Err(AuthError::invalid("the account is disabled"));
         }
-        let groups = self.groups(&entry).await?;
-        let (roles, segment) = self.mapped(&groups)?;
+        let (roles, segment) = self.mapped(&account.groups)?;
         let mut before = principal.roles.clone();
         before.sort();
         if roles != before || segment != principal.segment {
@@ -391,12 +426,21 @@ impl IdentityProvider for LdapProvider {
     }
 
     /// The segment of a directory agent (the target of an agent-to-agent action), from its
-    /// groups, looked up as the service account. `None` when the directory does not know the
-    /// agent, maps it to no segment, or cannot be asked.
+    /// groups, looked up as the service account and reused for `group_cache`. `None` when the
+    /// directory does not know the agent, maps it to no segment, or cannot be asked.
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
-        let entry = self.find_agent(agent).await.ok()??;
-        let groups = self.groups(&entry).await.ok()?;
-        self.mapped(&groups).ok()?.1
+        if let Some(segment) = self.segments.get(agent.as_str()) {
+            return segment;
+        }
+        let found = async {
+            let Some(entry) = self.find_agent(agent).await? else { return Ok(None) };
+            let account = self.account(entry).await?;
+            Ok::<_, AuthError>(self.mapped(&account.groups)?.1)
+        };
+        // A failed lookup is not remembered: the next check asks again.
+        let segment = found.await.ok()?;
+        self.segments.put(agent.as_str().to_owned(), segment.clone());
+        segment
     }
 
     async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
@@ -411,6 +455,19 @@ impl IdentityProvider for LdapProvider {
 
 fn unavailable(why: impl fmt::Display) -> AuthError {
     AuthError::unavailable(format!("directory: {why}"))
+}
+
+/// An operation on a reused connection failed in a way a fresh connection may not: anything
+/// but a time-out (a server that restarted closed the idle connections).
+fn stale<T>(result: &ldap3::result::Result<T>) -> bool {
+    matches!(result, Err(e) if !matches!(e, ldap3::LdapError::Timeout { .. }))
+}
+
+/// WhoAmI answered `dn:` and `dn`.
+fn same_authzid(whoami: ldap3::result::Result<ldap3::result::ExopResult>, dn: &str) -> bool {
+    let Ok(ldap3::result::ExopResult(exop, result)) = whoami else { return false };
+    let authzid = exop.val.filter(|_| result.rc == 0).and_then(|a| String::from_utf8(a).ok());
+    authzid.and_then(|a| a.strip_prefix("dn:").map(|bound| same_dn(bound, dn))).unwrap_or(false)
 }
 
 /// Two DNs are the same name: compared without case and without spaces around separators.

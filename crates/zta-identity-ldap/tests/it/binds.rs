@@ -149,3 +149,27 @@ async fn the_segment_of_a_directory_agent_comes_from_its_groups() {
         assert_eq!(provider.segment_of(&AgentId::new(id).unwrap()).await.as_deref(), expected, "{id}");
     }
 }
+
+#[tokio::test]
+async fn a_reused_account_still_binds_with_its_password_each_time() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    for dn_template in [false, true] {
+        let mut config = config(&scratch);
+        config["group_cache"] = serde_json::json!("10m");
+        if dn_template {
+            config["dn_template"] = serde_json::json!("uid={username},ou=agents,dc=zta,dc=test");
+        }
+        let provider = provider_with(config, state.clone()).unwrap();
+        // Found (and, for a user that does not exist, not found) once ...
+        login(&provider, "writer_bot", "writer-secret").await.unwrap();
+        assert_eq!(detail(login(&provider, "ghost_bot", "guess").await), BAD);
+        // ... then every password is still checked by the directory, and a refused one counted.
+        assert_eq!(detail(login(&provider, "writer_bot", "guess").await), BAD);
+        assert_eq!(detail(login(&provider, "WRITER_BOT", "guess").await), BAD);
+        assert_eq!(detail(login(&provider, "ghost_bot", "guess").await), BAD);
+        login(&provider, "writer_bot", "writer-secret").await.unwrap();
+    }
+    assert_eq!(state.failures("ldap-lockout:writer_bot").await.unwrap(), 4);
+    assert_eq!(state.failures("ldap-lockout:ghost_bot").await.unwrap(), 4);
+}
