@@ -4,7 +4,7 @@
 //! (`cargo xtask services`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use zta::{Action, Config, Credential, DenyReason, Request};
 
@@ -33,13 +33,10 @@ fn ldap_dir() -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_directory_account_logs_in_and_is_authorized_by_its_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    write_signing_key(&dir.path().join("signing.pem"));
-    std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
-    std::fs::write(dir.path().join("ldap-bind.secret"), "gateway-test-secret\n").unwrap();
-    let config = format!(
+/// A config with a `type: ldap` identity, its audit in `audit_dir`, and `extra` sections; the
+/// service account's password is written beside it by [`setup`].
+fn config_text(audit_dir: &str, extra: &str) -> String {
+    format!(
         "\
 identity:
   - type: ldap
@@ -52,6 +49,7 @@ identity:
     roles: {{\"cn=tools-readers,ou=groups,dc=zta,dc=test\": reader}}
     segments: {{\"cn=researchers,ou=groups,dc=zta,dc=test\": research}}
     disabled: {{attribute: pwdAccountLockedTime}}
+    lockout: {{max_failures: 4, window: 5m}}
 tokens:
   issuer: https://zta.test
   audience: zta
@@ -61,11 +59,23 @@ policy:
   files: [policy.yaml]
 audit:
   type: jsonl
-  dir: audit
-",
+  dir: {audit_dir}
+{extra}",
         ca = ldap_dir().join("ca.pem").display()
-    );
-    std::fs::write(dir.path().join("zta.yaml"), config).unwrap();
+    )
+}
+
+fn setup(dir: &Path) {
+    write_signing_key(&dir.join("signing.pem"));
+    std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
+    std::fs::write(dir.join("ldap-bind.secret"), "gateway-test-secret\n").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_account_logs_in_and_is_authorized_by_its_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    std::fs::write(dir.path().join("zta.yaml"), config_text("audit", "")).unwrap();
     let built = Config::from_file(dir.path().join("zta.yaml")).unwrap().build().await.unwrap();
 
     let session = built.guard.login(&Credential::password("research_bot", "research-secret")).await.unwrap();
@@ -101,4 +111,47 @@ audit:
     assert!(events.iter().any(|(e, f)| e == "login" && f == "allow"), "{events:?}");
     assert_eq!(events.iter().filter(|(e, f)| e == "login" && f == "deny").count(), 2, "{events:?}");
     assert!(events.iter().any(|(e, f)| e == "authorization" && f == "allow"), "{events:?}");
+}
+
+/// Two replicas with one Redis: wrong passwords tried at both, at the same time, are all
+/// counted in one lockout, which then holds at both (and not at a replica with a state of its
+/// own, so it is ZTA's count, not the directory's).
+#[cfg(feature = "state-redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_lockout_of_a_directory_account() {
+    use zta::AuthError;
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let redis = std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let state = format!("state:\n  type: redis\n  url: {redis}\n  key_prefix: 'zta-test:ldap:{nanos}:'\n");
+    let replica = |name: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, config_text(&format!("audit-{name}"), extra)).unwrap();
+        async move { Config::from_file(&path).unwrap().build().await.unwrap().guard }
+    };
+    let (a, b) = (replica("a", &state).await, replica("b", &state).await);
+    let wrong = Credential::password("analysis_bot", "guess");
+    let attempts: Vec<_> = (0..10)
+        .map(|i| {
+            let guard = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let wrong = wrong.clone();
+            tokio::spawn(async move { guard.login(&wrong).await.map(|_| ()).map_err(|e| e.reason().clone()) })
+        })
+        .collect();
+    let mut refused = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Err(DenyReason::Unauthenticated(AuthError::Invalid { .. })) => refused += 1,
+            Err(DenyReason::Unauthenticated(AuthError::LockedOut)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused >= 4, "{refused}");
+    let right = Credential::password("analysis_bot", "analysis-secret");
+    for guard in [&a, &b] {
+        let locked = guard.login(&right).await.unwrap_err();
+        assert_eq!(locked.reason(), &DenyReason::Unauthenticated(AuthError::LockedOut), "{locked}");
+    }
+    replica("c", "").await.login(&right).await.unwrap();
 }
