@@ -44,7 +44,7 @@ const GATEWAY_DN: &str = "cn=zta-gateway,ou=services,dc=zta,dc=test";
 const GATEWAY_PASSWORD: &str = "gateway-test-secret";
 
 /// The last entry of `crew.ldif`: when the service account finds it, the crew is all there.
-const LAST_ENTRY: &str = "cn=code-writers,ou=groups,dc=zta,dc=test";
+const LAST_ENTRY: &str = "cn=everyone,ou=groups,dc=zta,dc=test";
 
 const TEMPLATE: &str = include_str!("../ldap/slapd.conf.in");
 const CREW: &str = include_str!("../ldap/crew.ldif");

@@ -108,7 +108,7 @@ pub enum TlsMode {
 
 /// How group memberships are found: `{via: member_of}` (the agent entry's `memberOf`), or
 /// `{via: search, base: ..., filter: "(member={dn})"}` (`{dn}` is replaced by the escaped agent
-/// DN).
+/// DN); `nested: N` adds the groups of those groups, N levels up, searched under `base`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -118,9 +118,14 @@ pub struct Groups {
     /// Where groups are searched (`via: search`).
     #[serde(default)]
     pub base: Option<String>,
-    /// The group filter (`via: search`; default `(member={dn})`).
+    /// The group filter (default `(member={dn})`): for `via: search`, and for the groups of
+    /// groups with `nested`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// How many levels of groups of groups count too (default 0, at most 10; needs `base`):
+    /// an agent in `researchers`, itself a member of `crew`, is in `crew` with `nested: 1`.
+    #[serde(default)]
+    pub nested: u8,
 }
 
 /// See [`Groups`].

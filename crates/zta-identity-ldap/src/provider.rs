@@ -30,6 +30,8 @@ const MAX_USERNAME: usize = 256;
 const MAX_PASSWORD: usize = 1024;
 /// The same detail for a wrong password and an unknown user.
 const BAD_CREDENTIALS: &str = "wrong password or unknown user";
+/// Most groups an account may be in, nested ones included.
+const MAX_GROUPS: usize = 1000;
 /// Bound by the dummy bind an unknown user costs: no entry has it.
 const NO_SUCH_USER: &str = "cn=zta-no-such-user";
 
@@ -343,14 +345,30 @@ impl LdapProvider {
 
     /// `entry` with its groups: its `memberOf`, or those a group search finds.
     async fn account(&self, entry: Entry) -> Result<Account, AuthError> {
+        let base = self.config.groups.base.as_deref().unwrap_or_default();
+        let filter = |dn: &str| {
+            self.config.groups.filter.as_deref().unwrap_or("(member={dn})").replace("{dn}", &ldap_escape(dn))
+        };
         let mut groups = if self.config.groups.via == GroupsVia::MemberOf {
             entry.groups
         } else {
-            let base = self.config.groups.base.as_deref().unwrap_or_default();
-            let filter = self.config.groups.filter.as_deref().unwrap_or("(member={dn})");
-            let filter = filter.replace("{dn}", &ldap_escape(entry.dn.as_str()));
-            self.search(base, Scope::Subtree, &filter).await?.into_iter().map(|g| g.dn).collect()
+            self.search(base, Scope::Subtree, &filter(&entry.dn)).await?.into_iter().map(|g| g.dn).collect()
         };
+        // Groups of groups, level by level; a group met again (a cycle) is not followed twice.
+        let mut seen: BTreeSet<String> = groups.iter().map(|g| normalized_dn(g)).collect();
+        let mut level = groups.clone();
+        for _ in 0..self.config.groups.nested {
+            if level.is_empty() {
+                break;
+            }
+            let any: String = level.iter().map(|g| filter(g)).collect();
+            let found = self.search(base, Scope::Subtree, &format!("(|{any})")).await?;
+            level = found.into_iter().map(|g| g.dn).filter(|g| seen.insert(normalized_dn(g))).collect();
+            groups.extend(level.iter().cloned());
+            if groups.len() > MAX_GROUPS {
+                return Err(AuthError::invalid(format!("the account is in more than {MAX_GROUPS} groups")));
+            }
+        }
         groups.sort();
         Ok(Account { dn: entry.dn, agent: entry.agent, groups, disabled: entry.disabled })
     }
@@ -472,10 +490,11 @@ fn same_authzid(whoami: ldap3::result::Result<ldap3::result::ExopResult>, dn: &s
 
 /// Two DNs are the same name: compared without case and without spaces around separators.
 fn same_dn(a: &str, b: &str) -> bool {
-    let norm = |dn: &str| {
-        dn.split(',').map(|rdn| rdn.trim().to_lowercase().replace(" = ", "=")).collect::<Vec<_>>().join(",")
-    };
-    norm(a) == norm(b)
+    normalized_dn(a) == normalized_dn(b)
+}
+
+fn normalized_dn(dn: &str) -> String {
+    dn.split(',').map(|rdn| rdn.trim().to_lowercase().replace(" = ", "=")).collect::<Vec<_>>().join(",")
 }
 
 /// Checks the settings; returns the parsed URLs.
@@ -513,8 +532,14 @@ fn check(config: &LdapConfig) -> Result<Vec<url::Url>, Error> {
     if config.lockout.max_failures == 0 || config.lockout.window.is_zero() {
         return Err(Error::config("lockout", "`max_failures` and `window` must be more than zero"));
     }
-    if config.groups.via == GroupsVia::Search && config.groups.base.is_none() {
-        return Err(Error::config("groups.base", "a group search needs a base"));
+    if (config.groups.via == GroupsVia::Search || config.groups.nested > 0) && config.groups.base.is_none() {
+        return Err(Error::config("groups.base", "a group search (`via: search`, or `nested`) needs a base"));
+    }
+    if config.groups.filter.as_ref().is_some_and(|f| !f.contains("{dn}")) {
+        return Err(Error::config("groups.filter", "must contain `{dn}`"));
+    }
+    if config.groups.nested > 10 {
+        return Err(Error::config("groups.nested", "at most 10 levels"));
     }
     Ok(urls)
 }

@@ -173,3 +173,45 @@ async fn a_reused_account_still_binds_with_its_password_each_time() {
     assert_eq!(state.failures("ldap-lockout:writer_bot").await.unwrap(), 4);
     assert_eq!(state.failures("ldap-lockout:ghost_bot").await.unwrap(), 4);
 }
+
+#[tokio::test]
+async fn groups_found_by_search_and_groups_of_groups_up_to_the_configured_depth() {
+    let scratch = tempfile::tempdir().unwrap();
+    let group = |cn: &str| format!("cn={cn},ou=groups,dc=zta,dc=test");
+    let groups_of = |via: &str, nested: u8| {
+        let mut config = config(&scratch);
+        config["groups"] =
+            serde_json::json!({"via": via, "base": "ou=groups,dc=zta,dc=test", "nested": nested});
+        config["roles"][group("crew")] = serde_json::json!("crew");
+        config["roles"][group("everyone")] = serde_json::json!("everyone");
+        let provider = provider(config);
+        async move {
+            let principal = login(&provider, "research_bot", "research-secret").await.unwrap();
+            let mut groups: Vec<String> = principal.groups.iter().map(|g| g.to_lowercase()).collect();
+            groups.sort();
+            (groups, principal.roles.clone())
+        }
+    };
+    let direct = vec![group("researchers"), group("tools-readers")];
+    for via in ["search", "member_of"] {
+        assert_eq!(
+            groups_of(via, 0).await,
+            (direct.clone(), vec!["reader".into(), "researcher".into()]),
+            "{via}"
+        );
+    }
+    let (groups, roles) = groups_of("search", 1).await;
+    assert_eq!(groups, [group("crew"), group("researchers"), group("tools-readers")]);
+    assert_eq!(roles, ["crew", "reader", "researcher"]);
+    // Two levels reach everyone; everyone's own group (crew again) is not followed twice.
+    for via in ["search", "member_of"] {
+        let (groups, roles) = groups_of(via, 5).await;
+        assert_eq!(groups, [group("crew"), group("everyone"), group("researchers"), group("tools-readers")]);
+        assert_eq!(roles, ["crew", "everyone", "reader", "researcher"], "{via}");
+    }
+    // Nesting needs a base to search groups under.
+    let mut config = config(&scratch);
+    config["groups"] = serde_json::json!({"via": "member_of", "nested": 1});
+    let refused = provider_with(config, Arc::new(MemoryStateStore::new())).unwrap_err();
+    assert!(refused.to_string().contains("groups.base"), "{refused}");
+}
