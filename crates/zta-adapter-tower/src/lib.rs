@@ -153,9 +153,9 @@ where
     }
 }
 
-/// The token of the one `Authorization: Bearer` header; `None` for none, several, another
+/// The credential of the one `Authorization: Bearer` header; `None` for none, several, another
 /// scheme, or a header that is not text or is too long.
-fn bearer(headers: &HeaderMap) -> Option<Credential> {
+pub fn bearer(headers: &HeaderMap) -> Option<Credential> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return None;

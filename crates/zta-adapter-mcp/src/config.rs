@@ -1,0 +1,125 @@
+//! The `gateway:` section of `zta.yaml`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The gateway's settings.
+///
+/// ```yaml
+/// gateway:
+///   resource: http://127.0.0.1:8900/mcp     # this gateway's URL, as agents reach it
+///   upstreams:
+///     - name: files
+///       command: [mcp-files, --root, ./data]   # a child process speaking MCP on stdio
+///     - name: search
+///       url: http://127.0.0.1:9000/mcp         # a streamable-HTTP MCP server
+///       timeout: 10s
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// This gateway's URL as agents reach it (`https://tools.example.com/mcp`): named in the
+    /// protected-resource metadata (RFC 9728) and in every `401` answer.
+    pub resource: String,
+    /// Authorization servers agents get their tokens from, listed in the metadata (for
+    /// example the Entra ID issuer); empty when agents use ZTA session tokens.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// Host names (`host` or `host:port`) accepted in the `Host` header (default: loopback
+    /// only), against DNS rebinding.
+    #[serde(default = "loopback_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Largest request body accepted from an agent (default 1 MiB).
+    #[serde(default = "default_request_bytes")]
+    pub max_request_bytes: usize,
+    /// The MCP servers behind the gateway; their tools appear as `<name>__<tool>`.
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// One MCP server behind the gateway: a child process (`command`) or a URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UpstreamConfig {
+    /// Its name: lower-case letters, digits, `-` and single `_`; the prefix of its tools.
+    pub name: String,
+    /// A program and its arguments, started by the gateway, speaking MCP on stdin/stdout.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Environment variables for `command` (nothing else of the gateway's environment is
+    /// passed on but `PATH`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A streamable-HTTP MCP endpoint.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How long one request to it may take (default 30 s).
+    #[serde(default = "default_timeout", with = "zta_core::duration::text")]
+    pub timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// Checks what serde cannot: names, one transport per upstream, URLs.
+    pub fn check(&self) -> Result<(), Error> {
+        url(&self.resource).map_err(|why| Error::config("resource", why))?;
+        if self.upstreams.is_empty() {
+            return Err(Error::config("upstreams", "name at least one MCP server"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let at = |field: &str| format!("upstreams[{i}].{field}");
+            let name = &upstream.name;
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && !name.contains("__")
+                && !name.starts_with(['_', '-'])
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(Error::config(
+                    at("name"),
+                    format!("`{name}`: lower-case letters, digits, `-` and single `_`, at most 64"),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(Error::config(at("name"), format!("`{name}` is named twice")));
+            }
+            match (&upstream.command, &upstream.url) {
+                (Some(command), None) if command.first().is_some_and(|c| !c.is_empty()) => {}
+                (Some(_), None) => return Err(Error::config(at("command"), "name the program to run")),
+                (None, Some(u)) => url(u).map_err(|why| Error::config(at("url"), why))?,
+                _ => return Err(Error::config(at("command"), "give exactly one of `command` and `url`")),
+            }
+            if upstream.timeout.is_zero() {
+                return Err(Error::config(at("timeout"), "must be more than zero"));
+            }
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(Error::config("max_request_bytes", "at least 1024"));
+        }
+        Ok(())
+    }
+}
+
+fn url(text: &str) -> Result<(), String> {
+    let parsed = http::Uri::try_from(text).map_err(|e| format!("`{text}`: {e}"))?;
+    match parsed.scheme_str() {
+        Some("http" | "https") if parsed.host().is_some() => Ok(()),
+        _ => Err(format!("`{text}`: an http:// or https:// URL")),
+    }
+}
+
+fn loopback_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()
+}
+fn default_request_bytes() -> usize {
+    1 << 20
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}

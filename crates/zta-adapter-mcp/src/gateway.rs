@@ -1,0 +1,305 @@
+//! [`McpGateway`]: the MCP server agents talk to, and the client of every upstream.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Request as HttpRequest, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use http::{HeaderValue, StatusCode, header, request::Parts};
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, ErrorCode, Implementation, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    },
+};
+use serde_json::{Value, json};
+use zta_core::{
+    Action, AuditEvent, AuditRecord, AuthzRequest, Credential, Denied, DenyReason, Durability, Effect, Guard,
+    Principal, Request,
+};
+
+use crate::{
+    Error, GatewayConfig,
+    upstream::{Upstream, UpstreamError},
+};
+
+/// The JSON-RPC error code of a request the guard denied (implementation-defined range).
+pub const DENIED: ErrorCode = ErrorCode(-32001);
+
+/// Separates an upstream's name from its tool's in the names agents see: `files__read_file`.
+const SEPARATOR: &str = "__";
+
+/// A zero-trust MCP gateway: agents reach their tools only through it, each request with a
+/// bearer credential the guard verifies.
+///
+/// * `tools/list` shows an agent the tools its policy allows (each named
+///   `<upstream>__<tool>`);
+/// * `tools/call` is authorized per call by [`Guard::check`], with the tool's full name as
+///   `tool_name`, and in the request context `upstream` (the upstream's name) and `arguments`
+///   (the call's arguments, so a rule can test `arguments.path`); a denial is the JSON-RPC
+///   error [`DENIED`] with the guard's safe reason and the request id, and the upstream is
+///   never called;
+/// * every decision is audited with the verified agent.
+///
+/// The agent is always the one its credential proves, never one named in MCP client info or
+/// arguments.
+#[derive(Clone)]
+pub struct McpGateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    guard: Guard,
+    config: GatewayConfig,
+    upstreams: BTreeMap<String, Upstream>,
+}
+
+impl std::fmt::Debug for McpGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpGateway")
+            .field("resource", &self.inner.config.resource)
+            .field("upstreams", &self.inner.upstreams.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who sent an HTTP request, as the authentication in front of the MCP service verified it;
+/// in the request's extensions.
+#[derive(Clone)]
+struct Caller {
+    credential: Credential,
+    principal: Arc<Principal>,
+}
+
+impl McpGateway {
+    /// A gateway deciding with `guard` for the upstreams of `config` (connected on first use).
+    pub fn new(guard: Guard, config: GatewayConfig) -> Result<Self, Error> {
+        config.check()?;
+        let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
+        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams }) })
+    }
+
+    /// The HTTP routes: MCP over streamable HTTP at the path of `resource`, behind bearer
+    /// authentication (`401` with `WWW-Authenticate` naming the metadata), and the
+    /// protected-resource metadata (RFC 9728) under `/.well-known/oauth-protected-resource`.
+    pub fn router(&self) -> Router {
+        let config = &self.inner.config;
+        let mcp_config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_sse_keep_alive(None)
+            .with_allowed_hosts(config.allowed_hosts.clone())
+            .with_max_request_body_bytes(config.max_request_bytes);
+        let gateway = self.clone();
+        let mcp: StreamableHttpService<McpGateway, NeverSessionManager> =
+            StreamableHttpService::new(move || Ok(gateway.clone()), Arc::default(), mcp_config);
+        let path = resource_path(&config.resource);
+        let metadata = format!("/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'));
+        let mcp = Router::new()
+            .route_service(&path, mcp)
+            .layer(middleware::from_fn_with_state(self.clone(), authenticate));
+        let mut router = Router::new().route(&metadata, get(protected_resource)).merge(mcp);
+        if metadata != "/.well-known/oauth-protected-resource" {
+            router = router.route("/.well-known/oauth-protected-resource", get(protected_resource));
+        }
+        router.with_state(self.clone())
+    }
+
+    /// The URL of this gateway's protected-resource metadata.
+    fn metadata_url(&self) -> String {
+        let resource = &self.inner.config.resource;
+        let path = resource_path(resource);
+        let origin = resource.strip_suffix(path.as_str()).unwrap_or(resource).trim_end_matches('/');
+        format!("{origin}/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'))
+    }
+
+    /// Whether policy lets `principal` call `tool` at all (arguments unknown).
+    fn lists(&self, principal: &Arc<Principal>, tool: &str) -> bool {
+        let Ok(request) = AuthzRequest::new(principal.clone(), Request::new(Action::tool_call(tool)), None)
+        else {
+            return false;
+        };
+        self.inner.guard.policy_engine().evaluate(&request).is_ok_and(|d| d.is_allowed())
+    }
+
+    async fn audit(&self, record: AuditRecord) -> Result<(), McpError> {
+        let id = record.id;
+        self.inner.guard.audit_sink().append(record, Durability::Queued).await.map_err(|e| {
+            tracing::error!(target: "zta_adapter_mcp", error = %e, "the audit sink refused a record");
+            McpError::new(DENIED, format!("denied: audit log unavailable (request {id})"), None)
+        })
+    }
+}
+
+/// Refuses, with `401`, a request without a bearer credential that verifies; the refusal is
+/// audited. A verified one goes on with its [`Caller`].
+async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpRequest, next: Next) -> Response {
+    let refused = |error: Option<&'static str>, reason: String| {
+        let gateway = gateway.clone();
+        async move {
+            let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
+                .with_reason(reason)
+                .with_detail("mcp", "http request");
+            let id = record.id;
+            if gateway.audit(record).await.is_err() {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("denied: audit log unavailable (request {id})"),
+                )
+                    .into_response();
+            }
+            let mut challenge = format!("Bearer resource_metadata=\"{}\"", gateway.metadata_url());
+            if let Some(error) = error {
+                challenge.push_str(&format!(", error=\"{error}\""));
+            }
+            let mut response =
+                (StatusCode::UNAUTHORIZED, format!("denied: unauthenticated (request {id})")).into_response();
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    };
+    let Some(credential) = zta_adapter_tower::bearer(request.headers()) else {
+        return refused(None, "no bearer credential".to_owned()).await;
+    };
+    match gateway.inner.guard.authenticate(&credential).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(Caller { credential, principal });
+            next.run(request).await
+        }
+        Err(e) => refused(Some("invalid_token"), e.detail().into_owned()).await,
+    }
+}
+
+async fn protected_resource(State(gateway): State<McpGateway>) -> Json<Value> {
+    let config = &gateway.inner.config;
+    Json(json!({
+        "resource": config.resource,
+        "authorization_servers": config.authorization_servers,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "ZTA MCP gateway",
+    }))
+}
+
+/// The path of `resource` (`/mcp` of `https://host/mcp`), `/` when it has none.
+fn resource_path(resource: &str) -> String {
+    http::Uri::try_from(resource)
+        .ok()
+        .map(|uri| uri.path().to_owned())
+        .filter(|path| !path.is_empty())
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// The verified caller of an MCP request that came over HTTP.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .ok_or_else(|| McpError::new(DENIED, "denied: unauthenticated", None))
+}
+
+fn denial(denied: &Denied) -> McpError {
+    let reason = match denied.reason() {
+        DenyReason::Unauthenticated(_) => "unauthenticated",
+        DenyReason::ReservedAttribute(_) | DenyReason::InvalidRequest(_) => "invalid_request",
+        DenyReason::Policy(_) => "policy",
+        DenyReason::Obligation(_) => "obligation",
+        DenyReason::AuditUnavailable => "audit_unavailable",
+        _ => "denied",
+    };
+    McpError::new(
+        DENIED,
+        denied.to_string(),
+        Some(json!({"request_id": denied.request_id().to_string(), "reason": reason})),
+    )
+}
+
+impl ServerHandler for McpGateway {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("zta-mcp-gateway", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = caller(&context)?;
+        let (mut tools, mut hidden, mut failed) = (Vec::new(), 0_usize, Vec::new());
+        for upstream in self.inner.upstreams.values() {
+            match upstream.tools().await {
+                Ok(offered) => {
+                    for mut tool in offered {
+                        let name = format!("{}{SEPARATOR}{}", upstream.name, tool.name);
+                        if self.lists(&caller.principal, &name) {
+                            tool.name = name.into();
+                            tools.push(tool);
+                        } else {
+                            hidden += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: "zta_adapter_mcp", upstream = %upstream.name, error = %e, "listing tools failed");
+                    failed.push(upstream.name.clone());
+                }
+            }
+        }
+        let mut record = AuditRecord::new(AuditEvent::Authorization, Effect::Allow)
+            .with_reason("tools listed")
+            .with_detail("mcp", "tools/list")
+            .with_detail("listed", tools.len())
+            .with_detail("hidden", hidden);
+        if !failed.is_empty() {
+            record = record.with_detail("unavailable", failed);
+        }
+        record.note_principal(&caller.principal);
+        self.audit(record).await?;
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = caller(&context)?;
+        let name = request.name.to_string();
+        let (upstream, tool) = name.split_once(SEPARATOR).unwrap_or(("", name.as_str()));
+        let arguments = request.arguments.clone().map_or_else(|| json!({}), Value::Object);
+        let checked = Request::new(Action::tool_call(name.as_str()))
+            .with_context("upstream", upstream)
+            .with_context("arguments", arguments);
+        let permit = self.inner.guard.check(&caller.credential, checked).await.map_err(|d| denial(&d))?;
+        let request_id = permit.request_id();
+        let Some(target) = self.inner.upstreams.get(upstream) else {
+            return Err(McpError::invalid_params(format!("no tool `{name}` (request {request_id})"), None));
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = request.arguments;
+        match target.call(params).await {
+            Ok(result) => Ok(result.into()),
+            Err(UpstreamError::Mcp(error)) => Err(error),
+            Err(e) => {
+                tracing::warn!(target: "zta_adapter_mcp", upstream, %request_id, error = %e, "upstream call failed");
+                Err(McpError::internal_error(
+                    format!("upstream `{upstream}` failed (request {request_id})"),
+                    Some(json!({"request_id": request_id.to_string()})),
+                ))
+            }
+        }
+    }
+}

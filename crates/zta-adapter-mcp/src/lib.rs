@@ -1,0 +1,22 @@
+//! A zero-trust gateway for the Model Context Protocol: agents (Rust, or Python frameworks
+//! such as CrewAI and AutoGen, which speak MCP) reach their tools only through it, and every
+//! request proves itself to the ZTA [`Guard`](zta_core::Guard): a bearer credential verified
+//! on each request, each tool call authorized on its own with its arguments visible to policy,
+//! every decision audited with the verified agent.
+//!
+//! ```no_run
+//! # async fn demo(guard: zta_core::Guard, config: zta_adapter_mcp::GatewayConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let gateway = zta_adapter_mcp::McpGateway::new(guard, config)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8900").await?;
+//! axum::serve(listener, gateway.router()).await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod gateway;
+mod upstream;
+
+pub use config::{GatewayConfig, UpstreamConfig};
+pub use error::Error;
+pub use gateway::{DENIED, McpGateway};

@@ -1,0 +1,120 @@
+//! The MCP servers behind the gateway, each reached as an MCP client: a child process on
+//! stdio, or a streamable-HTTP URL. A connection that fails is dropped; the next request opens
+//! a new one (for a child process: starts it again).
+
+use std::{process::Stdio, sync::Arc, time::Duration};
+
+use rmcp::{
+    RoleClient, ServiceError, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult, Tool},
+    service::RunningService,
+    transport::{StreamableHttpClientTransport, TokioChildProcess},
+};
+use tokio::sync::Mutex;
+
+use crate::UpstreamConfig;
+
+type Client = RunningService<RoleClient, ()>;
+
+/// One upstream MCP server and the connection to it, opened on first use.
+pub(crate) struct Upstream {
+    pub(crate) name: String,
+    config: UpstreamConfig,
+    client: Mutex<Option<Arc<Client>>>,
+}
+
+/// Why an upstream could not answer. Its text is for logs; agents see only that the upstream
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    /// It could not be started or reached.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// It did not answer within its timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection broke, or the answer was not MCP.
+    #[error("{0}")]
+    Failed(ServiceError),
+    /// It answered with an MCP error (passed on to the agent as it is).
+    #[error("{}", .0.message)]
+    Mcp(rmcp::ErrorData),
+}
+
+impl Upstream {
+    pub(crate) fn new(config: UpstreamConfig) -> Self {
+        Self { name: config.name.clone(), config, client: Mutex::new(None) }
+    }
+
+    /// The tools it offers now.
+    pub(crate) async fn tools(&self) -> Result<Vec<Tool>, UpstreamError> {
+        let client = self.client().await?;
+        let listed = tokio::time::timeout(self.config.timeout, client.peer().list_all_tools()).await;
+        self.answer(&client, listed).await
+    }
+
+    /// Calls its tool `params.name`.
+    pub(crate) async fn call(&self, params: CallToolRequestParams) -> Result<CallToolResult, UpstreamError> {
+        let client = self.client().await?;
+        let called = tokio::time::timeout(self.config.timeout, client.peer().call_tool(params)).await;
+        self.answer(&client, called).await
+    }
+
+    /// An answer; a broken connection is dropped so that the next request opens a new one.
+    async fn answer<T>(
+        &self,
+        client: &Arc<Client>,
+        answer: Result<Result<T, ServiceError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, UpstreamError> {
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Mcp(error)),
+            Ok(Err(e)) => {
+                self.forget(client).await;
+                Err(UpstreamError::Failed(e))
+            }
+            Err(_) => Err(UpstreamError::Timeout(self.config.timeout)),
+        }
+    }
+
+    async fn forget(&self, broken: &Arc<Client>) {
+        let mut slot = self.client.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+            *slot = None;
+        }
+    }
+
+    /// The open connection, or a new one.
+    async fn client(&self) -> Result<Arc<Client>, UpstreamError> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(client.clone());
+        }
+        let connecting = async {
+            if let Some(url) = &self.config.url {
+                let transport = StreamableHttpClientTransport::from_uri(url.as_str());
+                ().serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+            } else {
+                let argv = self.config.command.as_deref().unwrap_or_default();
+                let (program, args) =
+                    argv.split_first().ok_or(UpstreamError::Connect("no command".into()))?;
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).env_clear().envs(&self.config.env);
+                if let Some(path) = std::env::var_os("PATH") {
+                    command.env("PATH", path);
+                }
+                let (transport, _) = TokioChildProcess::builder(command)
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| UpstreamError::Connect(format!("`{program}`: {e}")))?;
+                ().serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+            }
+        };
+        let client = tokio::time::timeout(self.config.timeout, connecting)
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.config.timeout))??;
+        let client = Arc::new(client);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}

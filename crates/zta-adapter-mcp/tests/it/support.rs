@@ -1,0 +1,202 @@
+//! A crew (research_bot, writer_bot) with session tokens, a gateway in front of two upstreams,
+//! and MCP clients that present a token.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rmcp::{
+    ErrorData as McpError, RoleClient, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::{RequestContext, RunningService},
+    transport::{
+        StreamableHttpClientTransport,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+        streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+        },
+    },
+};
+use serde_json::json;
+use zta::{
+    AgentId, Guard, MemoryStateStore, StateStore,
+    audit::jsonl::{JsonlConfig, JsonlSink},
+    identity::static_agents::{AgentEntry, AgentKey, StaticConfig, StaticProvider},
+    policy::PolicySet,
+    secrecy::ExposeSecret,
+    token::{Algorithm, SigningKey, TokenConfig, TokenService},
+};
+use zta_adapter_mcp::{GatewayConfig, McpGateway};
+
+pub(crate) const POLICY: &str = "
+policies:
+  - name: research_reads
+    effect: allow
+    conditions:
+      agent_id: research_bot
+      tool_name: {in: [files__read_file, files__list_files, notes__add_note]}
+  - name: writer_writes
+    effect: allow
+    conditions:
+      agent_id: writer_bot
+      tool_name: {in: [files__read_file, files__write_file]}
+  - name: no_secrets
+    effect: deny
+    priority: 10
+    conditions:
+      tool_name: files__read_file
+      arguments.path: {starts_with: secret}
+";
+
+pub(crate) struct Crew {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) guard: Guard,
+    pub(crate) url: String,
+    pub(crate) base: String,
+    pub(crate) notes: Arc<Mutex<Vec<String>>>,
+    keys: Vec<(AgentId, AgentKey)>,
+}
+
+impl Crew {
+    pub(crate) fn files(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
+    pub(crate) fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit")
+    }
+
+    /// A fresh session token of `agent`.
+    pub(crate) async fn token(&self, agent: &str) -> String {
+        let (id, key) = self.keys.iter().find(|(id, _)| id.as_str() == agent).unwrap();
+        let session =
+            self.guard.login(&key.assertion(id, "aud", Duration::from_secs(30)).unwrap()).await.unwrap();
+        session.access_token.expose_secret().to_owned()
+    }
+
+    /// An MCP client of the gateway presenting `token`.
+    pub(crate) async fn client(&self, token: &str) -> RunningService<RoleClient, ()> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str()).auth_header(token);
+        ().serve(StreamableHttpClientTransport::from_config(config)).await.unwrap()
+    }
+}
+
+/// The guard, the upstreams and the gateway, served on a free loopback port.
+pub(crate) async fn crew() -> Crew {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    std::fs::write(dir.path().join("files/report.txt"), "quarterly numbers").unwrap();
+    std::fs::write(dir.path().join("files/secret.txt"), "the launch codes").unwrap();
+
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    let keys: Vec<(AgentId, AgentKey)> = ["research_bot", "writer_bot"]
+        .into_iter()
+        .map(|id| (AgentId::new(id).unwrap(), AgentKey::generate().unwrap()))
+        .collect();
+    let mut agents = StaticConfig::new("aud");
+    for (id, key) in &keys {
+        agents = agents.with_agent(AgentEntry::from_public_key(id.clone(), key.public_key_pem()));
+    }
+    let tokens = TokenService::new(
+        TokenConfig::new("https://zta.test", "zta"),
+        SigningKey::generate(Algorithm::EdDSA).unwrap(),
+        state.clone(),
+    )
+    .unwrap();
+    let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path().join("audit"))).unwrap());
+    let guard = Guard::builder(Arc::new(PolicySet::from_yaml(POLICY).unwrap()), sink)
+        .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
+        .token_authority(Arc::new(tokens))
+        .state_store(state)
+        .build()
+        .unwrap();
+
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let notes_url = serve(notes_router(notes.clone())).await + "/mcp";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config: GatewayConfig = serde_json::from_value(json!({
+        "resource": format!("{base}/mcp"),
+        "upstreams": [
+            {"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", dir.path().join("files")]},
+            {"name": "notes", "url": notes_url, "timeout": "5s"},
+        ],
+    }))
+    .unwrap();
+    let gateway = McpGateway::new(guard.clone(), config).unwrap();
+    let router = gateway.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Crew { dir, guard, url: format!("{base}/mcp"), base, notes, keys }
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// An upstream over streamable HTTP with one tool, `add_note {text}`, that keeps what it got.
+#[derive(Clone)]
+struct Notes(Arc<Mutex<Vec<String>>>);
+
+impl ServerHandler for Notes {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}});
+        Ok(ListToolsResult::with_all_items(vec![Tool::new(
+            "add_note",
+            "Adds a note.",
+            schema.as_object().cloned().unwrap(),
+        )]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let text = request.arguments.and_then(|a| a.get("text").cloned()).unwrap_or_default();
+        self.0.lock().unwrap().push(text.as_str().unwrap_or_default().to_owned());
+        Ok(CallToolResult::success(vec![ContentBlock::text("noted")]).into())
+    }
+}
+
+fn notes_router(notes: Arc<Mutex<Vec<String>>>) -> axum::Router {
+    let config =
+        StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
+    let service: StreamableHttpService<Notes, NeverSessionManager> =
+        StreamableHttpService::new(move || Ok(Notes(notes.clone())), Arc::default(), config);
+    axum::Router::new().route_service("/mcp", service)
+}
+
+/// A tool call's text content.
+pub(crate) fn text(result: &CallToolResult) -> String {
+    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("")
+}
+
+/// The audit log's records.
+pub(crate) fn audit_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            for line in std::fs::read_to_string(path).unwrap().lines() {
+                records.push(serde_json::from_str::<serde_json::Value>(line).unwrap()["record"].clone());
+            }
+        }
+    }
+    records
+}
