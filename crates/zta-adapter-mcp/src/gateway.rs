@@ -24,11 +24,11 @@ use rmcp::{
 use serde_json::{Value, json};
 use zta_core::{
     Action, AuditEvent, AuditRecord, AuthzRequest, Credential, Denied, DenyReason, Durability, Effect, Guard,
-    Principal, Request,
+    Permit, Principal, Request,
 };
 
 use crate::{
-    Error, GatewayConfig,
+    Error, GatewayConfig, obligations,
     upstream::{Upstream, UpstreamError},
 };
 
@@ -129,6 +129,25 @@ impl McpGateway {
             return false;
         };
         self.inner.guard.policy_engine().evaluate(&request).is_ok_and(|d| d.is_allowed())
+    }
+
+    /// Refuses a permitted call whose obligations do not hold: audited as a deny that names
+    /// the permit's request.
+    async fn refuse_after_permit(&self, permit: &Permit, reason: String) -> McpError {
+        let mut record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
+            .with_reason(reason.clone())
+            .with_detail("permit", permit.request_id().to_string());
+        record.note_principal(permit.principal());
+        record.action = Some(permit.request().action().clone());
+        let id = record.id;
+        if let Err(e) = self.audit(record).await {
+            return e;
+        }
+        McpError::new(
+            DENIED,
+            format!("denied: {reason} (request {id})"),
+            Some(json!({"request_id": id.to_string(), "reason": "obligation"})),
+        )
     }
 
     async fn audit(&self, record: AuditRecord) -> Result<(), McpError> {
@@ -288,10 +307,21 @@ impl ServerHandler for McpGateway {
         let Some(target) = self.inner.upstreams.get(upstream) else {
             return Err(McpError::invalid_params(format!("no tool `{name}` (request {request_id})"), None));
         };
+        let arguments = request.arguments.unwrap_or_default();
+        let state = self.inner.guard.state_store().as_ref();
+        let obligations = permit.obligations();
+        if let Err(reason) =
+            obligations::before_call(obligations, state, permit.agent_id(), &name, &arguments).await
+        {
+            return Err(self.refuse_after_permit(&permit, reason).await);
+        }
         let mut params = CallToolRequestParams::new(tool.to_owned());
-        params.arguments = request.arguments;
+        params.arguments = Some(arguments);
         match target.call(params).await {
-            Ok(result) => Ok(result.into()),
+            Ok(result) => match obligations::redact(obligations, result) {
+                Ok(result) => Ok(result.into()),
+                Err(reason) => Err(self.refuse_after_permit(&permit, reason).await),
+            },
             Err(UpstreamError::Mcp(error)) => Err(error),
             Err(e) => {
                 tracing::warn!(target: "zta_adapter_mcp", upstream, %request_id, error = %e, "upstream call failed");

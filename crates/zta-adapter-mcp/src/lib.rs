@@ -15,8 +15,10 @@
 mod config;
 mod error;
 mod gateway;
+mod obligations;
 mod upstream;
 
 pub use config::{GatewayConfig, UpstreamConfig};
 pub use error::Error;
 pub use gateway::{DENIED, McpGateway};
+pub use obligations::OBLIGATIONS;

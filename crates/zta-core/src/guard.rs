@@ -294,6 +294,12 @@ impl Guard {
         &self.inner.policy
     }
 
+    /// The state store (shared by every replica when it is Redis), for enforcement points
+    /// that keep counts of their own, such as rate limits.
+    pub fn state_store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.state
+    }
+
     /// Authenticates, authorizes and audits one request.
     ///
     /// The acting agent is whoever `credential` proves; nothing in `request` can change that.

@@ -8,7 +8,7 @@ use zta_adapter_mcp::DENIED;
 
 use crate::support::*;
 
-fn call(name: &str, arguments: serde_json::Value) -> CallToolRequestParams {
+pub(crate) fn call(name: &str, arguments: serde_json::Value) -> CallToolRequestParams {
     let mut params = CallToolRequestParams::new(name.to_owned());
     params.arguments = arguments.as_object().cloned();
     params

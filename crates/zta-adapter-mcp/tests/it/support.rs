@@ -33,13 +33,23 @@ use zta::{
 };
 use zta_adapter_mcp::{GatewayConfig, McpGateway};
 
-pub(crate) const POLICY: &str = "
+/// The crew's policy; `{root}` is the files upstream's directory.
+pub(crate) const POLICY: &str = r#"
 policies:
   - name: research_reads
     effect: allow
-    conditions:
-      agent_id: research_bot
-      tool_name: {in: [files__read_file, files__list_files, notes__add_note]}
+    conditions: {agent_id: research_bot, tool_name: files__read_file}
+    obligations:
+      - {name: path_under, params: {argument: path, root: "{root}"}}
+      - {name: redact, params: {patterns: ['\d{3}-\d{2}-\d{4}']}}
+  - name: research_lists
+    effect: allow
+    conditions: {agent_id: research_bot, tool_name: files__list_files}
+  - name: research_notes
+    effect: allow
+    conditions: {agent_id: research_bot, tool_name: notes__add_note}
+    obligations:
+      - {name: rate_limit, params: {max: 3, per: 1h}}
   - name: writer_writes
     effect: allow
     conditions:
@@ -51,7 +61,7 @@ policies:
     conditions:
       tool_name: files__read_file
       arguments.path: {starts_with: secret}
-";
+"#;
 
 pub(crate) struct Crew {
     pub(crate) dir: tempfile::TempDir,
@@ -92,6 +102,8 @@ pub(crate) async fn crew() -> Crew {
     std::fs::create_dir(dir.path().join("files")).unwrap();
     std::fs::write(dir.path().join("files/report.txt"), "quarterly numbers").unwrap();
     std::fs::write(dir.path().join("files/secret.txt"), "the launch codes").unwrap();
+    std::fs::write(dir.path().join("files/customers.txt"), "ann, ssn 123-45-6789").unwrap();
+    std::fs::write(dir.path().join("outside.txt"), "not for agents").unwrap();
 
     let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
     let keys: Vec<(AgentId, AgentKey)> = ["research_bot", "writer_bot"]
@@ -109,12 +121,16 @@ pub(crate) async fn crew() -> Crew {
     )
     .unwrap();
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path().join("audit"))).unwrap());
-    let guard = Guard::builder(Arc::new(PolicySet::from_yaml(POLICY).unwrap()), sink)
+    let root = dir.path().join("files");
+    let policy = POLICY.replace("{root}", root.to_str().unwrap());
+    let mut builder = Guard::builder(Arc::new(PolicySet::from_yaml(&policy).unwrap()), sink)
         .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
         .token_authority(Arc::new(tokens))
-        .state_store(state)
-        .build()
-        .unwrap();
+        .state_store(state);
+    for obligation in zta_adapter_mcp::OBLIGATIONS {
+        builder = builder.discharges(obligation);
+    }
+    let guard = builder.build().unwrap();
 
     let notes = Arc::new(Mutex::new(Vec::new()));
     let notes_url = serve(notes_router(notes.clone())).await + "/mcp";
