@@ -13,6 +13,7 @@
 mod bench;
 mod layering;
 mod ldap;
+mod python;
 mod services;
 
 use std::{
@@ -88,6 +89,7 @@ fn features() -> Result<()> {
         "audit-jsonl",
         "state-redis",
         "adapter-tower",
+        "adapter-mcp",
         "server",
     ] {
         cargo(&["check", "-p", "zta", "--no-default-features", "--features", feature])?;
@@ -102,9 +104,11 @@ fn tests() -> Result<()> {
         "xtask: cargo test --workspace --all-features --no-fail-fast (ZTA_TEST_LDAP_DIR={})",
         ldap.display()
     );
+    let python = python::ensure()?;
     let status = Command::new("cargo")
         .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
         .env("ZTA_TEST_LDAP_DIR", &ldap)
+        .env("ZTA_TEST_PYTHON", &python)
         .status()
         .context("running cargo test")?;
     let result =

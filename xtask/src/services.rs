@@ -39,11 +39,13 @@ pub(crate) enum Oidc {
     Reused,
 }
 
-/// Checks Redis and makes sure the OIDC test server and the LDAP test servers answer, starting
-/// them if needed; says which it started. When the LDAP servers cannot be had, an OIDC server
+/// Checks Redis, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
+/// test server and the LDAP test servers answer, starting them if needed; says which it
+/// started. When the LDAP servers cannot be had, an OIDC server
 /// this call started is stopped again.
 pub(crate) fn ensure() -> Result<(Oidc, bool)> {
     redis()?;
+    crate::python::ensure()?;
     let oidc = oidc()?;
     let ldap = crate::ldap::ensure().inspect_err(|_| {
         if oidc == Oidc::Started

@@ -10,6 +10,7 @@ use crate::Error;
 ///
 /// ```yaml
 /// gateway:
+///   listen: 127.0.0.1:8900                  # where it listens (default)
 ///   resource: http://127.0.0.1:8900/mcp     # this gateway's URL, as agents reach it
 ///   upstreams:
 ///     - name: files
@@ -22,6 +23,9 @@ use crate::Error;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GatewayConfig {
+    /// The address to listen on (default `127.0.0.1:8900`).
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
     /// This gateway's URL as agents reach it (`https://tools.example.com/mcp`): named in the
     /// protected-resource metadata (RFC 9728) and in every `401` answer.
     pub resource: String,
@@ -114,6 +118,9 @@ fn url(text: &str) -> Result<(), String> {
     }
 }
 
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8900))
+}
 fn loopback_hosts() -> Vec<String> {
     ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec()
 }

@@ -114,6 +114,22 @@ impl McpGateway {
         router.with_state(self.clone())
     }
 
+    /// Serves [`router`](Self::router) on `listener` until `shutdown` completes, then flushes
+    /// the audit log.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
+        self.inner.guard.audit_sink().flush().await.map_err(std::io::Error::other)
+    }
+
+    /// The address the config says to listen on.
+    pub fn listen(&self) -> std::net::SocketAddr {
+        self.inner.config.listen
+    }
+
     /// The URL of this gateway's protected-resource metadata.
     fn metadata_url(&self) -> String {
         let resource = &self.inner.config.resource;

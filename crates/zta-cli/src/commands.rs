@@ -75,7 +75,9 @@ async fn build(config: &Path) -> Result<zta::Built> {
 }
 
 pub(crate) async fn check(config: &Path) -> Result<ExitCode> {
-    Config::from_file(config)?.server()?;
+    let loaded = Config::from_file(config)?;
+    loaded.server()?;
+    loaded.gateway()?;
     let built = build(config).await?;
     println!("{}: ok (policy {})", config.display(), built.guard.policy_engine().digest());
     built.guard.audit_sink().flush().await?;
@@ -96,6 +98,19 @@ pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -
     println!("zta serve: listening on http://{} (AuthZEN evaluation API)", server.listen);
     zta::server::serve_on(listener, built.guard, &server, shutdown_signal()).await?;
     println!("zta serve: stopped; audit log flushed");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+    let loaded = Config::from_file(config)?;
+    let (_built, gateway) = loaded.build_gateway().await?;
+    let address = listen.unwrap_or(gateway.listen());
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    println!("zta gateway: listening on http://{} (MCP over streamable HTTP)", listener.local_addr()?);
+    gateway.serve(listener, shutdown_signal()).await?;
+    println!("zta gateway: stopped; audit log flushed");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -53,6 +53,17 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Run the MCP gateway: agents reach the tools of the `gateway:` section's upstreams
+    /// through it, every call authorized and audited (until Ctrl-C or SIGTERM).
+    Gateway {
+        /// The config file (`zta.yaml` or `.toml`) with a `gateway:` section.
+        #[arg(long)]
+        config: PathBuf,
+        /// Listen here instead of `gateway.listen` (`127.0.0.1:0` picks a free port; the
+        /// address is printed).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Run the full guard path for one request and print the decision as JSON.
     Authorize {
         /// The config file.
@@ -171,6 +182,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Demo { audit_dir } => demo::run(&audit_dir).await,
         Command::Check { config } => commands::check(&config).await,
         Command::Serve { config, listen } => commands::serve(&config, listen).await,
+        Command::Gateway { config, listen } => commands::gateway(&config, listen).await,
         Command::Authorize { config, credential_file, request } => {
             commands::authorize(&config, &credential_file, &request).await
         }

@@ -303,13 +303,13 @@ impl Config {
                 "audit" => audit = Some(read_audit(node)?),
                 "state" => state = Some(read_state(node)?),
                 "guard" => guard = Some(read(node)?),
-                // Read by `Config::server`: only `zta serve` needs it.
-                "server" => {}
+                // Read when asked for: only `zta serve` and `zta gateway` need them.
+                "server" | "gateway" => {}
                 other => {
                     return Err(ConfigError::read(DeError::new(
                         key.pos,
                         format!(
-                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`, `server`"
+                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`, `server`, `gateway`"
                         ),
                     )));
                 }
@@ -448,9 +448,56 @@ impl Config {
         }
     }
 
+    /// The `gateway` section, for `zta gateway`: the MCP gateway's settings, checked (`None`
+    /// when the config has none).
+    #[cfg(feature = "adapter-mcp")]
+    pub fn gateway(&self) -> Result<Option<crate::adapter::mcp::GatewayConfig>, ConfigError> {
+        let Some(node) = self.origin.doc.get("gateway") else { return Ok(None) };
+        let config: crate::adapter::mcp::GatewayConfig =
+            read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e })?;
+        config.check().map_err(|e| {
+            let path: Vec<String> = std::iter::once("gateway".to_owned())
+                .chain(e.field.split(['.', '[', ']']).filter(|s| !s.is_empty()).map(str::to_owned))
+                .collect();
+            self.error(&path.iter().map(String::as_str).collect::<Vec<_>>(), e.to_string())
+        })?;
+        // MCP authorization: a server accepts only tokens issued for it.
+        if self.tokens.audience != config.resource {
+            return Err(self
+                .error(&["gateway", "resource"], format!(
+                    "ZTA session tokens are for `{}` (tokens.audience), not for this gateway `{}`",
+                    self.tokens.audience, config.resource
+                ))
+                .hint("set `tokens.audience` to the gateway's `resource`, so that its tokens are good for it alone"));
+        }
+        Ok(Some(config))
+    }
+
+    /// Builds the guard with the obligations the MCP gateway discharges, and the gateway of
+    /// the `gateway` section.
+    #[cfg(feature = "adapter-mcp")]
+    pub async fn build_gateway(&self) -> Result<(Built, crate::adapter::mcp::McpGateway), ConfigError> {
+        let config = self.gateway()?.ok_or_else(|| {
+            ConfigError {
+                file: self.origin.file.clone(),
+                ..ConfigError::new("the config has no `gateway` section")
+            }
+            .hint("add `gateway: {resource: ..., upstreams: [...]}` (see docs/mcp-gateway.md)")
+        })?;
+        let built = self.build_with(&crate::adapter::mcp::OBLIGATIONS).await?;
+        let gateway = crate::adapter::mcp::McpGateway::new(built.guard.clone(), config)
+            .map_err(|e| self.error(&["gateway"], e.to_string()).caused_by(e))?;
+        Ok((built, gateway))
+    }
+
     /// Builds every part and the guard. Opens the audit log, loads keys and policies; anything
     /// missing or invalid is an error.
     pub async fn build(&self) -> Result<Built, ConfigError> {
+        self.build_with(&[]).await
+    }
+
+    /// [`build`](Self::build), the guard also discharging the obligations `discharged`.
+    async fn build_with(&self, discharged: &[&str]) -> Result<Built, ConfigError> {
         let state: Arc<dyn crate::StateStore> = match &self.state {
             StateSection::Memory => Arc::new(crate::MemoryStateStore::new()),
             #[cfg(feature = "state-redis")]
@@ -487,8 +534,8 @@ impl Config {
             .token_authority(tokens.clone())
             .state_store(state.clone())
             .durable_before_permit(self.guard.durable_before_permit);
-        for name in &self.guard.discharges {
-            builder = builder.discharges(name.clone());
+        for name in self.guard.discharges.iter().map(String::as_str).chain(discharged.iter().copied()) {
+            builder = builder.discharges(name);
         }
         for (index, section) in self.identity.iter().enumerate() {
             builder = builder.identity_provider(self.build_identity(index, section, &state).await?);

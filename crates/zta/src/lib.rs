@@ -17,6 +17,7 @@
 //! | `state-redis` (off) | [`state::redis`] | revocations, suspensions, lockout counters and replay ids in Redis, shared by replicas |
 //! | `server` (off) | [`server`] | the guard as an AuthZEN evaluation service (`zta serve`) |
 //! | `adapter-tower` (off) | [`adapter::tower`] | a tower `Layer` that puts the guard in front of HTTP services |
+//! | `adapter-mcp` (off) | [`adapter::mcp`] | the MCP gateway agents reach their tools through (`zta gateway`) |
 //!
 //! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
 //! `Guard` from it.
@@ -79,6 +80,12 @@ pub mod state {
 
 /// Adapters: where the guard meets an agent framework or a protocol.
 pub mod adapter {
+    /// The MCP gateway.
+    #[cfg(feature = "adapter-mcp")]
+    pub mod mcp {
+        pub use zta_adapter_mcp::*;
+    }
+
     /// A tower `Layer` for HTTP services (axum, hyper, tonic).
     #[cfg(feature = "adapter-tower")]
     pub mod tower {

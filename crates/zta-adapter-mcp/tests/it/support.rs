@@ -96,8 +96,14 @@ impl Crew {
     }
 }
 
-/// The guard, the upstreams and the gateway, served on a free loopback port.
+/// The guard deciding by [`POLICY`], the upstreams and the gateway, served on a free loopback
+/// port.
 pub(crate) async fn crew() -> Crew {
+    crew_with(POLICY).await
+}
+
+/// [`crew`] with another policy (`{root}` is the files upstream's directory).
+pub(crate) async fn crew_with(policy: &str) -> Crew {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("files")).unwrap();
     std::fs::write(dir.path().join("files/report.txt"), "quarterly numbers").unwrap();
@@ -122,7 +128,7 @@ pub(crate) async fn crew() -> Crew {
     .unwrap();
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path().join("audit"))).unwrap());
     let root = dir.path().join("files");
-    let policy = POLICY.replace("{root}", root.to_str().unwrap());
+    let policy = policy.replace("{root}", root.to_str().unwrap());
     let mut builder = Guard::builder(Arc::new(PolicySet::from_yaml(&policy).unwrap()), sink)
         .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
         .token_authority(Arc::new(tokens))

@@ -8,6 +8,7 @@ mod common;
 mod credential_commands_make_what_the_cli_reads;
 mod demo_log_verifies_and_tampering_is_named;
 mod entra_tokens_from_the_cli;
+mod gateway_serves_mcp_behind_tokens;
 mod ldap_accounts_from_the_cli;
 mod readme_walk_runs_from_keygen_to_audit_verify;
 mod secrets_are_read_from_files_or_stdin;
