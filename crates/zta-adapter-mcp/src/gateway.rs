@@ -115,8 +115,8 @@ impl McpGateway {
     }
 
     /// Serves [`router`](Self::router) on `listener` until `shutdown` completes, then flushes
-    /// the audit log.
-    pub async fn serve(
+    /// the audit log. (Not `serve`: rmcp's `ServiceExt::serve` has that name.)
+    pub async fn serve_on(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -204,7 +204,12 @@ async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpReques
             response
         }
     };
-    let Some(credential) = zta_adapter_tower::bearer(request.headers()) else {
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let credential = match (values.next(), values.next()) {
+        (Some(value), None) => Credential::from_authorization(value.as_bytes()),
+        _ => None,
+    };
+    let Some(credential) = credential else {
         return refused(None, "no bearer credential".to_owned()).await;
     };
     match gateway.inner.guard.authenticate(&credential).await {

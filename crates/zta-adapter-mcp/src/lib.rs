@@ -13,6 +13,7 @@
 //! ```
 
 mod config;
+pub mod demo;
 mod error;
 mod gateway;
 mod obligations;

@@ -36,8 +36,7 @@ use std::{
 use http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use tower::{Layer, Service};
 use zta_core::{
-    AuditEvent, AuditRecord, Credential, Denied, DenyReason, Durability, Effect, Guard, MAX_CREDENTIAL_LEN,
-    Permit, Request,
+    AuditEvent, AuditRecord, Credential, Denied, DenyReason, Durability, Effect, Guard, Permit, Request,
 };
 
 /// Longest route (method and path) quoted in an audit record; it is the caller's input.
@@ -153,19 +152,14 @@ where
     }
 }
 
-/// The credential of the one `Authorization: Bearer` header; `None` for none, several, another
-/// scheme, or a header that is not text or is too long.
-pub fn bearer(headers: &HeaderMap) -> Option<Credential> {
+/// The credential of the one `Authorization: Bearer` header; `None` for none, several, or one
+/// [`Credential::from_authorization`] refuses.
+fn bearer(headers: &HeaderMap) -> Option<Credential> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return None;
-    };
-    if value.len() > MAX_CREDENTIAL_LEN + 7 {
-        return None;
+    match (values.next(), values.next()) {
+        (Some(value), None) => Credential::from_authorization(value.as_bytes()),
+        _ => None,
     }
-    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Credential::bearer(token))
 }
 
 /// The answer to a denied request.

@@ -109,7 +109,7 @@ pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     println!("zta gateway: listening on http://{} (MCP over streamable HTTP)", listener.local_addr()?);
-    gateway.serve(listener, shutdown_signal()).await?;
+    gateway.serve_on(listener, shutdown_signal()).await?;
     println!("zta gateway: stopped; audit log flushed");
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,18 @@ impl Credential {
         Self::Bearer(SecretString::from(token.into()))
     }
 
+    /// The credential of an HTTP `Authorization` header's value, `Bearer <token>` (the scheme
+    /// in any case); `None` for another scheme, no token, a value that is not text, or one
+    /// longer than a credential may be.
+    pub fn from_authorization(value: &[u8]) -> Option<Self> {
+        if value.len() > MAX_CREDENTIAL_LEN + 7 {
+            return None;
+        }
+        let (scheme, token) = std::str::from_utf8(value).ok()?.split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Self::bearer(token))
+    }
+
     /// A user name and password credential.
     pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self::Password { username: username.into(), password: SecretString::from(password.into()) }
@@ -134,5 +146,21 @@ mod tests {
             let shown = format!("{c:?}");
             assert!(!shown.contains("secret"), "{shown}");
         }
+    }
+
+    #[test]
+    fn authorization_headers_give_bearer_credentials_only() {
+        use secrecy::ExposeSecret;
+        let token = |value: &[u8]| match Credential::from_authorization(value) {
+            Some(Credential::Bearer(t)) => Some(t.expose_secret().to_owned()),
+            _ => None,
+        };
+        assert_eq!(token(b"Bearer abc.def").as_deref(), Some("abc.def"));
+        assert_eq!(token(b"bearer  abc ").as_deref(), Some("abc"));
+        for refused in [&b"Basic dXNlcjpwdw=="[..], b"Bearer", b"Bearer ", b"abc", b"Bearer \xff\xfe"] {
+            assert_eq!(token(refused), None, "{refused:?}");
+        }
+        let long = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_LEN + 1));
+        assert_eq!(token(long.as_bytes()), None);
     }
 }
