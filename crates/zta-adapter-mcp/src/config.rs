@@ -37,6 +37,12 @@ pub struct GatewayConfig {
     /// only), against DNS rebinding.
     #[serde(default = "loopback_hosts")]
     pub allowed_hosts: Vec<String>,
+    /// Where the fingerprints of the upstreams' tool definitions are kept (JSON): a tool is
+    /// pinned the first time the gateway sees it, and a changed definition is hidden and
+    /// refused until `zta gateway approve-tool` approves it. Without a file, pins live as long
+    /// as the process.
+    #[serde(default)]
+    pub pins_file: Option<std::path::PathBuf>,
     /// Largest request body accepted from an agent (default 1 MiB).
     #[serde(default = "default_request_bytes")]
     pub max_request_bytes: usize,

@@ -14,7 +14,7 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, ErrorCode, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -29,6 +29,7 @@ use zta_core::{
 
 use crate::{
     Error, GatewayConfig, obligations,
+    pins::{self, Pins, Verdict},
     upstream::{Upstream, UpstreamError},
 };
 
@@ -61,6 +62,7 @@ struct Inner {
     guard: Guard,
     config: GatewayConfig,
     upstreams: BTreeMap<String, Upstream>,
+    pins: Pins,
 }
 
 impl std::fmt::Debug for McpGateway {
@@ -85,7 +87,8 @@ impl McpGateway {
     pub fn new(guard: Guard, config: GatewayConfig) -> Result<Self, Error> {
         config.check()?;
         let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
-        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams }) })
+        let pins = Pins::open(config.pins_file.clone())?;
+        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins }) })
     }
 
     /// The HTTP routes: MCP over streamable HTTP at the path of `resource`, behind bearer
@@ -136,6 +139,53 @@ impl McpGateway {
         let path = resource_path(resource);
         let origin = resource.strip_suffix(path.as_str()).unwrap_or(resource).trim_end_matches('/');
         format!("{origin}/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'))
+    }
+
+    /// The tools `upstream` offers now, each named `<upstream>__<tool>` and checked against
+    /// its pin: a changed definition is left out (and audited the first time it is seen).
+    async fn pinned_tools(&self, upstream: &Upstream) -> Result<Vec<Tool>, UpstreamError> {
+        let mut trusted_tools = Vec::new();
+        for mut tool in upstream.tools().await? {
+            let name = format!("{}{SEPARATOR}{}", upstream.name, tool.name);
+            let definition = pins::definition(
+                &tool.name,
+                tool.description.as_deref(),
+                &Value::Object((*tool.input_schema).clone()),
+            );
+            let verdict = self.inner.pins.check(&name, &definition);
+            if let Ok(mut verdicts) = upstream.verdicts.lock() {
+                verdicts.insert(name.clone(), verdict == Verdict::Pinned);
+            }
+            match verdict {
+                Verdict::Pinned => {
+                    tool.name = name.into();
+                    trusted_tools.push(tool);
+                }
+                Verdict::Changed { diff, news } => {
+                    if news {
+                        tracing::warn!(target: "zta_adapter_mcp", tool = %name, "a tool's definition changed; hidden until approved");
+                        let record = AuditRecord::new(AuditEvent::Admin, Effect::Deny)
+                            .with_reason("tool definition changed: hidden and refused until approved")
+                            .with_detail("tool", name.clone())
+                            .with_detail("diff", diff);
+                        // The change stays hidden whether or not the record was taken.
+                        let _ = self.audit(record).await;
+                    }
+                }
+            }
+        }
+        Ok(trusted_tools)
+    }
+
+    /// Whether `tool`'s definition matches its pin, listing its upstream first if this gateway
+    /// has not seen the tool since the upstream last said its tools changed.
+    async fn is_pinned(&self, upstream: &Upstream, tool: &str) -> bool {
+        let known = |upstream: &Upstream| upstream.verdicts.lock().ok().and_then(|v| v.get(tool).copied());
+        if let Some(pinned) = known(upstream) {
+            return pinned;
+        }
+        let _ = self.pinned_tools(upstream).await;
+        known(upstream).unwrap_or(false)
     }
 
     /// Whether policy lets `principal` call `tool` at all (arguments unknown).
@@ -280,12 +330,10 @@ impl ServerHandler for McpGateway {
         let caller = caller(&context)?;
         let (mut tools, mut hidden, mut failed) = (Vec::new(), 0_usize, Vec::new());
         for upstream in self.inner.upstreams.values() {
-            match upstream.tools().await {
+            match self.pinned_tools(upstream).await {
                 Ok(offered) => {
-                    for mut tool in offered {
-                        let name = format!("{}{SEPARATOR}{}", upstream.name, tool.name);
-                        if self.lists(&caller.principal, &name) {
-                            tool.name = name.into();
+                    for tool in offered {
+                        if self.lists(&caller.principal, &tool.name) {
                             tools.push(tool);
                         } else {
                             hidden += 1;
@@ -328,6 +376,11 @@ impl ServerHandler for McpGateway {
         let Some(target) = self.inner.upstreams.get(upstream) else {
             return Err(McpError::invalid_params(format!("no tool `{name}` (request {request_id})"), None));
         };
+        if !self.is_pinned(target, &name).await {
+            let reason =
+                "the tool's definition changed and waits for approval (zta gateway approve-tool)".to_owned();
+            return Err(self.refuse_after_permit(&permit, reason).await);
+        }
         let arguments = request.arguments.unwrap_or_default();
         let state = self.inner.guard.state_store().as_ref();
         let obligations = permit.obligations();

@@ -17,9 +17,11 @@ pub mod demo;
 mod error;
 mod gateway;
 mod obligations;
+mod pins;
 mod upstream;
 
 pub use config::{GatewayConfig, UpstreamConfig};
 pub use error::Error;
 pub use gateway::{DENIED, McpGateway};
 pub use obligations::OBLIGATIONS;
+pub use pins::approve_tool;

@@ -2,25 +2,50 @@
 //! stdio, or a streamable-HTTP URL. A connection that fails is dropped; the next request opens
 //! a new one (for a child process: starts it again).
 
-use std::{process::Stdio, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    process::Stdio,
+    sync::{Arc, Mutex as SyncMutex},
+    time::Duration,
+};
 
 use rmcp::{
-    RoleClient, ServiceError, ServiceExt,
+    ClientHandler, RoleClient, ServiceError, ServiceExt,
     model::{CallToolRequestParams, CallToolResult, Tool},
-    service::RunningService,
+    service::{NotificationContext, RunningService},
     transport::{StreamableHttpClientTransport, TokioChildProcess},
 };
 use tokio::sync::Mutex;
 
 use crate::UpstreamConfig;
 
-type Client = RunningService<RoleClient, ()>;
+type Client = RunningService<RoleClient, Events>;
+
+/// Full tool name -> whether its definition, when the upstream last listed it, matched its pin.
+pub(crate) type Verdicts = Arc<SyncMutex<HashMap<String, bool>>>;
 
 /// One upstream MCP server and the connection to it, opened on first use.
 pub(crate) struct Upstream {
     pub(crate) name: String,
+    /// What the gateway last found of each tool's definition; forgotten when the upstream says
+    /// its tools changed, so the next call lists them again.
+    pub(crate) verdicts: Verdicts,
     config: UpstreamConfig,
     client: Mutex<Option<Arc<Client>>>,
+}
+
+/// What the gateway hears from an upstream, as its client.
+#[derive(Clone)]
+pub(crate) struct Events {
+    verdicts: Verdicts,
+}
+
+impl ClientHandler for Events {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        if let Ok(mut verdicts) = self.verdicts.lock() {
+            verdicts.clear();
+        }
+    }
 }
 
 /// Why an upstream could not answer. Its text is for logs; agents see only that the upstream
@@ -43,7 +68,7 @@ pub(crate) enum UpstreamError {
 
 impl Upstream {
     pub(crate) fn new(config: UpstreamConfig) -> Self {
-        Self { name: config.name.clone(), config, client: Mutex::new(None) }
+        Self { name: config.name.clone(), verdicts: Verdicts::default(), config, client: Mutex::new(None) }
     }
 
     /// The tools it offers now.
@@ -90,10 +115,11 @@ impl Upstream {
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
+        let events = Events { verdicts: self.verdicts.clone() };
         let connecting = async {
             if let Some(url) = &self.config.url {
                 let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-                ().serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+                events.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             } else {
                 let argv = self.config.command.as_deref().unwrap_or_default();
                 let (program, args) =
@@ -107,7 +133,7 @@ impl Upstream {
                     .stderr(Stdio::inherit())
                     .spawn()
                     .map_err(|e| UpstreamError::Connect(format!("`{program}`: {e}")))?;
-                ().serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
+                events.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             }
         };
         let client = tokio::time::timeout(self.config.timeout, connecting)

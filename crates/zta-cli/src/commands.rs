@@ -114,6 +114,18 @@ pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>)
     Ok(ExitCode::SUCCESS)
 }
 
+pub(crate) fn approve_tool(config: &Path, tool: &str) -> Result<ExitCode> {
+    let gateway = Config::from_file(config)?
+        .gateway()?
+        .ok_or_else(|| usage(format!("`{}` has no `gateway` section", config.display())))?;
+    let pins = gateway
+        .pins_file
+        .ok_or_else(|| usage("the `gateway` section keeps no `pins_file`: a restart forgets every pin"))?;
+    let diff = zta::adapter::mcp::approve_tool(&pins, tool)?;
+    println!("approved the new definition of `{tool}`:\n{diff}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

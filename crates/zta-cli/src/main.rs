@@ -28,6 +28,21 @@ struct Cli {
     command: Command,
 }
 
+/// What `zta gateway` does besides running the gateway.
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Approve the changed definition of an upstream tool (see the audit log's "tool
+    /// definition changed" record): the gateway lists it again and lets calls through. Prints
+    /// what changed.
+    ApproveTool {
+        /// The config file whose `gateway.pins_file` keeps the pins.
+        #[arg(long)]
+        config: PathBuf,
+        /// The tool, as agents see it (`files__read_file`).
+        tool: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the three-agent demo with a compromised agent (no services, no setup).
@@ -55,10 +70,13 @@ enum Command {
     },
     /// Run the MCP gateway: agents reach the tools of the `gateway:` section's upstreams
     /// through it, every call authorized and audited (until Ctrl-C or SIGTERM).
+    #[command(args_conflicts_with_subcommands = true)]
     Gateway {
+        #[command(subcommand)]
+        command: Option<GatewayCommand>,
         /// The config file (`zta.yaml` or `.toml`) with a `gateway:` section.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Listen here instead of `gateway.listen` (`127.0.0.1:0` picks a free port; the
         /// address is printed).
         #[arg(long)]
@@ -182,7 +200,15 @@ async fn run(command: Command) -> ExitCode {
         Command::Demo { audit_dir } => demo::run(&audit_dir).await,
         Command::Check { config } => commands::check(&config).await,
         Command::Serve { config, listen } => commands::serve(&config, listen).await,
-        Command::Gateway { config, listen } => commands::gateway(&config, listen).await,
+        Command::Gateway { command: Some(GatewayCommand::ApproveTool { config, tool }), .. } => {
+            commands::approve_tool(&config, &tool)
+        }
+        Command::Gateway { command: None, config: Some(config), listen } => {
+            commands::gateway(&config, listen).await
+        }
+        Command::Gateway { command: None, config: None, .. } => {
+            Err(commands::usage("`zta gateway` needs `--config FILE` (or a subcommand: approve-tool)"))
+        }
         Command::Authorize { config, credential_file, request } => {
             commands::authorize(&config, &credential_file, &request).await
         }

@@ -453,8 +453,14 @@ impl Config {
     #[cfg(feature = "adapter-mcp")]
     pub fn gateway(&self) -> Result<Option<crate::adapter::mcp::GatewayConfig>, ConfigError> {
         let Some(node) = self.origin.doc.get("gateway") else { return Ok(None) };
-        let config: crate::adapter::mcp::GatewayConfig =
+        let mut config: crate::adapter::mcp::GatewayConfig =
             read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e })?;
+        if let (Some(pins), Some(base)) =
+            (config.pins_file.as_mut(), self.origin.file.as_deref().and_then(Path::parent))
+            && pins.is_relative()
+        {
+            *pins = base.join(&*pins);
+        }
         config.check().map_err(|e| {
             let path: Vec<String> = std::iter::once("gateway".to_owned())
                 .chain(e.field.split(['.', '[', ']']).filter(|s| !s.is_empty()).map(str::to_owned))

@@ -6,4 +6,5 @@
 mod autogen;
 mod calls;
 mod obligations;
+mod pinning;
 mod support;

@@ -69,12 +69,18 @@ pub(crate) struct Crew {
     pub(crate) url: String,
     pub(crate) base: String,
     pub(crate) notes: Arc<Mutex<Vec<String>>>,
+    /// What the notes upstream says `add_note` does (a test may change it: a "rug pull").
+    pub(crate) notes_description: Arc<Mutex<String>>,
     keys: Vec<(AgentId, AgentKey)>,
 }
 
 impl Crew {
     pub(crate) fn files(&self) -> PathBuf {
         self.dir.path().join("files")
+    }
+
+    pub(crate) fn pins(&self) -> PathBuf {
+        self.dir.path().join("pins.json")
     }
 
     pub(crate) fn audit(&self) -> PathBuf {
@@ -139,11 +145,13 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
     let guard = builder.build().unwrap();
 
     let notes = Arc::new(Mutex::new(Vec::new()));
-    let notes_url = serve(notes_router(notes.clone())).await + "/mcp";
+    let notes_description = Arc::new(Mutex::new("Adds a note.".to_owned()));
+    let notes_url = serve(notes_router(Notes(notes.clone(), notes_description.clone()))).await + "/mcp";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let config: GatewayConfig = serde_json::from_value(json!({
         "resource": format!("{base}/mcp"),
+        "pins_file": dir.path().join("pins.json"),
         "upstreams": [
             {"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", dir.path().join("files")]},
             {"name": "notes", "url": notes_url, "timeout": "5s"},
@@ -153,7 +161,7 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
     let gateway = McpGateway::new(guard.clone(), config).unwrap();
     let router = gateway.router();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Crew { dir, guard, url: format!("{base}/mcp"), base, notes, keys }
+    Crew { dir, guard, url: format!("{base}/mcp"), base, notes, notes_description, keys }
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -163,9 +171,10 @@ async fn serve(router: axum::Router) -> String {
     url
 }
 
-/// An upstream over streamable HTTP with one tool, `add_note {text}`, that keeps what it got.
+/// An upstream over streamable HTTP with one tool, `add_note {text}`, that keeps what it got;
+/// its description can change under the gateway.
 #[derive(Clone)]
-struct Notes(Arc<Mutex<Vec<String>>>);
+struct Notes(Arc<Mutex<Vec<String>>>, Arc<Mutex<String>>);
 
 impl ServerHandler for Notes {
     fn get_info(&self) -> ServerConfig {
@@ -178,9 +187,10 @@ impl ServerHandler for Notes {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}});
+        let description = self.1.lock().unwrap().clone();
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
             "add_note",
-            "Adds a note.",
+            description,
             schema.as_object().cloned().unwrap(),
         )]))
     }
@@ -196,11 +206,11 @@ impl ServerHandler for Notes {
     }
 }
 
-fn notes_router(notes: Arc<Mutex<Vec<String>>>) -> axum::Router {
+fn notes_router(notes: Notes) -> axum::Router {
     let config =
         StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
     let service: StreamableHttpService<Notes, NeverSessionManager> =
-        StreamableHttpService::new(move || Ok(Notes(notes.clone())), Arc::default(), config);
+        StreamableHttpService::new(move || Ok(notes.clone()), Arc::default(), config);
     axum::Router::new().route_service("/mcp", service)
 }
 

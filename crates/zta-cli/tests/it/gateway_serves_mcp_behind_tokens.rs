@@ -54,6 +54,13 @@ fn the_gateway_serves_mcp_to_agents_with_a_token_for_it() {
         format!("{}{gateway}", base.replace("audience: zta\n", &format!("audience: {RESOURCE}\n"))),
     )
     .unwrap();
+    let (code, _, err) = zta(&["gateway", "approve-tool", "--config", "zta.yaml", "tools__x"], dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("pins_file"), "{err}");
+    let (code, _, err) = zta(&["gateway"], dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("--config"), "{err}");
+
     let (code, issued, err) =
         zta(&["token", "issue", "--config", "zta.yaml", "--credential-file", "writer.json"], dir.path());
     assert_eq!(code, 0, "{issued}{err}");
