@@ -46,6 +46,9 @@ pub struct GatewayConfig {
     /// Largest request body accepted from an agent (default 1 MiB).
     #[serde(default = "default_request_bytes")]
     pub max_request_bytes: usize,
+    /// How long an agent may take to send a request's body (default 10 s).
+    #[serde(default = "default_body_timeout", with = "zta_core::duration::text")]
+    pub body_timeout: Duration,
     /// The MCP servers behind the gateway; their tools appear as `<name>__<tool>`.
     pub upstreams: Vec<UpstreamConfig>,
 }
@@ -109,6 +112,9 @@ impl GatewayConfig {
                 return Err(Error::config(at("timeout"), "must be more than zero"));
             }
         }
+        if self.body_timeout.is_zero() {
+            return Err(Error::config("body_timeout", "must be more than zero"));
+        }
         if self.max_request_bytes < 1024 {
             return Err(Error::config("max_request_bytes", "at least 1024"));
         }
@@ -132,6 +138,9 @@ fn loopback_hosts() -> Vec<String> {
 }
 fn default_request_bytes() -> usize {
     1 << 20
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(30)

@@ -265,7 +265,21 @@ async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpReques
     match gateway.inner.guard.authenticate(&credential).await {
         Ok(principal) => {
             request.extensions_mut().insert(Caller { credential, principal });
-            next.run(request).await
+            // The body is read here, bounded in size and time, so that a slow or endless
+            // client holds nothing for long.
+            let (parts, body) = request.into_parts();
+            let config = &gateway.inner.config;
+            let read = axum::body::to_bytes(body, config.max_request_bytes);
+            let bytes = match tokio::time::timeout(config.body_timeout, read).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(_)) => {
+                    let limit = config.max_request_bytes;
+                    return (StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {limit} bytes"))
+                        .into_response();
+                }
+                Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow").into_response(),
+            };
+            next.run(HttpRequest::from_parts(parts, axum::body::Body::from(bytes))).await
         }
         Err(e) => refused(Some("invalid_token"), e.detail().into_owned()).await,
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod autogen;
+mod bad_input;
 mod calls;
 mod obligations;
 mod pinning;

@@ -152,6 +152,7 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
     let config: GatewayConfig = serde_json::from_value(json!({
         "resource": format!("{base}/mcp"),
         "pins_file": dir.path().join("pins.json"),
+        "body_timeout": "2s",
         "upstreams": [
             {"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", dir.path().join("files")]},
             {"name": "notes", "url": notes_url, "timeout": "5s"},
