@@ -1,6 +1,9 @@
 //! [`McpGateway`]: the MCP server agents talk to, and the client of every upstream.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
 
 use axum::{
     Json, Router,
@@ -13,8 +16,9 @@ use http::{HeaderValue, StatusCode, header, request::Parts};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, ErrorCode, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+        Implementation, ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -24,7 +28,7 @@ use rmcp::{
 use serde_json::{Value, json};
 use zta_core::{
     Action, AuditEvent, AuditRecord, AuthzRequest, Credential, Denied, DenyReason, Durability, Effect, Guard,
-    Permit, Principal, Request,
+    Permit, Principal, Request, Resource,
 };
 
 use crate::{
@@ -63,6 +67,8 @@ struct Inner {
     config: GatewayConfig,
     upstreams: BTreeMap<String, Upstream>,
     pins: Pins,
+    /// Resource URI -> the upstream that offers it (`None`: several do).
+    resources: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl std::fmt::Debug for McpGateway {
@@ -88,7 +94,8 @@ impl McpGateway {
         config.check()?;
         let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
         let pins = Pins::open(config.pins_file.clone())?;
-        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins }) })
+        let resources = Mutex::new(HashMap::new());
+        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins, resources }) })
     }
 
     /// The HTTP routes: MCP over streamable HTTP at the path of `resource`, behind bearer
@@ -188,13 +195,55 @@ impl McpGateway {
         known(upstream).unwrap_or(false)
     }
 
-    /// Whether policy lets `principal` call `tool` at all (arguments unknown).
-    fn lists(&self, principal: &Arc<Principal>, tool: &str) -> bool {
-        let Ok(request) = AuthzRequest::new(principal.clone(), Request::new(Action::tool_call(tool)), None)
-        else {
+    /// Whether policy would allow `principal` `request` (for listing: not audited; arguments
+    /// unknown).
+    fn lists(&self, principal: &Arc<Principal>, request: Request) -> bool {
+        let Ok(request) = AuthzRequest::new(principal.clone(), request, None) else {
             return false;
         };
         self.inner.guard.policy_engine().evaluate(&request).is_ok_and(|d| d.is_allowed())
+    }
+
+    /// The upstream that serves resource `uri`, as the upstreams last listed their resources
+    /// (listed again when the URI is not known); `None` for none, or for several.
+    async fn resource_upstream(&self, uri: &str) -> Option<&Upstream> {
+        let known = |gateway: &Self| gateway.inner.resources.lock().ok().and_then(|r| r.get(uri).cloned());
+        let route = match known(self) {
+            Some(route) => route,
+            None => {
+                for upstream in self.inner.upstreams.values() {
+                    let _ = self.listed_resources(upstream).await;
+                }
+                known(self).flatten()
+            }
+        };
+        route.and_then(|name| self.inner.upstreams.get(&name))
+    }
+
+    /// `upstream`'s resources, remembered for routing reads.
+    async fn listed_resources(
+        &self,
+        upstream: &Upstream,
+    ) -> Result<Vec<rmcp::model::Resource>, UpstreamError> {
+        let resources = upstream.resources().await?;
+        if let Ok(mut routes) = self.inner.resources.lock() {
+            for resource in &resources {
+                routes
+                    .entry(resource.uri.clone())
+                    .and_modify(|route| {
+                        if route.as_deref() != Some(upstream.name.as_str()) {
+                            *route = None; // offered by two upstreams: read from neither
+                        }
+                    })
+                    .or_insert_with(|| Some(upstream.name.clone()));
+            }
+        }
+        Ok(resources)
+    }
+
+    /// Runs the guard for one MCP request of `caller`.
+    async fn authorize(&self, caller: &Caller, request: Request) -> Result<Permit, McpError> {
+        self.inner.guard.check(&caller.credential, request).await.map_err(|d| denial(&d))
     }
 
     /// Refuses a permitted call whose obligations do not hold: audited as a deny that names
@@ -314,6 +363,41 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
         .ok_or_else(|| McpError::new(DENIED, "denied: unauthenticated", None))
 }
 
+/// What a permitted request that the upstream could not serve answers.
+fn failed(upstream: &Upstream, permit: &Permit, error: UpstreamError) -> McpError {
+    let request_id = permit.request_id();
+    match error {
+        UpstreamError::Mcp(error) => error,
+        other => {
+            tracing::warn!(target: "zta_adapter_mcp", upstream = %upstream.name, %request_id, error = %other, "upstream request failed");
+            McpError::internal_error(
+                format!("upstream `{}` failed (request {request_id})", upstream.name),
+                Some(json!({"request_id": request_id.to_string()})),
+            )
+        }
+    }
+}
+
+/// The guard's request for reading resource `uri` of `upstream`: action `read_resource`,
+/// resource type `mcp_resource`.
+fn resource_request(uri: &str, upstream: &str) -> Result<Request, McpError> {
+    let action =
+        Action::custom("read_resource").map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    Ok(Request::new(action)
+        .with_resource(Resource::new("mcp_resource", uri))
+        .with_context("upstream", upstream))
+}
+
+/// The guard's request for prompt `name` (full name) of `upstream`: action `get_prompt`,
+/// resource type `mcp_prompt`, the prompt's arguments as `arguments`.
+fn prompt_request(name: &str, upstream: &str, arguments: Value) -> Result<Request, McpError> {
+    let action = Action::custom("get_prompt").map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    Ok(Request::new(action)
+        .with_resource(Resource::new("mcp_prompt", name))
+        .with_context("upstream", upstream)
+        .with_context("arguments", arguments))
+}
+
 fn denial(denied: &Denied) -> McpError {
     let reason = match denied.reason() {
         DenyReason::Unauthenticated(_) => "unauthenticated",
@@ -332,8 +416,10 @@ fn denial(denied: &Denied) -> McpError {
 
 impl ServerHandler for McpGateway {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("zta-mcp-gateway", env!("CARGO_PKG_VERSION")))
+        ServerConfig::new(
+            ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build(),
+        )
+        .with_server_info(Implementation::new("zta-mcp-gateway", env!("CARGO_PKG_VERSION")))
     }
 
     async fn list_tools(
@@ -347,7 +433,8 @@ impl ServerHandler for McpGateway {
             match self.pinned_tools(upstream).await {
                 Ok(offered) => {
                     for tool in offered {
-                        if self.lists(&caller.principal, &tool.name) {
+                        if self.lists(&caller.principal, Request::new(Action::tool_call(tool.name.as_ref())))
+                        {
                             tools.push(tool);
                         } else {
                             hidden += 1;
@@ -385,7 +472,7 @@ impl ServerHandler for McpGateway {
         let checked = Request::new(Action::tool_call(name.as_str()))
             .with_context("upstream", upstream)
             .with_context("arguments", arguments);
-        let permit = self.inner.guard.check(&caller.credential, checked).await.map_err(|d| denial(&d))?;
+        let permit = self.authorize(&caller, checked).await?;
         let request_id = permit.request_id();
         let Some(target) = self.inner.upstreams.get(upstream) else {
             return Err(McpError::invalid_params(format!("no tool `{name}` (request {request_id})"), None));
@@ -405,19 +492,87 @@ impl ServerHandler for McpGateway {
         }
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = Some(arguments);
-        match target.call(params).await {
-            Ok(result) => match obligations::redact(obligations, result) {
-                Ok(result) => Ok(result.into()),
-                Err(reason) => Err(self.refuse_after_permit(&permit, reason).await),
-            },
-            Err(UpstreamError::Mcp(error)) => Err(error),
-            Err(e) => {
-                tracing::warn!(target: "zta_adapter_mcp", upstream, %request_id, error = %e, "upstream call failed");
-                Err(McpError::internal_error(
-                    format!("upstream `{upstream}` failed (request {request_id})"),
-                    Some(json!({"request_id": request_id.to_string()})),
-                ))
+        let result = target.call(params).await.map_err(|e| failed(target, &permit, e))?;
+        match obligations::redact(obligations, result) {
+            Ok(result) => Ok(result.into()),
+            Err(reason) => Err(self.refuse_after_permit(&permit, reason).await),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = caller(&context)?;
+        let mut resources = Vec::new();
+        for upstream in self.inner.upstreams.values() {
+            // An upstream without resources (or down) lists none.
+            for resource in self.listed_resources(upstream).await.unwrap_or_default() {
+                if self.lists(&caller.principal, resource_request(&resource.uri, &upstream.name)?) {
+                    resources.push(resource);
+                }
             }
         }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = caller(&context)?;
+        let upstream = self.resource_upstream(&request.uri).await;
+        let name = upstream.map_or("", |u| u.name.as_str());
+        let permit = self.authorize(&caller, resource_request(&request.uri, name)?).await?;
+        let Some(upstream) = upstream else {
+            let id = permit.request_id();
+            return Err(McpError::resource_not_found(
+                format!("no resource `{}` (request {id})", request.uri),
+                None,
+            ));
+        };
+        let read = upstream.read(ReadResourceRequestParams::new(request.uri)).await;
+        read.map(Into::into).map_err(|e| failed(upstream, &permit, e))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = caller(&context)?;
+        let mut prompts = Vec::new();
+        for upstream in self.inner.upstreams.values() {
+            for mut prompt in upstream.prompts().await.unwrap_or_default() {
+                prompt.name = format!("{}{SEPARATOR}{}", upstream.name, prompt.name);
+                if self.lists(&caller.principal, prompt_request(&prompt.name, &upstream.name, json!({}))?) {
+                    prompts.push(prompt);
+                }
+            }
+        }
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = caller(&context)?;
+        let (upstream, prompt) = request.name.split_once(SEPARATOR).unwrap_or(("", request.name.as_str()));
+        let arguments = request.arguments.clone().map_or_else(|| json!({}), Value::Object);
+        let permit = self.authorize(&caller, prompt_request(&request.name, upstream, arguments)?).await?;
+        let Some(target) = self.inner.upstreams.get(upstream) else {
+            let id = permit.request_id();
+            return Err(McpError::invalid_params(
+                format!("no prompt `{}` (request {id})", request.name),
+                None,
+            ));
+        };
+        let mut params = GetPromptRequestParams::new(prompt);
+        params.arguments = request.arguments;
+        target.prompt(params).await.map(Into::into).map_err(|e| failed(target, &permit, e))
     }
 }

@@ -11,8 +11,11 @@ use std::{
 
 use rmcp::{
     ClientHandler, RoleClient, ServiceError, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, Tool},
-    service::{NotificationContext, RunningService},
+    model::{
+        CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, Prompt,
+        ReadResourceRequestParams, ReadResourceResult, Resource, Tool,
+    },
+    service::{NotificationContext, Peer, RunningService},
     transport::{StreamableHttpClientTransport, TokioChildProcess},
 };
 use tokio::sync::Mutex;
@@ -73,29 +76,52 @@ impl Upstream {
 
     /// The tools it offers now.
     pub(crate) async fn tools(&self) -> Result<Vec<Tool>, UpstreamError> {
-        let client = self.client().await?;
-        let listed = tokio::time::timeout(self.config.timeout, client.peer().list_all_tools()).await;
-        self.answer(&client, listed).await
+        self.ask(|peer| async move { peer.list_all_tools().await }).await
     }
 
     /// Calls its tool `params.name`.
     pub(crate) async fn call(&self, params: CallToolRequestParams) -> Result<CallToolResult, UpstreamError> {
-        let client = self.client().await?;
-        let called = tokio::time::timeout(self.config.timeout, client.peer().call_tool(params)).await;
-        self.answer(&client, called).await
+        self.ask(|peer| async move { peer.call_tool(params).await }).await
     }
 
-    /// An answer; a broken connection is dropped so that the next request opens a new one.
-    async fn answer<T>(
+    /// The resources it offers now.
+    pub(crate) async fn resources(&self) -> Result<Vec<Resource>, UpstreamError> {
+        self.ask(|peer| async move { peer.list_all_resources().await }).await
+    }
+
+    /// Reads its resource `params.uri`.
+    pub(crate) async fn read(
         &self,
-        client: &Arc<Client>,
-        answer: Result<Result<T, ServiceError>, tokio::time::error::Elapsed>,
-    ) -> Result<T, UpstreamError> {
-        match answer {
+        params: ReadResourceRequestParams,
+    ) -> Result<ReadResourceResult, UpstreamError> {
+        self.ask(|peer| async move { peer.read_resource(params).await }).await
+    }
+
+    /// The prompts it offers now.
+    pub(crate) async fn prompts(&self) -> Result<Vec<Prompt>, UpstreamError> {
+        self.ask(|peer| async move { peer.list_all_prompts().await }).await
+    }
+
+    /// Gets its prompt `params.name`.
+    pub(crate) async fn prompt(
+        &self,
+        params: GetPromptRequestParams,
+    ) -> Result<GetPromptResult, UpstreamError> {
+        self.ask(|peer| async move { peer.get_prompt(params).await }).await
+    }
+
+    /// One request over the connection, within the timeout; a broken connection is dropped so
+    /// that the next request opens a new one.
+    async fn ask<T, F>(&self, request: impl FnOnce(Peer<RoleClient>) -> F) -> Result<T, UpstreamError>
+    where
+        F: Future<Output = Result<T, ServiceError>>,
+    {
+        let client = self.client().await?;
+        match tokio::time::timeout(self.config.timeout, request(client.peer().clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Mcp(error)),
             Ok(Err(e)) => {
-                self.forget(client).await;
+                self.forget(&client).await;
                 Err(UpstreamError::Failed(e))
             }
             Err(_) => Err(UpstreamError::Timeout(self.config.timeout)),

@@ -8,4 +8,5 @@ mod bad_input;
 mod calls;
 mod obligations;
 mod pinning;
+mod resources_and_prompts;
 mod support;
