@@ -184,15 +184,16 @@ impl McpGateway {
         Ok(trusted_tools)
     }
 
-    /// Whether `tool`'s definition matches its pin, listing its upstream first if this gateway
-    /// has not seen the tool since the upstream last said its tools changed.
-    async fn is_pinned(&self, upstream: &Upstream, tool: &str) -> bool {
+    /// Whether `tool`'s definition matches its pin (`None`: the upstream has no such tool),
+    /// listing its upstream first if this gateway has not seen the tool since the upstream
+    /// last said its tools changed.
+    async fn is_pinned(&self, upstream: &Upstream, tool: &str) -> Result<Option<bool>, UpstreamError> {
         let known = |upstream: &Upstream| upstream.verdicts.lock().ok().and_then(|v| v.get(tool).copied());
         if let Some(pinned) = known(upstream) {
-            return pinned;
+            return Ok(Some(pinned));
         }
-        let _ = self.pinned_tools(upstream).await;
-        known(upstream).unwrap_or(false)
+        self.pinned_tools(upstream).await?;
+        Ok(known(upstream))
     }
 
     /// Whether policy would allow `principal` `request` (for listing: not audited; arguments
@@ -477,10 +478,20 @@ impl ServerHandler for McpGateway {
         let Some(target) = self.inner.upstreams.get(upstream) else {
             return Err(McpError::invalid_params(format!("no tool `{name}` (request {request_id})"), None));
         };
-        if !self.is_pinned(target, &name).await {
-            let reason =
-                "the tool's definition changed and waits for approval (zta gateway approve-tool)".to_owned();
-            return Err(self.refuse_after_permit(&permit, reason).await);
+        match self.is_pinned(target, &name).await {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => {
+                let reason =
+                    "the tool's definition changed and waits for approval (zta gateway approve-tool)";
+                return Err(self.refuse_after_permit(&permit, reason.to_owned()).await);
+            }
+            Ok(None) => {
+                return Err(McpError::invalid_params(
+                    format!("no tool `{name}` (request {request_id})"),
+                    None,
+                ));
+            }
+            Err(e) => return Err(failed(target, &permit, e)),
         }
         let arguments = request.arguments.unwrap_or_default();
         let state = self.inner.guard.state_store().as_ref();

@@ -35,6 +35,21 @@ pub(crate) struct Upstream {
     pub(crate) verdicts: Verdicts,
     config: UpstreamConfig,
     client: Mutex<Option<Arc<Client>>>,
+    health: SyncMutex<Health>,
+}
+
+/// Failures in a row that open the circuit: requests then fail at once, without starting or
+/// reaching the upstream, until the backoff has passed.
+const TRIP_AFTER: u32 = 3;
+/// The first backoff; each further failure doubles it, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The circuit breaker's state.
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    open_until: Option<std::time::Instant>,
 }
 
 /// What the gateway hears from an upstream, as its client.
@@ -58,6 +73,9 @@ pub(crate) enum UpstreamError {
     /// It could not be started or reached.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// It failed too often lately; it is left alone until the backoff has passed.
+    #[error("{failures} failures in a row; not asked again for {wait:?}")]
+    CircuitOpen { failures: u32, wait: Duration },
     /// It did not answer within its timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -71,7 +89,13 @@ pub(crate) enum UpstreamError {
 
 impl Upstream {
     pub(crate) fn new(config: UpstreamConfig) -> Self {
-        Self { name: config.name.clone(), verdicts: Verdicts::default(), config, client: Mutex::new(None) }
+        Self {
+            name: config.name.clone(),
+            verdicts: Verdicts::default(),
+            config,
+            client: Mutex::new(None),
+            health: SyncMutex::new(Health::default()),
+        }
     }
 
     /// The tools it offers now.
@@ -116,16 +140,53 @@ impl Upstream {
     where
         F: Future<Output = Result<T, ServiceError>>,
     {
-        let client = self.client().await?;
+        self.closed_circuit()?;
+        let client = match self.client().await {
+            Ok(client) => client,
+            Err(e) => return Err(self.failure(e)),
+        };
         match tokio::time::timeout(self.config.timeout, request(client.peer().clone())).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Mcp(error)),
+            Ok(Ok(value)) => Ok(self.success(value)),
+            // It answered: the upstream works, the request did not.
+            Ok(Err(ServiceError::McpError(error))) => Err(UpstreamError::Mcp(self.success(error))),
             Ok(Err(e)) => {
                 self.forget(&client).await;
-                Err(UpstreamError::Failed(e))
+                Err(self.failure(UpstreamError::Failed(e)))
             }
-            Err(_) => Err(UpstreamError::Timeout(self.config.timeout)),
+            Err(_) => Err(self.failure(UpstreamError::Timeout(self.config.timeout))),
         }
+    }
+
+    /// `Err` while the circuit is open.
+    fn closed_circuit(&self) -> Result<(), UpstreamError> {
+        let Ok(health) = self.health.lock() else { return Ok(()) };
+        match health.open_until.map(|until| until.saturating_duration_since(std::time::Instant::now())) {
+            Some(wait) if !wait.is_zero() => {
+                Err(UpstreamError::CircuitOpen { failures: health.failures, wait })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn success<T>(&self, value: T) -> T {
+        if let Ok(mut health) = self.health.lock() {
+            *health = Health::default();
+        }
+        value
+    }
+
+    /// Counts a failure; from the [`TRIP_AFTER`]th in a row on, opens the circuit for a
+    /// doubling backoff (so a crashing child process is not started again in a tight loop).
+    fn failure(&self, error: UpstreamError) -> UpstreamError {
+        if let Ok(mut health) = self.health.lock() {
+            health.failures = health.failures.saturating_add(1);
+            if let Some(beyond) = health.failures.checked_sub(TRIP_AFTER) {
+                let backoff = FIRST_BACKOFF.saturating_mul(1 << beyond.min(5)).min(MAX_BACKOFF);
+                health.open_until = Some(std::time::Instant::now() + backoff);
+                tracing::warn!(target: "zta_adapter_mcp", upstream = %self.name, failures = health.failures, ?backoff, "upstream circuit open");
+            }
+        }
+        error
     }
 
     async fn forget(&self, broken: &Arc<Client>) {

@@ -114,3 +114,33 @@ async fn an_upstream_that_dies_is_started_again() {
         Err(other) => panic!("{other:?}"),
     }
 }
+
+/// research_bot may call any tool of the `broken` upstream.
+const BROKEN_POLICY: &str = "
+policies:
+  - {name: broken, effect: allow, conditions: {agent_id: research_bot, tool_name: {starts_with: broken__}}}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_keeps_failing_is_left_alone_for_a_while() {
+    let crew = crew_with(BROKEN_POLICY).await;
+    let starts = crew.dir.path().join("starts");
+    let script = format!("echo started >> '{}'; exit 1", starts.display());
+    let url = gateway_for(&crew, json!([{"name": "broken", "command": ["sh", "-c", script]}])).await;
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url)
+        .auth_header(crew.token("research_bot").await);
+    let research =
+        rmcp::ServiceExt::serve((), rmcp::transport::StreamableHttpClientTransport::from_config(config))
+            .await
+            .unwrap();
+    let mut messages = Vec::new();
+    for _ in 0..10 {
+        let refused = research.call_tool(call("broken__anything", json!({}))).await.unwrap_err();
+        let rmcp::ServiceError::McpError(error) = refused else { panic!("{refused:?}") };
+        assert!(error.message.contains("upstream `broken` failed"), "{}", error.message);
+        messages.push(error.message);
+    }
+    // Three failed starts open the circuit; the next seven calls do not start it again.
+    let started = std::fs::read_to_string(&starts).unwrap().lines().count();
+    assert_eq!(started, 3, "{messages:?}");
+}
