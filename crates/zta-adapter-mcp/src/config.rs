@@ -43,6 +43,10 @@ pub struct GatewayConfig {
     /// as the process.
     #[serde(default)]
     pub pins_file: Option<std::path::PathBuf>,
+    /// Where calls that need a person's approval (`require_approval`) wait for it, and where
+    /// `zta gateway approve` leaves it. Without it, such calls are refused.
+    #[serde(default)]
+    pub approvals_dir: Option<std::path::PathBuf>,
     /// Largest request body accepted from an agent (default 1 MiB).
     #[serde(default = "default_request_bytes")]
     pub max_request_bytes: usize,

@@ -496,9 +496,10 @@ impl ServerHandler for McpGateway {
         let arguments = request.arguments.unwrap_or_default();
         let state = self.inner.guard.state_store().as_ref();
         let obligations = permit.obligations();
-        if let Err(reason) =
-            obligations::before_call(obligations, state, permit.agent_id(), &name, &arguments).await
-        {
+        let approvals = self.inner.config.approvals_dir.as_deref();
+        let checked =
+            obligations::before_call(obligations, state, approvals, permit.agent_id(), &name, &arguments);
+        if let Err(reason) = checked.await {
             return Err(self.refuse_after_permit(&permit, reason).await);
         }
         let mut params = CallToolRequestParams::new(tool.to_owned());

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod approvals;
 mod config;
 pub mod demo;
 mod error;
@@ -20,6 +21,7 @@ mod obligations;
 mod pins;
 mod upstream;
 
+pub use approvals::approve;
 pub use config::{GatewayConfig, UpstreamConfig};
 pub use error::Error;
 pub use gateway::{DENIED, McpGateway};

@@ -7,6 +7,7 @@
 //!   - {name: path_under, params: {argument: path, root: /srv/reports}}
 //!   - {name: url_host, params: {argument: url, hosts: [example.com, "*.example.org"]}}
 //!   - {name: max_size, params: {argument: content, bytes: 65536}}
+//!   - {name: require_approval, params: {ttl: 5m}}
 //!   - {name: rate_limit, params: {max: 10, per: 1m}}
 //!   - {name: redact, params: {fields: [api_key], patterns: ["\\b\\d{3}-\\d{2}-\\d{4}\\b"]}}
 //! ```
@@ -25,7 +26,8 @@ use zta_core::{AgentId, Obligation, StateStore};
 
 /// The obligations [`McpGateway`](crate::McpGateway) discharges; a guard serving it declares
 /// them with [`GuardBuilder::discharges`](zta_core::GuardBuilder::discharges).
-pub const OBLIGATIONS: [&str; 5] = ["path_under", "url_host", "max_size", "rate_limit", "redact"];
+pub const OBLIGATIONS: [&str; 6] =
+    ["path_under", "url_host", "max_size", "require_approval", "rate_limit", "redact"];
 
 /// What replaces a redacted value.
 const REDACTED: &str = "[redacted]";
@@ -78,19 +80,25 @@ fn params<T: serde::de::DeserializeOwned>(obligation: &Obligation) -> Result<T, 
 pub(crate) async fn before_call(
     obligations: &[Obligation],
     state: &dyn StateStore,
+    approvals: Option<&Path>,
     agent: &AgentId,
     tool: &str,
     arguments: &JsonObject,
 ) -> Result<(), String> {
-    // Stateless checks first: a call they refuse does not use up the rate limit.
+    // Checks of the arguments first, then approval, then the rate limit: a call refused
+    // earlier neither waits for a person nor uses up the limit.
     for obligation in obligations {
         match obligation.name.as_str() {
             "path_under" => path_under(&params(obligation)?, arguments)?,
             "url_host" => url_host(&params(obligation)?, arguments)?,
             "max_size" => max_size(&params(obligation)?, arguments)?,
-            "rate_limit" | "redact" => {}
+            "require_approval" | "rate_limit" | "redact" => {}
             other => return Err(format!("obligation `{other}` cannot be met here")),
         }
+    }
+    for obligation in obligations.iter().filter(|o| o.name == "require_approval") {
+        let arguments = Value::Object(arguments.clone());
+        crate::approvals::take_or_request(approvals, &obligation.params, agent.as_str(), tool, &arguments)?;
     }
     for obligation in obligations.iter().filter(|o| o.name == "rate_limit") {
         rate_limit(&params(obligation)?, state, agent, tool).await?;

@@ -114,6 +114,18 @@ pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>)
     Ok(ExitCode::SUCCESS)
 }
 
+pub(crate) fn approve_call(config: &Path, id: &str) -> Result<ExitCode> {
+    let gateway = Config::from_file(config)?
+        .gateway()?
+        .ok_or_else(|| usage(format!("`{}` has no `gateway` section", config.display())))?;
+    let dir = gateway
+        .approvals_dir
+        .ok_or_else(|| usage("the `gateway` section has no `approvals_dir`: nothing waits for approval"))?;
+    let approved = zta::adapter::mcp::approve(&dir, id)?;
+    println!("approved once: {approved}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn approve_tool(config: &Path, tool: &str) -> Result<ExitCode> {
     let gateway = Config::from_file(config)?
         .gateway()?

@@ -34,6 +34,15 @@ enum GatewayCommand {
     /// Approve the changed definition of an upstream tool (see the audit log's "tool
     /// definition changed" record): the gateway lists it again and lets calls through. Prints
     /// what changed.
+    /// Approve one call waiting for a person (a `require_approval` obligation): the agent's
+    /// next identical call runs, once. Prints what it approved.
+    Approve {
+        /// The config file whose `gateway.approvals_dir` holds the requests.
+        #[arg(long)]
+        config: PathBuf,
+        /// The approval id the refused call was given.
+        id: String,
+    },
     ApproveTool {
         /// The config file whose `gateway.pins_file` keeps the pins.
         #[arg(long)]
@@ -200,15 +209,18 @@ async fn run(command: Command) -> ExitCode {
         Command::Demo { audit_dir } => demo::run(&audit_dir).await,
         Command::Check { config } => commands::check(&config).await,
         Command::Serve { config, listen } => commands::serve(&config, listen).await,
+        Command::Gateway { command: Some(GatewayCommand::Approve { config, id }), .. } => {
+            commands::approve_call(&config, &id)
+        }
         Command::Gateway { command: Some(GatewayCommand::ApproveTool { config, tool }), .. } => {
             commands::approve_tool(&config, &tool)
         }
         Command::Gateway { command: None, config: Some(config), listen } => {
             commands::gateway(&config, listen).await
         }
-        Command::Gateway { command: None, config: None, .. } => {
-            Err(commands::usage("`zta gateway` needs `--config FILE` (or a subcommand: approve-tool)"))
-        }
+        Command::Gateway { command: None, config: None, .. } => Err(commands::usage(
+            "`zta gateway` needs `--config FILE` (or a subcommand: approve, approve-tool)",
+        )),
         Command::Authorize { config, credential_file, request } => {
             commands::authorize(&config, &credential_file, &request).await
         }

@@ -455,11 +455,12 @@ impl Config {
         let Some(node) = self.origin.doc.get("gateway") else { return Ok(None) };
         let mut config: crate::adapter::mcp::GatewayConfig =
             read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e })?;
-        if let (Some(pins), Some(base)) =
-            (config.pins_file.as_mut(), self.origin.file.as_deref().and_then(Path::parent))
-            && pins.is_relative()
-        {
-            *pins = base.join(&*pins);
+        if let Some(base) = self.origin.file.as_deref().and_then(Path::parent) {
+            for path in config.pins_file.iter_mut().chain(config.approvals_dir.iter_mut()) {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
         }
         config.check().map_err(|e| {
             let path: Vec<String> = std::iter::once("gateway".to_owned())

@@ -76,7 +76,10 @@ async fn each_agent_sees_only_the_tools_its_policy_allows() {
         ["files__list_files", "files__read_file", "notes__add_note"]
     );
     let writer = crew.client(&crew.token("writer_bot").await).await;
-    assert_eq!(names(writer.list_all_tools().await.unwrap()), ["files__read_file", "files__write_file"]);
+    assert_eq!(
+        names(writer.list_all_tools().await.unwrap()),
+        ["files__delete_file", "files__read_file", "files__write_file"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,3 +61,37 @@ async fn the_rate_limit_holds_and_refused_calls_never_run() {
         .count();
     assert_eq!(denials, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_needs_approval_runs_once_after_it() {
+    let crew = crew().await;
+    let writer = crew.client(&crew.token("writer_bot").await).await;
+    std::fs::write(crew.files().join("old.txt"), "x").unwrap();
+    std::fs::write(crew.files().join("keep.txt"), "x").unwrap();
+    let delete = |path: &str| writer.call_tool(call("files__delete_file", json!({"path": path})));
+    let approval_id = |error: rmcp::ServiceError| {
+        let rmcp::ServiceError::McpError(error) = error else { panic!("{error:?}") };
+        assert_eq!(error.code, DENIED);
+        let id = error
+            .message
+            .split("approval id ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+        id.split(|c: char| !c.is_ascii_hexdigit()).next().unwrap().to_owned()
+    };
+    let id = approval_id(delete("old.txt").await.unwrap_err());
+    assert!(crew.files().join("old.txt").exists());
+
+    let approved = zta_adapter_mcp::approve(&crew.dir.path().join("approvals"), &id).unwrap();
+    assert!(approved.contains("writer_bot") && approved.contains("old.txt"), "{approved}");
+    // The approval is for that file: another is still refused, and it is not used up by that.
+    let other = approval_id(delete("keep.txt").await.unwrap_err());
+    assert_ne!(other, id);
+    delete("old.txt").await.unwrap();
+    assert!(!crew.files().join("old.txt").exists());
+    // Used once: the same call again needs a new approval.
+    std::fs::write(crew.files().join("old.txt"), "again").unwrap();
+    assert_eq!(approval_id(delete("old.txt").await.unwrap_err()), id);
+    assert!(crew.files().join("old.txt").exists() && crew.files().join("keep.txt").exists());
+}

@@ -63,6 +63,10 @@ policies:
     conditions:
       agent_id: writer_bot
       tool_name: {in: [files__read_file, files__write_file]}
+  - name: writer_deletes_with_approval
+    effect: allow
+    conditions: {agent_id: writer_bot, tool_name: files__delete_file}
+    obligations: [require_approval]
   - name: no_secrets
     effect: deny
     priority: 10
@@ -120,6 +124,7 @@ pub(crate) async fn crew() -> Crew {
 pub(crate) async fn crew_with(policy: &str) -> Crew {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("files")).unwrap();
+    std::fs::create_dir(dir.path().join("approvals")).unwrap();
     std::fs::write(dir.path().join("files/report.txt"), "quarterly numbers").unwrap();
     std::fs::write(dir.path().join("files/secret.txt"), "the launch codes").unwrap();
     std::fs::write(dir.path().join("files/customers.txt"), "ann, ssn 123-45-6789").unwrap();
@@ -161,6 +166,7 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
         "resource": format!("{base}/mcp"),
         "pins_file": dir.path().join("pins.json"),
         "body_timeout": "2s",
+        "approvals_dir": dir.path().join("approvals"),
         "upstreams": [
             {"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", dir.path().join("files")]},
             {"name": "notes", "url": notes_url, "timeout": "5s"},
