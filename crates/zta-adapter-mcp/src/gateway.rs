@@ -32,7 +32,9 @@ use zta_core::{
 };
 
 use crate::{
-    Error, GatewayConfig, obligations,
+    Error, GatewayConfig,
+    local::LocalAgent,
+    obligations,
     pins::{self, Pins, Verdict},
     upstream::{Upstream, UpstreamError},
 };
@@ -60,6 +62,8 @@ const SEPARATOR: &str = "__";
 #[derive(Clone)]
 pub struct McpGateway {
     inner: Arc<Inner>,
+    /// The one agent served over stdio, if this is a gateway for a local agent.
+    local: Option<Arc<LocalAgent>>,
 }
 
 struct Inner {
@@ -95,7 +99,7 @@ impl McpGateway {
         let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
         let pins = Pins::open(config.pins_file.clone())?;
         let resources = Mutex::new(HashMap::new());
-        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins, resources }) })
+        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins, resources }), local: None })
     }
 
     /// The HTTP routes: MCP over streamable HTTP at the path of `resource`, behind bearer
@@ -133,6 +137,58 @@ impl McpGateway {
     ) -> std::io::Result<()> {
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
         self.inner.guard.audit_sink().flush().await.map_err(std::io::Error::other)
+    }
+
+    /// Serves one local agent over stdin and stdout until it goes away: the agent that
+    /// `credential` proves (logged in now; its session refreshed as needed), every request
+    /// verified and authorized like one over HTTP.
+    pub async fn serve_stdio(&self, credential: Credential) -> Result<(), Error> {
+        self.serve_local(credential, rmcp::transport::stdio()).await
+    }
+
+    /// [`serve_stdio`](Self::serve_stdio) over another byte stream (a pipe, a socket).
+    pub async fn serve_local<R, W>(&self, credential: Credential, (read, write): (R, W)) -> Result<(), Error>
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let agent = LocalAgent::login(&self.inner.guard, credential).await.map_err(|denied| {
+            Error::config("credential", format!("the local agent cannot log in: {denied}"))
+        })?;
+        let gateway = Self { inner: self.inner.clone(), local: Some(Arc::new(agent)) };
+        let running = rmcp::ServiceExt::serve(gateway, (read, write))
+            .await
+            .map_err(|e| Error::config("stdio", e.to_string()))?;
+        let _ = running.waiting().await;
+        self.inner.guard.audit_sink().flush().await.map_err(|e| Error::config("audit", e.to_string()))
+    }
+
+    /// The verified caller of an MCP request: the agent of the HTTP request's bearer token,
+    /// or the local agent.
+    async fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+        let over_http = context.extensions.get::<Parts>().and_then(|parts| parts.extensions.get::<Caller>());
+        if let Some(caller) = over_http {
+            return Ok(caller.clone());
+        }
+        let Some(local) = &self.local else {
+            return Err(McpError::new(DENIED, "denied: unauthenticated", None));
+        };
+        let credential = local.credential(&self.inner.guard).await;
+        match self.inner.guard.authenticate(&credential).await {
+            Ok(principal) => Ok(Caller { credential, principal }),
+            Err(e) => {
+                let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
+                    .with_reason(e.detail().into_owned())
+                    .with_detail("mcp", "stdio request");
+                let id = record.id;
+                self.audit(record).await?;
+                Err(McpError::new(
+                    DENIED,
+                    format!("denied: {e} (request {id})"),
+                    Some(json!({"request_id": id.to_string(), "reason": "unauthenticated"})),
+                ))
+            }
+        }
     }
 
     /// The address the config says to listen on.
@@ -354,16 +410,6 @@ fn resource_path(resource: &str) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-/// The verified caller of an MCP request that came over HTTP.
-fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
-    context
-        .extensions
-        .get::<Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .cloned()
-        .ok_or_else(|| McpError::new(DENIED, "denied: unauthenticated", None))
-}
-
 /// What a permitted request that the upstream could not serve answers.
 fn failed(upstream: &Upstream, permit: &Permit, error: UpstreamError) -> McpError {
     let request_id = permit.request_id();
@@ -428,7 +474,7 @@ impl ServerHandler for McpGateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let (mut tools, mut hidden, mut failed) = (Vec::new(), 0_usize, Vec::new());
         for upstream in self.inner.upstreams.values() {
             match self.pinned_tools(upstream).await {
@@ -466,7 +512,7 @@ impl ServerHandler for McpGateway {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let name = request.name.to_string();
         let (upstream, tool) = name.split_once(SEPARATOR).unwrap_or(("", name.as_str()));
         let arguments = request.arguments.clone().map_or_else(|| json!({}), Value::Object);
@@ -516,7 +562,7 @@ impl ServerHandler for McpGateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let mut resources = Vec::new();
         for upstream in self.inner.upstreams.values() {
             // An upstream without resources (or down) lists none.
@@ -534,7 +580,7 @@ impl ServerHandler for McpGateway {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let upstream = self.resource_upstream(&request.uri).await;
         let name = upstream.map_or("", |u| u.name.as_str());
         let permit = self.authorize(&caller, resource_request(&request.uri, name)?).await?;
@@ -554,7 +600,7 @@ impl ServerHandler for McpGateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let mut prompts = Vec::new();
         for upstream in self.inner.upstreams.values() {
             for mut prompt in upstream.prompts().await.unwrap_or_default() {
@@ -572,7 +618,7 @@ impl ServerHandler for McpGateway {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let caller = caller(&context)?;
+        let caller = self.caller(&context).await?;
         let (upstream, prompt) = request.name.split_once(SEPARATOR).unwrap_or(("", request.name.as_str()));
         let arguments = request.arguments.clone().map_or_else(|| json!({}), Value::Object);
         let permit = self.authorize(&caller, prompt_request(&request.name, upstream, arguments)?).await?;

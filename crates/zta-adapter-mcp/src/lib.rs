@@ -17,6 +17,7 @@ mod config;
 pub mod demo;
 mod error;
 mod gateway;
+mod local;
 mod obligations;
 mod pins;
 mod upstream;

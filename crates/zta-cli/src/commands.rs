@@ -114,6 +114,14 @@ pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>)
     Ok(ExitCode::SUCCESS)
 }
 
+/// `zta gateway --stdio`: standard output carries MCP, so nothing else is printed there.
+pub(crate) async fn gateway_stdio(config: &Path, credential: &Path) -> Result<ExitCode> {
+    let credential = read_credential(credential)?;
+    let (_built, gateway) = Config::from_file(config)?.build_gateway().await?;
+    gateway.serve_stdio(credential).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn approve_call(config: &Path, id: &str) -> Result<ExitCode> {
     let gateway = Config::from_file(config)?
         .gateway()?

@@ -88,8 +88,16 @@ enum Command {
         config: Option<PathBuf>,
         /// Listen here instead of `gateway.listen` (`127.0.0.1:0` picks a free port; the
         /// address is printed).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "stdio")]
         listen: Option<std::net::SocketAddr>,
+        /// Serve one local agent over stdin and stdout instead of HTTP (the agent starts `zta
+        /// gateway` as its MCP server); needs `--credential-file`.
+        #[arg(long, requires = "credential_file")]
+        stdio: bool,
+        /// The local agent's credential (`-`: standard input), as `zta authorize` reads it:
+        /// `{"assertion": ...}`, `{"username": ..., "password": ...}` or `{"bearer": ...}`.
+        #[arg(long, requires = "stdio")]
+        credential_file: Option<PathBuf>,
     },
     /// Run the full guard path for one request and print the decision as JSON.
     Authorize {
@@ -215,8 +223,11 @@ async fn run(command: Command) -> ExitCode {
         Command::Gateway { command: Some(GatewayCommand::ApproveTool { config, tool }), .. } => {
             commands::approve_tool(&config, &tool)
         }
-        Command::Gateway { command: None, config: Some(config), listen } => {
-            commands::gateway(&config, listen).await
+        Command::Gateway { command: None, config: Some(config), listen, stdio, credential_file } => {
+            match credential_file.filter(|_| stdio) {
+                Some(credential) => commands::gateway_stdio(&config, &credential).await,
+                None => commands::gateway(&config, listen).await,
+            }
         }
         Command::Gateway { command: None, config: None, .. } => Err(commands::usage(
             "`zta gateway` needs `--config FILE` (or a subcommand: approve, approve-tool)",

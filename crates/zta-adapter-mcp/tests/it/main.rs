@@ -6,6 +6,7 @@
 mod autogen;
 mod bad_input;
 mod calls;
+mod local;
 mod obligations;
 mod pinning;
 mod resources_and_prompts;

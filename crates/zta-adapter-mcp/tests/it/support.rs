@@ -99,6 +99,12 @@ impl Crew {
         self.dir.path().join("audit")
     }
 
+    /// A fresh signed assertion of `agent` (its primary credential).
+    pub(crate) fn assertion(&self, agent: &str) -> zta::Credential {
+        let (id, key) = self.keys.iter().find(|(id, _)| id.as_str() == agent).unwrap();
+        key.assertion(id, "aud", Duration::from_secs(30)).unwrap()
+    }
+
     /// A fresh session token of `agent`.
     pub(crate) async fn token(&self, agent: &str) -> String {
         let (id, key) = self.keys.iter().find(|(id, _)| id.as_str() == agent).unwrap();

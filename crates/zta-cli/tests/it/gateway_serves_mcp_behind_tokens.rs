@@ -57,6 +57,9 @@ fn the_gateway_serves_mcp_to_agents_with_a_token_for_it() {
     let (code, _, err) = zta(&["gateway", "approve-tool", "--config", "zta.yaml", "tools__x"], dir.path());
     assert_ne!(code, 0);
     assert!(err.contains("pins_file"), "{err}");
+    let (code, _, err) = zta(&["gateway", "approve", "--config", "zta.yaml", "0123abcd"], dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("approvals_dir"), "{err}");
     let (code, _, err) = zta(&["gateway"], dir.path());
     assert_ne!(code, 0);
     assert!(err.contains("--config"), "{err}");
@@ -105,4 +108,44 @@ fn the_gateway_serves_mcp_to_agents_with_a_token_for_it() {
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     assert!(audit.contains("no bearer credential"), "the refused request is audited");
+}
+
+#[test]
+fn the_gateway_serves_one_local_agent_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    deployment(dir.path());
+    let config = dir.path().join("zta.yaml");
+    let base = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("audience: zta\n", &format!("audience: {RESOURCE}\n"));
+    let gateway = format!(
+        "gateway:\n  resource: {RESOURCE}\n  upstreams:\n    - {{name: tools, command: [/bin/false]}}\n"
+    );
+    std::fs::write(&config, format!("{base}{gateway}")).unwrap();
+
+    let (code, _, err) = zta(&["gateway", "--config", "zta.yaml", "--stdio"], dir.path());
+    assert_ne!(code, 0);
+    assert!(err.contains("--credential-file"), "{err}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zta"))
+        .args(["gateway", "--config", "zta.yaml", "--stdio", "--credential-file", "writer.json"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+    )
+    .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut answer = String::new();
+    stdout.read_line(&mut answer).unwrap();
+    assert!(answer.contains("zta-mcp-gateway"), "{answer}");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
 }
