@@ -115,3 +115,29 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
     assert_eq!(described["resource"], crew.url.as_str());
     assert_eq!(described["bearer_methods_supported"], json!(["header"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_with_401() {
+    let mut tokens = zta::token::TokenConfig::new("https://zta.test", "zta");
+    tokens.access_ttl = std::time::Duration::from_secs(2);
+    tokens.leeway = std::time::Duration::ZERO;
+    let crew = crew_with_tokens(POLICY, tokens).await;
+    let token = crew.token("research_bot").await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = || {
+        reqwest::Client::new()
+            .post(&crew.url)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 200);
+    // The token's whole lifetime (2 s in whole seconds, no leeway) passes.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let expired = post().await.unwrap();
+    assert_eq!(expired.status(), 401);
+    let challenge = expired.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}

@@ -128,6 +128,11 @@ pub(crate) async fn crew() -> Crew {
 
 /// [`crew`] with another policy (`{root}` is the files upstream's directory).
 pub(crate) async fn crew_with(policy: &str) -> Crew {
+    crew_with_tokens(policy, TokenConfig::new("https://zta.test", "zta")).await
+}
+
+/// [`crew_with`] whose session tokens are made as `tokens` says.
+pub(crate) async fn crew_with_tokens(policy: &str, tokens: TokenConfig) -> Crew {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("files")).unwrap();
     std::fs::create_dir(dir.path().join("approvals")).unwrap();
@@ -145,12 +150,8 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
     for (id, key) in &keys {
         agents = agents.with_agent(AgentEntry::from_public_key(id.clone(), key.public_key_pem()));
     }
-    let tokens = TokenService::new(
-        TokenConfig::new("https://zta.test", "zta"),
-        SigningKey::generate(Algorithm::EdDSA).unwrap(),
-        state.clone(),
-    )
-    .unwrap();
+    let tokens =
+        TokenService::new(tokens, SigningKey::generate(Algorithm::EdDSA).unwrap(), state.clone()).unwrap();
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path().join("audit"))).unwrap());
     let root = dir.path().join("files");
     let policy = policy.replace("{root}", root.to_str().unwrap());
