@@ -111,12 +111,16 @@ impl Attribute {
     }
 
     /// Whether `path`'s first segment is the root of a reserved attribute (`principal.rolez`
-    /// is; `message.type` is not). A request context may not set such a key.
+    /// is; `message.type` is not), or `context`, which names the request context itself. A
+    /// request context may not set such a key.
     pub fn is_reserved_root(path: &str) -> bool {
         let root = path.split_once('.').map_or(path, |(root, _)| root);
-        Self::ALL.into_iter().any(|a| a.root() == root)
+        root == CONTEXT_ROOT || Self::ALL.into_iter().any(|a| a.root() == root)
     }
 }
+
+/// The root that names the request context itself (`context.message.type`).
+const CONTEXT_ROOT: &str = "context";
 
 /// What a dotted attribute path names, as policies write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,13 +138,17 @@ pub enum AttributePath<'a> {
 }
 
 impl<'a> AttributePath<'a> {
-    /// Classifies `path`.
+    /// Classifies `path`. `context.<path>` is another spelling of `<path>` in the request
+    /// context (`context.arguments.path` is `arguments.path`).
     pub fn parse(path: &'a str) -> Self {
         if let Some(attribute) = Attribute::parse(path) {
             return Self::Reserved(attribute);
         }
         if let Some(rest) = path.strip_prefix("resource.") {
             return Self::Resource(rest);
+        }
+        if let Some(rest) = path.strip_prefix("context.") {
+            return Self::Context(rest);
         }
         if Attribute::is_reserved_root(path) {
             return Self::Unknown;
@@ -189,6 +197,16 @@ mod tests {
         }
         assert!(!Attribute::is_reserved_root("principals"));
         assert!(!Attribute::is_reserved_root("message.type"));
+    }
+
+    #[test]
+    fn context_names_the_request_context() {
+        assert_eq!(AttributePath::parse("context.arguments.path"), AttributePath::Context("arguments.path"));
+        assert_eq!(AttributePath::parse("arguments.path"), AttributePath::Context("arguments.path"));
+        assert_eq!(AttributePath::parse("context"), AttributePath::Unknown);
+        // A request may not set a context key `context` (it would shadow nothing, but confuse).
+        assert!(Attribute::is_reserved_root("context"));
+        assert!(Attribute::is_reserved_root("context.x"));
     }
 
     #[test]

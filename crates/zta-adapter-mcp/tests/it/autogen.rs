@@ -17,7 +17,7 @@ policies:
   - name: keep_reports
     effect: deny
     priority: 10
-    conditions: {tool_name: files__delete_file, arguments.path: {ends_with: .txt}}
+    conditions: {tool_name: files__delete_file, context.arguments.path: {ends_with: .txt}}
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -324,7 +324,8 @@ impl<'a> Reader<'a> {
         if !self.check_path(key) {
             return None;
         }
-        let path = key.name.clone();
+        // One spelling of a context path: `context.message.type` is `message.type`.
+        let path = key.name.strip_prefix("context.").unwrap_or(&key.name).to_owned();
         let ops = match &node.value {
             Value::Map(entries) => {
                 if entries.is_empty() {
