@@ -7,15 +7,20 @@ use zta_adapter_mcp::{DENIED, GatewayConfig, McpGateway};
 
 use crate::{calls::call, support::*};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_agent_is_checked_on_every_request() {
-    let crew = crew().await;
+/// A gateway with the crew's guard in front of its files upstream, to be served locally.
+fn files_gateway(crew: &Crew) -> McpGateway {
     let config: GatewayConfig = serde_json::from_value(json!({
         "resource": "http://127.0.0.1:8900/mcp",
         "upstreams": [{"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", crew.files()]}],
     }))
     .unwrap();
-    let gateway = McpGateway::new(crew.guard.clone(), config).unwrap();
+    McpGateway::new(crew.guard.clone(), config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_agent_is_checked_on_every_request() {
+    let crew = crew().await;
+    let gateway = files_gateway(&crew);
     let (agent_end, gateway_end) = tokio::io::duplex(1 << 16);
     let credential = crew.assertion("research_bot");
     let served =
@@ -43,12 +48,7 @@ async fn a_local_agent_is_checked_on_every_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_agent_that_cannot_log_in_is_not_served() {
     let crew = crew().await;
-    let config: GatewayConfig = serde_json::from_value(json!({
-        "resource": "http://127.0.0.1:8900/mcp",
-        "upstreams": [{"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", crew.files()]}],
-    }))
-    .unwrap();
-    let gateway = McpGateway::new(crew.guard.clone(), config).unwrap();
+    let gateway = files_gateway(&crew);
     // An assertion already used is a replay: the login fails, and nothing is served.
     let assertion = crew.assertion("research_bot");
     crew.guard.login(&assertion).await.unwrap();

@@ -9,7 +9,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::common::{deployment, zta};
+use crate::common::{deployment, spawn_server, zta};
 
 const RESOURCE: &str = "http://127.0.0.1:8900/mcp";
 
@@ -70,22 +70,8 @@ fn the_gateway_serves_mcp_to_agents_with_a_token_for_it() {
     let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
     let token = issued["access_token"].as_str().unwrap().to_owned();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zta"))
-        .args(["gateway", "--config", "zta.yaml", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let (mut child, addr, mut stdout) =
+        spawn_server(&["gateway", "--config", "zta.yaml", "--listen", "127.0.0.1:0"], dir.path());
 
     let (head, _) = initialize(&addr, None);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");

@@ -3,14 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    process::{Command, Stdio},
+    process::Command,
 };
 
 use serde_json::{Value, json};
 
-use crate::common::{SECRET, deployment, zta};
+use crate::common::{SECRET, deployment, spawn_server, zta};
 
 /// POSTs `body` to `path` over one HTTP/1.1 connection; the status code and the JSON answer.
 fn post(addr: &str, path: &str, body: &Value) -> (u16, Value) {
@@ -42,22 +42,8 @@ fn evaluation(tool: &str) -> Value {
 fn serve_decides_over_http_and_flushes_its_audit_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     deployment(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zta"))
-        .args(["serve", "--config", "zta.yaml", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let (mut child, addr, mut stdout) =
+        spawn_server(&["serve", "--config", "zta.yaml", "--listen", "127.0.0.1:0"], dir.path());
 
     let (status, allowed) = post(&addr, "/access/v1/evaluation", &evaluation("write_document"));
     assert_eq!((status, &allowed["decision"]), (200, &json!(true)), "{allowed}");

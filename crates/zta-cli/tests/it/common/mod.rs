@@ -1,5 +1,5 @@
 //! Runs the `zta` binary the way a person would.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::{path::Path, process::Command};
 
@@ -89,4 +89,31 @@ pub(crate) fn deployment(dir: &Path) {
     std::fs::write(dir.join("write.json"), r#"{"action": {"kind": "tool_call", "name": "write_document"}}"#)
         .unwrap();
     std::fs::write(dir.join("shell.json"), r#"{"action": {"kind": "tool_call", "name": "shell"}}"#).unwrap();
+}
+
+/// Starts `zta ARGS` in `cwd` as a server that prints `... http://ADDR ...` as its first line;
+/// the child, that address, and the rest of its standard output.
+#[allow(dead_code)] // only the server tests start servers
+pub(crate) fn spawn_server(
+    args: &[&str],
+    cwd: &Path,
+) -> (std::process::Child, String, std::io::BufReader<std::process::ChildStdout>) {
+    use std::{io::BufRead, process::Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zta"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    (child, addr, stdout)
 }
