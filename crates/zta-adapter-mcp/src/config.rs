@@ -33,8 +33,8 @@ pub struct GatewayConfig {
     /// example the Entra ID issuer); empty when agents use ZTA session tokens.
     #[serde(default)]
     pub authorization_servers: Vec<String>,
-    /// Host names (`host` or `host:port`) accepted in the `Host` header (default: loopback
-    /// only), against DNS rebinding.
+    /// Host names (`host` or `host:port`) accepted in the `Host` header besides the host of
+    /// `resource` (default: the loopback names), against DNS rebinding.
     #[serde(default = "loopback_hosts")]
     pub allowed_hosts: Vec<String>,
     /// Where the fingerprints of the upstreams' tool definitions are kept (JSON): a tool is

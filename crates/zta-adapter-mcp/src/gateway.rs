@@ -48,13 +48,15 @@ const SEPARATOR: &str = "__";
 /// A zero-trust MCP gateway: agents reach their tools only through it, each request with a
 /// bearer credential the guard verifies.
 ///
-/// * `tools/list` shows an agent the tools its policy allows (each named
-///   `<upstream>__<tool>`);
+/// * `tools/list` (and `resources/list`, `prompts/list`) shows an agent what its policy allows,
+///   tools and prompts named `<upstream>__<name>`;
 /// * `tools/call` is authorized per call by [`Guard::check`], with the tool's full name as
 ///   `tool_name`, and in the request context `upstream` (the upstream's name) and `arguments`
-///   (the call's arguments, so a rule can test `arguments.path`); a denial is the JSON-RPC
-///   error [`DENIED`] with the guard's safe reason and the request id, and the upstream is
-///   never called;
+///   (the call's arguments, so a rule can test `arguments.path`); `resources/read` and
+///   `prompts/get` likewise; a denial is the JSON-RPC error [`DENIED`] with the guard's safe
+///   reason and the request id, and the upstream is never called;
+/// * the allow's obligations ([`OBLIGATIONS`](crate::OBLIGATIONS)) are discharged before the
+///   call (and `redact` after it); tool definitions are pinned (see `pins_file`);
 /// * every decision is audited with the verified agent.
 ///
 /// The agent is always the one its credential proves, never one named in MCP client info or
@@ -84,8 +86,9 @@ impl std::fmt::Debug for McpGateway {
     }
 }
 
-/// Who sent an HTTP request, as the authentication in front of the MCP service verified it;
-/// in the request's extensions.
+/// Who sent an MCP request: the agent of an HTTP request's bearer token, as the
+/// authentication in front of the MCP service verified it (in the request's extensions), or
+/// the local agent.
 #[derive(Clone)]
 struct Caller {
     credential: Credential,
@@ -111,7 +114,7 @@ impl McpGateway {
             .with_legacy_session_mode(false)
             .with_json_response(true)
             .with_sse_keep_alive(None)
-            .with_allowed_hosts(config.allowed_hosts.clone())
+            .with_allowed_hosts(allowed_hosts(config))
             .with_max_request_body_bytes(config.max_request_bytes);
         let gateway = self.clone();
         let mcp: StreamableHttpService<McpGateway, NeverSessionManager> =
@@ -399,6 +402,21 @@ async fn protected_resource(State(gateway): State<McpGateway>) -> Json<Value> {
         "bearer_methods_supported": ["header"],
         "resource_name": "ZTA MCP gateway",
     }))
+}
+
+/// The `Host` headers accepted: the configured ones, and the host agents reach the gateway by
+/// (its `resource`'s), so a public `resource` needs no second setting.
+fn allowed_hosts(config: &GatewayConfig) -> Vec<String> {
+    let mut hosts = config.allowed_hosts.clone();
+    let resource = http::Uri::try_from(config.resource.as_str()).ok();
+    if let Some(authority) = resource.as_ref().and_then(http::Uri::authority) {
+        for host in [authority.host(), authority.as_str()] {
+            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                hosts.push(host.to_owned());
+            }
+        }
+    }
+    hosts
 }
 
 /// The path of `resource` (`/mcp` of `https://host/mcp`), `/` when it has none.

@@ -144,3 +144,24 @@ async fn an_upstream_that_keeps_failing_is_left_alone_for_a_while() {
     let started = std::fs::read_to_string(&starts).unwrap().lines().count();
     assert_eq!(started, 3, "{messages:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_another_host_is_refused() {
+    let crew = crew().await;
+    let token = crew.token("research_bot").await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = |host: &str| {
+        reqwest::Client::new()
+            .post(&crew.url)
+            .bearer_auth(&token)
+            .header("host", host)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+    };
+    // A page on another site that resolves its own name to this machine (DNS rebinding).
+    assert_eq!(post("attacker.example").await.unwrap().status(), 403);
+    let own = crew.base.trim_start_matches("http://").to_owned();
+    assert_eq!(post(&own).await.unwrap().status(), 200);
+}
