@@ -47,6 +47,10 @@ pub struct GatewayConfig {
     /// `zta gateway approve` leaves it. Without it, such calls are refused.
     #[serde(default)]
     pub approvals_dir: Option<std::path::PathBuf>,
+    /// A service asked to approve calls that need approval, before they wait for `zta
+    /// gateway approve`.
+    #[serde(default)]
+    pub approval_webhook: Option<ApprovalWebhook>,
     /// Largest request body accepted from an agent (default 1 MiB).
     #[serde(default = "default_request_bytes")]
     pub max_request_bytes: usize,
@@ -55,6 +59,26 @@ pub struct GatewayConfig {
     pub body_timeout: Duration,
     /// The MCP servers behind the gateway; their tools appear as `<name>__<tool>`.
     pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// The approval webhook: the gateway POSTs `{approval_id, agent, tool, arguments, expires}`
+/// with `x-zta-signature: sha256=<hex HMAC-SHA256 of the body>`, and runs the call only if the
+/// answer is `200` with `{"approval_id": <the same id>, "approved": true}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApprovalWebhook {
+    /// Where to POST.
+    pub url: String,
+    /// The environment variable holding the HMAC key the webhook checks the signature with.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A file holding that key (instead of `secret_env`).
+    #[serde(default)]
+    pub secret_file: Option<std::path::PathBuf>,
+    /// How long to wait for the answer (default 30 s; no answer is no approval).
+    #[serde(default = "default_timeout", with = "zta_core::duration::text")]
+    pub timeout: Duration,
 }
 
 /// One MCP server behind the gateway: a child process (`command`) or a URL.
@@ -77,6 +101,22 @@ pub struct UpstreamConfig {
     /// How long one request to it may take (default 30 s).
     #[serde(default = "default_timeout", with = "zta_core::duration::text")]
     pub timeout: Duration,
+}
+
+impl ApprovalWebhook {
+    /// The HMAC key, from `secret_env` or `secret_file` (exactly one).
+    pub(crate) fn secret(&self) -> Result<String, Error> {
+        match (&self.secret_env, &self.secret_file) {
+            (Some(var), None) => std::env::var(var)
+                .map_err(|_| Error::config("approval_webhook.secret_env", format!("`{var}` is not set"))),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|e| {
+                    Error::config("approval_webhook.secret_file", format!("{}: {e}", path.display()))
+                }),
+            _ => Err(Error::config("approval_webhook", "give exactly one of `secret_env` and `secret_file`")),
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -114,6 +154,12 @@ impl GatewayConfig {
             }
             if upstream.timeout.is_zero() {
                 return Err(Error::config(at("timeout"), "must be more than zero"));
+            }
+        }
+        if let Some(hook) = &self.approval_webhook {
+            url(&hook.url).map_err(|why| Error::config("approval_webhook.url", why))?;
+            if hook.secret()?.len() < 16 {
+                return Err(Error::config("approval_webhook", "the webhook's key must be at least 16 bytes"));
             }
         }
         if self.body_timeout.is_zero() {

@@ -33,6 +33,7 @@ use zta_core::{
 
 use crate::{
     Error, GatewayConfig,
+    approvals::Approver,
     local::LocalAgent,
     obligations,
     pins::{self, Pins, Verdict},
@@ -75,6 +76,7 @@ struct Inner {
     pins: Pins,
     /// Resource URI -> the upstream that offers it (`None`: several do).
     resources: Mutex<HashMap<String, Option<String>>>,
+    approver: Approver,
 }
 
 impl std::fmt::Debug for McpGateway {
@@ -102,7 +104,9 @@ impl McpGateway {
         let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
         let pins = Pins::open(config.pins_file.clone())?;
         let resources = Mutex::new(HashMap::new());
-        Ok(Self { inner: Arc::new(Inner { guard, config, upstreams, pins, resources }), local: None })
+        let approver = Approver::new(&config)?;
+        let inner = Inner { guard, config, upstreams, pins, resources, approver };
+        Ok(Self { inner: Arc::new(inner), local: None })
     }
 
     /// The HTTP routes: MCP over streamable HTTP at the path of `resource`, behind bearer
@@ -560,7 +564,7 @@ impl ServerHandler for McpGateway {
         let arguments = request.arguments.unwrap_or_default();
         let state = self.inner.guard.state_store().as_ref();
         let obligations = permit.obligations();
-        let approvals = self.inner.config.approvals_dir.as_deref();
+        let approvals = &self.inner.approver;
         let checked =
             obligations::before_call(obligations, state, approvals, permit.agent_id(), &name, &arguments);
         if let Err(reason) = checked.await {

@@ -23,7 +23,7 @@ mod pins;
 mod upstream;
 
 pub use approvals::approve;
-pub use config::{GatewayConfig, UpstreamConfig};
+pub use config::{ApprovalWebhook, GatewayConfig, UpstreamConfig};
 pub use error::Error;
 pub use gateway::{DENIED, McpGateway};
 pub use obligations::OBLIGATIONS;

@@ -80,7 +80,7 @@ fn params<T: serde::de::DeserializeOwned>(obligation: &Obligation) -> Result<T, 
 pub(crate) async fn before_call(
     obligations: &[Obligation],
     state: &dyn StateStore,
-    approvals: Option<&Path>,
+    approvals: &crate::approvals::Approver,
     agent: &AgentId,
     tool: &str,
     arguments: &JsonObject,
@@ -98,7 +98,7 @@ pub(crate) async fn before_call(
     }
     for obligation in obligations.iter().filter(|o| o.name == "require_approval") {
         let arguments = Value::Object(arguments.clone());
-        crate::approvals::take_or_request(approvals, &obligation.params, agent.as_str(), tool, &arguments)?;
+        approvals.approve(&obligation.params, agent.as_str(), tool, &arguments).await?;
     }
     for obligation in obligations.iter().filter(|o| o.name == "rate_limit") {
         rate_limit(&params(obligation)?, state, agent, tool).await?;

@@ -456,7 +456,8 @@ impl Config {
         let mut config: crate::adapter::mcp::GatewayConfig =
             read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e })?;
         if let Some(base) = self.origin.file.as_deref().and_then(Path::parent) {
-            for path in config.pins_file.iter_mut().chain(config.approvals_dir.iter_mut()) {
+            let secret = config.approval_webhook.as_mut().and_then(|hook| hook.secret_file.as_mut());
+            for path in config.pins_file.iter_mut().chain(config.approvals_dir.iter_mut()).chain(secret) {
                 if path.is_relative() {
                     *path = base.join(&*path);
                 }

@@ -126,7 +126,8 @@ async fn an_upstream_that_keeps_failing_is_left_alone_for_a_while() {
     let crew = crew_with(BROKEN_POLICY).await;
     let starts = crew.dir.path().join("starts");
     let script = format!("echo started >> '{}'; exit 1", starts.display());
-    let url = gateway_for(&crew, json!([{"name": "broken", "command": ["sh", "-c", script]}])).await;
+    let url =
+        gateway_for(&crew, json!({"upstreams": [{"name": "broken", "command": ["sh", "-c", script]}]})).await;
     let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url)
         .auth_header(crew.token("research_bot").await);
     let research =

@@ -95,3 +95,63 @@ async fn a_call_that_needs_approval_runs_once_after_it() {
     assert_eq!(approval_id(delete("old.txt").await.unwrap_err()), id);
     assert!(crew.files().join("old.txt").exists() && crew.files().join("keep.txt").exists());
 }
+
+/// The approval webhook: it is asked with a signed request, and only its yes to that exact
+/// call lets the call run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_approves_exactly_the_calls_it_says_yes_to() {
+    use std::sync::{Arc, Mutex};
+    let crew = crew().await;
+    const KEY: &str = "a test key of more than sixteen bytes";
+    std::fs::write(crew.dir.path().join("hook.key"), format!("{KEY}\n")).unwrap();
+    // The webhook checks the signature and approves deleting `old.txt` only.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let heard = seen.clone();
+    let hook = axum::Router::new().route(
+        "/approve",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let heard = heard.clone();
+            async move {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, KEY.as_bytes());
+                let expected =
+                    format!("sha256={}", hex::encode(aws_lc_rs::hmac::sign(&key, body.as_bytes())));
+                let signed =
+                    headers.get("x-zta-signature").is_some_and(|s| s.as_bytes() == expected.as_bytes());
+                let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+                heard.lock().unwrap().push((signed, request["agent"].clone(), request["arguments"].clone()));
+                let yes = signed && request["arguments"]["path"] == "old.txt";
+                axum::Json(json!({"approval_id": request["approval_id"], "approved": yes}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/approve", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let url = gateway_for(
+        &crew,
+        json!({
+            "upstreams": [{"name": "files", "command": [env!("CARGO_BIN_EXE_mcp-demo-files"), "--root", crew.files()]}],
+            "approval_webhook": {"url": hook_url, "secret_file": crew.dir.path().join("hook.key"), "timeout": "5s"},
+        }),
+    )
+    .await;
+    let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url)
+        .auth_header(crew.token("writer_bot").await);
+    let writer =
+        rmcp::ServiceExt::serve((), rmcp::transport::StreamableHttpClientTransport::from_config(config))
+            .await
+            .unwrap();
+    std::fs::write(crew.files().join("old.txt"), "x").unwrap();
+    std::fs::write(crew.files().join("keep.txt"), "x").unwrap();
+
+    writer.call_tool(call("files__delete_file", json!({"path": "old.txt"}))).await.unwrap();
+    assert!(!crew.files().join("old.txt").exists());
+    let refused =
+        writer.call_tool(call("files__delete_file", json!({"path": "keep.txt"}))).await.unwrap_err();
+    let rmcp::ServiceError::McpError(error) = refused else { panic!("{refused:?}") };
+    assert_eq!(error.code, DENIED);
+    assert!(crew.files().join("keep.txt").exists());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|(signed, agent, _)| *signed && agent == "writer_bot"), "{seen:?}");
+}

@@ -297,13 +297,13 @@ pub(crate) fn audit_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
     records
 }
 
-/// Another gateway with the crew's guard, in front of `upstreams` (the `upstreams` of a
-/// gateway config); its MCP URL.
-pub(crate) async fn gateway_for(crew: &Crew, upstreams: serde_json::Value) -> String {
+/// Another gateway with the crew's guard, configured by `config` (a gateway config without its
+/// `resource`); its MCP URL.
+pub(crate) async fn gateway_for(crew: &Crew, mut config: serde_json::Value) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let config: GatewayConfig =
-        serde_json::from_value(json!({"resource": url, "upstreams": upstreams})).unwrap();
+    config["resource"] = json!(url);
+    let config: GatewayConfig = serde_json::from_value(config).unwrap();
     let router = McpGateway::new(crew.guard.clone(), config).unwrap().router();
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
