@@ -56,7 +56,7 @@ pub struct LdapProvider {
     binds: Arc<Pool>,
     state: Arc<dyn StateStore>,
     /// Lower-cased user name -> its account, or `None` for no account.
-    accounts: Expiring<Option<Arc<Account>>>,
+    accounts: Expiring<Option<Arc<Entry>>>,
     /// Agent id -> its segment, for [`IdentityProvider::segment_of`].
     segments: Expiring<Option<String>>,
 }
@@ -71,16 +71,9 @@ impl fmt::Debug for LdapProvider {
     }
 }
 
-/// An agent's entry as the service account sees it (`groups` from `memberOf`).
+/// An agent's entry as the service account sees it: `groups` from `memberOf` as searched,
+/// and, once [`LdapProvider::account`] resolved them, as configured and sorted.
 struct Entry {
-    dn: String,
-    agent: String,
-    groups: Vec<String>,
-    disabled: bool,
-}
-
-/// An agent's account: its entry with the groups resolved as configured, sorted.
-struct Account {
     dn: String,
     agent: String,
     groups: Vec<String>,
@@ -142,7 +135,7 @@ impl LdapProvider {
         username: &str,
         name: &str,
         password: &SecretString,
-    ) -> Result<Arc<Account>, AuthError> {
+    ) -> Result<Arc<Entry>, AuthError> {
         let cached = self.accounts.get(name);
         let account = match (&self.config.dn_template, cached) {
             (_, Some(cached)) => {
@@ -344,13 +337,13 @@ impl LdapProvider {
     }
 
     /// `entry` with its groups: its `memberOf`, or those a group search finds.
-    async fn account(&self, entry: Entry) -> Result<Account, AuthError> {
+    async fn account(&self, mut entry: Entry) -> Result<Entry, AuthError> {
         let base = self.config.groups.base.as_deref().unwrap_or_default();
         let filter = |dn: &str| {
             self.config.groups.filter.as_deref().unwrap_or("(member={dn})").replace("{dn}", &ldap_escape(dn))
         };
         let mut groups = if self.config.groups.via == GroupsVia::MemberOf {
-            entry.groups
+            std::mem::take(&mut entry.groups)
         } else {
             self.search(base, Scope::Subtree, &filter(&entry.dn)).await?.into_iter().map(|g| g.dn).collect()
         };
@@ -370,10 +363,11 @@ impl LdapProvider {
             }
         }
         groups.sort();
-        Ok(Account { dn: entry.dn, agent: entry.agent, groups, disabled: entry.disabled })
+        entry.groups = groups;
+        Ok(entry)
     }
 
-    fn principal(&self, account: &Account) -> Result<Principal, AuthError> {
+    fn principal(&self, account: &Entry) -> Result<Principal, AuthError> {
         let (roles, segment) = self.mapped(&account.groups)?;
         let agent = AgentId::new(&account.agent)
             .map_err(|_| AuthError::invalid("the account's agent attribute is not a valid agent id"))?;
