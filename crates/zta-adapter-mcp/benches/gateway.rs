@@ -2,10 +2,12 @@
 //! the same run, on loopback: an upstream over streamable HTTP with one tool (`echo`), and rmcp
 //! clients as agents.
 //!
-//! * `ref_direct_call` — an rmcp client calls the upstream itself.
+//! * `ref_direct_call` — an rmcp client (keeping its connection) calls the upstream itself.
 //! * `gateway_call` — an rmcp client with a session token calls `up__echo` through the gateway:
 //!   bearer verification, the policy decision, the audit record (JSON Lines, queued), the
 //!   upstream call over the gateway's own connection.
+//! * `ref_bare_proxy_call` — the floor of any gateway: an axum route that passes each HTTP
+//!   request to the upstream with reqwest and its answer back, checking nothing.
 //!
 //! After criterion's medians it prints the median and p99 of 5,000 sequential calls each, then
 //! calls/s with 32 agents calling concurrently for 5 s, directly and through the gateway.
@@ -98,7 +100,9 @@ async fn client(url: &str, token: Option<&str>) -> RunningService<RoleClient, ()
     if let Some(token) = token {
         config = config.auth_header(token);
     }
-    ().serve(StreamableHttpClientTransport::from_config(config)).await.unwrap()
+    // Agents keep their connections, as MCP SDKs' HTTP clients do (rmcp's default opens one
+    // per request).
+    ().serve(StreamableHttpClientTransport::with_client(reqwest::Client::new(), config)).await.unwrap()
 }
 
 fn echo(name: &str) -> CallToolRequestParams {
@@ -111,7 +115,29 @@ struct Setup {
     _dir: tempfile::TempDir,
     upstream: String,
     gateway: String,
+    bare_proxy: String,
     token: String,
+}
+
+/// Passes `request` to `upstream` as it is (method, MCP headers, body) and its answer back.
+async fn forward(
+    http: reqwest::Client,
+    upstream: String,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    const PASSED: [&str; 4] = ["accept", "content-type", "mcp-protocol-version", "mcp-session-id"];
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let mut outgoing = http.request(parts.method, upstream).body(body);
+    for (name, value) in parts.headers.iter().filter(|(name, _)| PASSED.contains(&name.as_str())) {
+        outgoing = outgoing.header(name, value);
+    }
+    let answer = outgoing.send().await.unwrap();
+    let mut response = axum::response::Response::builder().status(answer.status());
+    for (name, value) in answer.headers().iter().filter(|(name, _)| PASSED.contains(&name.as_str())) {
+        response = response.header(name, value);
+    }
+    response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
 }
 
 async fn setup() -> Setup {
@@ -120,6 +146,9 @@ async fn setup() -> Setup {
     let service: StreamableHttpService<Echo, NeverSessionManager> =
         StreamableHttpService::new(|| Ok(Echo), Arc::default(), config);
     let upstream = serve(axum::Router::new().route_service("/mcp", service)).await + "/mcp";
+    let (http, to) = (reqwest::Client::new(), upstream.clone());
+    let proxy = axum::routing::any(move |request| forward(http.clone(), to.clone(), request));
+    let bare_proxy = serve(axum::Router::new().route("/mcp", proxy)).await + "/mcp";
 
     let dir = tempfile::tempdir().unwrap();
     let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
@@ -154,6 +183,7 @@ async fn setup() -> Setup {
         _dir: dir,
         upstream,
         gateway: gateway_url,
+        bare_proxy,
         token: session.access_token.expose_secret().to_owned(),
     }
 }
@@ -196,12 +226,17 @@ fn bench(c: &mut Criterion) {
     let setup = rt.block_on(setup());
     let direct = rt.block_on(client(&setup.upstream, None));
     let through = rt.block_on(client(&setup.gateway, Some(&setup.token)));
+    let proxied = rt.block_on(client(&setup.bare_proxy, None));
     rt.block_on(direct.call_tool(echo("echo"))).unwrap();
+    rt.block_on(proxied.call_tool(echo("echo"))).unwrap();
     rt.block_on(through.call_tool(echo("up__echo"))).unwrap();
 
     let mut group = c.benchmark_group("mcp_tools_call");
     group.bench_function("ref_direct_call", |b| {
         b.iter(|| rt.block_on(direct.call_tool(echo("echo"))).unwrap())
+    });
+    group.bench_function("ref_bare_proxy_call", |b| {
+        b.iter(|| rt.block_on(proxied.call_tool(echo("echo"))).unwrap())
     });
     group.bench_function("gateway_call", |b| {
         b.iter(|| rt.block_on(through.call_tool(echo("up__echo"))).unwrap())
@@ -218,13 +253,20 @@ fn bench(c: &mut Criterion) {
             .collect::<Vec<_>>()
     };
     let direct_median = percentiles("ref_direct_call", time(&direct, "echo"));
+    let proxy_median = percentiles("ref_bare_proxy_call", time(&proxied, "echo"));
     let gateway_median = percentiles("gateway_call", time(&through, "up__echo"));
-    println!("added latency (median): {:.1} µs", gateway_median - direct_median);
+    println!(
+        "added latency (median): bare proxy {:.1} µs, gateway {:.1} µs",
+        proxy_median - direct_median,
+        gateway_median - direct_median
+    );
 
     let direct_rate = rt.block_on(throughput(&setup.upstream, None, "echo", 32, 5));
+    let proxy_rate = rt.block_on(throughput(&setup.bare_proxy, None, "echo", 32, 5));
     let gateway_rate = rt.block_on(throughput(&setup.gateway, Some(&setup.token), "up__echo", 32, 5));
     println!(
-        "32 agents: direct {direct_rate:.0} calls/s, through the gateway {gateway_rate:.0} calls/s ({:.0}%)",
+        "32 agents: direct {direct_rate:.0} calls/s, bare proxy {proxy_rate:.0} ({:.0}%), through the gateway {gateway_rate:.0} ({:.0}%)",
+        100.0 * proxy_rate / direct_rate,
         100.0 * gateway_rate / direct_rate
     );
 }

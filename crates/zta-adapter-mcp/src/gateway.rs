@@ -37,7 +37,7 @@ use crate::{
     local::LocalAgent,
     obligations,
     pins::{self, Pins, Verdict},
-    upstream::{Upstream, UpstreamError},
+    upstream::{self, Upstream, UpstreamError},
 };
 
 /// The JSON-RPC error code of a request the guard denied (implementation-defined range).
@@ -101,7 +101,12 @@ impl McpGateway {
     /// A gateway deciding with `guard` for the upstreams of `config` (connected on first use).
     pub fn new(guard: Guard, config: GatewayConfig) -> Result<Self, Error> {
         config.check()?;
-        let upstreams = config.upstreams.iter().map(|u| (u.name.clone(), Upstream::new(u.clone()))).collect();
+        let http = upstream::http_client().map_err(|e| Error::config("upstreams", e.to_string()))?;
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|u| (u.name.clone(), Upstream::new(u.clone(), http.clone())))
+            .collect();
         let pins = Pins::open(config.pins_file.clone())?;
         let resources = Mutex::new(HashMap::new());
         let approver = Approver::new(&config)?;

@@ -16,13 +16,23 @@ use rmcp::{
         ReadResourceRequestParams, ReadResourceResult, Resource, Tool,
     },
     service::{NotificationContext, Peer, RunningService},
-    transport::{StreamableHttpClientTransport, TokioChildProcess},
+    transport::{
+        StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use tokio::sync::Mutex;
 
 use crate::UpstreamConfig;
 
 type Client = RunningService<RoleClient, Events>;
+
+/// The HTTP client for URL upstreams. Connections are kept and reused (rmcp's own default
+/// opens one per request, which costs more than the rest of a call); redirects are not
+/// followed, since the config names each upstream's URL.
+pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()
+}
 
 /// Full tool name -> whether its definition, when the upstream last listed it, matched its pin.
 pub(crate) type Verdicts = Arc<SyncMutex<HashMap<String, bool>>>;
@@ -34,6 +44,8 @@ pub(crate) struct Upstream {
     /// its tools changed, so the next call lists them again.
     pub(crate) verdicts: Verdicts,
     config: UpstreamConfig,
+    /// The HTTP client for a URL upstream, shared by all upstreams.
+    http: reqwest::Client,
     client: Mutex<Option<Arc<Client>>>,
     health: SyncMutex<Health>,
 }
@@ -88,11 +100,12 @@ pub(crate) enum UpstreamError {
 }
 
 impl Upstream {
-    pub(crate) fn new(config: UpstreamConfig) -> Self {
+    pub(crate) fn new(config: UpstreamConfig, http: reqwest::Client) -> Self {
         Self {
             name: config.name.clone(),
             verdicts: Verdicts::default(),
             config,
+            http,
             client: Mutex::new(None),
             health: SyncMutex::new(Health::default()),
         }
@@ -205,7 +218,8 @@ impl Upstream {
         let events = Events { verdicts: self.verdicts.clone() };
         let connecting = async {
             if let Some(url) = &self.config.url {
-                let transport = StreamableHttpClientTransport::from_uri(url.as_str());
+                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
                 events.serve(transport).await.map_err(|e| UpstreamError::Connect(e.to_string()))
             } else {
                 let argv = self.config.command.as_deref().unwrap_or_default();
