@@ -307,14 +307,19 @@ pub(crate) fn audit_verify(
     // The config's audit section: (dir, checkpoint key file, anchor file).
     let (config_dir, config_key, config_anchor) = match config {
         None => (None, None, None),
-        Some(file) => match Config::from_file(file)?.audit {
-            zta::AuditSection::Jsonl(c) => {
-                (Some(c.dir), c.checkpoint_key_file, c.anchor.and_then(|a| a.file))
-            }
-            _ => {
-                return Err(usage(format!("the audit section of `{}` is not `type: jsonl`", file.display())));
-            }
-        },
+        Some(file) => {
+            let jsonl = Config::from_file(file)?.audit.into_iter().find_map(|target| match target.sink {
+                zta::AuditSection::Jsonl(c) => Some(c),
+                _ => None,
+            });
+            let Some(c) = jsonl else {
+                return Err(usage(format!(
+                    "the audit section of `{}` has no `type: jsonl` sink",
+                    file.display()
+                )));
+            };
+            (Some(c.dir), c.checkpoint_key_file, c.anchor.and_then(|a| a.file))
+        }
     };
     let dir =
         path.map(Path::to_path_buf).or(config_dir).ok_or_else(|| usage("name the audit log directory"))?;

@@ -19,6 +19,19 @@
 //!   dir: audit
 //! ```
 //!
+//! `audit:` may also be a list of sinks, each record going to all of them. A sink is required
+//! (a request whose record it cannot take is denied) unless it has a `spool:`, a local
+//! directory where its records wait, in order, while it is unreachable:
+//!
+//! ```yaml
+//! audit:
+//!   - type: jsonl
+//!     dir: audit
+//!   - type: postgres
+//!     url: postgres://zta@db.internal/zta
+//!     spool: { dir: audit-spool/postgres, max_bytes: 1073741824 }
+//! ```
+//!
 //! Unknown keys, missing or placeholder secrets, and backends whose Cargo feature is not
 //! compiled in are errors that name the file, line and column. Relative paths are relative to
 //! the config file's directory.
@@ -178,6 +191,28 @@ pub enum AuditSection {
     Nats(NotCompiled),
 }
 
+/// One audit sink of the `audit` section, and the spool it writes through when it has one.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AuditTarget {
+    /// The sink.
+    pub sink: AuditSection,
+    /// Where records wait while the sink is unreachable; without one the sink is required.
+    pub spool: Option<crate::audit::fanout::SpoolConfig>,
+}
+
+impl AuditSection {
+    /// The section's `type`.
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Jsonl(_) => "jsonl",
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            Self::Nats(_) => "nats",
+        }
+    }
+}
+
 /// Where revocations, lockout counters and replay ids live.
 #[derive(Debug, Default)]
 #[non_exhaustive]
@@ -226,8 +261,8 @@ pub struct Config {
     pub tokens: crate::token::TokenConfig,
     /// Policy.
     pub policy: PolicySection,
-    /// Audit.
-    pub audit: AuditSection,
+    /// Audit: every record goes to each of these sinks.
+    pub audit: Vec<AuditTarget>,
     /// Shared state.
     pub state: StateSection,
     /// Enforcement settings.
@@ -354,14 +389,19 @@ impl Config {
         if let PolicySection::Native(c) = &mut self.policy {
             c.files.iter_mut().for_each(fix);
         }
-        #[cfg(feature = "audit-jsonl")]
-        if let AuditSection::Jsonl(c) = &mut self.audit {
-            fix(&mut c.dir);
-            if let Some(p) = c.checkpoint_key_file.as_mut() {
-                fix(p);
+        for target in &mut self.audit {
+            if let Some(spool) = target.spool.as_mut() {
+                fix(&mut spool.dir);
             }
-            if let Some(p) = c.anchor.as_mut().and_then(|a| a.file.as_mut()) {
-                fix(p);
+            #[cfg(feature = "audit-jsonl")]
+            if let AuditSection::Jsonl(c) = &mut target.sink {
+                fix(&mut c.dir);
+                if let Some(p) = c.checkpoint_key_file.as_mut() {
+                    fix(p);
+                }
+                if let Some(p) = c.anchor.as_mut().and_then(|a| a.file.as_mut()) {
+                    fix(p);
+                }
             }
         }
     }
@@ -679,12 +719,39 @@ impl Config {
         }
     }
 
+    /// The audit sink: the one configured, or a fan-out over several (or over one that spools).
     async fn build_audit(&self) -> Result<Arc<dyn crate::AuditSink>, ConfigError> {
-        match &self.audit {
+        use crate::audit::fanout::{FanOutSink, Mode, Target};
+        let listed = self.origin.doc.get("audit").is_some_and(|n| matches!(n.value, Value::Seq(_)));
+        if let [AuditTarget { sink, spool: None }] = self.audit.as_slice() {
+            let at: &[&str] = if listed { &["audit", "0"] } else { &["audit"] };
+            return self.build_audit_sink(at, sink).await;
+        }
+        let mut targets = Vec::with_capacity(self.audit.len());
+        for (i, target) in self.audit.iter().enumerate() {
+            let index = i.to_string();
+            let at: &[&str] = if listed { &["audit", &index] } else { &["audit"] };
+            let sink = self.build_audit_sink(at, &target.sink).await?;
+            let mode = target.spool.clone().map_or(Mode::Required, Mode::Spool);
+            targets.push(Target::new(format!("audit[{i}] ({})", target.sink.type_name()), sink, mode));
+        }
+        let fan_out = FanOutSink::new(targets).map_err(|e| self.error(&["audit"], e.to_string()))?;
+        Ok(Arc::new(fan_out))
+    }
+
+    /// The sink `section`, described at `at` in the file.
+    async fn build_audit_sink(
+        &self,
+        at: &[&str],
+        section: &AuditSection,
+    ) -> Result<Arc<dyn crate::AuditSink>, ConfigError> {
+        let _ = at; // unread in a build without the backend
+        match section {
             #[cfg(feature = "audit-jsonl")]
             AuditSection::Jsonl(c) => {
+                let dir = [at, &["dir"]].concat();
                 let sink = crate::audit::jsonl::JsonlSink::open(c.clone())
-                    .map_err(|e| self.error(&["audit", "dir"], e.to_string()).caused_by(e))?;
+                    .map_err(|e| self.error(&dir, e.to_string()).caused_by(e))?;
                 Ok(Arc::new(sink))
             }
             #[cfg(not(feature = "audit-jsonl"))]
@@ -767,7 +834,32 @@ fn read_policy(node: &Node) -> Result<PolicySection, ConfigError> {
     })
 }
 
-fn read_audit(node: &Node) -> Result<AuditSection, ConfigError> {
+/// The `audit` section: one sink, or a list of them.
+fn read_audit(node: &Node) -> Result<Vec<AuditTarget>, ConfigError> {
+    match &node.value {
+        Value::Seq(items) if items.is_empty() => {
+            Err(ConfigError::read(DeError::new(node.pos, "`audit` lists no sink")))
+        }
+        Value::Seq(items) => items.iter().map(read_audit_target).collect(),
+        _ => Ok(vec![read_audit_target(node)?]),
+    }
+}
+
+fn read_audit_target(node: &Node) -> Result<AuditTarget, ConfigError> {
+    let spool = match &node.value {
+        Value::Map(entries) => {
+            entries.iter().find(|(k, _)| k.name == "spool").map(|(_, v)| read(v)).transpose()?
+        }
+        _ => None,
+    };
+    let mut sink = node.clone();
+    if let Value::Map(entries) = &mut sink.value {
+        entries.retain(|(k, _)| k.name != "spool");
+    }
+    Ok(AuditTarget { sink: read_audit_sink(&sink)?, spool })
+}
+
+fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
     let (tag, pos, rest) = split(node)?;
     let _ = &rest; // unread in a build without the backend
     Ok(match tag {

@@ -30,8 +30,8 @@ mod config;
 struct ReadmeExample;
 
 pub use config::{
-    AuditSection, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled, PolicySection,
-    Position, StateSection,
+    AuditSection, AuditTarget, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled,
+    PolicySection, Position, StateSection,
 };
 pub use zta_core::*;
 
@@ -101,6 +101,10 @@ pub mod server {
 
 /// Audit sinks.
 pub mod audit {
+    /// Several sinks at once, each required or spooled.
+    pub mod fanout {
+        pub use zta_audit_fanout::*;
+    }
     /// Hash-chained JSON Lines files.
     #[cfg(feature = "audit-jsonl")]
     pub mod jsonl {

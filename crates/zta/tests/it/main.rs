@@ -4,6 +4,7 @@
 //! beside other tests would miss spans.
 
 mod audit_failure_denies;
+mod audit_goes_to_every_listed_sink;
 mod common;
 mod config_errors_name_the_exact_place;
 mod config_loads_and_refuses_bad_files;
