@@ -28,6 +28,16 @@ pub enum Error {
         /// The log directory.
         dir: PathBuf,
     },
+    /// A line of a segment is not an audit entry.
+    #[error("`{}` line {line}: not an audit entry: {reason}", path.display())]
+    Unreadable {
+        /// The segment file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
     /// The checkpoint signing key could not be loaded.
     #[error("cannot load checkpoint key `{}`: {reason}", path.display())]
     Key {

@@ -308,16 +308,7 @@ pub(crate) fn audit_verify(
     let (config_dir, config_key, config_anchor) = match config {
         None => (None, None, None),
         Some(file) => {
-            let jsonl = Config::from_file(file)?.audit.into_iter().find_map(|target| match target.sink {
-                zta::AuditSection::Jsonl(c) => Some(c),
-                _ => None,
-            });
-            let Some(c) = jsonl else {
-                return Err(usage(format!(
-                    "the audit section of `{}` has no `type: jsonl` sink",
-                    file.display()
-                )));
-            };
+            let c = crate::audit::config_jsonl(file)?;
             (Some(c.dir), c.checkpoint_key_file, c.anchor.and_then(|a| a.file))
         }
     };

@@ -12,6 +12,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod agent;
+mod audit;
 mod commands;
 mod credential;
 mod demo;
@@ -194,6 +195,43 @@ enum AuditCommand {
         #[arg(long)]
         anchor: Option<PathBuf>,
     },
+    /// Find records: the latest `--limit` that match every filter given, oldest first.
+    Query {
+        /// The audit log directory (or `--config`).
+        #[arg(required_unless_present = "config")]
+        path: Option<PathBuf>,
+        /// A deployment config whose `type: jsonl` audit sink names the directory.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        filters: audit::Filters,
+        /// How to print them.
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+        /// At most this many (the latest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show the latest matching records and, with `--follow`, each new one as it is written.
+    Tail {
+        /// The audit log directory (or `--config`).
+        #[arg(required_unless_present = "config")]
+        path: Option<PathBuf>,
+        /// A deployment config whose `type: jsonl` audit sink names the directory.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        filters: audit::Filters,
+        /// How to print them.
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+        /// How many of the latest to show first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Keep printing new records until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -248,6 +286,18 @@ async fn run(command: Command) -> ExitCode {
             config.as_deref(),
             anchor.as_deref(),
         ),
+        Command::Audit(AuditCommand::Query { path, config, filters, format, limit }) => {
+            match audit::log_dir(path.as_deref(), config.as_deref()) {
+                Ok(dir) => audit::query(&dir, &filters, format, limit),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Audit(AuditCommand::Tail { path, config, filters, format, lines, follow }) => {
+            match audit::log_dir(path.as_deref(), config.as_deref()) {
+                Ok(dir) => audit::tail(&dir, &filters, format, lines, follow).await,
+                Err(e) => Err(e),
+            }
+        }
         Command::Keygen { out, alg, agents, checkpoint } => commands::keygen(&out, &alg, &agents, checkpoint),
         Command::Credential(cmd) => credential::run(cmd),
         Command::Policy(cmd) => commands::policy(cmd),

@@ -2,6 +2,7 @@
 //! (one link instead of one per file).
 
 mod agent_suspension;
+mod audit_query_and_tail_find_records;
 mod audit_verify_exit_codes;
 mod cli_exit_codes;
 mod common;
