@@ -1,0 +1,355 @@
+//! The sink and its publishing task.
+
+use std::{fmt, time::Duration};
+
+use async_nats::{
+    HeaderMap,
+    jetstream::{self, context::PublishAckFuture},
+};
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
+
+use crate::chain_hash;
+
+/// Where and how the sink publishes.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NatsConfig {
+    /// The NATS server (`nats://host:4222`; `tls://` for TLS). Credentials in the URL are never
+    /// printed.
+    pub url: String,
+    /// The JetStream stream (created with the subjects `<subject_prefix>.>` if missing).
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Subjects are `<subject_prefix>.<writer id>`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// This process's writer id (letters, digits, `-` and `_`). Two live processes must not
+    /// share one; the default is new for each sink opened.
+    #[serde(default)]
+    pub writer_id: Option<String>,
+    /// Records queued before `append` waits.
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Records published before their acknowledgements are awaited.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// How long an unacknowledged batch is published again before the sink gives up.
+    #[serde(default = "default_retry", with = "zta_core::duration::text")]
+    pub retry_for: Duration,
+}
+
+fn default_stream() -> String {
+    "ZTA_AUDIT".into()
+}
+fn default_prefix() -> String {
+    "zta.audit".into()
+}
+fn default_queue() -> usize {
+    65_536
+}
+fn default_batch() -> usize {
+    1024
+}
+fn default_retry() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl NatsConfig {
+    /// Publishing to `url` into the stream `ZTA_AUDIT`, subjects `zta.audit.<writer>`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            stream: default_stream(),
+            subject_prefix: default_prefix(),
+            writer_id: None,
+            queue_capacity: default_queue(),
+            batch_size: default_batch(),
+            retry_for: default_retry(),
+        }
+    }
+
+    /// The URL without its user information.
+    fn safe_url(&self) -> String {
+        match self.url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => self.url.clone(),
+            },
+            None => self.url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.safe_url())
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("writer_id", &self.writer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the sink could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is not usable.
+    #[error("invalid NATS audit config: {0}")]
+    Config(String),
+    /// The server or the stream could not be reached or made.
+    #[error("NATS `{url}`: {reason}")]
+    Connect {
+        /// The server (without credentials).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A name of letters, digits, `-` and `_` (usable in a subject and a stream name).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+// Records are nearly every job: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Record { record: AuditRecord, done: Option<oneshot::Sender<Result<(), AuditError>>> },
+    Flush(oneshot::Sender<Result<(), AuditError>>),
+}
+
+/// An [`AuditSink`] that publishes to a JetStream stream.
+pub struct NatsSink {
+    jobs: mpsc::Sender<Job>,
+    writer: String,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    config: NatsConfig,
+}
+
+impl fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSink").field("config", &self.config).field("writer", &self.writer).finish()
+    }
+}
+
+impl NatsSink {
+    /// Connects, makes the stream if it is missing, and starts publishing. Refuses a writer id,
+    /// stream name or subject prefix that would not make plain subjects.
+    pub async fn open(config: NatsConfig) -> Result<Self, Error> {
+        if !plain_name(&config.stream) {
+            return Err(Error::Config(format!(
+                "stream `{}`: letters, digits, `-` and `_` only",
+                config.stream
+            )));
+        }
+        if config.subject_prefix.is_empty() || !config.subject_prefix.split('.').all(plain_name) {
+            return Err(Error::Config(format!(
+                "subject_prefix `{}`: dot-separated names of letters, digits, `-` and `_`",
+                config.subject_prefix
+            )));
+        }
+        let writer = match &config.writer_id {
+            Some(id) if plain_name(id) => id.clone(),
+            Some(id) => {
+                return Err(Error::Config(format!("writer_id `{id}`: letters, digits, `-` and `_` only")));
+            }
+            None => uuid::Uuid::now_v7().simple().to_string(),
+        };
+        if config.batch_size == 0 || config.queue_capacity == 0 {
+            return Err(Error::Config("batch_size and queue_capacity must be at least 1".into()));
+        }
+        let connect = |reason: String| Error::Connect { url: config.safe_url(), reason };
+        let client = async_nats::connect(config.url.as_str()).await.map_err(|e| connect(e.to_string()))?;
+        let context = jetstream::new(client);
+        let stream = context
+            .get_or_create_stream(jetstream::stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| connect(format!("stream `{}`: {e}", config.stream)))?;
+        let subject = format!("{}.{writer}", config.subject_prefix);
+        // A writer id given again continues its chain.
+        let (seq, prev) = match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                let entry: crate::verify::Entry = serde_json::from_slice(&message.payload).map_err(|e| {
+                    connect(format!("the last message of `{subject}` is not an audit entry: {e}"))
+                })?;
+                (entry.seq, entry.hash_bytes().map_err(connect)?)
+            }
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => (0, [0; 32]),
+            Err(e) => return Err(connect(format!("cannot read `{subject}`: {e}"))),
+        };
+        let (jobs, queue) = mpsc::channel(config.queue_capacity);
+        let publisher =
+            Publisher { context, subject, writer: writer.clone(), seq, prev, config: config.clone() };
+        let task = tokio::spawn(publisher.run(queue));
+        Ok(Self { jobs, writer, task: std::sync::Mutex::new(Some(task)), config })
+    }
+
+    /// This sink's writer id.
+    pub fn writer_id(&self) -> &str {
+        &self.writer
+    }
+
+    /// Publishes everything taken, waits for its acknowledgements, and stops. Later appends
+    /// fail.
+    pub async fn close(&self) -> Result<(), AuditError> {
+        let flushed = self.flush().await;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        flushed
+    }
+}
+
+#[async_trait]
+impl AuditSink for NatsSink {
+    async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
+        match durability {
+            Durability::Queued => {
+                self.jobs.send(Job::Record { record, done: None }).await.map_err(|_| AuditError::Closed)
+            }
+            Durability::Flushed => {
+                let (done, stored) = oneshot::channel();
+                self.jobs
+                    .send(Job::Record { record, done: Some(done) })
+                    .await
+                    .map_err(|_| AuditError::Closed)?;
+                stored.await.map_err(|_| AuditError::Closed)?
+            }
+        }
+    }
+
+    async fn flush(&self) -> Result<(), AuditError> {
+        let (done, flushed) = oneshot::channel();
+        self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
+        flushed.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
+/// One message of a batch, kept until it is acknowledged.
+struct Pending {
+    id: String,
+    payload: bytes::Bytes,
+}
+
+/// The publishing task's state: the chain's head.
+struct Publisher {
+    context: jetstream::Context,
+    subject: String,
+    writer: String,
+    seq: u64,
+    prev: [u8; 32],
+    config: NatsConfig,
+}
+
+impl Publisher {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut batch = Vec::new();
+        let mut waiting = Vec::new();
+        loop {
+            let Some(first) = queue.recv().await else { return };
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Record { record, done } => match self.entry(&record) {
+                        Ok(pending) => {
+                            batch.push(pending);
+                            waiting.extend(done);
+                        }
+                        Err(e) => {
+                            if let Some(done) = done {
+                                let _ = done.send(Err(e));
+                            }
+                        }
+                    },
+                    Job::Flush(done) => waiting.push(done),
+                }
+                if batch.len() < self.config.batch_size {
+                    next = queue.try_recv().ok();
+                }
+            }
+            let result = self.publish(&batch).await;
+            if let Err(e) = &result {
+                let lost: Vec<&str> = batch.iter().map(|p| p.id.as_str()).collect();
+                tracing::error!(target: "zta_audit_nats", writer = %self.writer, error = %e, ?lost, "audit records not acknowledged; the sink stops");
+            }
+            for done in waiting.drain(..) {
+                let _ = done.send(result.clone());
+            }
+            batch.clear();
+            if result.is_err() {
+                return; // every later append fails: the queue's receiver is gone
+            }
+        }
+    }
+
+    /// The next chain entry for `record`.
+    fn entry(&mut self, record: &AuditRecord) -> Result<Pending, AuditError> {
+        let mut json = Vec::with_capacity(512);
+        record.write_json(&mut json)?;
+        let seq = self.seq + 1;
+        let hash = chain_hash(&self.writer, seq, &self.prev, &json);
+        let mut payload = Vec::with_capacity(json.len() + 256);
+        payload.extend_from_slice(b"{\"writer\":\"");
+        payload.extend_from_slice(self.writer.as_bytes());
+        payload.extend_from_slice(format!("\",\"seq\":{seq},\"prev_hash\":\"").as_bytes());
+        payload.extend_from_slice(hex::encode(self.prev).as_bytes());
+        payload.extend_from_slice(b"\",\"hash\":\"");
+        payload.extend_from_slice(hex::encode(hash).as_bytes());
+        payload.extend_from_slice(b"\",\"record\":");
+        payload.extend_from_slice(&json);
+        payload.push(b'}');
+        self.seq = seq;
+        self.prev = hash;
+        Ok(Pending { id: record.id.to_string(), payload: payload.into() })
+    }
+
+    /// Publishes `batch` and waits for every acknowledgement, publishing it again (the same
+    /// message ids) until [`NatsConfig::retry_for`] has passed.
+    async fn publish(&self, batch: &[Pending]) -> Result<(), AuditError> {
+        let deadline = tokio::time::Instant::now() + self.config.retry_for;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match self.publish_once(batch).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() + wait < deadline => {
+                    tracing::warn!(target: "zta_audit_nats", writer = %self.writer, error = %e, "audit batch not acknowledged; publishing it again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn publish_once(&self, batch: &[Pending]) -> Result<(), AuditError> {
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
+        for pending in batch {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", pending.id.as_str());
+            let message =
+                jetstream::message::PublishMessage::build().payload(pending.payload.clone()).headers(headers);
+            let ack =
+                self.context.send_publish(self.subject.clone(), message).await.map_err(AuditError::write)?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await.map_err(AuditError::write)?;
+        }
+        Ok(())
+    }
+}

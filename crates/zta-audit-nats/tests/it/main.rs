@@ -1,0 +1,7 @@
+//! The integration tests of `zta-audit-nats`, against the NATS server in `ZTA_TEST_NATS_URL`
+//! (JetStream enabled; the README's test command sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+mod nats_sink_conformance;
+mod tampered_stream_fails_verification;
