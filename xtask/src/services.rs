@@ -39,12 +39,13 @@ pub(crate) enum Oidc {
     Reused,
 }
 
-/// Checks Redis, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
+/// Checks Redis and NATS, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
 /// test server and the LDAP test servers answer, starting them if needed; says which it
 /// started. When the LDAP servers cannot be had, an OIDC server
 /// this call started is stopped again.
 pub(crate) fn ensure() -> Result<(Oidc, bool)> {
     redis()?;
+    nats()?;
     crate::python::ensure()?;
     let oidc = oidc()?;
     let ldap = crate::ldap::ensure().inspect_err(|_| {
@@ -74,21 +75,35 @@ pub(crate) fn around(work: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 fn redis() -> Result<()> {
-    let redis = std::env::var("ZTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    let address = redis
+    answers(
+        "Redis",
+        "ZTA_TEST_REDIS_URL",
+        "redis://127.0.0.1:6379/",
+        "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no",
+    )
+}
+
+fn nats() -> Result<()> {
+    answers("NATS with JetStream", "ZTA_TEST_NATS_URL", "nats://127.0.0.1:4222", "nats-server -a 127.0.0.1 -p 4222 -js")
+}
+
+/// Fails, saying what is missing and how this machine kind starts it, unless something answers
+/// at the address of `env`'s URL (or of `default`).
+fn answers(what: &str, env: &str, default: &str, started_by: &str) -> Result<()> {
+    let url = std::env::var(env).unwrap_or_else(|_| default.into());
+    let address = url
         .split_once("://")
-        .map(|(_, rest)| rest.rsplit('@').next().unwrap_or(rest).trim_end_matches('/'))
+        .map(|(_, rest)| rest.rsplit('@').next().unwrap_or(rest).split('/').next().unwrap_or(rest))
         .filter(|a| !a.is_empty())
-        .with_context(|| format!("ZTA_TEST_REDIS_URL `{redis}` is not a redis:// URL"))?;
+        .with_context(|| format!("{env} `{url}` is not a URL like {default}"))?;
     let reachable = address
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.find(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok()));
     if reachable.is_none() {
         bail!(
-            "the tests need Redis at {address} (ZTA_TEST_REDIS_URL), and nothing answers there; this \
-             machine kind starts it before each session (`redis-server --daemonize yes --bind 127.0.0.1 \
-             --port 6379 --save \"\" --appendonly no`)"
+            "the tests need {what} at {address} ({env}), and nothing answers there; this machine kind \
+             starts it before each session (`{started_by}`)"
         );
     }
     Ok(())
