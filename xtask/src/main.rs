@@ -87,6 +87,7 @@ fn features() -> Result<()> {
         "identity-ldap",
         "policy-native",
         "audit-jsonl",
+        "audit-nats",
         "state-redis",
         "adapter-tower",
         "adapter-mcp",

@@ -84,7 +84,12 @@ fn redis() -> Result<()> {
 }
 
 fn nats() -> Result<()> {
-    answers("NATS with JetStream", "ZTA_TEST_NATS_URL", "nats://127.0.0.1:4222", "nats-server -a 127.0.0.1 -p 4222 -js")
+    answers(
+        "NATS with JetStream",
+        "ZTA_TEST_NATS_URL",
+        "nats://127.0.0.1:4222",
+        "nats-server -a 127.0.0.1 -p 4222 -js",
+    )
 }
 
 /// Fails, saying what is missing and how this machine kind starts it, unless something answers

@@ -92,6 +92,21 @@ impl Filters {
     }
 }
 
+/// `zta audit verify --nats URL --stream S`: every writer's chain in the stream (exit 0), or
+/// the first break (exit 1).
+pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
+    let report = zta::audit::nats::verify(url, stream).await?;
+    println!(
+        "stream `{stream}`: {} records from {} writers, every chain intact",
+        report.records.len(),
+        report.writers.len()
+    );
+    for (writer, count) in &report.writers {
+        println!("  writer {writer}: {count} records");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The log directory: `path`, or the `type: jsonl` sink of the config `config`.
 pub(crate) fn log_dir(path: Option<&Path>, config: Option<&Path>) -> Result<std::path::PathBuf> {
     if let Some(path) = path {

@@ -179,8 +179,14 @@ enum AuditCommand {
     /// unprotected. Exit 1: it fails verification, or a failed writer lost records.
     Verify {
         /// The audit log directory (with `--config`: the config's audit `dir` if left out).
-        #[arg(required_unless_present = "config")]
+        #[arg(required_unless_present_any = ["config", "nats"])]
         path: Option<PathBuf>,
+        /// Verify a NATS JetStream stream instead (every writer's chain): the server's URL.
+        #[arg(long, conflicts_with_all = ["path", "config", "public_key", "anchor"])]
+        nats: Option<String>,
+        /// The stream `--nats` verifies.
+        #[arg(long, requires = "nats", default_value = "ZTA_AUDIT")]
+        stream: String,
         /// The checkpoint's Ed25519 public key (PEM). Without it (or `--config`), the report
         /// says the tail is unprotected.
         #[arg(long)]
@@ -280,12 +286,17 @@ async fn run(command: Command) -> ExitCode {
         Command::Token(TokenCommand::Inspect { token_file, config }) => {
             commands::token_inspect(&token_file, config.as_deref()).await
         }
-        Command::Audit(AuditCommand::Verify { path, public_key, config, anchor }) => commands::audit_verify(
-            path.as_deref(),
-            public_key.as_deref(),
-            config.as_deref(),
-            anchor.as_deref(),
-        ),
+        Command::Audit(AuditCommand::Verify { nats: Some(url), stream, .. }) => {
+            audit::verify_nats(&url, &stream).await
+        }
+        Command::Audit(AuditCommand::Verify { path, public_key, config, anchor, .. }) => {
+            commands::audit_verify(
+                path.as_deref(),
+                public_key.as_deref(),
+                config.as_deref(),
+                anchor.as_deref(),
+            )
+        }
         Command::Audit(AuditCommand::Query { path, config, filters, format, limit }) => {
             match audit::log_dir(path.as_deref(), config.as_deref()) {
                 Ok(dir) => audit::query(&dir, &filters, format, limit),

@@ -187,7 +187,11 @@ pub enum AuditSection {
     Sqlite(NotCompiled),
     /// PostgreSQL (not yet available).
     Postgres(NotCompiled),
-    /// NATS JetStream (not yet available).
+    /// A NATS JetStream stream (`audit-nats`).
+    #[cfg(feature = "audit-nats")]
+    Nats(crate::audit::nats::NatsConfig),
+    /// A NATS JetStream stream (not compiled in).
+    #[cfg(not(feature = "audit-nats"))]
     Nats(NotCompiled),
 }
 
@@ -466,6 +470,7 @@ impl Config {
         feature = "identity-ldap",
         feature = "policy-native",
         feature = "audit-jsonl",
+        feature = "audit-nats",
         feature = "state-redis"
     )))]
     fn missing_feature(&self, section: &str, backend: &str, feature: &str) -> ConfigError {
@@ -758,7 +763,15 @@ impl Config {
             AuditSection::Jsonl(_) => Err(self.missing_feature("audit", "jsonl", "audit-jsonl")),
             AuditSection::Sqlite(_) => Err(self.not_available("audit", "sqlite")),
             AuditSection::Postgres(_) => Err(self.not_available("audit", "postgres")),
-            AuditSection::Nats(_) => Err(self.not_available("audit", "nats")),
+            #[cfg(feature = "audit-nats")]
+            AuditSection::Nats(c) => {
+                let sink = crate::audit::nats::NatsSink::open(c.clone())
+                    .await
+                    .map_err(|e| self.error(at, e.to_string()).caused_by(e))?;
+                Ok(Arc::new(sink))
+            }
+            #[cfg(not(feature = "audit-nats"))]
+            AuditSection::Nats(_) => Err(self.missing_feature("audit", "nats", "audit-nats")),
         }
     }
 }
@@ -869,6 +882,9 @@ fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
         "jsonl" => AuditSection::Jsonl(NotCompiled),
         "sqlite" => AuditSection::Sqlite(NotCompiled),
         "postgres" => AuditSection::Postgres(NotCompiled),
+        #[cfg(feature = "audit-nats")]
+        "nats" => AuditSection::Nats(read(&rest)?),
+        #[cfg(not(feature = "audit-nats"))]
         "nats" => AuditSection::Nats(NotCompiled),
         other => return Err(unknown_type(other, pos, &["jsonl", "sqlite", "postgres", "nats"])),
     })

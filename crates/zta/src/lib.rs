@@ -110,4 +110,9 @@ pub mod audit {
     pub mod jsonl {
         pub use zta_audit_jsonl::*;
     }
+    /// A NATS JetStream stream, a hash chain per writer.
+    #[cfg(feature = "audit-nats")]
+    pub mod nats {
+        pub use zta_audit_nats::*;
+    }
 }
