@@ -2,7 +2,14 @@
 //! `ZTA_TEST_NATS_URL` (default `nats://127.0.0.1:4222`): 20,000 queued appends and a flush
 //! (which returns once JetStream has acknowledged every record), on a stream of its own that is
 //! deleted afterwards. After criterion's report it prints the peak resident memory.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    missing_docs
+)]
 
 use std::{sync::Arc, time::Duration};
 
