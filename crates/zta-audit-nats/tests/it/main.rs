@@ -4,4 +4,5 @@
 
 mod common;
 mod nats_sink_conformance;
+mod restarted_server_loses_nothing;
 mod tampered_stream_fails_verification;
