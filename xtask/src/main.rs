@@ -106,9 +106,12 @@ fn tests() -> Result<()> {
         ldap.display()
     );
     let python = python::ensure()?;
+    let postgres =
+        std::env::var("ZTA_TEST_POSTGRES_URL").unwrap_or_else(|_| services::DEFAULT_POSTGRES_URL.to_owned());
     let status = Command::new("cargo")
         .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
         .env("ZTA_TEST_LDAP_DIR", &ldap)
+        .env("ZTA_TEST_POSTGRES_URL", &postgres)
         .env("ZTA_TEST_PYTHON", &python)
         .status()
         .context("running cargo test")?;

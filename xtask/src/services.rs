@@ -16,6 +16,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+/// The PostgreSQL database the tests make their own databases through, unless
+/// `ZTA_TEST_POSTGRES_URL` says otherwise.
+pub(crate) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 /// Where the tests look for the OIDC test server unless `ZTA_TEST_OIDC_URL` says otherwise.
 const DEFAULT_OIDC_URL: &str = "http://127.0.0.1:17080";
 
@@ -39,11 +43,12 @@ pub(crate) enum Oidc {
     Reused,
 }
 
-/// Checks Redis and NATS, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
+/// Checks PostgreSQL, Redis and NATS, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
 /// test server and the LDAP test servers answer, starting them if needed; says which it
 /// started. When the LDAP servers cannot be had, an OIDC server
 /// this call started is stopped again.
 pub(crate) fn ensure() -> Result<(Oidc, bool)> {
+    postgres()?;
     redis()?;
     nats()?;
     crate::python::ensure()?;
@@ -72,6 +77,17 @@ pub(crate) fn around(work: impl FnOnce() -> Result<()>) -> Result<()> {
         eprintln!("xtask: could not stop the LDAP test servers: {e:#}");
     }
     result
+}
+
+/// The PostgreSQL server the zta-audit-postgres tests use (`ZTA_TEST_POSTGRES_URL`, by default
+/// [`DEFAULT_POSTGRES_URL`]).
+fn postgres() -> Result<()> {
+    answers(
+        "PostgreSQL",
+        "ZTA_TEST_POSTGRES_URL",
+        DEFAULT_POSTGRES_URL,
+        "PostgreSQL 15 on 127.0.0.1:5432 with trust auth and a database `test`",
+    )
 }
 
 fn redis() -> Result<()> {

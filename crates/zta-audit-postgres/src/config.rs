@@ -1,0 +1,235 @@
+//! The sink's settings.
+
+use std::{fmt, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Where and how the sink stores records.
+///
+/// Refused at [`PostgresSink::open`](crate::PostgresSink::open): a table or writer id that is
+/// not a plain name, a batch size, queue capacity or pool size of 0.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// The server, e.g. `postgres://zta:secret@db.example:5432/audit?sslmode=require`. The
+    /// password never appears in `Debug` output, errors or logs.
+    pub url: SecretString,
+    /// The table: a plain SQL identifier (a lowercase letter or `_`, then lowercase letters,
+    /// digits and `_`, at most 63 bytes). Default `zta_audit`.
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// This process's writer id (letters, digits, `-`, `_` and `.`, at most 128 bytes). Two live
+    /// sinks must never share one: their chains would interleave and the second's inserts are
+    /// refused. The default is new for every sink opened (`<hostname>-<pid>-<random>`), so a
+    /// restarted process starts a new chain; set it (uniquely per process) to continue one.
+    #[serde(default)]
+    pub writer_id: Option<String>,
+    /// Records inserted in one transaction at most.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// How long the writer waits for more records to fill a batch when nobody waits for it
+    /// (no `Flushed` append, no `flush`). Zero commits whatever is queued at once.
+    #[serde(default = "default_delay", with = "zta_core::duration::text")]
+    pub max_batch_delay: Duration,
+    /// Records queued before `append` waits.
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Connections in the sink's pool.
+    #[serde(default = "default_pool")]
+    pub pool_size: u32,
+    /// The `application_name` of the sink's connections (shows in `pg_stat_activity`).
+    #[serde(default = "default_application_name")]
+    pub application_name: String,
+}
+
+fn default_table() -> String {
+    "zta_audit".into()
+}
+fn default_batch() -> usize {
+    1024
+}
+fn default_delay() -> Duration {
+    Duration::from_millis(2)
+}
+fn default_queue() -> usize {
+    65_536
+}
+fn default_pool() -> u32 {
+    2
+}
+fn default_application_name() -> String {
+    "zta-audit".into()
+}
+
+impl PostgresConfig {
+    /// Storing into the table `zta_audit` of the database at `url`, with the defaults above.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            table: default_table(),
+            writer_id: None,
+            batch_size: default_batch(),
+            max_batch_delay: default_delay(),
+            queue_capacity: default_queue(),
+            pool_size: default_pool(),
+            application_name: default_application_name(),
+        }
+    }
+
+    /// The same, storing into `table`.
+    #[must_use]
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The same, writing as `writer_id`.
+    #[must_use]
+    pub fn with_writer_id(mut self, writer_id: impl Into<String>) -> Self {
+        self.writer_id = Some(writer_id.into());
+        self
+    }
+
+    /// The URL without its password, for messages.
+    pub(crate) fn safe_url(&self) -> String {
+        safe_url(self.url.expose_secret())
+    }
+
+    /// Checks the settings that [`PostgresSink::open`](crate::PostgresSink::open) relies on.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        check_table(&self.table)?;
+        if let Some(id) = &self.writer_id {
+            check_writer(id)?;
+        }
+        if self.batch_size == 0 || self.queue_capacity == 0 || self.pool_size == 0 {
+            return Err(Error::Config("batch_size, queue_capacity and pool_size must be at least 1".into()));
+        }
+        if self.batch_size > 32_768 {
+            return Err(Error::Config(format!("batch_size {} is above 32768", self.batch_size)));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.safe_url())
+            .field("table", &self.table)
+            .field("writer_id", &self.writer_id)
+            .field("batch_size", &self.batch_size)
+            .field("max_batch_delay", &self.max_batch_delay)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("pool_size", &self.pool_size)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user information and any `password=` parameter hidden.
+pub(crate) fn safe_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split_once(':').map_or(user, |(name, _)| name);
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    match query {
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => base,
+    }
+}
+
+/// A plain, unquoted PostgreSQL identifier: safe to put into SQL text as is.
+pub(crate) fn check_table(table: &str) -> Result<(), Error> {
+    let mut bytes = table.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    if first_ok
+        && table.len() <= 63
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "table `{}`: a lowercase letter or `_`, then lowercase letters, digits and `_`, at most 63 bytes",
+            table.escape_debug()
+        )))
+    }
+}
+
+fn check_writer(id: &str) -> Result<(), Error> {
+    if !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "writer_id `{}`: letters, digits, `-`, `_` and `.` only, at most 128 bytes",
+            id.escape_debug()
+        )))
+    }
+}
+
+/// A writer id no other live sink has: `<hostname>-<pid>-<random>`.
+pub(crate) fn default_writer_id() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() { "host".to_owned() } else { host };
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), random.get(..12).unwrap_or(&random))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(safe_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(safe_url("postgres://h/db?user=u&password=pw"), "postgres://h/db?user=u&password=***");
+        let debug = format!("{:?}", PostgresConfig::new("postgres://u:hunter2@h/db"));
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn tables_must_be_plain_identifiers() {
+        assert!(check_table("zta_audit").is_ok());
+        assert!(check_table("_a1").is_ok());
+        for bad in ["", "1a", "A", "a-b", "a\"; drop table x; --", "a.b", &"a".repeat(64)] {
+            assert!(check_table(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_writer_ids_differ_and_pass_the_check() {
+        let (a, b) = (default_writer_id(), default_writer_id());
+        assert_ne!(a, b);
+        assert!(check_writer(&a).is_ok(), "{a}");
+    }
+}

@@ -1,0 +1,42 @@
+//! Several processes starting at once on an empty database: the migrations and the table are
+//! made once, and every `migrate` succeeds.
+
+use zta_audit_postgres::migrate;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_are_safe() {
+    let db = TestDb::new().await;
+    let configs: Vec<_> =
+        (0..6).map(|i| db.config(if i % 2 == 0 { "zta_audit" } else { "other_table" })).collect();
+    let results = futures_join(configs.into_iter().map(|c| async move { migrate(&c).await })).await;
+    for r in results {
+        r.unwrap();
+    }
+    let mut conn = db.connect().await;
+    let (applied,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(applied, 1);
+    for table in ["zta_audit", "other_table"] {
+        let (n,): (i64,) =
+            sqlx::query_as(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap();
+        assert_eq!(n, 0);
+    }
+    drop(conn);
+    db.drop().await;
+}
+
+use crate::common::TestDb;
+
+/// Runs the futures concurrently, each on a task of its own.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -1,0 +1,61 @@
+//! An edited record, an edited query column (not hashed: verify still passes), and a row
+//! deleted from the middle of a chain: `verify` names the first break.
+
+use sqlx::Connection;
+use zta_audit_postgres::{Error, PostgresSink, verify};
+use zta_core::{AuditSink, Durability};
+
+use crate::common::{TestDb, numbered};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_rows_are_detected() {
+    let db = TestDb::new().await;
+    let config = db.config("tamper").with_writer_id("w1");
+    let sink = PostgresSink::open(config.clone()).await.unwrap();
+    for r in numbered(20, "tamper") {
+        sink.append(r, Durability::Queued).await.unwrap();
+    }
+    sink.close().await.unwrap();
+    assert_eq!(verify(&config).await.unwrap().rows(), 20);
+
+    let mut conn = db.connect().await;
+    // The record text, edited in place: the hash no longer matches.
+    let (original,): (String,) =
+        sqlx::query_as("SELECT record FROM tamper WHERE seq = 7").fetch_one(&mut conn).await.unwrap();
+    let edited = original.replace("\"allow\"", "\"deny\"");
+    assert_ne!(edited, original);
+    sqlx::query("UPDATE tamper SET record = $1 WHERE seq = 7")
+        .bind(&edited)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match verify(&config).await {
+        Err(Error::Broken { writer, seq: 7, reason, .. }) => {
+            assert_eq!(writer, "w1");
+            assert!(reason.contains("does not match its hash"), "{reason}");
+        }
+        other => panic!("an edited record verified: {other:?}"),
+    }
+    sqlx::query("UPDATE tamper SET record = $1 WHERE seq = 7")
+        .bind(&original)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(verify(&config).await.is_ok());
+
+    // A row deleted from the middle.
+    sqlx::query("DELETE FROM tamper WHERE seq = 12").execute(&mut conn).await.unwrap();
+    match verify(&config).await {
+        Err(Error::Broken { seq: 12, reason, .. }) => assert!(reason.contains("missing"), "{reason}"),
+        other => panic!("a deleted row went unnoticed: {other:?}"),
+    }
+
+    // The first row deleted.
+    sqlx::query("DELETE FROM tamper WHERE seq = 1").execute(&mut conn).await.unwrap();
+    match verify(&config).await {
+        Err(Error::Broken { seq: 1, reason, .. }) => assert!(reason.contains("starts at seq 2"), "{reason}"),
+        other => panic!("a deleted first row went unnoticed: {other:?}"),
+    }
+    conn.close().await.unwrap();
+    db.drop().await;
+}
