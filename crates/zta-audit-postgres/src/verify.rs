@@ -10,6 +10,9 @@ use crate::{
     schema::{options, scrub},
 };
 
+/// One row's chain columns: writer, seq, prev_hash, hash, record.
+type Row = (String, i64, Vec<u8>, Vec<u8>, String);
+
 /// Rows read per query while walking a table.
 const PAGE: i64 = 2048;
 
@@ -68,7 +71,7 @@ async fn walk(conn: &mut PgConnection, config: &PostgresConfig) -> Result<Verify
     let mut after = (String::new(), i64::MIN);
     let mut head: Option<(String, u64, [u8; 32])> = None;
     loop {
-        let rows: Vec<(String, i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(&page)
+        let rows: Vec<Row> = sqlx::query_as(&page)
             .bind(&after.0)
             .bind(after.1)
             .fetch_all(&mut *conn)
