@@ -86,7 +86,7 @@ fn postgres() -> Result<()> {
         "PostgreSQL",
         "ZTA_TEST_POSTGRES_URL",
         DEFAULT_POSTGRES_URL,
-        "PostgreSQL 15 on 127.0.0.1:5432 with trust auth and a database `test`",
+        "PostgreSQL 15 on 127.0.0.1:5432, trust auth, database test",
     )
 }
 
