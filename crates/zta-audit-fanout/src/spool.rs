@@ -94,6 +94,8 @@ pub(crate) struct Spool {
     files: Mutex<Files>,
     wake: Arc<Notify>,
     forwarder: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Held (locked) while the spool is open.
+    _lock: File,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
@@ -124,6 +126,25 @@ impl Spool {
         }
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        // One spool, one process: a second forwarder would send records twice and move the
+        // cursor under the first.
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Config(format!(
+                    "spool `{}` is in use by another process",
+                    dir.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(SpoolError::Io { path: lock_path, source: e }),
+        }
         let mut segments = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
             let entry = entry.map_err(io_error(&dir))?;
@@ -189,6 +210,7 @@ impl Spool {
             files: Mutex::new(files),
             wake: Arc::new(Notify::new()),
             forwarder: Mutex::new(None),
+            _lock: lock,
         });
         let task = tokio::spawn(forward(Arc::downgrade(&spool), sink));
         if let Ok(mut slot) = spool.forwarder.lock() {

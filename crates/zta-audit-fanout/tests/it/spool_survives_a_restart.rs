@@ -47,3 +47,17 @@ async fn spool_survives_a_restart() {
     central.inner.close().await.unwrap();
     assert_eq!(ids(&records_in(&dir.path().join("central"))), ids(&sent));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Switchable::open(&dir.path().join("central"));
+    let spool = || Mode::Spool(SpoolConfig::new(dir.path().join("spool")));
+    let first = FanOutSink::new(vec![Target::new("central", central.clone(), spool())]).unwrap();
+    let error = FanOutSink::new(vec![Target::new("central", central.clone(), spool())]).unwrap_err();
+    assert!(error.to_string().contains("in use by another process"), "{error}");
+    first.close().await.unwrap();
+    drop(first);
+    FanOutSink::new(vec![Target::new("central", central.clone(), spool())]).unwrap().close().await.unwrap();
+    central.inner.close().await.unwrap();
+}
