@@ -23,7 +23,7 @@ type Reply = oneshot::Sender<Result<(), AuditError>>;
 // Records are nearly every job: boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 enum Job {
-    Record { record: AuditRecord, done: Option<Reply> },
+    Record { row: Prepared, done: Option<Reply> },
     Flush(Reply),
     Close(Reply),
 }
@@ -166,14 +166,19 @@ fn broken(config: &PostgresConfig, writer: &str, what: &str) -> Error {
 #[async_trait]
 impl AuditSink for PostgresSink {
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
+        if self.jobs.is_closed() {
+            return Err(AuditError::Closed);
+        }
+        // Serialized here, on the appender's task, so that the writer only hashes and inserts.
+        let row = Prepared::new(&record)?;
         match durability {
             Durability::Queued => {
-                self.jobs.send(Job::Record { record, done: None }).await.map_err(|_| AuditError::Closed)
+                self.jobs.send(Job::Record { row, done: None }).await.map_err(|_| AuditError::Closed)
             }
             Durability::Flushed => {
                 let (done, stored) = oneshot::channel();
                 self.jobs
-                    .send(Job::Record { record, done: Some(done) })
+                    .send(Job::Record { row, done: Some(done) })
                     .await
                     .map_err(|_| AuditError::Closed)?;
                 stored.await.map_err(|_| AuditError::Closed)?
@@ -185,6 +190,43 @@ impl AuditSink for PostgresSink {
         let (done, flushed) = oneshot::channel();
         self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
         flushed.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
+/// A record serialized for its row (everything but the chain columns).
+struct Prepared {
+    id: uuid::Uuid,
+    json: String,
+    time: String,
+    event: &'static str,
+    effect: &'static str,
+    agent: Option<String>,
+    action_kind: Option<&'static str>,
+    action_name: Option<String>,
+    reason: Option<String>,
+}
+
+impl Prepared {
+    /// Refuses a record that cannot be serialized (a time outside RFC 3339's years).
+    fn new(record: &AuditRecord) -> Result<Self, AuditError> {
+        let mut json = Vec::with_capacity(512);
+        record.write_json(&mut json)?;
+        let time = record.time.format(&Rfc3339).map_err(|e| {
+            AuditError::write(format!("audit record `{}`: cannot format its time: {e}", record.id))
+        })?;
+        let json = String::from_utf8(json)
+            .map_err(|e| AuditError::write(format!("audit record `{}` is not UTF-8 JSON: {e}", record.id)))?;
+        Ok(Self {
+            id: record.id,
+            json,
+            time,
+            event: record.event.as_str(),
+            effect: record.effect.as_str(),
+            agent: record.agent_id.as_ref().map(|a| text(a.as_str())),
+            action_kind: record.action.as_ref().map(|a| a.kind().as_str()),
+            action_name: record.action.as_ref().map(|a| text(a.name())),
+            reason: record.reason.as_deref().map(text),
+        })
     }
 }
 
@@ -246,20 +288,23 @@ impl Writer {
             loop {
                 if let Some(job) = next.take() {
                     match job {
-                        Job::Record { record, done } => match self.push(&record) {
-                            Ok(()) => match done {
-                                Some(done) => waiting.push(done),
-                                None => queued_ids.push(record.id),
-                            },
-                            Err(e) => match done {
-                                Some(done) => {
-                                    let _ = done.send(Err(e));
-                                }
-                                None => {
-                                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, record = %record.id, error = %e, "audit record cannot be stored");
-                                }
-                            },
-                        },
+                        Job::Record { row, done } => {
+                            let id = row.id;
+                            match self.push(row) {
+                                Ok(()) => match done {
+                                    Some(done) => waiting.push(done),
+                                    None => queued_ids.push(id),
+                                },
+                                Err(e) => match done {
+                                    Some(done) => {
+                                        let _ = done.send(Err(e));
+                                    }
+                                    None => {
+                                        tracing::error!(target: "zta_audit_postgres", writer = %self.writer, record = %id, error = %e, "audit record cannot be stored");
+                                    }
+                                },
+                            }
+                        }
                         Job::Flush(done) => waiting.push(done),
                         Job::Close(done) => {
                             // Later sends fail; what is already queued is still taken below.
@@ -287,7 +332,7 @@ impl Writer {
                 queue.close();
                 while let Ok(job) = queue.try_recv() {
                     match job {
-                        Job::Record { record, done: None } => queued_ids.push(record.id),
+                        Job::Record { row, done: None } => queued_ids.push(row.id),
                         Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
                             waiting.push(done);
                         }
@@ -319,31 +364,24 @@ impl Writer {
         }
     }
 
-    /// Adds `record` as the chain's next row.
-    fn push(&mut self, record: &AuditRecord) -> Result<(), AuditError> {
-        let mut json = Vec::with_capacity(512);
-        record.write_json(&mut json)?;
-        let time = record.time.format(&Rfc3339).map_err(|e| {
-            AuditError::write(format!("audit record `{}`: cannot format its time: {e}", record.id))
-        })?;
-        let json = String::from_utf8(json)
-            .map_err(|e| AuditError::write(format!("audit record `{}` is not UTF-8 JSON: {e}", record.id)))?;
+    /// Adds `row` as the chain's next row.
+    fn push(&mut self, row: Prepared) -> Result<(), AuditError> {
         let seq = self.seq + 1;
         let signed = i64::try_from(seq).map_err(|_| AuditError::write("the writer's chain is full"))?;
-        let hash = chain_hash(&self.writer, seq, &self.prev, json.as_bytes());
+        let hash = chain_hash(&self.writer, seq, &self.prev, row.json.as_bytes());
         let rows = &mut self.rows;
         rows.seq.push(signed);
         rows.prev.push(self.prev.to_vec());
         rows.hash.push(hash.to_vec());
-        rows.record.push(json);
-        rows.id.push(record.id.to_string());
-        rows.time.push(time);
-        rows.event.push(record.event.as_str());
-        rows.effect.push(record.effect.as_str());
-        rows.agent.push(record.agent_id.as_ref().map(|a| text(a.as_str())));
-        rows.action_kind.push(record.action.as_ref().map(|a| a.kind().as_str()));
-        rows.action_name.push(record.action.as_ref().map(|a| text(a.name())));
-        rows.reason.push(record.reason.as_deref().map(text));
+        rows.record.push(row.json);
+        rows.id.push(row.id.to_string());
+        rows.time.push(row.time);
+        rows.event.push(row.event);
+        rows.effect.push(row.effect);
+        rows.agent.push(row.agent);
+        rows.action_kind.push(row.action_kind);
+        rows.action_name.push(row.action_name);
+        rows.reason.push(row.reason);
         self.seq = seq;
         self.prev = hash;
         Ok(())
