@@ -88,6 +88,7 @@ fn features() -> Result<()> {
         "policy-native",
         "audit-jsonl",
         "audit-nats",
+        "audit-postgres",
         "state-redis",
         "adapter-tower",
         "adapter-mcp",

@@ -185,7 +185,11 @@ pub enum AuditSection {
     Jsonl(NotCompiled),
     /// SQLite (not yet available).
     Sqlite(NotCompiled),
-    /// PostgreSQL (not yet available).
+    /// A PostgreSQL table (`audit-postgres`).
+    #[cfg(feature = "audit-postgres")]
+    Postgres(crate::audit::postgres::PostgresConfig),
+    /// A PostgreSQL table (not compiled in).
+    #[cfg(not(feature = "audit-postgres"))]
     Postgres(NotCompiled),
     /// A NATS JetStream stream (`audit-nats`).
     #[cfg(feature = "audit-nats")]
@@ -471,6 +475,7 @@ impl Config {
         feature = "policy-native",
         feature = "audit-jsonl",
         feature = "audit-nats",
+        feature = "audit-postgres",
         feature = "state-redis"
     )))]
     fn missing_feature(&self, section: &str, backend: &str, feature: &str) -> ConfigError {
@@ -762,7 +767,15 @@ impl Config {
             #[cfg(not(feature = "audit-jsonl"))]
             AuditSection::Jsonl(_) => Err(self.missing_feature("audit", "jsonl", "audit-jsonl")),
             AuditSection::Sqlite(_) => Err(self.not_available("audit", "sqlite")),
-            AuditSection::Postgres(_) => Err(self.not_available("audit", "postgres")),
+            #[cfg(feature = "audit-postgres")]
+            AuditSection::Postgres(c) => {
+                let sink = crate::audit::postgres::PostgresSink::open(c.clone())
+                    .await
+                    .map_err(|e| self.error(at, e.to_string()).caused_by(e))?;
+                Ok(Arc::new(sink))
+            }
+            #[cfg(not(feature = "audit-postgres"))]
+            AuditSection::Postgres(_) => Err(self.missing_feature("audit", "postgres", "audit-postgres")),
             #[cfg(feature = "audit-nats")]
             AuditSection::Nats(c) => {
                 let sink = crate::audit::nats::NatsSink::open(c.clone())
@@ -881,6 +894,9 @@ fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
         #[cfg(not(feature = "audit-jsonl"))]
         "jsonl" => AuditSection::Jsonl(NotCompiled),
         "sqlite" => AuditSection::Sqlite(NotCompiled),
+        #[cfg(feature = "audit-postgres")]
+        "postgres" => AuditSection::Postgres(read(&rest)?),
+        #[cfg(not(feature = "audit-postgres"))]
         "postgres" => AuditSection::Postgres(NotCompiled),
         #[cfg(feature = "audit-nats")]
         "nats" => AuditSection::Nats(read(&rest)?),

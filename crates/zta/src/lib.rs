@@ -110,6 +110,11 @@ pub mod audit {
     pub mod jsonl {
         pub use zta_audit_jsonl::*;
     }
+    /// A PostgreSQL table, a hash chain per writer.
+    #[cfg(feature = "audit-postgres")]
+    pub mod postgres {
+        pub use zta_audit_postgres::*;
+    }
     /// A NATS JetStream stream, a hash chain per writer.
     #[cfg(feature = "audit-nats")]
     pub mod nats {

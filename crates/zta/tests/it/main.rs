@@ -12,5 +12,6 @@ mod credentials_go_to_the_provider_that_declares_the_agent;
 mod entra_tokens_pass_the_guard;
 mod ldap_accounts_pass_the_guard;
 mod nats_audit_gets_every_decision;
+mod postgres_audit_gets_every_decision;
 mod redis_state_is_shared_by_replicas;
 mod suspended_agent_is_shut_out;
