@@ -50,7 +50,7 @@ fn default_table() -> String {
     "zta_audit".into()
 }
 fn default_batch() -> usize {
-    1024
+    4096
 }
 fn default_delay() -> Duration {
     Duration::from_millis(2)
