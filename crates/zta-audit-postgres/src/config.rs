@@ -218,6 +218,19 @@ mod tests {
     }
 
     #[test]
+    fn config_reads_with_defaults_and_refuses_unknown_fields() {
+        let config: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://u:pw@h/db", "max_batch_delay": "5ms"}"#).unwrap();
+        assert_eq!(config.table, "zta_audit");
+        assert_eq!(config.max_batch_delay, Duration::from_millis(5));
+        assert!(config.check().is_ok());
+        let unknown = serde_json::from_str::<PostgresConfig>(r#"{"url": "postgres://h/db", "tabel": "x"}"#);
+        assert!(unknown.is_err());
+        let bad = PostgresConfig::new("postgres://h/db").with_table("x; drop table y");
+        assert!(bad.check().is_err());
+    }
+
+    #[test]
     fn tables_must_be_plain_identifiers() {
         assert!(check_table("zta_audit").is_ok());
         assert!(check_table("_a1").is_ok());
