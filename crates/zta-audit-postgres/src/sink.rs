@@ -3,11 +3,7 @@
 use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
-use sqlx::{
-    PgPool,
-    pool::PoolConnection,
-    postgres::{PgPoolOptions, Postgres},
-};
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
@@ -69,36 +65,42 @@ impl PostgresSink {
             .connect_with(options(&config)?)
             .await
             .map_err(database)?;
-        let mut conn = pool.acquire().await.map_err(database)?;
+        let mut conn = pool.acquire().await.map_err(database)?.detach();
+        let key = lock_key(&config.table, &writer);
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-            .bind(format!("zta-audit-postgres/{}/{writer}", config.table))
-            .fetch_one(&mut *conn)
+            .bind(&key)
+            .fetch_one(&mut conn)
             .await
             .map_err(database)?;
         if !locked {
-            drop(conn);
+            let _ = conn.close().await;
             pool.close().await;
             return Err(Error::Config(format!(
                 "writer_id `{writer}` is in use by another live sink on table `{}`",
                 config.table
             )));
         }
-        // The table name passed `check_table`: a plain identifier, safe in SQL text.
-        let last: Option<(i64, Vec<u8>)> = sqlx::query_as(&format!(
-            "SELECT seq, hash FROM {} WHERE writer_id = $1 ORDER BY seq DESC LIMIT 1",
-            config.table
-        ))
-        .bind(&writer)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(database)?;
-        let (seq, prev) = match last {
-            None => (0, [0; 32]),
-            Some((seq, hash)) => {
-                let seq = u64::try_from(seq).map_err(|_| broken(&config, &writer, "a negative seq"))?;
-                let hash: [u8; 32] =
-                    hash.try_into().map_err(|_| broken(&config, &writer, "a hash that is not 32 bytes"))?;
-                (seq, hash)
+        let head = async {
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut conn).await?;
+            let head = read_head(&mut conn, &config.table, &writer).await?;
+            Ok::<_, sqlx::Error>((pid, head))
+        }
+        .await;
+        let (pid, head) = match head {
+            Ok(found) => found,
+            // The connection holds the writer lock: closed, never back into the pool.
+            Err(e) => {
+                let _ = conn.close().await;
+                pool.close().await;
+                return Err(database(e));
+            }
+        };
+        let (seq, prev) = match head {
+            Ok(head) => head,
+            Err(what) => {
+                let _ = conn.close().await;
+                pool.close().await;
+                return Err(broken(&config, &writer, what));
             }
         };
         let (jobs, queue) = mpsc::channel(config.queue_capacity);
@@ -111,16 +113,29 @@ impl PostgresSink {
              WITH ORDINALITY AS u(s, p, h, r, i, t, e, f, a, k, n, why, ord) ORDER BY ord",
             config.table
         );
+        let stored = format!(
+            "SELECT record_id::text FROM {} WHERE writer_id = $1 AND record_id = ANY($2::text[]::uuid[])",
+            config.table
+        );
         let writer_task = Writer {
             conn: Some(conn),
+            pid: Some(pid),
+            config: config.clone(),
+            key,
             insert,
+            stored,
             writer: writer.clone(),
             table: config.table.clone(),
             seq,
             prev,
+            // A chain that already has rows may be sent records it holds (a spool replaying
+            // after a restart).
+            dedupe: seq > 0,
+            lost: false,
+            stopped: false,
             batch_size: config.batch_size,
             delay: config.max_batch_delay,
-            rows: Rows::default(),
+            pending: Vec::new(),
         };
         let task = tokio::spawn(writer_task.run(queue));
         Ok(Self { jobs, writer, task: std::sync::Mutex::new(Some(task)), pool, config })
@@ -161,6 +176,35 @@ fn broken(config: &PostgresConfig, writer: &str, what: &str) -> Error {
         seq: 0,
         reason: format!("the last stored row has {what}"),
     }
+}
+
+/// The text whose hash is the advisory lock key of `writer` on `table`.
+fn lock_key(table: &str, writer: &str) -> String {
+    format!("zta-audit-postgres/{table}/{writer}")
+}
+
+/// Where `writer`'s chain ends in `table`: its last seq and hash (0 and zero bytes when it has
+/// no rows). The inner error names what is wrong with a stored row.
+async fn read_head(
+    conn: &mut PgConnection,
+    table: &str,
+    writer: &str,
+) -> Result<Result<(u64, [u8; 32]), &'static str>, sqlx::Error> {
+    // The table name passed `check_table`: a plain identifier, safe in SQL text.
+    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+        "SELECT seq, hash FROM {table} WHERE writer_id = $1 ORDER BY seq DESC LIMIT 1"
+    ))
+    .bind(writer)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match last {
+        None => Ok((0, [0; 32])),
+        Some((seq, hash)) => match (u64::try_from(seq), <[u8; 32]>::try_from(hash)) {
+            (Ok(seq), Ok(hash)) => Ok((seq, hash)),
+            (Err(_), _) => Err("a negative seq"),
+            (_, Err(_)) => Err("a hash that is not 32 bytes"),
+        },
+    })
 }
 
 #[async_trait]
@@ -247,65 +291,85 @@ struct Rows {
     reason: Vec<Option<String>>,
 }
 
-impl Rows {
-    fn len(&self) -> usize {
-        self.seq.len()
-    }
-
-    fn clear(&mut self) {
-        *self = Self::default();
-    }
-}
-
 /// PostgreSQL text cannot hold NUL: the query columns get U+FFFD instead (the record's JSON
 /// escapes it, so the record itself is exact).
 fn text(s: &str) -> String {
     if s.contains('\0') { s.replace('\0', "\u{fffd}") } else { s.to_owned() }
 }
 
+/// How long getting a new connection (connect, writer lock, chain head) may take before the
+/// batch waiting for it fails.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The writer task's state: its connection (holding the writer's advisory lock) and the
 /// chain's head.
 struct Writer {
-    conn: Option<PoolConnection<Postgres>>,
+    /// `None` after a failed batch: the next batch connects again.
+    conn: Option<PgConnection>,
+    /// The backend of the session that holds (or held) the writer lock.
+    pid: Option<i32>,
+    config: PostgresConfig,
+    key: String,
     insert: String,
+    /// Which of a batch's record ids this writer has stored already.
+    stored: String,
     writer: String,
     table: String,
     seq: u64,
     prev: [u8; 32],
+    /// Whether a record may arrive that is stored already (after a failed batch, or when the
+    /// chain had rows at open): then each batch skips the ids the table holds.
+    dedupe: bool,
+    /// Queued records were lost and no flush has reported it yet: later queued records are
+    /// dropped (so that a sender that appends again keeps its order) and the next flush fails.
+    lost: bool,
+    /// Another live sink took the writer id while this one was disconnected: stop.
+    stopped: bool,
     batch_size: usize,
     delay: Duration,
-    rows: Rows,
+    pending: Vec<Prepared>,
 }
 
 impl Writer {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut waiting: Vec<Reply> = Vec::new();
         let mut closing: Vec<Reply> = Vec::new();
+        let mut close_result: Result<(), AuditError> = Ok(());
         let mut queued_ids: Vec<uuid::Uuid> = Vec::new();
+        let mut dropped: Vec<uuid::Uuid> = Vec::new();
         while let Some(first) = queue.recv().await {
             let mut next = Some(first);
+            // A queued record was taken after this batch's last flush.
+            let mut since_flush = false;
             let deadline = tokio::time::Instant::now() + self.delay;
             loop {
                 if let Some(job) = next.take() {
                     match job {
-                        Job::Record { row, done } => {
-                            let id = row.id;
-                            match self.push(row) {
-                                Ok(()) => match done {
-                                    Some(done) => waiting.push(done),
-                                    None => queued_ids.push(id),
-                                },
-                                Err(e) => match done {
-                                    Some(done) => {
-                                        let _ = done.send(Err(e));
-                                    }
-                                    None => {
-                                        tracing::error!(target: "zta_audit_postgres", writer = %self.writer, record = %id, error = %e, "audit record cannot be stored");
-                                    }
-                                },
-                            }
+                        Job::Record { row, done: Some(done) } => {
+                            self.pending.push(row);
+                            waiting.push(done);
                         }
-                        Job::Flush(done) => waiting.push(done),
+                        Job::Record { row, done: None } if self.lost => dropped.push(row.id),
+                        Job::Record { row, done: None } => {
+                            queued_ids.push(row.id);
+                            since_flush = true;
+                            self.pending.push(row);
+                        }
+                        Job::Flush(done) if self.lost => {
+                            self.lost = false;
+                            if !dropped.is_empty() {
+                                tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?dropped, "audit records queued after a failed batch were dropped (a flush reports it)");
+                                dropped.clear();
+                            }
+                            let _ = done.send(Err(AuditError::write(format!(
+                                "records queued for `{}` since the last flush were not stored (a batch failed to commit); append them again",
+                                self.table
+                            ))));
+                        }
+                        Job::Flush(done) => {
+                            since_flush = false;
+                            waiting.push(done);
+                        }
                         Job::Close(done) => {
                             // Later sends fail; what is already queued is still taken below.
                             queue.close();
@@ -313,12 +377,12 @@ impl Writer {
                         }
                     }
                 }
-                if self.rows.len() >= self.batch_size {
+                if self.pending.len() >= self.batch_size {
                     break;
                 }
                 match queue.try_recv() {
                     Ok(job) => next = Some(job),
-                    Err(_) if waiting.is_empty() && closing.is_empty() && self.rows.len() > 0 => {
+                    Err(_) if waiting.is_empty() && closing.is_empty() && !self.pending.is_empty() => {
                         match tokio::time::timeout_at(deadline, queue.recv()).await {
                             Ok(Some(job)) => next = Some(job),
                             _ => break,
@@ -329,75 +393,213 @@ impl Writer {
             }
             let result = self.commit().await;
             if let Err(e) = &result {
-                queue.close();
-                while let Ok(job) = queue.try_recv() {
-                    match job {
-                        Job::Record { row, done: None } => queued_ids.push(row.id),
-                        Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
-                            waiting.push(done);
-                        }
-                    }
+                if since_flush {
+                    self.lost = true;
                 }
-                tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, error = %e, lost = ?queued_ids, "audit batch not committed; the sink stops, and these queued records may be lost");
-                if let Some(conn) = self.conn.take() {
-                    // Broken or not, it must not go back into the pool holding the writer lock.
-                    drop(conn.detach());
+                // Broken or not, the connection is closed: the next batch starts on a new one
+                // and reads the chain's head again (the failed commit may have landed).
+                self.conn = None;
+                self.dedupe = true;
+                if self.stopped {
+                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, error = %e, lost = ?queued_ids, "audit sink stopped; these queued records may be lost");
+                } else {
+                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, error = %e, lost = ?queued_ids, "audit batch not committed (these queued records may be lost); the next batch reconnects");
+                }
+                if !closing.is_empty() {
+                    close_result = result.clone();
                 }
             }
             queued_ids.clear();
             for done in waiting.drain(..) {
                 let _ = done.send(result.clone());
             }
-            if result.is_err() {
+            if self.stopped {
+                queue.close();
+                while let Ok(job) = queue.try_recv() {
+                    match job {
+                        Job::Record { row, done: None } => queued_ids.push(row.id),
+                        Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
+                            let _ = done.send(result.clone());
+                        }
+                    }
+                }
+                if !queued_ids.is_empty() {
+                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?queued_ids, "audit sink stopped; these queued records are lost");
+                }
                 for done in closing.drain(..) {
                     let _ = done.send(result.clone());
                 }
                 return;
             }
         }
-        // Closed, and everything queued before the close is committed.
+        // Closed, and everything queued before the close is taken.
         if let Some(mut conn) = self.conn.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn).await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut conn).await;
+            let _ = conn.close().await;
+        }
+        if self.lost && close_result.is_ok() {
+            close_result = Err(AuditError::write(format!(
+                "records queued for `{}` since the last flush were not stored (a batch failed to commit)",
+                self.table
+            )));
+        }
+        if !dropped.is_empty() {
+            tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?dropped, "audit records queued after a failed batch were dropped");
         }
         for done in closing.drain(..) {
-            let _ = done.send(Ok(()));
+            let _ = done.send(close_result.clone());
         }
     }
 
-    /// Adds `row` as the chain's next row.
-    fn push(&mut self, row: Prepared) -> Result<(), AuditError> {
-        let seq = self.seq + 1;
-        let signed = i64::try_from(seq).map_err(|_| AuditError::write("the writer's chain is full"))?;
-        let hash = chain_hash(&self.writer, seq, &self.prev, row.json.as_bytes());
-        let rows = &mut self.rows;
-        rows.seq.push(signed);
-        rows.prev.push(self.prev.to_vec());
-        rows.hash.push(hash.to_vec());
-        rows.record.push(row.json);
-        rows.id.push(row.id.to_string());
-        rows.time.push(row.time);
-        rows.event.push(row.event);
-        rows.effect.push(row.effect);
-        rows.agent.push(row.agent);
-        rows.action_kind.push(row.action_kind);
-        rows.action_name.push(row.action_name);
-        rows.reason.push(row.reason);
-        self.seq = seq;
-        self.prev = hash;
-        Ok(())
+    /// A new connection for the next batch: takes the writer lock on it again and reads where
+    /// the chain ends. Stops the sink (`stopped`) if another live sink holds the writer id.
+    async fn reconnect(&mut self) -> Result<(), AuditError> {
+        let failed = |e: &dyn fmt::Display| {
+            AuditError::write(format!(
+                "cannot reconnect to `{}` (writer `{}`): {}",
+                self.config.safe_url(),
+                self.writer,
+                scrub(&e.to_string(), &self.config)
+            ))
+        };
+        let options = options(&self.config).map_err(|e| failed(&e))?;
+        let mut conn =
+            match tokio::time::timeout(RECONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return Err(failed(&e)),
+                Err(_) => return Err(failed(&"timed out")),
+            };
+        let setup = tokio::time::timeout(RECONNECT_TIMEOUT, async {
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&self.key)
+                .fetch_one(&mut conn)
+                .await?;
+            if !locked {
+                // The lock is per session: is it the old session of this sink, not yet ended?
+                let old: bool = match self.pid {
+                    Some(pid) => {
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+                            .bind(pid)
+                            .fetch_one(&mut conn)
+                            .await?
+                    }
+                    None => false,
+                };
+                return Ok(Err(old));
+            }
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut conn).await?;
+            let head = read_head(&mut conn, &self.table, &self.writer).await?;
+            Ok::<_, sqlx::Error>(Ok((pid, head)))
+        })
+        .await;
+        let found = match setup {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                let _ = conn.close().await;
+                return Err(failed(&e));
+            }
+            Err(_) => return Err(failed(&"timed out")),
+        };
+        match found {
+            Ok((pid, Ok((seq, prev)))) => {
+                self.conn = Some(conn);
+                self.pid = Some(pid);
+                self.seq = seq;
+                self.prev = prev;
+                tracing::info!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, seq, "reconnected; the chain continues");
+                Ok(())
+            }
+            Ok((_, Err(what))) => {
+                let _ = conn.close().await;
+                Err(AuditError::write(format!(
+                    "writer `{}` in `{}`: the last stored row has {what}",
+                    self.writer, self.table
+                )))
+            }
+            Err(true) => {
+                let _ = conn.close().await;
+                Err(AuditError::write(format!(
+                    "writer `{}`: the previous session still holds the writer lock on `{}`; not reconnected yet",
+                    self.writer, self.table
+                )))
+            }
+            Err(false) => {
+                let _ = conn.close().await;
+                self.stopped = true;
+                Err(AuditError::write(format!(
+                    "writer_id `{}` is in use by another live sink on table `{}`; this sink stops",
+                    self.writer, self.table
+                )))
+            }
+        }
     }
 
-    /// Inserts the batch in one statement (one transaction). An error leaves it uncommitted,
-    /// or (when the connection broke while committing) possibly committed: either way the
-    /// appenders hear of the failure, never a success that did not happen.
+    /// Inserts the pending records as the chain's next rows, in one statement (one
+    /// transaction), after a new connection if the last batch failed. After a failure it first
+    /// skips the records this writer has stored already, so that a record sent again (by a
+    /// spool replaying a batch whose commit landed, or landed in part) is stored once. An error
+    /// leaves the batch uncommitted, or (when the connection broke while committing) possibly
+    /// committed: either way the appenders hear of the failure, never a success that did not
+    /// happen.
     async fn commit(&mut self) -> Result<(), AuditError> {
-        if self.rows.len() == 0 {
+        if self.pending.is_empty() {
             return Ok(());
         }
+        let pending = std::mem::take(&mut self.pending);
+        if self.conn.is_none() {
+            self.reconnect().await?;
+        }
         let Some(conn) = self.conn.as_mut() else { return Err(AuditError::Closed) };
-        let rows = std::mem::take(&mut self.rows);
-        let first = rows.seq.first().copied().unwrap_or_default();
-        let n = rows.len();
+        let failed = |n: usize, first: u64, e: &dyn fmt::Display| {
+            AuditError::write(format!(
+                "batch of {n} records (writer `{}` seq {first}..) not committed to `{}`: {e}",
+                self.writer, self.table
+            ))
+        };
+        let pending = if self.dedupe {
+            let ids: Vec<String> = pending.iter().map(|r| r.id.to_string()).collect();
+            let stored: Vec<(String,)> = sqlx::query_as(&self.stored)
+                .bind(&self.writer)
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| failed(pending.len(), self.seq + 1, &e))?;
+            let mut seen: std::collections::HashSet<uuid::Uuid> =
+                stored.iter().filter_map(|(id,)| uuid::Uuid::parse_str(id).ok()).collect();
+            let before = pending.len();
+            let fresh: Vec<Prepared> = pending.into_iter().filter(|r| seen.insert(r.id)).collect();
+            if fresh.len() < before {
+                tracing::info!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, skipped = before - fresh.len(), "records already stored were not stored again");
+            }
+            fresh
+        } else {
+            pending
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let first = self.seq + 1;
+        let n = pending.len();
+        let mut rows = Rows::default();
+        let (mut seq, mut prev) = (self.seq, self.prev);
+        for row in pending {
+            seq += 1;
+            let signed = i64::try_from(seq).map_err(|_| AuditError::write("the writer's chain is full"))?;
+            let hash = chain_hash(&self.writer, seq, &prev, row.json.as_bytes());
+            rows.seq.push(signed);
+            rows.prev.push(prev.to_vec());
+            rows.hash.push(hash.to_vec());
+            rows.record.push(row.json);
+            rows.id.push(row.id.to_string());
+            rows.time.push(row.time);
+            rows.event.push(row.event);
+            rows.effect.push(row.effect);
+            rows.agent.push(row.agent);
+            rows.action_kind.push(row.action_kind);
+            rows.action_name.push(row.action_name);
+            rows.reason.push(row.reason);
+            prev = hash;
+        }
         let result = sqlx::query(&self.insert)
             .bind(&self.writer)
             .bind(&rows.seq)
@@ -412,21 +614,21 @@ impl Writer {
             .bind(&rows.action_kind)
             .bind(&rows.action_name)
             .bind(&rows.reason)
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await;
-        self.rows.clear();
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.seq = seq;
+                self.prev = prev;
+                Ok(())
+            }
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
                 Err(AuditError::write(format!(
                     "writer `{}` seq {first}..: already stored in `{}`; another sink writes as this writer id",
                     self.writer, self.table
                 )))
             }
-            Err(e) => Err(AuditError::write(format!(
-                "batch of {n} records (writer `{}` seq {first}..) not committed to `{}`: {e}",
-                self.writer, self.table
-            ))),
+            Err(e) => Err(failed(n, first, &e)),
         }
     }
 }
