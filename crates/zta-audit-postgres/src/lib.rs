@@ -15,10 +15,18 @@
 //! Appends go into a bounded queue; one task per sink takes them in batches and inserts each
 //! batch in one transaction (one multi-row `INSERT ... SELECT FROM UNNEST` with bind
 //! parameters): a group commit. A [`Durability::Flushed`](zta_core::Durability::Flushed) append
-//! and [`flush`](zta_core::AuditSink::flush) return only once their batch committed. A batch
-//! that fails to commit stops the sink: every later append fails (so the guard denies), and
-//! the ids of the queued records that may be lost are logged. A sink opened again with the same
-//! writer id continues the chain from the last stored row.
+//! and [`flush`](zta_core::AuditSink::flush) return only once their batch committed.
+//!
+//! A batch that fails to commit (the connection was cut, the server is down) fails its waiting
+//! `Flushed` appends and flushes (so a required sink denies), and the ids of its queued records
+//! are logged as possibly lost; queued records taken after it are dropped until a flush, which
+//! fails, so a sender that appends again (a spool) keeps its order. The sink does not stop: the
+//! next batch opens a new connection, takes the writer lock again (if another live sink holds
+//! it now, the sink stops with an error that says so) and re-reads where the chain ends, since
+//! the failed commit may have landed. From then on each batch skips the records this writer
+//! has stored already (by record id, before hashing, so the chain stays gapless): a record
+//! sent again is stored exactly once. A sink opened again with the same writer id continues
+//! the chain from the last stored row, and skips stored records the same way.
 //!
 //! The schema comes from migrations embedded in the crate (see [`migrate`]), run at startup
 //! under PostgreSQL advisory locks so that processes starting together do not race.

@@ -27,8 +27,10 @@ enum Job {
 /// An [`AuditSink`] that inserts records into a PostgreSQL table in group-committed batches,
 /// each writer with its own hash chain.
 ///
-/// Refuses (with [`AuditError::Closed`]) every append after [`close`](Self::close) or after a
-/// batch failed to commit; refuses to open on a writer id another live sink holds.
+/// A batch that fails to commit fails its waiters and the next batch reconnects (see the crate
+/// docs). Refuses (with [`AuditError::Closed`]) every append after [`close`](Self::close), or
+/// after another live sink took its writer id; refuses to open on a writer id another live
+/// sink holds.
 pub struct PostgresSink {
     jobs: mpsc::Sender<Job>,
     writer: String,

@@ -13,5 +13,6 @@ mod entra_tokens_pass_the_guard;
 mod ldap_accounts_pass_the_guard;
 mod nats_audit_gets_every_decision;
 mod postgres_audit_gets_every_decision;
+mod postgres_cut_is_spooled_and_replayed;
 mod redis_state_is_shared_by_replicas;
 mod suspended_agent_is_shut_out;
