@@ -6,25 +6,8 @@ use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use zta_audit_jsonl::{JsonlConfig, JsonlSink};
-use zta_core::{
-    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthMethod, Basis, Decision, Determining,
-    Durability, Effect, PolicyDigest, Resource,
-};
-
-fn record(i: u64) -> AuditRecord {
-    let mut determining = Determining::new();
-    determining.push(Arc::from("allow-research-tools"));
-    let decision = Decision::new(Basis::Permitted, determining, PolicyDigest([7; 32]));
-    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
-    r.note_decision(&decision);
-    r.agent_id = Some(AgentId::new("research-agent-7").unwrap());
-    r.auth_method = Some(AuthMethod::AgentKey);
-    r.on_behalf_of = vec!["alice@example.com".into()];
-    r.action = Some(Action::tool_call("web_search"));
-    r.resource = Some(Resource::new("document", format!("doc-{i}")));
-    r.latency_us = Some(42);
-    r
-}
+use zta_core::{AuditSink, Durability};
+use zta_testkit::audit::typical_record;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -41,7 +24,7 @@ fn bench(c: &mut Criterion) {
             let sink = sink.clone();
             async move {
                 for i in 0..QUEUED {
-                    sink.append(record(i), Durability::Queued).await.unwrap();
+                    sink.append(typical_record(i), Durability::Queued).await.unwrap();
                 }
                 sink.flush().await.unwrap();
             }
@@ -60,7 +43,9 @@ fn bench(c: &mut Criterion) {
                         let sink = sink.clone();
                         tokio::spawn(async move {
                             for i in 0..PER_TASK {
-                                sink.append(record(t * PER_TASK + i), Durability::Flushed).await.unwrap();
+                                sink.append(typical_record(t * PER_TASK + i), Durability::Flushed)
+                                    .await
+                                    .unwrap();
                             }
                         })
                     })

@@ -15,25 +15,8 @@ use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use zta_audit_nats::{NatsConfig, NatsSink};
-use zta_core::{
-    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthMethod, Basis, Decision, Determining,
-    Durability, Effect, PolicyDigest, Resource,
-};
-
-fn record(i: u64) -> AuditRecord {
-    let mut determining = Determining::new();
-    determining.push(Arc::from("allow-research-tools"));
-    let decision = Decision::new(Basis::Permitted, determining, PolicyDigest([7; 32]));
-    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
-    r.note_decision(&decision);
-    r.agent_id = Some(AgentId::new("research-agent-7").unwrap());
-    r.auth_method = Some(AuthMethod::AgentKey);
-    r.on_behalf_of = vec!["alice@example.com".into()];
-    r.action = Some(Action::tool_call("web_search"));
-    r.resource = Some(Resource::new("document", format!("doc-{i}")));
-    r.latency_us = Some(42);
-    r
-}
+use zta_core::{AuditSink, Durability};
+use zta_testkit::audit::typical_record;
 
 fn bench(c: &mut Criterion) {
     let url = std::env::var("ZTA_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
@@ -53,7 +36,7 @@ fn bench(c: &mut Criterion) {
             let sink = sink.clone();
             async move {
                 for i in 0..QUEUED {
-                    sink.append(record(i), Durability::Queued).await.unwrap();
+                    sink.append(typical_record(i), Durability::Queued).await.unwrap();
                 }
                 sink.flush().await.unwrap();
             }

@@ -22,28 +22,11 @@ use std::{
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sqlx::{Connection, PgConnection};
 use zta_audit_postgres::{PostgresConfig, PostgresSink};
-use zta_core::{
-    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthMethod, Basis, Decision, Determining,
-    Durability, Effect, PolicyDigest, Resource,
-};
+use zta_core::{AuditSink, Durability};
+use zta_testkit::audit::typical_record;
 
 const TASKS: u64 = 4;
 const PER_TASK: u64 = 25_000;
-
-fn record(i: u64) -> AuditRecord {
-    let mut determining = Determining::new();
-    determining.push(Arc::from("allow-research-tools"));
-    let decision = Decision::new(Basis::Permitted, determining, PolicyDigest([7; 32]));
-    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
-    r.note_decision(&decision);
-    r.agent_id = Some(AgentId::new("research-agent-7").unwrap());
-    r.auth_method = Some(AuthMethod::AgentKey);
-    r.on_behalf_of = vec!["alice@example.com".into()];
-    r.action = Some(Action::tool_call("web_search"));
-    r.resource = Some(Resource::new("document", format!("doc-{i}")));
-    r.latency_us = Some(42);
-    r
-}
 
 async fn burst(sink: &Arc<PostgresSink>) {
     let tasks: Vec<_> = (0..TASKS)
@@ -51,7 +34,7 @@ async fn burst(sink: &Arc<PostgresSink>) {
             let sink = sink.clone();
             tokio::spawn(async move {
                 for i in 0..PER_TASK {
-                    sink.append(record(t * PER_TASK + i), Durability::Queued).await.unwrap();
+                    sink.append(typical_record(t * PER_TASK + i), Durability::Queued).await.unwrap();
                 }
             })
         })

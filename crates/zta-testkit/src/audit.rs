@@ -72,6 +72,23 @@ pub async fn run_all<B: AuditBackend>(backend: &B) {
     closed_sink_refuses_appends(backend).await;
 }
 
+/// A typical authorization record, the `i`th of a run (its resource id is `doc-<i>`): what the
+/// audit sinks' throughput benchmarks append.
+pub fn typical_record(i: u64) -> AuditRecord {
+    let mut determining = Determining::new();
+    determining.push(Arc::from("allow-research-tools"));
+    let decision = Decision::new(Basis::Permitted, determining, PolicyDigest([7; 32]));
+    let mut r = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
+    r.note_decision(&decision);
+    r.agent_id = AgentId::new("research-agent-7").ok();
+    r.auth_method = Some(AuthMethod::AgentKey);
+    r.on_behalf_of = vec!["alice@example.com".into()];
+    r.action = Some(Action::tool_call("web_search"));
+    r.resource = Some(Resource::new("document", format!("doc-{i}")));
+    r.latency_us = Some(42);
+    r
+}
+
 /// Records with every field set, in every variant: each [`AuditEvent`], [`Basis`] (so both
 /// effects), [`AuthMethod`] and action kind; delegation chains, several determining rules,
 /// resource attributes, detail maps with nested objects, arrays, `null`, booleans, `u64::MAX`,
