@@ -1,8 +1,8 @@
-//! The Python virtual environment of the MCP gateway's end-to-end test
-//! (`crates/zta-adapter-mcp/tests/python`): AutoGen with its MCP client, exactly the packages and
-//! versions of `xtask/python/requirements-mcp.txt` (hash-checked), in
-//! `<target>/zta-services/python/mcp-venv`. The tests run its interpreter, which `ZTA_TEST_PYTHON`
-//! names.
+//! The Python virtual environment of the end-to-end tests: the MCP gateway's
+//! (`crates/zta-adapter-mcp/tests/python`: AutoGen with its MCP client) and the Python client's
+//! (`clients/python`: AutoGen and CrewAI), exactly the packages and versions of
+//! `xtask/python/requirements.txt` (hash-checked), in `<target>/zta-services/python/venv`. The
+//! tests run its interpreter, which `ZTA_TEST_PYTHON` names.
 //!
 //! A venv is made with the machine's `python3 -m venv` and stamped with the requirements it got
 //! (`zta-requirements.txt` inside it); one whose stamp equals the requirements file is reused,
@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use crate::services::require;
 
 /// The pinned packages, relative to the workspace root.
-const REQUIREMENTS: &str = "xtask/python/requirements-mcp.txt";
+const REQUIREMENTS: &str = "xtask/python/requirements.txt";
 
 /// The Python the pins are for: some of their wheels (and so their hashes) are CPython 3.11's.
 const PYTHON_VERSION: &str = "3.11";
@@ -36,20 +36,20 @@ const STAMP: &str = "zta-requirements.txt";
 /// Makes sure the venv exists with the pinned packages, making it when it is missing or was made
 /// from other pins; the path of its `python`, absolute (the tests run in their crates' directories).
 pub(crate) fn ensure() -> Result<PathBuf> {
-    let venv = crate::services::state_dir()?.join("python").join("mcp-venv");
+    let venv = crate::services::state_dir()?.join("python").join("venv");
     let venv = std::path::absolute(&venv).with_context(|| format!("resolving {}", venv.display()))?;
     let python = venv.join("bin").join("python");
     let requirements = fs::read_to_string(REQUIREMENTS).with_context(|| format!("reading {REQUIREMENTS}"))?;
     let stamp = venv.join(STAMP);
     if fs::read_to_string(&stamp).is_ok_and(|made_from| made_from == requirements) && runs(&python) {
         println!(
-            "xtask: Python venv for the MCP tests already set up (ZTA_TEST_PYTHON={})",
+            "xtask: Python venv for the end-to-end tests already set up (ZTA_TEST_PYTHON={})",
             python.display()
         );
         return Ok(python);
     }
     let started = Instant::now();
-    require("python3", &["--version"], "the MCP end-to-end tests", PYTHON)?;
+    require("python3", &["--version"], "the Python end-to-end tests", PYTHON)?;
     check_version()?;
     match fs::remove_dir_all(&venv) {
         Err(e) if e.kind() != ErrorKind::NotFound => {
@@ -60,7 +60,7 @@ pub(crate) fn ensure() -> Result<PathBuf> {
     let made = output(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
     if !made.status.success() {
         bail!(
-            "`python3 -m venv {}` failed ({}), so the MCP end-to-end tests have no Python; it needs \
+            "`python3 -m venv {}` failed ({}), so the Python end-to-end tests have no Python; it needs \
              Python's venv module with ensurepip: install {PYTHON}. It said:\n{}",
             venv.display(),
             made.status,
@@ -87,19 +87,19 @@ pub(crate) fn ensure() -> Result<PathBuf> {
     }
     // What the test script imports: a venv that cannot is not stamped, and is made anew next time.
     let imports = output(
-        Command::new(&python).args(["-c", "import autogen_agentchat, autogen_ext.tools.mcp, mcp"]),
+        Command::new(&python).args(["-c", "import autogen_agentchat, autogen_ext.tools.mcp, mcp, crewai.hooks"]),
         "the venv's python",
     )?;
     if !imports.status.success() {
         bail!(
-            "the packages of {REQUIREMENTS} are installed in {}, but AutoGen's MCP client does not import:\n{}",
+            "the packages of {REQUIREMENTS} are installed in {}, but AutoGen's MCP client or CrewAI's hooks do not import:\n{}",
             venv.display(),
             String::from_utf8_lossy(&imports.stderr).trim()
         );
     }
     fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
     println!(
-        "xtask: Python venv for the MCP tests ready in {:.1}s (ZTA_TEST_PYTHON={})",
+        "xtask: Python venv for the end-to-end tests ready in {:.1}s (ZTA_TEST_PYTHON={})",
         started.elapsed().as_secs_f64(),
         python.display()
     );
@@ -115,7 +115,7 @@ fn check_version() -> Result<()> {
     let version = String::from_utf8_lossy(&asked.stdout).trim().to_owned();
     if version != PYTHON_VERSION {
         bail!(
-            "the MCP end-to-end tests need python3 to be Python {PYTHON_VERSION}, the Python whose wheels \
+            "the Python end-to-end tests need python3 to be Python {PYTHON_VERSION}, the Python whose wheels \
              {REQUIREMENTS} pins, and it is {}; install {PYTHON}, or make the pins anew for this one as \
              the file's header says",
             if version.is_empty() { "something that does not say its version" } else { &version }

@@ -11,6 +11,7 @@ mod demo_log_verifies_and_tampering_is_named;
 mod entra_tokens_from_the_cli;
 mod gateway_serves_mcp_behind_tokens;
 mod ldap_accounts_from_the_cli;
+mod python_client_checks_crewai_and_autogen;
 mod readme_walk_runs_from_keygen_to_audit_verify;
 mod secrets_are_read_from_files_or_stdin;
 mod serve_answers_authzen_and_stops_cleanly;
