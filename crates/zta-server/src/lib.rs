@@ -17,6 +17,23 @@
 //! answer is `{"decision": bool, "context": {"id": <request id>, "reason": <safe reason>}}`; a
 //! request that is not an evaluation at all (malformed JSON, a missing subject or action) is
 //! `400`, a body over the limit `413`.
+//!
+//! The native API covers what AuthZEN does not, each call audited by the guard:
+//!
+//! | call | body | answer |
+//! |---|---|---|
+//! | `POST /zta/v1/login` | a primary credential (`{"assertion": ...}`, ...) | a session pair |
+//! | `POST /zta/v1/refresh` | `{"refresh_token": ...}` | the next pair (a replay is `401` and ends the family) |
+//! | `POST /zta/v1/revoke` | `{"token": ...}` | that token revoked (holding it is the right to) |
+//! | `POST /zta/v1/introspect` | `{"token": ...}` | `{"active": true, "agent_id", "auth_method", "exp"}` or `{"active": false}` |
+//! | `POST /zta/v1/agents/{id}/revoke` | `{"reason": ...}` (optional) | the agent's sessions ended: by itself or an operator |
+//! | `POST /zta/v1/agents/{id}/suspend`, `.../reinstate` | the same | operators only |
+//!
+//! Operators are the agents listed in [`ServerConfig::operators`], proving it with their own
+//! credential in `Authorization: Bearer`; with none listed, suspend and reinstate are `403`.
+//! Errors are `{"error": <safe reason>, "request_id": <audit record id>}`: `400` for a body
+//! that is not the call's, `401` for a credential that does not hold, `403` for a caller that
+//! may not, `413` over the body limit, `503` when a backend failed.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -31,6 +48,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zta_core::{Action, ActionKind, AgentId, Credential, Guard, Request, Resource};
+
+mod native;
 
 /// Settings of the service (`server:` in `zta.yaml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +69,10 @@ pub struct ServerConfig {
     /// Most evaluations in one batch (default 64); more is `400`.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// The agents that may suspend and reinstate agents, and revoke any agent's sessions,
+    /// proving it with their own bearer credential (default none: those calls are `403`).
+    #[serde(default)]
+    pub operators: Vec<AgentId>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -69,6 +92,7 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: default_max_body(),
             max_batch: default_max_batch(),
+            operators: Vec::new(),
         }
     }
 }
@@ -78,14 +102,20 @@ struct Shared {
     guard: Guard,
     base: String,
     max_batch: usize,
+    operators: Vec<AgentId>,
 }
 
 /// The service's routes around `guard`.
 pub fn router(guard: Guard, config: &ServerConfig) -> Router {
     let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
-    let shared =
-        Arc::new(Shared { guard, base: base.trim_end_matches('/').to_owned(), max_batch: config.max_batch });
+    let shared = Arc::new(Shared {
+        guard,
+        base: base.trim_end_matches('/').to_owned(),
+        max_batch: config.max_batch,
+        operators: config.operators.clone(),
+    });
     Router::new()
+        .merge(native::routes())
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
         .route("/.well-known/authzen-configuration", get(metadata))

@@ -1,3 +1,7 @@
 //! The integration tests of `zta-server`, one module per behaviour, linked into one binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod authzen_evaluations;
+mod common;
+mod operators_suspend_and_reinstate;
+mod sessions_over_the_native_api;
