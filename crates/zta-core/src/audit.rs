@@ -262,6 +262,12 @@ pub trait AuditSink: Send + Sync + Debug + 'static {
 
     /// Waits until every record taken so far is durable.
     async fn flush(&self) -> Result<(), AuditError>;
+
+    /// Whether the sink takes records now: a cheap probe for readiness checks (it writes
+    /// nothing). The default says it does; a sink that can tell it has stopped says so.
+    async fn ready(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

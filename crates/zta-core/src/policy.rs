@@ -26,4 +26,10 @@ pub trait PolicyEngine: Send + Sync + Debug + 'static {
 
     /// The digest of the policy set now in force.
     fn digest(&self) -> PolicyDigest;
+
+    /// Whether the engine can decide now: a cheap probe for readiness checks, never on the
+    /// request path. The default can (an engine that is built has a policy in force).
+    fn ready(&self) -> Result<(), PolicyError> {
+        Ok(())
+    }
 }

@@ -120,6 +120,12 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// Claims the one-time id `id` until `until`. `true` the first time, `false` on every
     /// later claim before `until`: a replay.
     async fn claim_once(&self, id: &str, until: OffsetDateTime) -> Result<bool, StateError>;
+
+    /// Whether the store answers now: a cheap probe for readiness checks (a shared store
+    /// pings its server). The default, for a store in this process, always does.
+    async fn ready(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// In-process [`StateStore`]. Expired entries are purged as new ones arrive, so memory stays

@@ -243,6 +243,12 @@ impl StateStore for RedisStateStore {
         self.run("reinstate", |mut con| async move { cmd.query_async::<()>(&mut con).await }).await
     }
 
+    /// `PING`, within the timeout: on a failure the next call starts on a fresh connection, as
+    /// every other operation does.
+    async fn ready(&self) -> Result<(), StateError> {
+        self.run("ping", |mut con| async move { redis::cmd("PING").query_async::<()>(&mut con).await }).await
+    }
+
     async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
         let cmd = redis::cmd("EXISTS").arg(self.agent_key(agent, "suspended")).to_owned();
         self.run("is_suspended", |mut con| async move { cmd.query_async::<bool>(&mut con).await }).await

@@ -29,6 +29,7 @@ async fn suspended_agent_of_own_user(
 async fn the_call_after_a_dropped_connection_reconnects() {
     let prefix = common::unique_prefix("reconnect");
     let (mut admin, user, store, agent) = suspended_agent_of_own_user(&prefix).await;
+    store.ready().await.unwrap();
 
     for round in 0..3 {
         let killed: i64 = redis::cmd("CLIENT")

@@ -1,6 +1,6 @@
 //! A Redis that cannot be reached fails closed: building with `connect` is an error, and a
 //! store built without connecting answers every operation with a `StateError` (never a
-//! "not revoked" or "not suspended"). Bad settings are refused before any connection.
+//! "not revoked" or "not suspended"), its readiness probe included. Bad settings are refused before any connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
@@ -41,6 +41,7 @@ async fn every_operation_on_an_unreachable_server_is_a_state_error() {
         store.failures("agent").await.err(),
         store.clear_failures("agent").await.err(),
         store.claim_once("jti", until).await.err(),
+        store.ready().await.err(),
     ];
     for (i, error) in errors.iter().enumerate() {
         let error = error.as_ref().unwrap_or_else(|| panic!("operation {i} succeeded without a server"));
