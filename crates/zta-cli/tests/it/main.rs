@@ -10,6 +10,7 @@ mod credential_commands_make_what_the_cli_reads;
 mod demo_log_verifies_and_tampering_is_named;
 mod entra_tokens_from_the_cli;
 mod gateway_serves_mcp_behind_tokens;
+mod kubernetes_manifest_config_loads;
 mod ldap_accounts_from_the_cli;
 mod python_client_checks_crewai_and_autogen;
 mod readme_walk_runs_from_keygen_to_audit_verify;
