@@ -1,6 +1,10 @@
 //! The guard as an HTTP service any language can call: the OpenID AuthZEN Authorization API
 //! 1.0 (`POST /access/v1/evaluation`, `POST /access/v1/evaluations`,
-//! `GET /.well-known/authzen-configuration`) and `GET /healthz`.
+//! `GET /.well-known/authzen-configuration`), a native API for sessions and operators (below),
+//! and for the platform `GET /healthz` (the process answers), `GET /readyz` (`503` with the
+//! failing parts while the policy, the state store or the audit sink fails its probe) and
+//! `GET /metrics` (Prometheus text: `zta_decisions_total` by effect and reason,
+//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`).
 //!
 //! The subject carries the agent's own credential in `subject.properties.credential`, in the
 //! JSON shape of [`Credential`] (`{"bearer": ...}`, ...); the guard verifies it on every
@@ -35,7 +39,7 @@
 //! that is not the call's, `401` for a credential that does not hold, `403` for a caller that
 //! may not, `413` over the body limit, `503` when a backend failed.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Json, Router,
@@ -49,6 +53,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zta_core::{Action, ActionKind, AgentId, Credential, Guard, Request, Resource};
 
+use crate::metrics::Outcome;
+
+mod metrics;
 mod native;
 
 /// Settings of the service (`server:` in `zta.yaml`).
@@ -103,6 +110,7 @@ struct Shared {
     base: String,
     max_batch: usize,
     operators: Vec<AgentId>,
+    metrics: metrics::Metrics,
 }
 
 /// The service's routes around `guard`.
@@ -113,6 +121,7 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         base: base.trim_end_matches('/').to_owned(),
         max_batch: config.max_batch,
         operators: config.operators.clone(),
+        metrics: metrics::Metrics::default(),
     });
     Router::new()
         .merge(native::routes())
@@ -120,6 +129,8 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         .route("/access/v1/evaluations", post(evaluations))
         .route("/.well-known/authzen-configuration", get(metadata))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(shared)
 }
@@ -145,6 +156,37 @@ pub async fn serve_on(
     let app = router(guard.clone(), config);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     guard.audit_sink().flush().await.map_err(std::io::Error::other)
+}
+
+/// `503` with the parts that fail their probe while the policy, the state store or the audit
+/// sink is unusable; `200` otherwise. What failed is logged, not shown.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let guard = &shared.guard;
+    let (state, audit) = tokio::join!(guard.state_store().ready(), guard.audit_sink().ready());
+    let mut failing = Vec::new();
+    if let Err(e) = guard.policy_engine().ready() {
+        tracing::warn!(error = %e, "not ready: policy");
+        failing.push("policy");
+    }
+    if let Err(e) = state {
+        tracing::warn!(error = %e, "not ready: state store");
+        shared.metrics.state_error();
+        failing.push("state_store");
+    }
+    if let Err(e) = audit {
+        tracing::warn!(error = %e, "not ready: audit sink");
+        failing.push("audit_sink");
+    }
+    if failing.is_empty() {
+        Json(json!({ "ready": true })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "failing": failing }))).into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    ([content_type], shared.metrics.render()).into_response()
 }
 
 async fn metadata(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -235,7 +277,7 @@ async fn evaluation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
         Ok(parts) => parts,
         Err(message) => return bad_request(message),
     };
-    match decide(&shared.guard, parts).await {
+    match decide(&shared, parts).await {
         Ok(answer) => Json(answer).into_response(),
         Err(message) => bad_request(message),
     }
@@ -247,7 +289,7 @@ async fn evaluations(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
         Err(message) => return bad_request(message),
     };
     if batch.evaluations.is_empty() {
-        return match decide(&shared.guard, batch.defaults).await {
+        return match decide(&shared, batch.defaults).await {
             Ok(answer) => Json(answer).into_response(),
             Err(message) => bad_request(message),
         };
@@ -264,7 +306,7 @@ async fn evaluations(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
     let semantic = batch.options.evaluations_semantic;
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
-        let answer = match decide(&shared.guard, item).await {
+        let answer = match decide(&shared, item).await {
             Ok(answer) => answer,
             Err(message) => return bad_request(message),
         };
@@ -303,26 +345,33 @@ fn missing(parts: &Parts) -> Option<&'static str> {
 
 /// Decides one evaluation through the guard. `Err` only for a request that cannot be an
 /// evaluation; every other failure, the credential's included, is a denial the guard audited.
-async fn decide(guard: &Guard, parts: Parts) -> Result<Value, String> {
+async fn decide(shared: &Shared, parts: Parts) -> Result<Value, String> {
+    let started = Instant::now();
     if let Some(message) = missing(&parts) {
         return Err(message.to_owned());
     }
     let (Some(subject), Some(action)) = (parts.subject, parts.action) else {
         return Err("`subject` and `action` are required".to_owned());
     };
+    let refuse = |reason: &str| {
+        shared.metrics.decided(Outcome::InvalidRequest, started.elapsed());
+        Ok(deny(None, reason))
+    };
     let request = match request(action, parts.resource, parts.context.unwrap_or_default()) {
         Ok(request) => request,
-        Err(reason) => return Ok(deny(None, &reason)),
+        Err(reason) => return refuse(&reason),
     };
+    let guard = &shared.guard;
     // No credential still goes through the guard, which refuses and audits it.
     let credential = subject.properties.credential.unwrap_or_else(|| Credential::bearer(""));
     let outcome = match subject.id {
         Some(id) => match AgentId::new(&id) {
             Ok(named) => guard.check_as(&credential, &named, request).await,
-            Err(_) => return Ok(deny(None, "`subject.id` is not a valid agent id")),
+            Err(_) => return refuse("`subject.id` is not a valid agent id"),
         },
         None => guard.check(&credential, request).await,
     };
+    shared.metrics.decided(Outcome::of(&outcome), started.elapsed());
     Ok(match outcome {
         Ok(permit) => json!({ "decision": true, "context": { "id": permit.request_id().to_string() } }),
         Err(denied) => deny(Some(denied.request_id().to_string()), &denied.reason().to_string()),

@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use serde_json::Value;
 use zta::{
-    AgentId, Credential, Guard, MemoryStateStore, StateStore,
+    AgentId, AuditSink, Credential, Guard, MemoryStateStore, StateStore,
     audit::jsonl::{JsonlConfig, JsonlSink},
     identity::static_agents::{AgentEntry, AgentKey, StaticConfig, StaticProvider},
     policy::PolicySet,
@@ -51,6 +51,16 @@ impl Service {
     }
 
     pub(crate) async fn with_state(config: ServerConfig, state: Arc<dyn StateStore>) -> Self {
+        Self::with_parts(config, state, None).await
+    }
+
+    /// A service on `state`, auditing to `sink` (default: a JSON Lines log in a temporary
+    /// directory, which [`records`](Self::records) reads).
+    pub(crate) async fn with_parts(
+        config: ServerConfig,
+        state: Arc<dyn StateStore>,
+        sink: Option<Arc<dyn AuditSink>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut agents = StaticConfig::new("aud");
         let mut keys = Vec::new();
@@ -67,7 +77,7 @@ impl Service {
         )
         .unwrap();
         let audit = dir.path().join("audit");
-        let sink = Arc::new(JsonlSink::open(JsonlConfig::new(&audit)).unwrap());
+        let sink = sink.unwrap_or_else(|| Arc::new(JsonlSink::open(JsonlConfig::new(&audit)).unwrap()));
         let guard = Guard::builder(Arc::new(PolicySet::from_yaml(POLICY).unwrap()), sink)
             .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
             .token_authority(Arc::new(tokens))
@@ -112,6 +122,13 @@ impl Service {
             request = request.bearer_auth(token);
         }
         answer(request.send().await.unwrap()).await
+    }
+
+    /// `GET path`: the status, the content type and the body as text.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String, String) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        (response.status().as_u16(), content_type, response.text().await.unwrap())
     }
 
     /// The audit records written so far, in order (after a flush).

@@ -4,4 +4,5 @@
 mod authzen_evaluations;
 mod common;
 mod operators_suspend_and_reinstate;
+mod readiness_and_metrics;
 mod sessions_over_the_native_api;
