@@ -10,9 +10,9 @@ use serde_json::Value;
 /// Crates allowed to depend on several zta crates.
 const COMBINERS: &[&str] = &["zta", "zta-cli", "zta-testkit", "xtask"];
 
-/// Shared plumbing (key encodings and JOSE, positioned documents): no backend logic, so any
-/// backend may build on it instead of keeping its own copy.
-const PLUMBING: &[&str] = &["zta-crypto", "zta-source"];
+/// Shared plumbing (key encodings and JOSE, positioned documents, the audit hash chain): no
+/// backend logic, so any backend may build on it instead of keeping its own copy.
+const PLUMBING: &[&str] = &["zta-audit-chain", "zta-crypto", "zta-source"];
 
 pub(crate) fn check() -> Result<()> {
     let out = Command::new("cargo")

@@ -33,13 +33,5 @@ const DOMAIN: &[u8] = b"zta-audit-nats/v1\n";
 
 /// The chain hash of one message.
 fn chain_hash(writer: &str, seq: u64, prev: &[u8; 32], record: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(DOMAIN);
-    h.update(writer.as_bytes());
-    h.update([0]);
-    h.update(seq.to_be_bytes());
-    h.update(prev);
-    h.update(record);
-    h.finalize().into()
+    zta_audit_chain::link_hash(DOMAIN, writer, seq, prev, record)
 }
