@@ -17,10 +17,10 @@ use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
 
 use crate::{
-    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthzRequest, Basis, Credential,
-    Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, MemoryStateStore, Obligation,
-    PolicyEngine, PolicyError, Principal, Request, RequestError, SessionTokens, StateError, StateStore,
-    TokenAuthority,
+    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthMethod, AuthzRequest, Basis,
+    Credential, Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, MemoryStateStore,
+    Obligation, PolicyEngine, PolicyError, Principal, Request, RequestError, SessionTokens, StateError,
+    StateStore, TokenAuthority,
 };
 
 /// Proof that one request was authenticated, authorized and audited. Only the guard creates
@@ -310,7 +310,7 @@ impl Guard {
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
         let (request_id, time, span) = stamp(&request);
-        self.check_inner(request_id, time, credential, None, request).instrument(span)
+        self.check_inner(request_id, time, credential, Subject::Proven, request).instrument(span)
     }
 
     /// [`check`](Self::check) for a protocol whose request names its subject (AuthZEN's
@@ -322,7 +322,26 @@ impl Guard {
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
         let (request_id, time, span) = stamp(&request);
-        self.check_inner(request_id, time, credential, Some(subject), request).instrument(span)
+        self.check_inner(request_id, time, credential, Subject::Named(subject), request).instrument(span)
+    }
+
+    /// [`check`](Self::check) for `subject` as a trusted enforcement point vouches for it,
+    /// without the subject's own credential (a gateway that authenticated the agent itself).
+    /// `credential` is the enforcement point's own, and the agent it proves must be one of
+    /// `trusted`; otherwise the request is denied, and audited naming that caller. The subject
+    /// is decided with [`AuthMethod::Asserted`] (policies can tell), the caller as its issuer,
+    /// no roles or groups (nothing verified them) and the segment its identity provider knows;
+    /// a suspended subject is denied. The audit record names the caller in `asserted_by`.
+    pub fn check_asserted<'a>(
+        &'a self,
+        credential: &'a Credential,
+        trusted: &'a [AgentId],
+        subject: &'a AgentId,
+        request: Request,
+    ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
+        let (request_id, time, span) = stamp(&request);
+        let subject = Subject::Asserted { subject, trusted };
+        self.check_inner(request_id, time, credential, subject, request).instrument(span)
     }
 
     async fn check_inner(
@@ -330,7 +349,7 @@ impl Guard {
         request_id: Uuid,
         time: OffsetDateTime,
         credential: &Credential,
-        subject: Option<&AgentId>,
+        subject: Subject<'_>,
         request: Request,
     ) -> Result<Permit, Denied> {
         let started = Instant::now();
@@ -338,14 +357,19 @@ impl Guard {
         // append: this future is moved on every call, and its size is what that costs.
         let (record, durability, verdict) = {
             // A refused agent's principal travels with the error, so the record names it.
+            let mut asserted_by = None;
             let principal = match self.authenticate_at(credential, time).await {
-                Ok(principal) => match self.refuse_suspended(&principal.agent_id).await {
-                    Ok(()) if subject.is_some_and(|s| *s != principal.agent_id) => Err((
+                Ok(principal) => match (self.refuse_suspended(&principal.agent_id).await, subject) {
+                    (Err(e), _) => Err((e, Some(principal))),
+                    (Ok(()), Subject::Named(s)) if *s != principal.agent_id => Err((
                         AuthError::invalid("the request's subject is not the agent the credential proves"),
                         Some(principal),
                     )),
-                    Ok(()) => Ok(principal),
-                    Err(e) => Err((e, Some(principal))),
+                    (Ok(()), Subject::Proven | Subject::Named(_)) => Ok(principal),
+                    (Ok(()), Subject::Asserted { subject, trusted }) => {
+                        asserted_by = Some(principal.agent_id.clone());
+                        self.asserted(principal, subject, trusted, time).await
+                    }
                 },
                 Err(e) => Err((e, None)),
             };
@@ -358,6 +382,9 @@ impl Guard {
             record.action = Some(request.action.clone());
             record.resource = request.resource.clone();
             record.target_agent = request.target_agent.clone();
+            if let Some(caller) = asserted_by {
+                record.detail.insert("asserted_by".to_owned(), caller.as_str().into());
+            }
             let verdict = match principal {
                 Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
                 Err((e, refused)) => {
@@ -399,6 +426,40 @@ impl Guard {
                 );
                 Err(denied)
             }
+        }
+    }
+
+    /// The principal of `subject` as the enforcement point `caller` asserts it, if `caller` is
+    /// one of `trusted` and `subject` is not suspended. A refusal carries the principal the
+    /// record names: the caller when it may not assert, else the subject.
+    async fn asserted(
+        &self,
+        caller: Arc<Principal>,
+        subject: &AgentId,
+        trusted: &[AgentId],
+        time: OffsetDateTime,
+    ) -> Result<Arc<Principal>, (AuthError, Option<Arc<Principal>>)> {
+        if !trusted.contains(&caller.agent_id) {
+            let detail = format!(
+                "`{}` is not a trusted enforcement point and may not assert subject `{subject}`",
+                caller.agent_id
+            );
+            return Err((AuthError::invalid(detail), Some(caller)));
+        }
+        let mut principal = Principal::new(
+            subject.clone(),
+            caller.agent_id.as_str(),
+            AuthMethod::Asserted,
+            time,
+            caller.expires_at,
+        );
+        if let Some(segment) = self.segment_of(subject).await {
+            principal = principal.with_segment(segment);
+        }
+        let principal = Arc::new(principal);
+        match self.refuse_suspended(subject).await {
+            Ok(()) => Ok(principal),
+            Err(e) => Err((e, Some(principal))),
         }
     }
 
@@ -719,6 +780,17 @@ impl Guard {
         finish_span(Effect::Deny, Basis::FailClosed, started);
         denied
     }
+}
+
+/// Whose request a check decides.
+#[derive(Debug, Clone, Copy)]
+enum Subject<'a> {
+    /// Whoever the credential proves.
+    Proven,
+    /// The agent the credential must prove (AuthZEN's `subject.id`).
+    Named(&'a AgentId),
+    /// An agent a trusted enforcement point vouches for; the credential is the point's own.
+    Asserted { subject: &'a AgentId, trusted: &'a [AgentId] },
 }
 
 /// Marks `record` as the denial it is (effect, reason, basis) and builds the [`Denied`].

@@ -22,6 +22,9 @@ pub enum AuthMethod {
     Oidc,
     /// An LDAP bind.
     Ldap,
+    /// Not proven by the agent: a trusted enforcement point vouched for it (see
+    /// [`Guard::check_asserted`](crate::Guard::check_asserted)).
+    Asserted,
 }
 
 impl AuthMethod {
@@ -33,6 +36,7 @@ impl AuthMethod {
             Self::SessionToken => "session_token",
             Self::Oidc => "oidc",
             Self::Ldap => "ldap",
+            Self::Asserted => "asserted",
         }
     }
 }

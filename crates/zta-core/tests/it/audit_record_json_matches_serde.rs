@@ -55,6 +55,7 @@ prop_compose! {
         agent_id in prop::option::of(agent()),
         auth_method in prop::option::of(prop::sample::select(vec![
             AuthMethod::AgentKey, AuthMethod::AgentSecret, AuthMethod::SessionToken, AuthMethod::Oidc, AuthMethod::Ldap,
+            AuthMethod::Asserted,
         ])),
         on_behalf_of in prop::collection::vec(text(), 0..3),
         tenant in prop::option::of(text()),

@@ -7,5 +7,6 @@ mod bearer_tokens_route_by_issuer;
 mod common;
 mod guard_fails_closed;
 mod memory_state_store_conformance;
+mod only_trusted_callers_assert_a_subject;
 mod refresh_revalidates_with_the_source_provider;
 mod reserved_attribute_spoofing_is_denied;
