@@ -13,10 +13,10 @@ use foldhash::{HashMap, HashMapExt};
 use zta_core::{AttrValue, AttributePath, Effect};
 
 use crate::{
-    compile::{Cond, Rule, Test},
+    compile::{Check, Cond, Rule, Test},
     diag::{Diagnostic, Severity},
     engine::PolicySet,
-    model::{CondSpec, Lit, Op, RuleSpec, WhenSpec},
+    model::{CondSpec, Lit, Op, Operand, RuleSpec, WhenSpec},
     schema::Schema,
 };
 
@@ -149,10 +149,16 @@ fn undeclared(schema: &Schema, s: &RuleSpec) -> Vec<Diagnostic> {
         collect(w, &mut conds);
     }
     let actions = pinned_strings(s, "action_type");
+    // Tested and referenced attributes alike: a reshaped referenced value slips past too.
+    let paths = conds.iter().flat_map(|c| {
+        std::iter::once((c.path.as_str(), c.pos)).chain(c.ops.iter().filter_map(|o| match &o.operand {
+            Operand::Ref(r) => Some((r.path.as_str(), r.pos)),
+            Operand::Lit(_) => None,
+        }))
+    });
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
-    for c in conds {
-        let path = c.path.as_str();
+    for (path, pos) in paths {
         let reserved =
             matches!(AttributePath::parse(path), AttributePath::Reserved(_) | AttributePath::Unknown);
         if reserved || seen.contains(&path) {
@@ -191,7 +197,7 @@ fn undeclared(schema: &Schema, s: &RuleSpec) -> Vec<Diagnostic> {
             Diagnostic::new(
                 Severity::Warning,
                 &s.file,
-                c.pos,
+                pos,
                 format!("rule `{}` tests `{path}`, which the schema does not declare for {missing}", s.name),
             )
             .with_rule(Some(&s.name))
@@ -202,9 +208,9 @@ fn undeclared(schema: &Schema, s: &RuleSpec) -> Vec<Diagnostic> {
 }
 
 /// The string values a rule pins `path` to (`eq` or `in` of strings), if it does.
-fn pinned_strings<'a>(s: &'a RuleSpec, path: &str) -> Option<Vec<&'a str>> {
+pub(crate) fn pinned_strings<'a>(s: &'a RuleSpec, path: &str) -> Option<Vec<&'a str>> {
     let c = s.conditions.iter().find(|c| c.path == path)?;
-    c.ops.iter().find_map(|o| match (o.op, &o.operand) {
+    c.ops.iter().find_map(|o| match (o.op, o.operand.lit()?) {
         (Op::Eq, Lit::Str(v)) => Some(vec![v.as_str()]),
         (Op::In, Lit::List(items)) => items
             .iter()
@@ -238,21 +244,24 @@ fn implies(ac_spec: &CondSpec, ac: &Cond, dc_spec: &CondSpec, dc: &Cond) -> bool
     if dc_spec.ops.iter().all(|d| ac_spec.ops.iter().any(|a| a.op == d.op && a.operand == d.operand)) {
         return true;
     }
-    if !dc.tests.iter().all(Test::is_positive) {
+    // A pinned value proves only literal tests; a reference depends on the request.
+    let Some(d_tests) =
+        dc.tests.iter().map(|t| t.lit().filter(|t| t.is_positive())).collect::<Option<Vec<_>>>()
+    else {
         return false;
-    }
+    };
     let holds_on = |lit: &Lit| {
         let v = lit.to_json();
-        dc.tests.iter().all(|t| t.holds(AttrValue::Json(&v)))
+        d_tests.iter().all(|t| t.holds(AttrValue::Json(&v)))
     };
     let pinned_and_covered = |o: &crate::model::OpSpec| match (o.op, &o.operand) {
-        (Op::Eq, Lit::List(_)) => false,
-        (Op::Eq, lit) => holds_on(lit),
-        (Op::In, Lit::List(items)) => !items.is_empty() && items.iter().all(holds_on),
+        (_, Operand::Ref(_)) | (Op::Eq, Operand::Lit(Lit::List(_))) => false,
+        (Op::Eq, Operand::Lit(lit)) => holds_on(lit),
+        (Op::In, Operand::Lit(Lit::List(items))) => !items.is_empty() && items.iter().all(holds_on),
         _ => false,
     };
     if ac_spec.ops.iter().any(pinned_and_covered) {
         return true;
     }
-    matches!(&*dc.tests, [Test::Exists(true)]) && ac.tests.iter().any(Test::is_positive)
+    matches!(&*d_tests, [Test::Exists(true)]) && ac.tests.iter().any(Check::is_positive)
 }

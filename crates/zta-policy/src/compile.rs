@@ -10,7 +10,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta_core::{AttrValue, Attribute, AttributePath, AuthzRequest, Effect, Obligation, RuleName};
 
 use crate::{
-    model::{CondSpec, Lit, Op, WhenSpec},
+    model::{CondSpec, Lit, Op, Operand, WhenSpec},
     pattern::{Net, build_glob, build_regex},
 };
 
@@ -128,7 +128,7 @@ impl Scalar {
 
 /// A scalar seen in an attribute.
 #[derive(Debug, Clone, Copy)]
-enum View<'a> {
+pub(crate) enum View<'a> {
     Null,
     Bool(bool),
     Num(Num),
@@ -148,9 +148,22 @@ impl<'a> View<'a> {
             Json::Array(_) | Json::Object(_) => Self::Other,
         }
     }
+
+    /// Typed equality of two request values; across types, and for nested lists or maps, false.
+    #[inline]
+    fn same(self, other: View<'_>) -> bool {
+        match (self, other) {
+            (Self::Str(a), View::Str(b)) => a == b,
+            (Self::Num(a), View::Num(b)) => a.cmp(b) == Some(std::cmp::Ordering::Equal),
+            (Self::Bool(a), View::Bool(b)) => a == b,
+            (Self::Null, View::Null) => true,
+            _ => false,
+        }
+    }
 }
 
 /// An attribute value: one scalar or a list of them.
+#[derive(Clone, Copy)]
 enum Shape<'a> {
     One(View<'a>),
     Strings(&'a [String]),
@@ -434,25 +447,158 @@ fn ord_holds(op: Op, o: std::cmp::Ordering) -> bool {
     }
 }
 
+/// An operator comparing the tested attribute with another attribute of the same request,
+/// resolved to its accessor at load. The referenced value stands where a literal would: the
+/// operator holds as if that value had been written in the policy, and a value of a type the
+/// operator does not take (a list for `gt`, a scalar for `in`, a map for anything) makes it
+/// false, and its negative twin true. An absent side satisfies exactly `ne` and `not_in`.
+#[derive(Debug, Clone)]
+pub(crate) struct RefTest {
+    pub(crate) op: Op,
+    pub(crate) other: Accessor,
+}
+
+impl RefTest {
+    #[inline]
+    fn eval(&self, v: Option<AttrValue<'_>>, req: &AuthzRequest) -> bool {
+        match (v, self.other.get(req)) {
+            (Some(v), Some(r)) => self.holds(v, r),
+            _ => self.op.is_negative(),
+        }
+    }
+
+    /// Whether the operator holds between present values `v` (tested) and `r` (referenced).
+    #[inline]
+    pub(crate) fn holds(&self, v: AttrValue<'_>, r: AttrValue<'_>) -> bool {
+        let r = shape(r);
+        let scalar = match r {
+            Shape::One(x) => Some(x),
+            _ => None,
+        };
+        // Whole-list equality, as with a list literal.
+        let list_eq = |v: Shape<'_>| -> bool {
+            match (v, r) {
+                (Shape::Strings(a), Shape::Strings(b)) => a == b,
+                (Shape::Strings(a), Shape::Array(b)) | (Shape::Array(b), Shape::Strings(a)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| View::Str(x).same(View::of_json(y)))
+                }
+                (Shape::Array(a), Shape::Array(b)) => {
+                    a.len() == b.len()
+                        && a.iter().zip(b).all(|(x, y)| View::of_json(x).same(View::of_json(y)))
+                }
+                _ => false,
+            }
+        };
+        let member = |x: View<'_>| match r {
+            Shape::Strings(l) => l.iter().any(|e| x.same(View::Str(e))),
+            Shape::Array(a) => a.iter().any(|e| x.same(View::of_json(e))),
+            Shape::One(_) | Shape::Map => false,
+        };
+        match self.op {
+            Op::Eq | Op::Ne => {
+                let eq = match scalar {
+                    Some(s) => any_view(v, |x| x.same(s)),
+                    None => list_eq(shape(v)),
+                };
+                eq == (self.op == Op::Eq)
+            }
+            Op::Gt | Op::Gte | Op::Lt | Op::Lte => match scalar {
+                Some(View::Num(n)) => any_view(v, |x| match x {
+                    View::Num(a) => a.cmp(n).is_some_and(|o| ord_holds(self.op, o)),
+                    _ => false,
+                }),
+                Some(View::Str(t)) => match OffsetDateTime::parse(t, &Rfc3339) {
+                    Ok(t) => any_view(v, |x| match x {
+                        View::Str(s) => {
+                            OffsetDateTime::parse(s, &Rfc3339).is_ok_and(|a| ord_holds(self.op, a.cmp(&t)))
+                        }
+                        _ => false,
+                    }),
+                    Err(_) => false,
+                },
+                _ => false,
+            },
+            Op::In => any_view(v, member),
+            Op::NotIn => !any_view(v, member),
+            Op::Contains => match (shape(v), scalar) {
+                (Shape::One(View::Str(hay)), Some(View::Str(needle))) => hay.contains(needle),
+                (Shape::Strings(l), Some(s)) => l.iter().any(|e| s.same(View::Str(e))),
+                (Shape::Array(a), Some(s)) => a.iter().any(|e| s.same(View::of_json(e))),
+                _ => false,
+            },
+            Op::StartsWith | Op::EndsWith => match scalar {
+                Some(View::Str(p)) => any_view(v, |x| match x {
+                    View::Str(s) if self.op == Op::StartsWith => s.starts_with(p),
+                    View::Str(s) => s.ends_with(p),
+                    _ => false,
+                }),
+                _ => false,
+            },
+            // Refused at load (`Op::takes_reference`).
+            Op::Regex | Op::Glob | Op::Cidr | Op::Exists => false,
+        }
+    }
+}
+
+/// One operator of a condition: against a literal, or against another attribute.
+#[derive(Debug, Clone)]
+pub(crate) enum Check {
+    Lit(Test),
+    Ref(RefTest),
+}
+
+impl Check {
+    #[inline]
+    pub(crate) fn eval(&self, v: Option<AttrValue<'_>>, req: &AuthzRequest) -> bool {
+        match self {
+            Self::Lit(t) => t.eval(v),
+            Self::Ref(t) => t.eval(v, req),
+        }
+    }
+
+    /// Whether the operator is positive (never satisfied by an absent attribute).
+    pub(crate) fn is_positive(&self) -> bool {
+        match self {
+            Self::Lit(t) => t.is_positive(),
+            Self::Ref(t) => !t.op.is_negative(),
+        }
+    }
+
+    /// The literal test, if the operand is a literal.
+    pub(crate) fn lit(&self) -> Option<&Test> {
+        match self {
+            Self::Lit(t) => Some(t),
+            Self::Ref(_) => None,
+        }
+    }
+}
+
 /// A compiled condition: every test must hold.
 #[derive(Debug, Clone)]
 pub(crate) struct Cond {
     pub(crate) accessor: Accessor,
-    pub(crate) tests: Box<[Test]>,
+    pub(crate) tests: Box<[Check]>,
 }
 
 impl Cond {
     pub(crate) fn new(spec: &CondSpec, cache: &mut RegexCache) -> Result<Self, String> {
         Ok(Self {
             accessor: Accessor::new(&spec.path),
-            tests: spec.ops.iter().map(|o| Test::new(o.op, &o.operand, cache)).collect::<Result<_, _>>()?,
+            tests: spec
+                .ops
+                .iter()
+                .map(|o| match &o.operand {
+                    Operand::Lit(l) => Test::new(o.op, l, cache).map(Check::Lit),
+                    Operand::Ref(r) => Ok(Check::Ref(RefTest { op: o.op, other: Accessor::new(&r.path) })),
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
     #[inline]
     pub(crate) fn holds(&self, req: &AuthzRequest) -> bool {
         let v = self.accessor.get(req);
-        self.tests.iter().all(|t| t.eval(v))
+        self.tests.iter().all(|t| t.eval(v, req))
     }
 }
 

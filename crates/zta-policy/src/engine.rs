@@ -143,6 +143,7 @@ impl PolicySet {
             }
         }
         let schema = model.schema.as_ref().map(|decls| crate::schema::merge(decls, &mut diags));
+        crate::schema::check_references(&model.rules, schema.as_ref(), &mut diags);
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             return Err(Error::Invalid(Diagnostics(diags)));
@@ -416,7 +417,7 @@ fn compile_flow(f: &FlowSpec) -> Flow {
 /// of strings (`in`).
 fn index_keys(cond: &Cond) -> Option<Vec<&str>> {
     let [test] = &*cond.tests else { return None };
-    match test {
+    match test.lit()? {
         Test::Eq(crate::compile::Scalar::Str(s)) => Some(vec![&**s]),
         Test::In(set) => set
             .iter()

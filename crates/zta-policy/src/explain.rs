@@ -7,9 +7,9 @@ use serde::Serialize;
 use zta_core::{AttrValue, AuthzRequest, Basis, Decision, Effect};
 
 use crate::{
-    compile::{Cond, Expr, Rule},
+    compile::{Check, Cond, Expr, Rule},
     engine::{PolicySet, SegmentOutcome},
-    model::{CondSpec, WhenSpec},
+    model::{CondSpec, Operand, WhenSpec},
 };
 
 /// The full account of one decision.
@@ -82,8 +82,21 @@ pub struct ConditionTrace {
     pub operand: serde_json::Value,
     /// The attribute's value in the request (`None`: absent).
     pub actual: Option<serde_json::Value>,
+    /// When the operand is another attribute (`{attr: path}`): that attribute and its value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceTrace>,
     /// Whether the operator held.
     pub held: bool,
+}
+
+/// The other side of a comparison between two attributes of the request.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReferenceTrace {
+    /// The referenced attribute path.
+    pub path: String,
+    /// Its value in the request (`None`: absent).
+    pub value: Option<serde_json::Value>,
 }
 
 /// A node of a `when` expression.
@@ -150,7 +163,13 @@ fn trace_cond(spec: &CondSpec, cond: &Cond, req: &AuthzRequest) -> Vec<Condition
             operator: o.op.as_str().to_owned(),
             operand: o.operand.to_json(),
             actual: actual(v),
-            held: t.eval(v),
+            reference: match (&o.operand, t) {
+                (Operand::Ref(r), Check::Ref(t)) => {
+                    Some(ReferenceTrace { path: r.path.clone(), value: actual(t.other.get(req)) })
+                }
+                _ => None,
+            },
+            held: t.eval(v, req),
         })
         .collect()
 }
@@ -258,15 +277,21 @@ fn show(v: &serde_json::Value) -> String {
 
 fn write_ops(f: &mut fmt::Formatter<'_>, ops: &[ConditionTrace], indent: usize) -> fmt::Result {
     for c in ops {
-        let actual = c.actual.as_ref().map_or_else(|| "absent".to_owned(), show);
+        let value = |v: Option<&serde_json::Value>| v.map_or_else(|| "absent".to_owned(), show);
+        let actual = value(c.actual.as_ref());
+        let (operand, other) = match &c.reference {
+            Some(r) => {
+                (format!("{{attr: {}}}", r.path), format!(", {}: {}", r.path, value(r.value.as_ref())))
+            }
+            None => (show(&c.operand), String::new()),
+        };
         writeln!(
             f,
-            "{:indent$}{} {} {} {}   (value: {actual})",
+            "{:indent$}{} {} {} {operand}   (value: {actual}{other})",
             "",
             if c.held { "held  " } else { "failed" },
             c.path,
             c.operator,
-            show(&c.operand),
         )?;
     }
     Ok(())

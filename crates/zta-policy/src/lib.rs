@@ -142,6 +142,6 @@ use zta_source as source;
 
 pub use diag::{Diagnostic, Diagnostics, Error, Severity};
 pub use engine::{INVALID_REQUEST, PolicySet, SEGMENT_BOUNDARY, Source};
-pub use explain::{ConditionTrace, Explanation, RuleTrace, SegmentTrace, WhenTrace};
+pub use explain::{ConditionTrace, Explanation, ReferenceTrace, RuleTrace, SegmentTrace, WhenTrace};
 pub use source::Format;
 pub use watch::{PolicyConfig, PolicyWatcher, ReloadOutcome};

@@ -11,11 +11,13 @@ use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use serde_json::Value as Json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::AuthzRequest;
+use zta_core::{Attribute, AttributePath, AuthzRequest};
 
 use crate::{
     diag::{Diagnostic, Severity},
-    model::{ANY_ACTION, AttrType, Kind, Root, SchemaDecl, write_str},
+    model::{
+        ANY_ACTION, AttrType, CondSpec, Kind, Op, Operand, Root, RuleSpec, SchemaDecl, WhenSpec, write_str,
+    },
     source::Pos,
 };
 
@@ -116,6 +118,122 @@ pub(crate) fn merge(decls: &[SchemaDecl], diags: &mut Vec<Diagnostic>) -> Merged
         }
     }
     merged
+}
+
+/// Refuses attribute references whose two sides have types that can never match under the
+/// operator. Reserved attributes have fixed types; context and resource attributes have the
+/// types the schema declares for every action type the rule can apply to (those its
+/// `action_type` condition pins, else `"*"`), and are not checked when it declares none.
+pub(crate) fn check_references(rules: &[RuleSpec], merged: Option<&Merged>, diags: &mut Vec<Diagnostic>) {
+    fn conds<'a>(w: &'a WhenSpec, out: &mut Vec<&'a CondSpec>) {
+        match w {
+            WhenSpec::All(v) | WhenSpec::Any(v) => v.iter().for_each(|x| conds(x, out)),
+            WhenSpec::Not(x) => conds(x, out),
+            WhenSpec::Cond(c) => out.push(c),
+        }
+    }
+    for rule in rules {
+        let mut all: Vec<&CondSpec> = rule.conditions.iter().collect();
+        if let Some(w) = &rule.when {
+            conds(w, &mut all);
+        }
+        let actions = crate::analysis::pinned_strings(rule, "action_type");
+        let types = |path: &str| declared_types(merged, actions.as_deref(), path);
+        for c in all {
+            for o in &c.ops {
+                let Operand::Ref(r) = &o.operand else { continue };
+                let (Some(left), Some(right)) = (types(&c.path), types(&r.path)) else { continue };
+                if left.iter().any(|&l| right.iter().any(|&x| can_match(o.op, l, x))) {
+                    continue;
+                }
+                let names = |t: &[AttrType]| t.iter().map(|t| t.name()).collect::<Vec<_>>().join(" or ");
+                diags.push(
+                    Diagnostic::new(
+                        Severity::Error,
+                        &rule.file,
+                        r.pos,
+                        format!(
+                            "`{}` ({}) {} `{}` ({}) can never match: the types do not fit the operator",
+                            c.path,
+                            names(&left),
+                            o.op.as_str(),
+                            r.path,
+                            names(&right)
+                        ),
+                        )
+                    .with_rule(Some(&rule.name))
+                    .with_hint(
+                        "compare attributes of one type (`in`/`not_in` need a list on the referenced side, `contains` a list or string on the tested side); context and resource types come from the schema",
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The types `path` may have in a request a rule with these action types (`None`: any)
+/// applies to; `None` when unknown.
+fn declared_types(merged: Option<&Merged>, actions: Option<&[&str]>, path: &str) -> Option<Vec<AttrType>> {
+    match AttributePath::parse(path) {
+        AttributePath::Reserved(Attribute::Roles | Attribute::Groups | Attribute::Delegation) => {
+            return Some(vec![AttrType::List(Some(Kind::String))]);
+        }
+        AttributePath::Reserved(_) => return Some(vec![AttrType::One(Kind::String)]),
+        AttributePath::Unknown => return None,
+        AttributePath::Resource(_) | AttributePath::Context(_) => {}
+    }
+    let merged = merged?;
+    let lookup = |action: &str| {
+        merged
+            .get(action)
+            .and_then(|m| m.get(path))
+            .or_else(|| merged.get(ANY_ACTION)?.get(path))
+            .map(|e| e.ty)
+    };
+    let mut out: Vec<AttrType> = match actions {
+        Some(actions) => actions.iter().map(|a| lookup(a)).collect::<Option<_>>()?,
+        None => vec![merged.get(ANY_ACTION)?.get(path)?.ty],
+    };
+    out.dedup();
+    Some(out)
+}
+
+/// Whether `op` can hold between a tested value of type `l` and a referenced one of type `r`.
+fn can_match(op: Op, l: AttrType, r: AttrType) -> bool {
+    // The kind of a scalar or of a list's elements; `None`: any.
+    let elem = |t: AttrType| match t {
+        AttrType::One(k) | AttrType::List(Some(k)) => Some(k),
+        AttrType::List(None) => None,
+    };
+    let stringy = |k: Kind| matches!(k, Kind::String | Kind::Time);
+    let fits = |a: Option<Kind>, b: Option<Kind>| match (a, b) {
+        (Some(Kind::Object), _) | (_, Some(Kind::Object)) => false,
+        (Some(a), Some(b)) => a == b || (stringy(a) && stringy(b)),
+        _ => true,
+    };
+    let is_list = |t: AttrType| matches!(t, AttrType::List(_));
+    match op {
+        Op::Eq | Op::Ne => match r {
+            AttrType::One(_) => fits(elem(l), elem(r)),
+            AttrType::List(_) => is_list(l) && fits(elem(l), elem(r)),
+        },
+        Op::Gt | Op::Gte | Op::Lt | Op::Lte => match r {
+            AttrType::One(Kind::Number) => fits(elem(l), Some(Kind::Number)),
+            AttrType::One(k) if stringy(k) => elem(l).is_none_or(stringy),
+            _ => false,
+        },
+        Op::In | Op::NotIn => is_list(r) && fits(elem(l), elem(r)),
+        Op::Contains => match (l, r) {
+            (_, AttrType::List(_)) => false,
+            (AttrType::One(a), AttrType::One(b)) => stringy(a) && stringy(b),
+            (AttrType::List(_), AttrType::One(_)) => fits(elem(l), elem(r)),
+        },
+        Op::StartsWith | Op::EndsWith => match r {
+            AttrType::One(k) if stringy(k) => elem(l).is_none_or(stringy),
+            _ => false,
+        },
+        Op::Regex | Op::Glob | Op::Cidr | Op::Exists => true,
+    }
 }
 
 /// The canonical text of a merged schema, for the digest.

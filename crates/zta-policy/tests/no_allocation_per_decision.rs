@@ -76,6 +76,48 @@ fn decisions_without_obligations_do_not_allocate() {
 }
 
 #[test]
+fn decisions_with_attribute_references_do_not_allocate() {
+    let p = load(
+        r#"
+policies:
+  - {name: own, effect: allow, priority: 10, conditions: {resource.owner: {eq: {attr: agent_id}}}}
+  - {name: peers, effect: allow, priority: 10, conditions: {action_type: send_message, target_agent: {in: {attr: principal.groups}}}}
+  - {name: tenant, effect: deny, priority: 20, conditions: {resource.type: doc, resource.tenant: {ne: {attr: principal.tenant}}}}
+  - {name: window, effect: allow, priority: 5, conditions: {at: {lt: {attr: until}}, level: {gte: {attr: min}}, tags: {contains: {attr: agent_id}}, path: {starts_with: {attr: resource.root}}}}
+"#,
+    );
+    let doc = |owner: &str| {
+        Resource::new("doc", "d").with_attribute("owner", owner).with_attribute("tenant", "acme")
+    };
+    let mut tenant = req("ana", Action::task("t")).resource(doc("ana"));
+    tenant.principal = tenant.principal.with_tenant("acme");
+    let requests = [
+        tenant.build(),
+        req("ana", Action::task("t")).resource(doc("bob")).build(),
+        req("ana", Action::message("chat")).roles(&[]).target("bob", None).build(),
+        req("ana", Action::custom("y").unwrap())
+            .resource(Resource::new("dir", "d").with_attribute("root", "/home/ana/"))
+            .ctx("at", "2030-01-01T00:00:00Z")
+            .ctx("until", "2031-01-01T00:00:00Z")
+            .ctx("level", 4)
+            .ctx("min", 3.5)
+            .ctx("tags", json!(["ana", "bob"]))
+            .ctx("path", "/home/ana/notes")
+            .build(),
+    ];
+    let expected: Vec<bool> = requests.iter().map(|r| p.decide(r).is_allowed()).collect();
+    assert_eq!(expected, [true, false, false, true]);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            for r in &requests {
+                black_box(p.decide(black_box(r)));
+            }
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
 fn the_counter_does_count() {
     let info = allocation_counter::measure(|| {
         black_box(vec![1u8; 16]);

@@ -64,7 +64,15 @@ fn write_cond(out: &mut String, c: &CondSpec) {
         out.push(',');
         write_str(out, o.op.as_str());
         out.push(',');
-        write_lit(out, &o.operand);
+        match &o.operand {
+            Operand::Lit(l) => write_lit(out, l),
+            // A map, which no literal is: `{"attr":path}`.
+            Operand::Ref(r) => {
+                out.push_str("{\"attr\":");
+                write_str(out, &r.path);
+                out.push('}');
+            }
+        }
     }
     out.push(']');
 }

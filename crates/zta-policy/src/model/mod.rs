@@ -78,6 +78,18 @@ impl Op {
         })
     }
 
+    /// Whether the operator may compare with another attribute of the request (`{attr: path}`)
+    /// instead of a literal. Patterns, networks and `exists` are fixed at load.
+    pub(crate) fn takes_reference(self) -> bool {
+        !matches!(self, Self::Regex | Self::Glob | Self::Cidr | Self::Exists)
+    }
+
+    /// Whether an absent attribute satisfies the operator (`ne`, `not_in`; `exists: false` is
+    /// an operand, not an operator).
+    pub(crate) fn is_negative(self) -> bool {
+        matches!(self, Self::Ne | Self::NotIn)
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Eq => "eq",
@@ -128,11 +140,53 @@ impl Lit {
     }
 }
 
+/// The operators that take an attribute reference, for messages.
+pub(crate) const REFERENCE_OPERATORS: &str = "eq ne gt gte lt lte in not_in contains starts_with ends_with";
+
+/// Another attribute of the same request, named as an operand: `{attr: agent_id}`.
+#[derive(Debug, Clone)]
+pub(crate) struct RefSpec {
+    /// The path (`context.` stripped, as for condition paths).
+    pub(crate) path: String,
+    /// Where the path was written (not part of equality).
+    pub(crate) pos: Pos,
+}
+
+impl PartialEq for RefSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+/// What an operator compares with: a literal, or another attribute of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Operand {
+    Lit(Lit),
+    Ref(RefSpec),
+}
+
+impl Operand {
+    /// As written in a policy: the literal, or `{"attr": path}`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Lit(l) => l.to_json(),
+            Self::Ref(r) => serde_json::json!({ "attr": r.path }),
+        }
+    }
+
+    pub(crate) fn lit(&self) -> Option<&Lit> {
+        match self {
+            Self::Lit(l) => Some(l),
+            Self::Ref(_) => None,
+        }
+    }
+}
+
 /// One operator and its operand.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OpSpec {
     pub(crate) op: Op,
-    pub(crate) operand: Lit,
+    pub(crate) operand: Operand,
     pub(crate) pos: Pos,
 }
 

@@ -345,6 +345,11 @@ impl<'a> Reader<'a> {
                                 ops.push(OpSpec { op, operand, pos: k.pos });
                             }
                         }
+                        None if k.name == "attr" => self.error(
+                            k.pos,
+                            format!("`{{attr: ...}}` on `{path}` needs an operator"),
+                            "a reference is an operand: write `{eq: {attr: agent_id}}`",
+                        ),
                         None => {
                             let hint = match did_you_mean(&k.name, OPERATORS) {
                                 Some(s) => {
@@ -366,7 +371,11 @@ impl<'a> Reader<'a> {
                 ops.sort_by_key(|o| o.op);
                 ops
             }
-            _ => vec![OpSpec { op: Op::Eq, operand: self.read_literal(node, true)?, pos: node.pos }],
+            _ => vec![OpSpec {
+                op: Op::Eq,
+                operand: Operand::Lit(self.read_literal(node, true)?),
+                pos: node.pos,
+            }],
         };
         Some(CondSpec { path, ops, pos: key.pos })
     }
@@ -397,14 +406,70 @@ impl<'a> Reader<'a> {
                 self.error(
                     node.pos,
                     "a map is not a valid value here",
-                    "operators go directly under the attribute: `path: {op: value}`",
+                    "operators go directly under the attribute: `path: {op: value}`; another attribute is named `{attr: path}`",
                 );
                 return None;
             }
         })
     }
 
-    fn read_operand(&mut self, op: Op, node: &Node, path: &str) -> Option<Lit> {
+    fn read_operand(&mut self, op: Op, node: &Node, path: &str) -> Option<Operand> {
+        if let Value::Map(entries) = &node.value
+            && entries.iter().any(|(k, _)| k.name == "attr")
+        {
+            return self.read_reference(op, node, path).map(Operand::Ref);
+        }
+        self.read_literal_operand(op, node, path).map(Operand::Lit)
+    }
+
+    /// `{attr: path}`: another attribute of the same request, which must exist in the
+    /// vocabulary, differ from the tested one, and suit the operator.
+    fn read_reference(&mut self, op: Op, node: &Node, path: &str) -> Option<RefSpec> {
+        let Value::Map(entries) = &node.value else { return None };
+        let [(key, target)] = entries.as_slice() else {
+            self.error(
+                node.pos,
+                "an attribute reference has one key, `attr`",
+                "write `{attr: agent_id}` alone as the operand",
+            );
+            return None;
+        };
+        if !op.takes_reference() {
+            self.error(
+                key.pos,
+                format!("`{}` on `{path}` cannot take an attribute reference", op.as_str()),
+                format!(
+                    "{} operands are fixed at load; references work with: {REFERENCE_OPERATORS}",
+                    op.as_str()
+                ),
+            );
+            return None;
+        }
+        let Some(name) = target.as_str() else {
+            self.error(
+                target.pos,
+                format!("`attr` must name an attribute path, found {}", target.kind()),
+                "write `{attr: agent_id}` or `{attr: resource.owner}`",
+            );
+            return None;
+        };
+        let name_key = Key { name: name.to_owned(), pos: target.pos };
+        if !self.check_path(&name_key) {
+            return None;
+        }
+        let name = name.strip_prefix("context.").unwrap_or(name);
+        if crate::compile::Accessor::new(name) == crate::compile::Accessor::new(path) {
+            self.error(
+                target.pos,
+                format!("`{path}` is compared with itself"),
+                "a reference names another attribute of the request, e.g. `resource.owner: {eq: {attr: agent_id}}`",
+            );
+            return None;
+        }
+        Some(RefSpec { path: name.to_owned(), pos: target.pos })
+    }
+
+    fn read_literal_operand(&mut self, op: Op, node: &Node, path: &str) -> Option<Lit> {
         let wrong = |this: &mut Self, expected: &str, hint: String| {
             this.error(
                 node.pos,

@@ -2,6 +2,7 @@
 //! (one link instead of one per file).
 
 mod analysis_warnings;
+mod attribute_references;
 mod cli_support;
 mod combining_rules;
 #[path = "../common/mod.rs"]
