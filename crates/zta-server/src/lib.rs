@@ -8,7 +8,10 @@
 //!
 //! The subject carries the agent's own credential in `subject.properties.credential`, in the
 //! JSON shape of [`Credential`] (`{"bearer": ...}`, ...); the guard verifies it on every
-//! evaluation, and a `subject.id`, when given, must be the agent it proves. The action name is
+//! evaluation, and a `subject.id`, when given, must be the agent it proves. A trusted
+//! enforcement point ([`ServerConfig::trusted_peps`]), proving who it is with its own
+//! credential in `Authorization: Bearer`, may instead name `subject.id` without the subject's
+//! credential; the audit record names it (`detail.asserted_by`). The action name is
 //! a ZTA action type (`call_tool`, `send_message`, `execute_task`, `handoff`, `delegate`, or a
 //! custom verb); a resource `{"type": "tool", "id": "web_search"}` names the tool of a
 //! `call_tool`, `{"type": "agent", "id": "writer_bot"}` the target of an agent-to-agent action,
@@ -45,7 +48,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -80,6 +83,11 @@ pub struct ServerConfig {
     /// proving it with their own bearer credential (default none: those calls are `403`).
     #[serde(default)]
     pub operators: Vec<AgentId>,
+    /// The trusted enforcement points: agents that, proving it with their own bearer
+    /// credential in the `Authorization` header, may name an evaluation's `subject.id` without
+    /// the subject's credential (default none). The audit record names the one that did.
+    #[serde(default)]
+    pub trusted_peps: Vec<AgentId>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -100,6 +108,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body(),
             max_batch: default_max_batch(),
             operators: Vec::new(),
+            trusted_peps: Vec::new(),
         }
     }
 }
@@ -110,6 +119,7 @@ struct Shared {
     base: String,
     max_batch: usize,
     operators: Vec<AgentId>,
+    trusted_peps: Vec<AgentId>,
     metrics: metrics::Metrics,
 }
 
@@ -121,6 +131,7 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         base: base.trim_end_matches('/').to_owned(),
         max_batch: config.max_batch,
         operators: config.operators.clone(),
+        trusted_peps: config.trusted_peps.clone(),
         metrics: metrics::Metrics::default(),
     });
     Router::new()
@@ -272,24 +283,29 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("not an AuthZEN request: {e}"))
 }
 
-async fn evaluation(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+/// The credential of the `Authorization: Bearer` header, if there is one.
+fn caller(headers: &HeaderMap) -> Option<Credential> {
+    Credential::from_authorization(headers.get(header::AUTHORIZATION)?.as_bytes())
+}
+
+async fn evaluation(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let parts: Parts = match parse(&body) {
         Ok(parts) => parts,
         Err(message) => return bad_request(message),
     };
-    match decide(&shared, parts).await {
+    match decide(&shared, caller(&headers).as_ref(), parts).await {
         Ok(answer) => Json(answer).into_response(),
         Err(message) => bad_request(message),
     }
 }
 
-async fn evaluations(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn evaluations(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let batch: Batch = match parse(&body) {
         Ok(batch) => batch,
         Err(message) => return bad_request(message),
     };
     if batch.evaluations.is_empty() {
-        return match decide(&shared, batch.defaults).await {
+        return match decide(&shared, caller(&headers).as_ref(), batch.defaults).await {
             Ok(answer) => Json(answer).into_response(),
             Err(message) => bad_request(message),
         };
@@ -304,9 +320,10 @@ async fn evaluations(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
         return bad_request(format!("evaluation {i}: {message}"));
     }
     let semantic = batch.options.evaluations_semantic;
+    let caller = caller(&headers);
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
-        let answer = match decide(&shared, item).await {
+        let answer = match decide(&shared, caller.as_ref(), item).await {
             Ok(answer) => answer,
             Err(message) => return bad_request(message),
         };
@@ -345,7 +362,9 @@ fn missing(parts: &Parts) -> Option<&'static str> {
 
 /// Decides one evaluation through the guard. `Err` only for a request that cannot be an
 /// evaluation; every other failure, the credential's included, is a denial the guard audited.
-async fn decide(shared: &Shared, parts: Parts) -> Result<Value, String> {
+/// A subject without a credential is the `caller`'s assertion (its `Authorization` header),
+/// which the guard grants only to a trusted enforcement point.
+async fn decide(shared: &Shared, caller: Option<&Credential>, parts: Parts) -> Result<Value, String> {
     let started = Instant::now();
     if let Some(message) = missing(&parts) {
         return Err(message.to_owned());
@@ -362,14 +381,19 @@ async fn decide(shared: &Shared, parts: Parts) -> Result<Value, String> {
         Err(reason) => return refuse(&reason),
     };
     let guard = &shared.guard;
-    // No credential still goes through the guard, which refuses and audits it.
-    let credential = subject.properties.credential.unwrap_or_else(|| Credential::bearer(""));
-    let outcome = match subject.id {
-        Some(id) => match AgentId::new(&id) {
-            Ok(named) => guard.check_as(&credential, &named, request).await,
-            Err(_) => return refuse("`subject.id` is not a valid agent id"),
-        },
-        None => guard.check(&credential, request).await,
+    let named = match subject.id.as_deref().map(AgentId::new) {
+        Some(Ok(named)) => Some(named),
+        Some(Err(_)) => return refuse("`subject.id` is not a valid agent id"),
+        None => None,
+    };
+    let outcome = match (subject.properties.credential, &named, caller) {
+        (Some(credential), Some(named), _) => guard.check_as(&credential, named, request).await,
+        (Some(credential), None, _) => guard.check(&credential, request).await,
+        (None, Some(named), Some(caller)) => {
+            guard.check_asserted(caller, &shared.trusted_peps, named, request).await
+        }
+        // No credential at all still goes through the guard, which refuses and audits it.
+        (None, _, _) => guard.check(&Credential::bearer(""), request).await,
     };
     shared.metrics.decided(Outcome::of(&outcome), started.elapsed());
     Ok(match outcome {

@@ -6,3 +6,4 @@ mod common;
 mod operators_suspend_and_reinstate;
 mod readiness_and_metrics;
 mod sessions_over_the_native_api;
+mod trusted_enforcement_points_assert_subjects;
