@@ -15,6 +15,7 @@ mod operators_and_conditions;
 mod original_policy_files_load;
 mod policy_conformance;
 mod properties;
+mod references_agree_with_a_model;
 mod request_vocabulary_agrees_with_core;
 mod reserved_attributes;
 mod schema;

@@ -1,0 +1,309 @@
+//! The engine against an executable model of the semantics: a small interpreter written here
+//! over JSON values and `AuthzRequest::attribute`, on random rule sets whose operands are
+//! literals or references to other attributes, and random requests. They agree on every
+//! decision (effect, basis and determining rules).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use crate::common;
+
+use common::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use zta_core::{Action, AttrValue, AuthzRequest, Basis, Effect, Resource};
+use zta_policy::{Format, PolicySet, Source};
+
+const PATHS: &[&str] = &[
+    "agent_id",
+    "principal.roles",
+    "principal.tenant",
+    "target_agent",
+    "tool_name",
+    "resource.owner",
+    "x",
+    "y",
+    "z",
+];
+const OPS: &[&str] =
+    &["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "starts_with", "ends_with"];
+
+fn values() -> Vec<Value> {
+    vec![
+        json!("ana"),
+        json!("bob"),
+        json!("an"),
+        json!(1),
+        json!(2.5),
+        json!("2030-01-01T00:00:00Z"),
+        json!("2031-06-01T00:00:00+02:00"),
+        json!(["ana", "bob"]),
+        json!(["bob"]),
+        json!([1, 2.5]),
+        json!({"k": "ana"}),
+        json!(null),
+        json!(true),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Operand {
+    Lit(Value),
+    Ref(usize),
+}
+
+#[derive(Debug, Clone)]
+struct GenRule {
+    allow: bool,
+    priority: i64,
+    /// (tested path, operator, operand); one operator per condition.
+    conds: Vec<(usize, &'static str, Operand)>,
+}
+
+fn literal(op: &'static str) -> BoxedStrategy<Value> {
+    let v = values();
+    match op {
+        "in" | "not_in" => {
+            prop::sample::select(vec![json!(["ana", "an"]), json!([1, "bob"]), json!(["x"])]).boxed()
+        }
+        "gt" | "gte" | "lt" | "lte" => {
+            prop::sample::select(vec![json!(2), json!(1.5), json!("2030-06-01T00:00:00Z")]).boxed()
+        }
+        "starts_with" | "ends_with" => {
+            prop::sample::select(vec![json!("a"), json!("n"), json!("bo")]).boxed()
+        }
+        "contains" => prop::sample::select(vec![json!("an"), json!("bob"), json!(1)]).boxed(),
+        _ => prop::sample::select(v.into_iter().filter(|v| !v.is_object()).collect::<Vec<_>>()).boxed(),
+    }
+}
+
+fn cond() -> impl Strategy<Value = (usize, &'static str, Operand)> {
+    (0..PATHS.len(), prop::sample::select(OPS), 1..PATHS.len(), any::<u8>()).prop_flat_map(
+        |(p, op, d, pick)| {
+            // Three in four operands are references, never to the tested path itself.
+            let reference = Just((p, op, Operand::Ref((p + d) % PATHS.len())));
+            if pick % 4 == 0 {
+                literal(op).prop_map(move |v| (p, op, Operand::Lit(v))).boxed()
+            } else {
+                reference.boxed()
+            }
+        },
+    )
+}
+
+fn rule() -> impl Strategy<Value = GenRule> {
+    (any::<bool>(), 0i64..3, prop::collection::vec(cond(), 0..3)).prop_map(|(allow, priority, mut conds)| {
+        let mut seen = std::collections::HashSet::new();
+        conds.retain(|(p, _, _)| seen.insert(*p));
+        GenRule { allow, priority, conds }
+    })
+}
+
+fn policy_json(rules: &[(String, GenRule)]) -> String {
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|(name, r)| {
+            let conds: serde_json::Map<String, Value> = r
+                .conds
+                .iter()
+                .map(|(p, op, o)| {
+                    let operand = match o {
+                        Operand::Lit(v) => v.clone(),
+                        Operand::Ref(q) => json!({ "attr": PATHS[*q] }),
+                    };
+                    (PATHS[*p].to_owned(), json!({ *op: operand }))
+                })
+                .collect();
+            json!({"name": name, "effect": if r.allow {"allow"} else {"deny"}, "priority": r.priority, "conditions": conds})
+        })
+        .collect();
+    json!({ "policies": rules }).to_string()
+}
+
+fn load_json(rules: &[(String, GenRule)]) -> Result<PolicySet, zta_policy::Error> {
+    let text = policy_json(rules);
+    PolicySet::from_sources(&[Source { origin: "gen.json", text: &text, format: Format::Json }])
+}
+
+/// Compiles the rules, leaving out those refused for comparing two reserved attributes whose
+/// fixed types can never match (the only load error the generator can provoke).
+fn compile(mut rules: Vec<(String, GenRule)>) -> (PolicySet, Vec<(String, GenRule)>) {
+    match load_json(&rules) {
+        Ok(p) => (p, rules),
+        Err(e) => {
+            let refused: Vec<String> = e
+                .diagnostics()
+                .iter()
+                .map(|d| {
+                    assert!(d.message.contains("can never match"), "unexpected load error: {d}");
+                    d.rule.clone().unwrap()
+                })
+                .collect();
+            rules.retain(|(n, _)| !refused.contains(n));
+            (load_json(&rules).unwrap(), rules)
+        }
+    }
+}
+
+fn request() -> impl Strategy<Value = AuthzRequest> {
+    let v = prop::option::of(prop::sample::select(values()));
+    (
+        prop::sample::select(&["ana", "bob"][..]),
+        prop::sample::subsequence(&["ana", "bob", "admin"][..], 0..3),
+        prop::option::of(prop::sample::select(&["ana", "acme"][..])),
+        prop::option::of(prop::sample::select(&["ana", "bob", "eve"][..])),
+        prop::option::of(prop::sample::select(&["ana", "web"][..])),
+        prop::option::of(prop::sample::select(values())),
+        (v.clone(), v.clone(), v),
+    )
+        .prop_map(|(agent, roles, tenant, target, tool, owner, (x, y, z))| {
+            let action = match tool {
+                Some(t) => Action::tool_call(t),
+                None => Action::task("t"),
+            };
+            let mut r = req(agent, action).roles(&roles);
+            if let Some(t) = tenant {
+                r.principal = r.principal.with_tenant(t);
+            }
+            if let Some(t) = target {
+                r = r.target(t, None);
+            }
+            if let Some(o) = owner {
+                r = r.resource(Resource::new("doc", "d").with_attribute("owner", o));
+            }
+            for (k, v) in [("x", x), ("y", y), ("z", z)] {
+                if let Some(v) = v {
+                    r = r.ctx(k, v);
+                }
+            }
+            r.build()
+        })
+}
+
+// ----- the model -----
+
+fn json_of(v: AttrValue<'_>) -> Value {
+    match v {
+        AttrValue::Str(s) => Value::from(s),
+        AttrValue::List(l) => Value::from(l.to_vec()),
+        AttrValue::Json(j) => j.clone(),
+    }
+}
+
+/// Equal scalars of one type (numbers by value); lists and maps equal nothing.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(_) | Value::Bool(_) | Value::Null, _) => a == b,
+        _ => false,
+    }
+}
+
+/// A list's elements, or the value itself.
+fn elems(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    }
+}
+
+fn time(v: &Value) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(v.as_str()?, &Rfc3339).ok()
+}
+
+fn order(op: &str, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        "gt" => o == Greater,
+        "gte" => o != Less,
+        "lt" => o == Less,
+        _ => o != Greater,
+    }
+}
+
+/// `tested op operand`, both present.
+fn model_op(op: &str, t: &Value, o: &Value) -> bool {
+    let any = |f: &dyn Fn(&Value) -> bool| elems(t).into_iter().any(f);
+    match op {
+        "eq" if o.is_array() => t
+            .as_array()
+            .zip(o.as_array())
+            .is_some_and(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))),
+        "eq" => any(&|e| same(e, o)),
+        "ne" => !model_op("eq", t, o),
+        "gt" | "gte" | "lt" | "lte" => {
+            if let Some(n) = o.as_f64() {
+                any(&|e| e.as_f64().is_some_and(|a| a.partial_cmp(&n).is_some_and(|c| order(op, c))))
+            } else if let Some(b) = time(o) {
+                any(&|e| time(e).is_some_and(|a| order(op, a.cmp(&b))))
+            } else {
+                false
+            }
+        }
+        "in" => o.as_array().is_some_and(|set| any(&|e| set.iter().any(|s| same(e, s)))),
+        "not_in" => !model_op("in", t, o),
+        "contains" => match (t, o) {
+            (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
+            (Value::Array(a), o) => a.iter().any(|e| same(e, o)),
+            _ => false,
+        },
+        "starts_with" => o.as_str().is_some_and(|p| any(&|e| e.as_str().is_some_and(|s| s.starts_with(p)))),
+        "ends_with" => o.as_str().is_some_and(|p| any(&|e| e.as_str().is_some_and(|s| s.ends_with(p)))),
+        _ => unreachable!("{op}"),
+    }
+}
+
+fn model_matches(r: &GenRule, req: &AuthzRequest) -> bool {
+    r.conds.iter().all(|(p, op, operand)| {
+        let tested = req.attribute(PATHS[*p]).map(json_of);
+        let operand = match operand {
+            Operand::Lit(v) => Some(v.clone()),
+            Operand::Ref(q) => req.attribute(PATHS[*q]).map(json_of),
+        };
+        match (tested, operand) {
+            (Some(t), Some(o)) => model_op(op, &t, &o),
+            _ => matches!(*op, "ne" | "not_in"),
+        }
+    })
+}
+
+fn model_decide(rules: &[(String, GenRule)], req: &AuthzRequest) -> (Effect, Basis, Vec<String>) {
+    let mut tiers: Vec<i64> = rules.iter().map(|(_, r)| r.priority).collect();
+    tiers.sort_unstable_by(|a, b| b.cmp(a));
+    tiers.dedup();
+    for tier in tiers {
+        for allow in [false, true] {
+            let mut names: Vec<String> = rules
+                .iter()
+                .filter(|(_, r)| r.priority == tier && r.allow == allow && model_matches(r, req))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if !names.is_empty() {
+                names.sort();
+                return if allow {
+                    (Effect::Allow, Basis::Permitted, names)
+                } else {
+                    (Effect::Deny, Basis::ExplicitDeny, names)
+                };
+            }
+        }
+    }
+    (Effect::Deny, Basis::DefaultDeny, Vec::new())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_engine_agrees_with_the_model(
+        rules in prop::collection::vec(rule(), 0..8),
+        reqs in prop::collection::vec(request(), 1..8),
+    ) {
+        let rules: Vec<(String, GenRule)> = rules.into_iter().enumerate().map(|(i, r)| (format!("r{i:02}"), r)).collect();
+        let (p, rules) = compile(rules);
+        for r in &reqs {
+            let d = p.decide(r);
+            let engine = (d.effect, d.basis, d.determining.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+            prop_assert_eq!(engine, model_decide(&rules, r), "policy {}", policy_json(&rules));
+        }
+    }
+}
