@@ -1,0 +1,64 @@
+//! Opening the file, and the embedded migrations.
+
+use sqlx::{
+    Connection, SqliteConnection,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::{Error, SqliteConfig};
+
+/// The migrations, in order, embedded in the binary. The file's `user_version` counts those
+/// applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_zta_audit.sql")];
+
+/// A connection to the file of `config` (made if `create`): WAL mode, every commit synced.
+pub(crate) async fn connect(config: &SqliteConfig, create: bool) -> Result<SqliteConnection, Error> {
+    let options = SqliteConnectOptions::new()
+        .filename(&config.path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(config.busy_timeout);
+    SqliteConnection::connect_with(&options).await.map_err(|e| database(config, &e))
+}
+
+pub(crate) fn database(config: &SqliteConfig, e: &sqlx::Error) -> Error {
+    Error::Database { path: config.shown_path(), reason: e.to_string() }
+}
+
+/// Applies the embedded migrations to the file of `config`, making the file if it is missing.
+/// Safe when several processes run it at once: each applies what is missing inside one
+/// `BEGIN IMMEDIATE` transaction (sqlx's own migrator takes no lock on SQLite). Refuses a file
+/// whose schema is newer than this version knows. For `zta audit migrate`;
+/// [`SqliteSink::open`](crate::SqliteSink::open) runs it too.
+pub async fn migrate(config: &SqliteConfig) -> Result<(), Error> {
+    let mut conn = connect(config, true).await?;
+    let result = migrate_on(&mut conn, config).await;
+    let _ = conn.close().await;
+    result
+}
+
+pub(crate) async fn migrate_on(conn: &mut SqliteConnection, config: &SqliteConfig) -> Result<(), Error> {
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Migrate { path: config.shown_path(), reason: e.to_string() };
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| failed(&e))?;
+    let version: i64 =
+        sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(|e| failed(&e))?;
+    let known = MIGRATIONS.len();
+    let applied =
+        usize::try_from(version).map_err(|_| failed(&format_args!("user_version {version} is negative")))?;
+    if applied > known {
+        return Err(failed(&format_args!(
+            "the file's schema is version {applied}, made by a newer ZTA; this one knows up to {known}"
+        )));
+    }
+    if applied == known {
+        return Ok(());
+    }
+    for sql in MIGRATIONS.iter().skip(applied) {
+        sqlx::query(sql).execute(&mut *tx).await.map_err(|e| failed(&e))?;
+    }
+    // A number from this crate, not user input.
+    sqlx::query(&format!("PRAGMA user_version = {known}")).execute(&mut *tx).await.map_err(|e| failed(&e))?;
+    tx.commit().await.map_err(|e| failed(&e))
+}
