@@ -42,13 +42,18 @@
 //! that is not the call's, `401` for a credential that does not hold, `403` for a caller that
 //! may not, `413` over the body limit, `503` when a backend failed.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -79,6 +84,9 @@ pub struct ServerConfig {
     /// Most evaluations in one batch (default 64); more is `400`.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// Longest a request may run (default `10s`); a request still running then is `503`.
+    #[serde(default = "default_request_timeout", deserialize_with = "nonzero")]
+    pub request_timeout: Duration,
     /// The agents that may suspend and reinstate agents, and revoke any agent's sessions,
     /// proving it with their own bearer credential (default none: those calls are `403`).
     #[serde(default)]
@@ -99,6 +107,18 @@ fn default_max_body() -> usize {
 fn default_max_batch() -> usize {
     64
 }
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// A duration (`"10s"`) longer than zero.
+fn nonzero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let limit = zta_core::duration::text::deserialize(d)?;
+    if limit.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    Ok(limit)
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -107,6 +127,7 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: default_max_body(),
             max_batch: default_max_batch(),
+            request_timeout: default_request_timeout(),
             operators: Vec::new(),
             trusted_peps: Vec::new(),
         }
@@ -143,10 +164,25 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(config.request_timeout, time_limit))
         .with_state(shared)
 }
 
-/// Serves `guard` on `config.listen` until `shutdown` completes, then flushes the audit log.
+/// Answers `503` for a request still running after `limit`, and drops its work: a check cut
+/// off before its permit was returned permits nothing.
+async fn time_limit(State(limit): State<Duration>, request: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit = %zta_core::duration::format(limit), "request timed out");
+            native::error(StatusCode::SERVICE_UNAVAILABLE, "request timed out", None)
+        }
+    }
+}
+
+/// Serves `guard` on `config.listen` until `shutdown` completes: then it stops accepting
+/// connections, lets the requests in flight finish (each within the time limit) and flushes
+/// the audit sink; a flush that fails is the error.
 pub async fn serve(
     guard: Guard,
     config: &ServerConfig,

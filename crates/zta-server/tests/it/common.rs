@@ -41,7 +41,8 @@ pub(crate) struct Service {
     pub(crate) guard: Guard,
     pub(crate) audit: PathBuf,
     keys: Vec<(AgentId, AgentKey)>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pub(crate) http: reqwest::Client,
 }
 
@@ -88,13 +89,22 @@ impl Service {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = guard.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             zta_server::serve_on(listener, served, &config, async {
                 let _ = stopped.await;
             })
             .await
         });
-        Self { _dir: dir, url, guard, audit, keys, _stop: stop, http: reqwest::Client::new() }
+        Self {
+            _dir: dir,
+            url,
+            guard,
+            audit,
+            keys,
+            stop: Some(stop),
+            task: Some(task),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// A fresh signed assertion of `agent`: its primary credential.
@@ -148,6 +158,12 @@ impl Service {
             }
         }
         records
+    }
+
+    /// Stops the service as a signal would, and returns how `serve_on` ended.
+    pub(crate) async fn stop(mut self) -> std::io::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
     }
 }
 

@@ -6,4 +6,5 @@ mod common;
 mod operators_suspend_and_reinstate;
 mod readiness_and_metrics;
 mod sessions_over_the_native_api;
+mod time_limit_and_shutdown;
 mod trusted_enforcement_points_assert_subjects;
