@@ -31,13 +31,14 @@
 //! |---|---|---|
 //! | `POST /zta/v1/login` | a primary credential (`{"assertion": ...}`, ...) | a session pair |
 //! | `POST /zta/v1/refresh` | `{"refresh_token": ...}` | the next pair (a replay is `401` and ends the family) |
-//! | `POST /zta/v1/revoke` | `{"token": ...}` | that token revoked (holding it is the right to) |
+//! | `POST /zta/v1/revoke` | `{"token": ...}` | that token revoked; the caller proves who it is |
 //! | `POST /zta/v1/introspect` | `{"token": ...}` | `{"active": true, "agent_id", "auth_method", "exp"}` or `{"active": false}` |
 //! | `POST /zta/v1/agents/{id}/revoke` | `{"reason": ...}` (optional) | the agent's sessions ended: by itself or an operator |
 //! | `POST /zta/v1/agents/{id}/suspend`, `.../reinstate` | the same | operators only |
 //!
-//! Operators are the agents listed in [`ServerConfig::operators`], proving it with their own
-//! credential in `Authorization: Bearer`; with none listed, suspend and reinstate are `403`.
+//! The revocations and the agent calls take the caller's own credential in
+//! `Authorization: Bearer`. Operators are the agents listed in [`ServerConfig::operators`];
+//! with none listed, suspend and reinstate are `403`.
 //! Errors are `{"error": <safe reason>, "request_id": <audit record id>}`: `400` for a body
 //! that is not the call's, `401` for a credential that does not hold, `403` for a caller that
 //! may not, `413` over the body limit, `503` when a backend failed.

@@ -123,13 +123,21 @@ struct TokenIn {
 }
 
 /// `POST /zta/v1/revoke` with `{"token": ...}`: revokes that token. Holding a token is the
-/// right to revoke it (as in RFC 7009).
-async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+/// right to revoke it, but the caller must prove who it is (as RFC 7009 asks of clients): a
+/// token that is not a ZTA session token is revoked by its digest, unverified, so an anonymous
+/// caller could fill the state store with keys.
+async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let input: TokenIn = match parse(&body, "a revocation request") {
         Ok(input) => input,
         Err(message) => return bad_request(message),
     };
-    match shared.guard.revoke_token(&input.token, "revoked by its holder over zta serve").await {
+    let acting = Acting { event: AuditEvent::Revocation, target: None };
+    let caller = match caller(&shared, &headers, acting).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let reason = format!("revoked by `{}` over zta serve", caller.agent_id);
+    match shared.guard.revoke_token(&input.token, &reason).await {
         Ok(()) => Json(json!({ "revoked": true })).into_response(),
         Err(denied) => refused(&denied),
     }
@@ -252,63 +260,80 @@ async fn agent_call(
     }
 }
 
-/// Who may make `call` on `agent`: a caller whose `Authorization: Bearer` credential the guard
-/// verifies and who is a configured operator (or, for a revocation, the agent itself). With no
-/// operators configured, suspensions are refused outright. A refusal is audited here.
+/// Who may make `call` on `agent`: a configured operator (or, for a revocation, the agent
+/// itself), proven by its own credential. With no operators configured, suspensions are
+/// refused outright. A refusal is audited.
 async fn operator(
     shared: &Shared,
     headers: &HeaderMap,
     agent: &AgentId,
     call: AgentCall,
 ) -> Result<AgentId, Response> {
+    let acting = Acting { event: call.event(), target: Some(agent) };
     let self_service = matches!(call, AgentCall::Revoke);
     if shared.operators.is_empty() && !self_service {
         let message = "no operators are configured (`server.operators`)";
-        return Err(refuse(shared, call, agent, None, StatusCode::FORBIDDEN, message, message).await);
+        return Err(refuse(shared, acting, None, StatusCode::FORBIDDEN, message, message).await);
     }
-    let credential =
-        headers.get(header::AUTHORIZATION).and_then(|v| Credential::from_authorization(v.as_bytes()));
-    let Some(credential) = credential else {
-        let message = "an `Authorization: Bearer` credential is required";
-        return Err(refuse(shared, call, agent, None, StatusCode::UNAUTHORIZED, message, message).await);
-    };
-    let principal = match shared.guard.authenticate(&credential).await {
-        Ok(principal) => principal,
-        Err(e) => {
-            let status = match e {
-                AuthError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            return Err(refuse(shared, call, agent, None, status, &e.to_string(), &e.detail()).await);
-        }
-    };
+    let principal = caller(shared, headers, acting).await?;
     let caller = &principal.agent_id;
     if shared.operators.contains(caller) || (self_service && caller == agent) {
         return Ok(caller.clone());
     }
     let message = "the caller is not an operator";
-    Err(refuse(shared, call, agent, Some(&principal), StatusCode::FORBIDDEN, message, message).await)
+    Err(refuse(shared, acting, Some(&principal), StatusCode::FORBIDDEN, message, message).await)
 }
 
-/// Audits a refused administrative call (who tried, when known; on which agent; why) and
-/// answers it with the record's id.
+/// What a call that needs a caller acts on, for the record of its refusal.
+#[derive(Clone, Copy)]
+struct Acting<'a> {
+    event: AuditEvent,
+    target: Option<&'a AgentId>,
+}
+
+/// The agent the `Authorization: Bearer` credential proves, as the guard verifies it; a
+/// refusal (`401`, or `503` when the identity service failed) is audited.
+async fn caller(
+    shared: &Shared,
+    headers: &HeaderMap,
+    acting: Acting<'_>,
+) -> Result<Arc<Principal>, Response> {
+    let credential =
+        headers.get(header::AUTHORIZATION).and_then(|v| Credential::from_authorization(v.as_bytes()));
+    let Some(credential) = credential else {
+        let message = "an `Authorization: Bearer` credential is required";
+        return Err(refuse(shared, acting, None, StatusCode::UNAUTHORIZED, message, message).await);
+    };
+    match shared.guard.authenticate(&credential).await {
+        Ok(principal) => Ok(principal),
+        Err(e) => {
+            let status = match e {
+                AuthError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            Err(refuse(shared, acting, None, status, &e.to_string(), &e.detail()).await)
+        }
+    }
+}
+
+/// Audits a refused call (who tried, when known; on which agent; why) and answers it with the
+/// record's id.
 async fn refuse(
     shared: &Shared,
-    call: AgentCall,
-    agent: &AgentId,
+    acting: Acting<'_>,
     caller: Option<&Principal>,
     status: StatusCode,
     shown: &str,
     detail: &str,
 ) -> Response {
-    let mut record = AuditRecord::new(call.event(), Effect::Deny).with_reason(format!("refused: {detail}"));
+    let mut record = AuditRecord::new(acting.event, Effect::Deny).with_reason(format!("refused: {detail}"));
     if let Some(caller) = caller {
         record.note_principal(caller);
     }
-    record.target_agent = Some(agent.clone());
+    record.target_agent = acting.target.cloned();
     let id = record.id.to_string();
     if let Err(e) = shared.guard.audit_sink().append(record, Durability::Queued).await {
-        tracing::error!(error = %e, "audit sink refused a record of a refused administrative call");
+        tracing::error!(error = %e, "audit sink refused a record of a refused call");
     }
     error(status, shown, Some(id))
 }

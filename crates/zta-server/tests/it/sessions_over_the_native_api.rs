@@ -1,6 +1,7 @@
 //! The native API's session calls over real HTTP: login with a primary credential, refresh
 //! (single use: a replay is refused and revokes the family), introspection of a token, and
-//! revocation of one token by its holder; each audited, with clear JSON errors.
+//! revocation of one token by a caller that proves who it is; each audited, with clear JSON
+//! errors.
 
 use serde_json::json;
 use zta_server::ServerConfig;
@@ -35,27 +36,33 @@ async fn login_refresh_introspect_and_revoke() {
     let (_, info) = s.post("/zta/v1/introspect", None, &json!({"token": next_access})).await;
     assert_eq!(info, json!({"active": false}), "the family is revoked");
 
-    // A holder revokes its own token.
+    // A holder revokes its own token, proving who it is; an anonymous caller may not.
     let token = s.token("writer_bot").await;
     let (status, answer) = s.post("/zta/v1/revoke", None, &json!({"token": token})).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (401, &json!("an `Authorization: Bearer` credential is required"))
+    );
+    let (status, answer) = s.post("/zta/v1/revoke", Some(&token), &json!({"token": token})).await;
     assert_eq!((status, &answer), (200, &json!({"revoked": true})));
     let (_, info) = s.post("/zta/v1/introspect", None, &json!({"token": token})).await;
     assert_eq!(info, json!({"active": false}));
 
-    let events: Vec<(String, String)> = s
-        .records()
-        .await
-        .iter()
-        .map(|r| (r["event"].as_str().unwrap().to_owned(), r["effect"].as_str().unwrap().to_owned()))
-        .collect();
-    let expected = [
-        ("login", "allow"),
-        ("token_refresh", "allow"),
-        ("token_reuse", "deny"),
-        ("login", "allow"),
-        ("revocation", "allow"),
-    ];
-    assert_eq!(events, expected.map(|(e, f)| (e.to_owned(), f.to_owned())));
+    let records = s.records().await;
+    let events: Vec<(&str, &str)> =
+        records.iter().map(|r| (r["event"].as_str().unwrap(), r["effect"].as_str().unwrap())).collect();
+    assert_eq!(
+        events,
+        [
+            ("login", "allow"),
+            ("token_refresh", "allow"),
+            ("token_reuse", "deny"),
+            ("login", "allow"),
+            ("revocation", "deny"),
+            ("revocation", "allow"),
+        ]
+    );
+    assert_eq!(records[5]["reason"], "revoked by `writer_bot` over zta serve");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
