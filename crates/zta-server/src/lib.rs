@@ -112,13 +112,24 @@ fn default_request_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-/// A duration (`"10s"`) longer than zero.
+/// A duration (`"10s"`) longer than zero. Checked in the visitor, so that a config reader
+/// places the error at the value.
 fn nonzero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let limit = zta_core::duration::text::deserialize(d)?;
-    if limit.is_zero() {
-        return Err(serde::de::Error::custom("must be longer than zero"));
+    struct Limit;
+    impl serde::de::Visitor<'_> for Limit {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as `10s`")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            let limit = zta_core::duration::parse(text).map_err(E::custom)?;
+            if limit.is_zero() {
+                return Err(E::custom("must be longer than zero"));
+            }
+            Ok(limit)
+        }
     }
-    Ok(limit)
+    d.deserialize_str(Limit)
 }
 
 impl Default for ServerConfig {
