@@ -424,12 +424,32 @@ pub(crate) enum PolicyCommand {
         /// The test file; its `policy:` key names the policy files.
         file: PathBuf,
     },
+    /// What an agent could be allowed to do: the actions, tools, targets and segments some
+    /// allow rule may permit it, each with the conditions the request still decides, and the
+    /// deny rules that may override them.
+    WhatCan {
+        /// Policy file.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// The agent id.
+        #[arg(long)]
+        agent: String,
+        /// The agent's principal attributes (roles, groups, segment, tenant, delegation, ...),
+        /// as in a request file's `principal` section; without it the agent has none.
+        #[arg(long)]
+        principal_file: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
     use zta::policy::{
         PolicySet,
-        cli::{check_files, read_request_file, run_test_file},
+        cli::{
+            check_files, principal_from_attributes, read_principal_file, read_request_file, run_test_file,
+        },
     };
     let load = |files: &[PathBuf]| -> Result<PolicySet> {
         PolicySet::from_files(files).map_err(|e| usage(format!("policy did not load:\n{e}")))
@@ -460,6 +480,21 @@ pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
             let report = run_test_file(&file).map_err(|e| usage(format!("{e}")))?;
             println!("{report}");
             Ok(effect_code(report.passed()))
+        }
+        PolicyCommand::WhatCan { policy, agent, principal_file, json } => {
+            let set = load(&policy)?;
+            let principal = match &principal_file {
+                Some(path) => read_principal_file(&agent, path),
+                None => principal_from_attributes(&agent, None),
+            }
+            .map_err(|e| usage(e.to_string()))?;
+            let answer = set.what_can(&principal);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{answer}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

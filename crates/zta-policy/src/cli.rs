@@ -1,7 +1,7 @@
 //! Tooling around the engine, not part of the request path: the work behind
-//! `zta policy check | eval | explain | test` (checking files, running test cases, building a
-//! request from an attribute tree). The CLI only parses arguments and prints what these
-//! return; editors and CI scripts may call them the same way.
+//! `zta policy check | eval | explain | test | what-can` (checking files, running test cases,
+//! building a request or a principal from an attribute tree). The CLI only parses arguments and
+//! prints what these return; editors and CI scripts may call them the same way.
 
 use std::{
     fmt,
@@ -93,11 +93,83 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
         return Err(bad("`tool_name` is only valid with `action_type: call_tool`".into()));
     }
 
+    let principal = principal_from(agent_id, obj.get("principal"))?;
+
+    let mut request = Request::new(action);
+    if let Some(t) = string("target_agent")? {
+        request = request.with_target(AgentId::new(t).map_err(|e| bad(format!("`target_agent`: {e}")))?);
+    }
+    let target_segment = match obj.get("target") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(t)) => {
+            if let Some(k) = t.keys().find(|k| *k != "segment") {
+                return Err(bad(format!("unknown target attribute `{k}`; only `segment` is allowed")));
+            }
+            t.get("segment").and_then(Value::as_str).map(str::to_owned)
+        }
+        Some(_) => return Err(bad("`target` must be a map like `{segment: analysis}`".into())),
+    };
+    if target_segment.is_some() && request.target_agent.is_none() {
+        return Err(bad("`target.segment` needs a `target_agent`".into()));
+    }
+    match obj.get("resource") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(r)) => {
+            let kind = r
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("`resource.type` is required".into()))?;
+            let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+            let mut resource = Resource::new(kind, id);
+            for (k, v) in r.iter().filter(|(k, _)| *k != "type" && *k != "id") {
+                resource = resource.with_attribute(k.clone(), v.clone());
+            }
+            request = request.with_resource(resource);
+        }
+        Some(_) => return Err(bad("`resource` must be a map".into())),
+    }
+    const TOP: &[&str] = &[
+        "agent_id",
+        "source_agent",
+        "action_type",
+        "tool_name",
+        "target_agent",
+        "target",
+        "resource",
+        "principal",
+    ];
+    let context: Context =
+        obj.iter().filter(|(k, _)| !TOP.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    request.context = context;
+    AuthzRequest::new(principal, request, target_segment).map_err(|e| bad(e.to_string()))
+}
+
+/// The `principal` section of a request file (also a `--principal-file` of `what-can`): `roles`,
+/// `groups`, `segment`, `tenant`, `issuer`, `subject`, `auth_method` and `delegation`; any other
+/// key is refused.
+pub fn principal_from_attributes(agent: &str, attrs: Option<&Value>) -> Result<Principal, Error> {
+    let agent_id = AgentId::new(agent).map_err(|e| Error::Request(format!("`agent_id`: {e}")))?;
+    principal_from(agent_id, attrs)
+}
+
+/// Reads a principal file (YAML, or JSON for a `.json` name) as [`principal_from_attributes`]
+/// does, for `agent`.
+pub fn read_principal_file(agent: &str, path: &Path) -> Result<Principal, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let origin = path.display().to_string();
+    let doc = source::parse(&text, Format::from_path(path))
+        .map_err(|e| Error::Request(Diagnostic::syntax(&origin, e).to_string()))?;
+    principal_from_attributes(agent, Some(&doc.to_json())).map_err(|e| match e {
+        Error::Request(m) => Error::Request(format!("`{origin}`: {m}")),
+        other => other,
+    })
+}
+
+fn principal_from(agent_id: AgentId, section: Option<&Value>) -> Result<Principal, Error> {
+    let bad = |m: String| Error::Request(m);
     let now = OffsetDateTime::now_utc();
-    let p = obj
-        .get("principal")
-        .map(|v| v.as_object().ok_or_else(|| bad("`principal` must be a map".into())))
-        .transpose()?;
+    let p =
+        section.map(|v| v.as_object().ok_or_else(|| bad("`principal` must be a map".into()))).transpose()?;
     let p_str = |key: &str| -> Result<Option<String>, Error> {
         match p.and_then(|p| p.get(key)) {
             None | Some(Value::Null) => Ok(None),
@@ -151,54 +223,7 @@ pub fn request_from_attributes(attrs: &Value) -> Result<AuthzRequest, Error> {
     if let Some(s) = p_str("subject")? {
         principal = principal.with_subject(s);
     }
-
-    let mut request = Request::new(action);
-    if let Some(t) = string("target_agent")? {
-        request = request.with_target(AgentId::new(t).map_err(|e| bad(format!("`target_agent`: {e}")))?);
-    }
-    let target_segment = match obj.get("target") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(t)) => {
-            if let Some(k) = t.keys().find(|k| *k != "segment") {
-                return Err(bad(format!("unknown target attribute `{k}`; only `segment` is allowed")));
-            }
-            t.get("segment").and_then(Value::as_str).map(str::to_owned)
-        }
-        Some(_) => return Err(bad("`target` must be a map like `{segment: analysis}`".into())),
-    };
-    if target_segment.is_some() && request.target_agent.is_none() {
-        return Err(bad("`target.segment` needs a `target_agent`".into()));
-    }
-    match obj.get("resource") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(r)) => {
-            let kind = r
-                .get("type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("`resource.type` is required".into()))?;
-            let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
-            let mut resource = Resource::new(kind, id);
-            for (k, v) in r.iter().filter(|(k, _)| *k != "type" && *k != "id") {
-                resource = resource.with_attribute(k.clone(), v.clone());
-            }
-            request = request.with_resource(resource);
-        }
-        Some(_) => return Err(bad("`resource` must be a map".into())),
-    }
-    const TOP: &[&str] = &[
-        "agent_id",
-        "source_agent",
-        "action_type",
-        "tool_name",
-        "target_agent",
-        "target",
-        "resource",
-        "principal",
-    ];
-    let context: Context =
-        obj.iter().filter(|(k, _)| !TOP.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    request.context = context;
-    AuthzRequest::new(principal, request, target_segment).map_err(|e| bad(e.to_string()))
+    Ok(principal)
 }
 
 /// The outcome of `zta policy check`.

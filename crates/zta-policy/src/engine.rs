@@ -306,6 +306,24 @@ impl PolicySet {
         })
     }
 
+    /// The segments a flow lets an agent of segment `from` address, when segments are
+    /// enforced.
+    pub(crate) fn flows_from(&self, from: Option<&str>) -> Option<crate::what_can::SegmentReach> {
+        let flows = self.flows.as_ref()?;
+        let mut out: Vec<(String, Option<Vec<String>>)> = match from {
+            Some(from) => flows
+                .iter()
+                .filter(|f| *f.from == *from && *f.to != *from)
+                .map(|f| {
+                    (f.to.to_string(), f.actions.as_ref().map(|a| a.iter().map(|x| x.to_string()).collect()))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        out.sort();
+        Some(crate::what_can::SegmentReach { from: from.map(str::to_owned), flows: out })
+    }
+
     pub(crate) fn flow_text(&self, i: usize) -> Option<String> {
         let f = self.flows.as_ref()?.get(i)?;
         Some(match &f.actions {

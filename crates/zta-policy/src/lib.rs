@@ -137,6 +137,7 @@ mod model;
 mod pattern;
 mod schema;
 mod watch;
+mod what_can;
 
 use zta_source as source;
 
@@ -145,3 +146,4 @@ pub use engine::{INVALID_REQUEST, PolicySet, SEGMENT_BOUNDARY, Source};
 pub use explain::{ConditionTrace, Explanation, ReferenceTrace, RuleTrace, SegmentTrace, WhenTrace};
 pub use source::Format;
 pub use watch::{PolicyConfig, PolicyWatcher, ReloadOutcome};
+pub use what_can::{OpenCondition, RuleReach, SegmentReach, Values, WhatCan};

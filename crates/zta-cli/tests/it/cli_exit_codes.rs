@@ -153,6 +153,27 @@ fn policy_commands_exit_by_outcome() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("duplicate key `type`"), "{err}");
 
+    // What an agent could do: text, or JSON; a principal file with an unknown key is a usage error.
+    let docs = root.join("examples/policies/crew-documents.yaml");
+    let docs = docs.to_str().unwrap();
+    std::fs::write(dir.path().join("writer.yaml"), "tenant: acme\ngroups: [analyst]\n").unwrap();
+    let what_can =
+        ["policy", "what-can", "--policy", docs, "--agent", "writer", "--principal-file", "writer.yaml"];
+    let (code, out, err) = zta(&what_can, dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("edit_own_documents (priority 100)") && out.contains("resource.owner eq \"writer\""),
+        "{out}"
+    );
+    let (code, out, _) = zta(&[&what_can[..], &["--json"]].concat(), dir.path());
+    assert_eq!(code, 0);
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["allows"][0]["rule"], "edit_own_documents");
+    std::fs::write(dir.path().join("writer.yaml"), "peers: [analyst]\n").unwrap();
+    let (code, _, err) = zta(&what_can, dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown principal attribute `peers`"), "{err}");
+
     std::fs::write(dir.path().join("bad.yaml"), "policies:\n  - name: x\n    effect: permit\n").unwrap();
     let (code, out, _) = zta(&["policy", "check", "bad.yaml"], dir.path());
     assert_eq!(code, 3, "{out}");

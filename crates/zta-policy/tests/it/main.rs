@@ -20,3 +20,4 @@ mod request_vocabulary_agrees_with_core;
 mod reserved_attributes;
 mod schema;
 mod segments;
+mod what_can_is_sound;

@@ -10,7 +10,7 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta_core::{Action, AttrValue, AuthzRequest, Basis, Effect, Resource};
+use zta_core::{Action, AttrValue, AuthzRequest, Basis, Effect, Principal, Resource};
 use zta_policy::{Format, PolicySet, Source};
 
 const PATHS: &[&str] = &[
@@ -24,12 +24,30 @@ const PATHS: &[&str] = &[
     "y",
     "z",
 ];
-const OPS: &[&str] =
-    &["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "starts_with", "ends_with"];
+/// `eq` and `in` thrice: they pin values (what `what_can` lists).
+const OPS: &[&str] = &[
+    "eq",
+    "eq",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "in",
+    "in",
+    "not_in",
+    "contains",
+    "starts_with",
+    "ends_with",
+];
 
 fn values() -> Vec<Value> {
     vec![
         json!("ana"),
+        json!("call_tool"),
+        json!(["call_tool", "send_message", "web"]),
         json!("bob"),
         json!("an"),
         json!(1),
@@ -52,7 +70,7 @@ enum Operand {
 }
 
 #[derive(Debug, Clone)]
-struct GenRule {
+pub(crate) struct GenRule {
     allow: bool,
     priority: i64,
     /// (tested path, operator, operand); one operator per condition.
@@ -60,11 +78,14 @@ struct GenRule {
 }
 
 fn literal(op: &'static str) -> BoxedStrategy<Value> {
-    let v = values();
     match op {
-        "in" | "not_in" => {
-            prop::sample::select(vec![json!(["ana", "an"]), json!([1, "bob"]), json!(["x"])]).boxed()
-        }
+        "in" | "not_in" => prop::sample::select(vec![
+            json!(["ana", "an"]),
+            json!([1, "bob"]),
+            json!(["x"]),
+            json!(["call_tool", "web", "bob", "red"]),
+        ])
+        .boxed(),
         "gt" | "gte" | "lt" | "lte" => {
             prop::sample::select(vec![json!(2), json!(1.5), json!("2030-06-01T00:00:00Z")]).boxed()
         }
@@ -72,16 +93,27 @@ fn literal(op: &'static str) -> BoxedStrategy<Value> {
             prop::sample::select(vec![json!("a"), json!("n"), json!("bo")]).boxed()
         }
         "contains" => prop::sample::select(vec![json!("an"), json!("bob"), json!(1)]).boxed(),
-        _ => prop::sample::select(v.into_iter().filter(|v| !v.is_object()).collect::<Vec<_>>()).boxed(),
+        // Mostly names requests use, so that pinned values often match.
+        _ => prop::sample::select(vec![
+            json!("ana"),
+            json!("bob"),
+            json!("call_tool"),
+            json!("web"),
+            json!("red"),
+            json!(1),
+            json!(["ana", "bob"]),
+            json!(null),
+        ])
+        .boxed(),
     }
 }
 
 fn cond() -> impl Strategy<Value = (usize, &'static str, Operand)> {
     (0..PATHS.len(), prop::sample::select(OPS), 1..PATHS.len(), any::<u8>()).prop_flat_map(
         |(p, op, d, pick)| {
-            // Three in four operands are references, never to the tested path itself.
+            // Half the operands are references, never to the tested path itself.
             let reference = Just((p, op, Operand::Ref((p + d) % PATHS.len())));
-            if pick % 4 == 0 {
+            if pick % 2 == 0 {
                 literal(op).prop_map(move |v| (p, op, Operand::Lit(v))).boxed()
             } else {
                 reference.boxed()
@@ -90,7 +122,7 @@ fn cond() -> impl Strategy<Value = (usize, &'static str, Operand)> {
     )
 }
 
-fn rule() -> impl Strategy<Value = GenRule> {
+pub(crate) fn rule() -> impl Strategy<Value = GenRule> {
     (any::<bool>(), 0i64..3, prop::collection::vec(cond(), 0..3)).prop_map(|(allow, priority, mut conds)| {
         let mut seen = std::collections::HashSet::new();
         conds.retain(|(p, _, _)| seen.insert(*p));
@@ -98,7 +130,7 @@ fn rule() -> impl Strategy<Value = GenRule> {
     })
 }
 
-fn policy_json(rules: &[(String, GenRule)]) -> String {
+pub(crate) fn policy_json(rules: &[(String, GenRule)]) -> String {
     let rules: Vec<Value> = rules
         .iter()
         .map(|(name, r)| {
@@ -126,7 +158,7 @@ fn load_json(rules: &[(String, GenRule)]) -> Result<PolicySet, zta_policy::Error
 
 /// Compiles the rules, leaving out those refused for comparing two reserved attributes whose
 /// fixed types can never match (the only load error the generator can provoke).
-fn compile(mut rules: Vec<(String, GenRule)>) -> (PolicySet, Vec<(String, GenRule)>) {
+pub(crate) fn compile(mut rules: Vec<(String, GenRule)>) -> (PolicySet, Vec<(String, GenRule)>) {
     match load_json(&rules) {
         Ok(p) => (p, rules),
         Err(e) => {
@@ -144,28 +176,51 @@ fn compile(mut rules: Vec<(String, GenRule)>) -> (PolicySet, Vec<(String, GenRul
     }
 }
 
-fn request() -> impl Strategy<Value = AuthzRequest> {
-    let v = prop::option::of(prop::sample::select(values()));
+/// A principal: agent, roles, groups (peers), tenant, segment.
+pub(crate) fn principal() -> impl Strategy<Value = Principal> {
     (
         prop::sample::select(&["ana", "bob"][..]),
         prop::sample::subsequence(&["ana", "bob", "admin"][..], 0..3),
+        prop::sample::subsequence(&["bob", "eve", "web"][..], 0..3),
         prop::option::of(prop::sample::select(&["ana", "acme"][..])),
-        prop::option::of(prop::sample::select(&["ana", "bob", "eve"][..])),
-        prop::option::of(prop::sample::select(&["ana", "web"][..])),
+        prop::option::of(prop::sample::select(&["red", "blue"][..])),
+    )
+        .prop_map(|(agent, roles, groups, tenant, segment)| {
+            let mut p = common::principal(agent).with_roles(roles).with_groups(groups);
+            if let Some(t) = tenant {
+                p = p.with_tenant(t);
+            }
+            if let Some(s) = segment {
+                p = p.with_segment(s);
+            }
+            p
+        })
+}
+
+/// A request of `principal`: a tool call, a message or a task, with or without a target, a
+/// resource owner and context values.
+pub(crate) fn request_of(principal: Principal) -> impl Strategy<Value = AuthzRequest> {
+    let v = prop::option::of(prop::sample::select(values()));
+    (
+        0..3usize,
+        prop::sample::select(&["ana", "web", "call_tool"][..]),
+        prop::option::of((
+            prop::sample::select(&["ana", "bob", "eve"][..]),
+            prop::option::of(prop::sample::select(&["red", "blue", "ana"][..])),
+        )),
         prop::option::of(prop::sample::select(values())),
         (v.clone(), v.clone(), v),
     )
-        .prop_map(|(agent, roles, tenant, target, tool, owner, (x, y, z))| {
-            let action = match tool {
-                Some(t) => Action::tool_call(t),
-                None => Action::task("t"),
+        .prop_map(move |(kind, name, target, owner, (x, y, z))| {
+            let action = match kind {
+                0 => Action::tool_call(name),
+                1 => Action::message(name),
+                _ => Action::task(name),
             };
-            let mut r = req(agent, action).roles(&roles);
-            if let Some(t) = tenant {
-                r.principal = r.principal.with_tenant(t);
-            }
-            if let Some(t) = target {
-                r = r.target(t, None);
+            let mut r = req("a", action);
+            r.principal = principal.clone();
+            if let Some((t, segment)) = target {
+                r = r.target(t, segment);
             }
             if let Some(o) = owner {
                 r = r.resource(Resource::new("doc", "d").with_attribute("owner", o));
@@ -177,6 +232,10 @@ fn request() -> impl Strategy<Value = AuthzRequest> {
             }
             r.build()
         })
+}
+
+fn request() -> impl Strategy<Value = AuthzRequest> {
+    principal().prop_flat_map(request_of)
 }
 
 // ----- the model -----
@@ -291,7 +350,7 @@ fn model_decide(rules: &[(String, GenRule)], req: &AuthzRequest) -> (Effect, Bas
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn the_engine_agrees_with_the_model(
