@@ -18,7 +18,12 @@ pub(crate) async fn connect(config: &SqliteConfig, create: bool) -> Result<Sqlit
         .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(config.busy_timeout);
+        .busy_timeout(config.busy_timeout)
+        // Each row goes into seven B-trees (the table, its unique key and five indexes): with
+        // 16 KiB pages (for a new file) and up to 64 MiB of page cache the bench appends about
+        // 1.5 times as many records/s as with SQLite's defaults (4 KiB, 2 MiB).
+        .page_size(16384)
+        .pragma("cache_size", "-65536");
     SqliteConnection::connect_with(&options).await.map_err(|e| database(config, &e))
 }
 

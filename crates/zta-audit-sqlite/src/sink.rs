@@ -3,7 +3,11 @@
 use std::{collections::HashSet, fmt, time::Duration};
 
 use async_trait::async_trait;
-use sqlx::{Connection, SqliteConnection, sqlite::Sqlite};
+use sqlx::{
+    Connection, SqliteConnection,
+    query::Query,
+    sqlite::{Sqlite, SqliteArguments},
+};
 use tokio::sync::{mpsc, oneshot};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
@@ -229,6 +233,28 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
+/// The `INSERT` statement `sql` (of `chunk.len()` rows) with the values of `chunk` bound.
+fn insert<'q>(sql: &'q str, writer: &'q str, chunk: &'q [Linked]) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    let mut query = sqlx::query::<Sqlite>(sql);
+    for l in chunk {
+        query = query
+            .bind(writer)
+            .bind(l.seq)
+            .bind(l.prev.as_slice())
+            .bind(l.hash.as_slice())
+            .bind(l.row.json.as_str())
+            .bind(l.row.id.as_str())
+            .bind(l.row.time)
+            .bind(l.row.event)
+            .bind(l.row.effect)
+            .bind(l.row.agent.as_deref())
+            .bind(l.row.action_kind)
+            .bind(l.row.action_name.as_deref())
+            .bind(l.row.reason.as_deref());
+    }
+    query
+}
+
 /// One row with its chain columns.
 struct Linked {
     seq: i64,
@@ -401,30 +427,20 @@ impl Writer {
             linked.push(Linked { seq: signed, prev, hash, row });
             prev = hash;
         }
+        let mut statements = Vec::new();
         let mut rest = linked.as_slice();
         for (size, sql) in inserts {
             let (fit, after) = rest.split_at(rest.len() / size * size);
-            for chunk in fit.chunks_exact(*size) {
-                let mut query = sqlx::query::<Sqlite>(sql);
-                for l in chunk {
-                    query = query
-                        .bind(writer)
-                        .bind(l.seq)
-                        .bind(l.prev.as_slice())
-                        .bind(l.hash.as_slice())
-                        .bind(l.row.json.as_str())
-                        .bind(l.row.id.as_str())
-                        .bind(l.row.time)
-                        .bind(l.row.event)
-                        .bind(l.row.effect)
-                        .bind(l.row.agent.as_deref())
-                        .bind(l.row.action_kind)
-                        .bind(l.row.action_name.as_deref())
-                        .bind(l.row.reason.as_deref());
-                }
-                query.execute(&mut *tx).await.map_err(|e| failed(&e))?;
-            }
+            statements.extend(fit.chunks_exact(*size).map(|chunk| (sql.as_str(), chunk)));
             rest = after;
+        }
+        let mut statements = statements.into_iter().map(|(sql, chunk)| insert(sql, writer, chunk));
+        let mut next = statements.next();
+        while let Some(query) = next {
+            // The next statement's values are bound while SQLite runs this one.
+            let (done, following) = tokio::join!(query.execute(&mut *tx), async { statements.next() });
+            done.map_err(|e| failed(&e))?;
+            next = following;
         }
         tx.commit().await.map_err(|e| failed(&e))
     }

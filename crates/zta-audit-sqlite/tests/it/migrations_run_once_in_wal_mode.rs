@@ -1,6 +1,6 @@
 //! Several sinks opening a new file at once apply the migrations once (the file's
-//! `user_version` counts them), leave the file in WAL mode with the query indexes, and a file
-//! whose schema is newer than this version knows is refused.
+//! `user_version` counts them) and leave it in WAL mode, with 16 KiB pages and the query
+//! indexes; a file whose schema is newer than this version knows is refused.
 
 use zta_audit_sqlite::{Error, SqliteConfig, SqliteSink, migrate};
 
@@ -26,6 +26,8 @@ async fn migrations_run_once_in_wal_mode() {
     assert_eq!(version, 1);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(page, 16384);
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'zta_audit' AND sql IS NOT NULL ORDER BY name",
     )
