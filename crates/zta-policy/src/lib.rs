@@ -49,6 +49,17 @@
 //! **Absent attributes** satisfy exactly the negative operators (`ne`, `not_in`,
 //! `exists: false`) and no positive one.
 //!
+//! **Attribute references:** an operand `{attr: path}` names another attribute of the same
+//! request (`resource.owner: {eq: {attr: agent_id}}`). `eq ne gt gte lt lte in not_in contains
+//! starts_with ends_with` take one; the referenced value stands where a literal would, with the
+//! same typing (`in`/`not_in` need it to be a list, `contains` takes it as the element), and a
+//! value of a type the operator does not take makes the positive operator false and its
+//! negative twin true. An absent referenced attribute satisfies exactly `ne` and `not_in`.
+//! References are resolved to accessors at load; an unknown reserved path, an operator that
+//! takes no reference, a self-reference and two types that can never match (reserved types are
+//! fixed, others come from the `schema`) are load errors. [`PolicySet::what_can`] answers the
+//! reverse question: what a principal could be allowed to do.
+//!
 //! **Attributes** are those of [`zta_core::AuthzRequest::attribute`]: `agent_id`,
 //! `source_agent` and `principal.*` come only from the verified principal; `action_type`,
 //! `action.kind`, `action.name`, `tool_name`, `target_agent`, `target.segment`,
