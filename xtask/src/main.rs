@@ -89,6 +89,7 @@ fn features() -> Result<()> {
         "audit-jsonl",
         "audit-nats",
         "audit-postgres",
+        "audit-sqlite",
         "state-redis",
         "adapter-tower",
         "adapter-mcp",

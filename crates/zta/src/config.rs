@@ -183,7 +183,11 @@ pub enum AuditSection {
     /// Hash-chained JSON Lines files (not compiled in).
     #[cfg(not(feature = "audit-jsonl"))]
     Jsonl(NotCompiled),
-    /// SQLite (not yet available).
+    /// A SQLite file (`audit-sqlite`).
+    #[cfg(feature = "audit-sqlite")]
+    Sqlite(crate::audit::sqlite::SqliteConfig),
+    /// A SQLite file (not compiled in).
+    #[cfg(not(feature = "audit-sqlite"))]
     Sqlite(NotCompiled),
     /// A PostgreSQL table (`audit-postgres`).
     #[cfg(feature = "audit-postgres")]
@@ -411,6 +415,10 @@ impl Config {
                     fix(p);
                 }
             }
+            #[cfg(feature = "audit-sqlite")]
+            if let AuditSection::Sqlite(c) = &mut target.sink {
+                fix(&mut c.path);
+            }
         }
     }
 
@@ -476,6 +484,7 @@ impl Config {
         feature = "audit-jsonl",
         feature = "audit-nats",
         feature = "audit-postgres",
+        feature = "audit-sqlite",
         feature = "state-redis"
     )))]
     fn missing_feature(&self, section: &str, backend: &str, feature: &str) -> ConfigError {
@@ -766,7 +775,16 @@ impl Config {
             }
             #[cfg(not(feature = "audit-jsonl"))]
             AuditSection::Jsonl(_) => Err(self.missing_feature("audit", "jsonl", "audit-jsonl")),
-            AuditSection::Sqlite(_) => Err(self.not_available("audit", "sqlite")),
+            #[cfg(feature = "audit-sqlite")]
+            AuditSection::Sqlite(c) => {
+                let path = [at, &["path"]].concat();
+                let sink = crate::audit::sqlite::SqliteSink::open(c.clone())
+                    .await
+                    .map_err(|e| self.error(&path, e.to_string()).caused_by(e))?;
+                Ok(Arc::new(sink))
+            }
+            #[cfg(not(feature = "audit-sqlite"))]
+            AuditSection::Sqlite(_) => Err(self.missing_feature("audit", "sqlite", "audit-sqlite")),
             #[cfg(feature = "audit-postgres")]
             AuditSection::Postgres(c) => {
                 let sink = crate::audit::postgres::PostgresSink::open(c.clone())
@@ -893,6 +911,9 @@ fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
         "jsonl" => AuditSection::Jsonl(read(&rest)?),
         #[cfg(not(feature = "audit-jsonl"))]
         "jsonl" => AuditSection::Jsonl(NotCompiled),
+        #[cfg(feature = "audit-sqlite")]
+        "sqlite" => AuditSection::Sqlite(read(&rest)?),
+        #[cfg(not(feature = "audit-sqlite"))]
         "sqlite" => AuditSection::Sqlite(NotCompiled),
         #[cfg(feature = "audit-postgres")]
         "postgres" => AuditSection::Postgres(read(&rest)?),

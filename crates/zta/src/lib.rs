@@ -115,6 +115,11 @@ pub mod audit {
     pub mod postgres {
         pub use zta_audit_postgres::*;
     }
+    /// A SQLite file, a hash chain per writer.
+    #[cfg(feature = "audit-sqlite")]
+    pub mod sqlite {
+        pub use zta_audit_sqlite::*;
+    }
     /// A NATS JetStream stream, a hash chain per writer.
     #[cfg(feature = "audit-nats")]
     pub mod nats {

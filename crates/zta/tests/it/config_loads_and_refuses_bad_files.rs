@@ -133,12 +133,12 @@ fn unknown_fields_in_toml_are_located_too() {
 async fn a_backend_this_version_does_not_have_is_a_clear_error_naming_no_feature() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let text = GOOD.replace("  type: jsonl\n  dir: audit\n", "  type: sqlite\n  path: audit.db\n");
+    let text = GOOD.replace("  type: native\n  files: [crew.yaml]\n", "  type: cedar\n  files: [crew.cedar]\n");
     let err = Config::from_file(write(dir.path(), "zta.yaml", &text)).unwrap().build().await.unwrap_err();
     let shown = err.to_string();
-    assert!(shown.contains("audit type `sqlite` is not available in this version of ZTA"), "{shown}");
+    assert!(shown.contains("policy type `cedar` is not available in this version of ZTA"), "{shown}");
     assert!(!shown.contains("feature"), "a hint may name only a feature that exists: {shown}");
-    assert_eq!(err.position.map(|p| p.line), Some(17), "{shown}");
+    assert_eq!(err.position.map(|p| p.line), Some(14), "{shown}");
 }
 
 #[tokio::test]
