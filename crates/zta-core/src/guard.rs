@@ -310,7 +310,7 @@ impl Guard {
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
         let (request_id, time, span) = stamp(&request);
-        self.check_inner(request_id, time, credential, Subject::Proven, request).instrument(span)
+        self.check_inner(request_id, time, credential, None, None, request).instrument(span)
     }
 
     /// [`check`](Self::check) for a protocol whose request names its subject (AuthZEN's
@@ -322,7 +322,7 @@ impl Guard {
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
         let (request_id, time, span) = stamp(&request);
-        self.check_inner(request_id, time, credential, Subject::Named(subject), request).instrument(span)
+        self.check_inner(request_id, time, credential, Some(subject), None, request).instrument(span)
     }
 
     /// [`check`](Self::check) for `subject` as a trusted enforcement point vouches for it,
@@ -340,38 +340,28 @@ impl Guard {
         request: Request,
     ) -> impl Future<Output = Result<Permit, Denied>> + Send + 'a {
         let (request_id, time, span) = stamp(&request);
-        let subject = Subject::Asserted { subject, trusted };
-        self.check_inner(request_id, time, credential, subject, request).instrument(span)
+        self.check_inner(request_id, time, credential, Some(subject), Some(trusted), request).instrument(span)
     }
 
+    /// A check of `request` by whoever `credential` proves, or by `subject` when one is named;
+    /// with `trusted`, `credential` is an enforcement point's, asserting `subject`.
     async fn check_inner(
         &self,
         request_id: Uuid,
         time: OffsetDateTime,
         credential: &Credential,
-        subject: Subject<'_>,
+        subject: Option<&AgentId>,
+        trusted: Option<&[AgentId]>,
         request: Request,
     ) -> Result<Permit, Denied> {
         let started = Instant::now();
         // The block ends what is moved inside it, so that none of it is stored across the
         // append: this future is moved on every call, and its size is what that costs.
         let (record, durability, verdict) = {
-            // A refused agent's principal travels with the error, so the record names it.
-            let mut asserted_by = None;
-            let principal = match self.authenticate_at(credential, time).await {
-                Ok(principal) => match (self.refuse_suspended(&principal.agent_id).await, subject) {
-                    (Err(e), _) => Err((e, Some(principal))),
-                    (Ok(()), Subject::Named(s)) if *s != principal.agent_id => Err((
-                        AuthError::invalid("the request's subject is not the agent the credential proves"),
-                        Some(principal),
-                    )),
-                    (Ok(()), Subject::Proven | Subject::Named(_)) => Ok(principal),
-                    (Ok(()), Subject::Asserted { subject, trusted }) => {
-                        asserted_by = Some(principal.agent_id.clone());
-                        self.asserted(principal, subject, trusted, time).await
-                    }
-                },
-                Err(e) => Err((e, None)),
+            let principal = match subject.zip(trusted) {
+                // Boxed: its state would otherwise grow every check's future.
+                Some((subject, trusted)) => Box::pin(self.asserted(credential, trusted, subject, time)).await,
+                None => self.proven(credential, subject, time).await,
             };
             let target_segment = match (&principal, &request.target_agent) {
                 (Ok(_), Some(target)) => self.segment_of(target).await,
@@ -382,8 +372,8 @@ impl Guard {
             record.action = Some(request.action.clone());
             record.resource = request.resource.clone();
             record.target_agent = request.target_agent.clone();
-            if let Some(caller) = asserted_by {
-                record.detail.insert("asserted_by".to_owned(), caller.as_str().into());
+            if trusted.is_some() {
+                note_asserter(&mut record, &principal);
             }
             let verdict = match principal {
                 Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
@@ -429,16 +419,38 @@ impl Guard {
         }
     }
 
-    /// The principal of `subject` as the enforcement point `caller` asserts it, if `caller` is
-    /// one of `trusted` and `subject` is not suspended. A refusal carries the principal the
-    /// record names: the caller when it may not assert, else the subject.
+    /// Who `credential` proves, if it is not suspended and is `subject` when one is named. A
+    /// refused agent's principal travels with the error, so the record names it.
+    async fn proven(
+        &self,
+        credential: &Credential,
+        subject: Option<&AgentId>,
+        time: OffsetDateTime,
+    ) -> Authenticated {
+        match self.authenticate_at(credential, time).await {
+            Ok(principal) => match self.refuse_suspended(&principal.agent_id).await {
+                Ok(()) if subject.is_some_and(|s| *s != principal.agent_id) => Err((
+                    AuthError::invalid("the request's subject is not the agent the credential proves"),
+                    Some(principal),
+                )),
+                Ok(()) => Ok(principal),
+                Err(e) => Err((e, Some(principal))),
+            },
+            Err(e) => Err((e, None)),
+        }
+    }
+
+    /// The principal of `subject` as the enforcement point that `credential` proves asserts it,
+    /// if that caller is one of `trusted` and neither is suspended. A refusal carries the
+    /// principal the record names: the caller when it may not assert, else the subject.
     async fn asserted(
         &self,
-        caller: Arc<Principal>,
-        subject: &AgentId,
+        credential: &Credential,
         trusted: &[AgentId],
+        subject: &AgentId,
         time: OffsetDateTime,
-    ) -> Result<Arc<Principal>, (AuthError, Option<Arc<Principal>>)> {
+    ) -> Authenticated {
+        let caller = self.proven(credential, None, time).await?;
         if !trusted.contains(&caller.agent_id) {
             let detail = format!(
                 "`{}` is not a trusted enforcement point and may not assert subject `{subject}`",
@@ -782,15 +794,15 @@ impl Guard {
     }
 }
 
-/// Whose request a check decides.
-#[derive(Debug, Clone, Copy)]
-enum Subject<'a> {
-    /// Whoever the credential proves.
-    Proven,
-    /// The agent the credential must prove (AuthZEN's `subject.id`).
-    Named(&'a AgentId),
-    /// An agent a trusted enforcement point vouches for; the credential is the point's own.
-    Asserted { subject: &'a AgentId, trusted: &'a [AgentId] },
+/// Who a check's credential proved, or why not (with the principal the record then names).
+type Authenticated = Result<Arc<Principal>, (AuthError, Option<Arc<Principal>>)>;
+
+/// Names in `record` the enforcement point that asserted its subject: the issuer of an
+/// asserted principal, or the caller itself when it was refused before any subject was made.
+fn note_asserter(record: &mut AuditRecord, principal: &Authenticated) {
+    let (Ok(p) | Err((_, Some(p)))) = principal else { return };
+    let caller = if p.auth_method == AuthMethod::Asserted { p.issuer.as_str() } else { p.agent_id.as_str() };
+    record.detail.insert("asserted_by".to_owned(), caller.into());
 }
 
 /// Marks `record` as the denial it is (effect, reason, basis) and builds the [`Denied`].
