@@ -133,7 +133,8 @@ fn unknown_fields_in_toml_are_located_too() {
 async fn a_backend_this_version_does_not_have_is_a_clear_error_naming_no_feature() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let text = GOOD.replace("  type: native\n  files: [crew.yaml]\n", "  type: cedar\n  files: [crew.cedar]\n");
+    let text =
+        GOOD.replace("  type: native\n  files: [crew.yaml]\n", "  type: cedar\n  files: [crew.cedar]\n");
     let err = Config::from_file(write(dir.path(), "zta.yaml", &text)).unwrap().build().await.unwrap_err();
     let shown = err.to_string();
     assert!(shown.contains("policy type `cedar` is not available in this version of ZTA"), "{shown}");
