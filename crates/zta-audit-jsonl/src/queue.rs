@@ -106,6 +106,16 @@ impl Shared {
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether records are taken now: the error every append would get once the writer has
+    /// failed or the sink is closing.
+    pub(crate) fn taking(&self) -> Result<(), AuditError> {
+        let q = self.lock();
+        if self.failed.get().is_some() || q.closing || q.stopped {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
     /// Serializes `record` into the queue; `waiter` (taken only if the record is queued) is
     /// told at its commit.
     pub(crate) fn push(&self, record: &AuditRecord, waiter: &mut Option<Waiter>) -> Result<(), Refused> {

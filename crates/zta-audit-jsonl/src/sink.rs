@@ -224,6 +224,12 @@ impl AuditSink for JsonlSink {
         self.shared.commit_waiter(tx)?;
         rx.await.unwrap_or_else(|_| Err(self.shared.closed_error()))
     }
+
+    /// The writer's failure once it has failed (or `Closed` while closing): every append would
+    /// be refused. A full queue is ready: appends wait or are refused one by one.
+    async fn ready(&self) -> Result<(), AuditError> {
+        self.shared.taking()
+    }
 }
 
 impl Drop for JsonlSink {

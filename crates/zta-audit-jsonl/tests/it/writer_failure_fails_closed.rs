@@ -1,4 +1,5 @@
-//! When the writer cannot write, appends fail and keep failing: nothing is dropped quietly.
+//! When the writer cannot write, appends fail and keep failing (and the readiness probe says
+//! so): nothing is dropped quietly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use crate::common;
@@ -16,6 +17,7 @@ async fn an_io_error_fails_the_waiter_and_every_later_call() {
     c.max_file_bytes = 1; // every record gets its own file
     let sink = JsonlSink::open(c.clone()).unwrap();
     sink.append(record(0), Durability::Flushed).await.unwrap();
+    sink.ready().await.unwrap();
     // The next segment's name is taken by a directory: rotation cannot create it.
     let blocker = dir.path().join("audit-000002.jsonl");
     fs::create_dir(&blocker).unwrap();
@@ -27,6 +29,7 @@ async fn an_io_error_fails_the_waiter_and_every_later_call() {
     assert_eq!(sink.append(record(2), Durability::Queued).await, Err(err.clone()));
     assert_eq!(sink.append(record(3), Durability::Flushed).await, Err(err.clone()));
     assert_eq!(sink.flush().await, Err(err.clone()));
+    assert_eq!(sink.ready().await, Err(err.clone()), "a readiness probe says so too");
     drop(sink);
 
     // What was acknowledged is intact, and the record that never made it is reported lost;
