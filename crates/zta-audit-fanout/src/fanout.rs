@@ -165,6 +165,25 @@ impl AuditSink for FanOutSink {
         });
         first_error(join_all(flushes).await)
     }
+
+    /// Not ready once closed, or while a required sink is not (its refusal would deny every
+    /// request); a spooled target being down is what its spool is for.
+    async fn ready(&self) -> Result<(), AuditError> {
+        self.refuse_if_closed()?;
+        let probes = self.targets.iter().filter_map(|target| match target {
+            Active::Required { name, sink } => Some(async move { (name.as_str(), sink.ready().await) }),
+            Active::Spooled(_) => None,
+        });
+        for (name, probe) in join_all(probes).await {
+            if let Err(e) = probe {
+                return Err(match e {
+                    AuditError::Write(cause) => AuditError::write(format!("sink `{name}`: {cause}")),
+                    other => AuditError::write(format!("sink `{name}`: {other}")),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `futures` concurrently (so one slow sink does not hold up the others' writes) and

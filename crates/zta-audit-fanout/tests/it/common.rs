@@ -46,6 +46,11 @@ impl AuditSink for Switchable {
         self.check()?;
         self.inner.flush().await
     }
+
+    async fn ready(&self) -> Result<(), AuditError> {
+        self.check()?;
+        self.inner.ready().await
+    }
 }
 
 /// Every record a JSON Lines log in `dir` holds, in order (its chain verified).

@@ -1,5 +1,5 @@
-//! A required sink that cannot take a record fails the append, naming the sink; the other
-//! targets still get the record.
+//! A required sink that cannot take a record fails the append, naming the sink (and so does
+//! the readiness probe); the other targets still get the record.
 
 use zta_audit_fanout::{FanOutSink, Mode, SpoolConfig, Target};
 use zta_core::{AuditEvent, AuditRecord, AuditSink, Durability, Effect};
@@ -18,8 +18,15 @@ async fn required_sink_failure_denies() {
     .unwrap();
     let record = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
     sink.append(record.clone(), Durability::Flushed).await.unwrap();
+    sink.ready().await.unwrap();
+    // A spooled target that is down leaves the sink ready: its spool takes the records.
+    local.set_up(false);
+    sink.ready().await.unwrap();
+    local.set_up(true);
 
     central.set_up(false);
+    let probe = sink.ready().await.unwrap_err();
+    assert!(probe.to_string().contains("sink `central`: connection refused"), "{probe}");
     let refused = AuditRecord::new(AuditEvent::Authorization, Effect::Allow);
     let error = sink.append(refused.clone(), Durability::Queued).await.unwrap_err();
     assert!(error.to_string().contains("sink `central`"), "{error}");
