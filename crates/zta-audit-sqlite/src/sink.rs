@@ -3,11 +3,7 @@
 use std::{collections::HashSet, fmt, time::Duration};
 
 use async_trait::async_trait;
-use sqlx::{
-    Connection, SqliteConnection,
-    query::Query,
-    sqlite::{Sqlite, SqliteArguments},
-};
+use sqlx::{Connection, SqliteConnection, sqlite::Sqlite};
 use tokio::sync::{mpsc, oneshot};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
@@ -233,36 +229,6 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-/// The `INSERT` statement `sql` (of `chunk.len()` rows) with the values of `chunk` bound.
-fn insert<'q>(sql: &'q str, writer: &'q str, chunk: &'q [Linked]) -> Query<'q, Sqlite, SqliteArguments<'q>> {
-    let mut query = sqlx::query::<Sqlite>(sql);
-    for l in chunk {
-        query = query
-            .bind(writer)
-            .bind(l.seq)
-            .bind(l.prev.as_slice())
-            .bind(l.hash.as_slice())
-            .bind(l.row.json.as_str())
-            .bind(l.row.id.as_str())
-            .bind(l.row.time)
-            .bind(l.row.event)
-            .bind(l.row.effect)
-            .bind(l.row.agent.as_deref())
-            .bind(l.row.action_kind)
-            .bind(l.row.action_name.as_deref())
-            .bind(l.row.reason.as_deref());
-    }
-    query
-}
-
-/// One row with its chain columns.
-struct Linked {
-    seq: i64,
-    prev: [u8; 32],
-    hash: [u8; 32],
-    row: Prepared,
-}
-
 /// The writer task's state.
 struct Writer {
     /// `None` once closed.
@@ -419,25 +385,46 @@ impl Writer {
         } else {
             pending
         };
-        let mut linked = Vec::with_capacity(pending.len());
-        for row in pending {
-            seq += 1;
-            let signed = i64::try_from(seq).map_err(|_| AuditError::write("the writer's chain is full"))?;
-            let hash = chain_hash(writer, seq, &prev, row.json.as_bytes());
-            linked.push(Linked { seq: signed, prev, hash, row });
-            prev = hash;
-        }
-        let mut statements = Vec::new();
-        let mut rest = linked.as_slice();
+        // Every seq of the batch must fit the column's i64.
+        let last = u64::try_from(pending.len()).ok().and_then(|n| seq.checked_add(n));
+        let (Ok(mut signed), Some(Ok(_))) = (i64::try_from(seq), last.map(i64::try_from)) else {
+            return Err(AuditError::write("the writer's chain is full"));
+        };
+        // Statements of CHUNKS rows each, largest first.
+        let mut plan = Vec::new();
+        let mut left = pending.len();
         for (size, sql) in inserts {
-            let (fit, after) = rest.split_at(rest.len() / size * size);
-            statements.extend(fit.chunks_exact(*size).map(|chunk| (sql.as_str(), chunk)));
-            rest = after;
+            plan.extend(std::iter::repeat_n((*size, sql.as_str()), left / size));
+            left %= size;
         }
-        let mut statements = statements.into_iter().map(|(sql, chunk)| insert(sql, writer, chunk));
+        let mut rows = pending.into_iter();
+        // Each statement's rows are hashed and bound while SQLite runs the one before.
+        let mut statements = plan.into_iter().map(|(size, sql)| {
+            let mut query = sqlx::query::<Sqlite>(sql);
+            for row in rows.by_ref().take(size) {
+                seq += 1;
+                signed += 1;
+                let hash = chain_hash(writer, seq, &prev, row.json.as_bytes());
+                query = query
+                    .bind(writer)
+                    .bind(signed)
+                    .bind(prev.to_vec())
+                    .bind(hash.to_vec())
+                    .bind(row.json)
+                    .bind(row.id)
+                    .bind(row.time)
+                    .bind(row.event)
+                    .bind(row.effect)
+                    .bind(row.agent)
+                    .bind(row.action_kind)
+                    .bind(row.action_name)
+                    .bind(row.reason);
+                prev = hash;
+            }
+            query
+        });
         let mut next = statements.next();
         while let Some(query) = next {
-            // The next statement's values are bound while SQLite runs this one.
             let (done, following) = tokio::join!(query.execute(&mut *tx), async { statements.next() });
             done.map_err(|e| failed(&e))?;
             next = following;
