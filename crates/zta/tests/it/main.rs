@@ -15,5 +15,6 @@ mod nats_audit_gets_every_decision;
 mod postgres_audit_gets_every_decision;
 mod postgres_cut_is_spooled_and_replayed;
 mod redis_state_is_shared_by_replicas;
+mod server_section_reads_operators_and_trusted_peps;
 mod sqlite_audit_gets_every_decision;
 mod suspended_agent_is_shut_out;
