@@ -284,3 +284,14 @@ fn a_reference_is_part_of_the_digest_and_not_a_literal() {
     assert_eq!(effect(&lit, req("a", Action::task("t")).ctx("x", "{attr: y}")), Effect::Allow);
     assert_eq!(effect(&a, req("a", Action::task("t")).ctx("x", "{attr: y}")), Effect::Deny);
 }
+
+#[test]
+fn a_referenced_attribute_the_schema_does_not_declare_is_warned_about() {
+    let p = load(
+        "schema:\n  call_tool:\n    owner: string\npolicies:\n  - name: r\n    effect: allow\n    conditions:\n      action_type: call_tool\n      owner: {eq: {attr: requester}}\n",
+    );
+    let w = p.warnings();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(w[0].message.contains("tests `requester`, which the schema does not declare"), "{}", w[0]);
+    assert_eq!((w[0].line, w[0].column), (9, 26));
+}
