@@ -1,5 +1,6 @@
 //! The per-writer hash chain of the audit sinks that several processes write at once
-//! (PostgreSQL, SQLite, NATS JetStream).
+//! (PostgreSQL, SQLite, NATS JetStream), and the group-commit writer of those on a database
+//! ([`GroupCommit`]).
 //!
 //! Each process is a *writer* with its own id; its records are numbered 1, 2, ... and each is
 //! linked to the one before it:
@@ -14,6 +15,9 @@
 //! (every sink allows only letters, digits and a little punctuation), so the 0x00 after it
 //! ends it unambiguously.
 
+mod group_commit;
+
+pub use group_commit::{BatchStore, Batching, GroupCommit};
 use sha2::{Digest, Sha256};
 
 /// The previous hash of a chain's first record.

@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{mpsc, oneshot};
+use zta_audit_chain::{BatchStore, Batching, GroupCommit};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
@@ -13,16 +13,6 @@ use crate::{
     config::default_writer_id,
     schema::{migrate, options, scrub},
 };
-
-type Reply = oneshot::Sender<Result<(), AuditError>>;
-
-// Records are nearly every job: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Job {
-    Record { row: Prepared, done: Option<Reply> },
-    Flush(Reply),
-    Close(Reply),
-}
 
 /// An [`AuditSink`] that inserts records into a PostgreSQL table in group-committed batches,
 /// each writer with its own hash chain.
@@ -32,9 +22,8 @@ enum Job {
 /// after another live sink took its writer id; refuses to open on a writer id another live
 /// sink holds.
 pub struct PostgresSink {
-    jobs: mpsc::Sender<Job>,
+    writes: GroupCommit<Prepared>,
     writer: String,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     pool: PgPool,
     config: PostgresConfig,
 }
@@ -105,7 +94,6 @@ impl PostgresSink {
                 return Err(broken(&config, &writer, what));
             }
         };
-        let (jobs, queue) = mpsc::channel(config.queue_capacity);
         let insert = format!(
             "INSERT INTO {} (writer_id, seq, prev_hash, hash, record, record_id, time, event, effect, \
              agent_id, action_kind, action_name, reason) \
@@ -119,7 +107,7 @@ impl PostgresSink {
             "SELECT record_id::text FROM {} WHERE writer_id = $1 AND record_id = ANY($2::text[]::uuid[])",
             config.table
         );
-        let writer_task = Writer {
+        let store = Writer {
             conn: Some(conn),
             pid: Some(pid),
             config: config.clone(),
@@ -133,14 +121,15 @@ impl PostgresSink {
             // A chain that already has rows may be sent records it holds (a spool replaying
             // after a restart).
             dedupe: seq > 0,
-            lost: false,
             stopped: false,
-            batch_size: config.batch_size,
-            delay: config.max_batch_delay,
-            pending: Vec::new(),
         };
-        let task = tokio::spawn(writer_task.run(queue));
-        Ok(Self { jobs, writer, task: std::sync::Mutex::new(Some(task)), pool, config })
+        let batching = Batching {
+            batch_size: config.batch_size,
+            max_delay: config.max_batch_delay,
+            queue_capacity: config.queue_capacity,
+        };
+        let writes = GroupCommit::start(store, batching, format!("`{}` (writer `{writer}`)", config.table));
+        Ok(Self { writes, writer, pool, config })
     }
 
     /// This sink's writer id.
@@ -156,16 +145,7 @@ impl PostgresSink {
     /// Commits everything taken, stops the writer and closes the connections. Later appends
     /// fail with [`AuditError::Closed`]. Returns the last commit's error, if it failed.
     pub async fn close(&self) -> Result<(), AuditError> {
-        let (done, closed) = oneshot::channel();
-        let result = match self.jobs.send(Job::Close(done)).await {
-            Ok(()) => closed.await.unwrap_or(Err(AuditError::Closed)),
-            // Already closed or stopped.
-            Err(_) => Ok(()),
-        };
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        let result = self.writes.close().await;
         self.pool.close().await;
         result
     }
@@ -212,30 +192,15 @@ async fn read_head(
 #[async_trait]
 impl AuditSink for PostgresSink {
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
-        if self.jobs.is_closed() {
+        if self.writes.is_closed() {
             return Err(AuditError::Closed);
         }
         // Serialized here, on the appender's task, so that the writer only hashes and inserts.
-        let row = Prepared::new(&record)?;
-        match durability {
-            Durability::Queued => {
-                self.jobs.send(Job::Record { row, done: None }).await.map_err(|_| AuditError::Closed)
-            }
-            Durability::Flushed => {
-                let (done, stored) = oneshot::channel();
-                self.jobs
-                    .send(Job::Record { row, done: Some(done) })
-                    .await
-                    .map_err(|_| AuditError::Closed)?;
-                stored.await.map_err(|_| AuditError::Closed)?
-            }
-        }
+        self.writes.append(Prepared::new(&record)?, durability).await
     }
 
     async fn flush(&self) -> Result<(), AuditError> {
-        let (done, flushed) = oneshot::channel();
-        self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
-        flushed.await.map_err(|_| AuditError::Closed)?
+        self.writes.flush().await
     }
 }
 
@@ -322,137 +287,42 @@ struct Writer {
     /// Whether a record may arrive that is stored already (after a failed batch, or when the
     /// chain had rows at open): then each batch skips the ids the table holds.
     dedupe: bool,
-    /// Queued records were lost and no flush has reported it yet: later queued records are
-    /// dropped (so that a sender that appends again keeps its order) and the next flush fails.
-    lost: bool,
     /// Another live sink took the writer id while this one was disconnected: stop.
     stopped: bool,
-    batch_size: usize,
-    delay: Duration,
-    pending: Vec<Prepared>,
 }
 
-impl Writer {
-    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let mut waiting: Vec<Reply> = Vec::new();
-        let mut closing: Vec<Reply> = Vec::new();
-        let mut close_result: Result<(), AuditError> = Ok(());
-        let mut queued_ids: Vec<uuid::Uuid> = Vec::new();
-        let mut dropped: Vec<uuid::Uuid> = Vec::new();
-        while let Some(first) = queue.recv().await {
-            let mut next = Some(first);
-            // A queued record was taken after this batch's last flush.
-            let mut since_flush = false;
-            let deadline = tokio::time::Instant::now() + self.delay;
-            loop {
-                if let Some(job) = next.take() {
-                    match job {
-                        Job::Record { row, done: Some(done) } => {
-                            self.pending.push(row);
-                            waiting.push(done);
-                        }
-                        Job::Record { row, done: None } if self.lost => dropped.push(row.id),
-                        Job::Record { row, done: None } => {
-                            queued_ids.push(row.id);
-                            since_flush = true;
-                            self.pending.push(row);
-                        }
-                        Job::Flush(done) if self.lost => {
-                            self.lost = false;
-                            if !dropped.is_empty() {
-                                tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?dropped, "audit records queued after a failed batch were dropped (a flush reports it)");
-                                dropped.clear();
-                            }
-                            let _ = done.send(Err(AuditError::write(format!(
-                                "records queued for `{}` since the last flush were not stored (a batch failed to commit); append them again",
-                                self.table
-                            ))));
-                        }
-                        Job::Flush(done) => {
-                            since_flush = false;
-                            waiting.push(done);
-                        }
-                        Job::Close(done) => {
-                            // Later sends fail; what is already queued is still taken below.
-                            queue.close();
-                            closing.push(done);
-                        }
-                    }
-                }
-                if self.pending.len() >= self.batch_size {
-                    break;
-                }
-                match queue.try_recv() {
-                    Ok(job) => next = Some(job),
-                    Err(_) if waiting.is_empty() && closing.is_empty() && !self.pending.is_empty() => {
-                        match tokio::time::timeout_at(deadline, queue.recv()).await {
-                            Ok(Some(job)) => next = Some(job),
-                            _ => break,
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            let result = self.commit().await;
-            if let Err(e) = &result {
-                if since_flush {
-                    self.lost = true;
-                }
-                // Broken or not, the connection is closed: the next batch starts on a new one
-                // and reads the chain's head again (the failed commit may have landed).
-                self.conn = None;
-                self.dedupe = true;
-                if self.stopped {
-                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, error = %e, lost = ?queued_ids, "audit sink stopped; these queued records may be lost");
-                } else {
-                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, error = %e, lost = ?queued_ids, "audit batch not committed (these queued records may be lost); the next batch reconnects");
-                }
-                if !closing.is_empty() {
-                    close_result = result.clone();
-                }
-            }
-            queued_ids.clear();
-            for done in waiting.drain(..) {
-                let _ = done.send(result.clone());
-            }
-            if self.stopped {
-                queue.close();
-                while let Ok(job) = queue.try_recv() {
-                    match job {
-                        Job::Record { row, done: None } => queued_ids.push(row.id),
-                        Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
-                            let _ = done.send(result.clone());
-                        }
-                    }
-                }
-                if !queued_ids.is_empty() {
-                    tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?queued_ids, "audit sink stopped; these queued records are lost");
-                }
-                for done in closing.drain(..) {
-                    let _ = done.send(result.clone());
-                }
-                return;
-            }
+#[async_trait]
+impl BatchStore for Writer {
+    type Row = Prepared;
+
+    fn record_id(row: &Prepared) -> uuid::Uuid {
+        row.id
+    }
+
+    async fn commit(&mut self, rows: Vec<Prepared>) -> Result<(), AuditError> {
+        let result = self.insert(rows).await;
+        if result.is_err() {
+            // Broken or not, the connection is closed: the next batch starts on a new one and
+            // reads the chain's head again (the failed commit may have landed).
+            self.conn = None;
+            self.dedupe = true;
         }
-        // Closed, and everything queued before the close is taken.
+        result
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    async fn close(mut self) {
         if let Some(mut conn) = self.conn.take() {
             let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut conn).await;
             let _ = conn.close().await;
         }
-        if self.lost && close_result.is_ok() {
-            close_result = Err(AuditError::write(format!(
-                "records queued for `{}` since the last flush were not stored (a batch failed to commit)",
-                self.table
-            )));
-        }
-        if !dropped.is_empty() {
-            tracing::error!(target: "zta_audit_postgres", writer = %self.writer, table = %self.table, lost = ?dropped, "audit records queued after a failed batch were dropped");
-        }
-        for done in closing.drain(..) {
-            let _ = done.send(close_result.clone());
-        }
     }
+}
 
+impl Writer {
     /// A new connection for the next batch: takes the writer lock on it again and reads where
     /// the chain ends. Stops the sink (`stopped`) if another live sink holds the writer id.
     async fn reconnect(&mut self) -> Result<(), AuditError> {
@@ -536,18 +406,14 @@ impl Writer {
         }
     }
 
-    /// Inserts the pending records as the chain's next rows, in one statement (one
-    /// transaction), after a new connection if the last batch failed. After a failure it first
+    /// Inserts `pending` as the chain's next rows, in one statement (one transaction), after a
+    /// new connection if the last batch failed. After a failure it first
     /// skips the records this writer has stored already, so that a record sent again (by a
     /// spool replaying a batch whose commit landed, or landed in part) is stored once. An error
     /// leaves the batch uncommitted, or (when the connection broke while committing) possibly
     /// committed: either way the appenders hear of the failure, never a success that did not
     /// happen.
-    async fn commit(&mut self) -> Result<(), AuditError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
+    async fn insert(&mut self, pending: Vec<Prepared>) -> Result<(), AuditError> {
         if self.conn.is_none() {
             self.reconnect().await?;
         }

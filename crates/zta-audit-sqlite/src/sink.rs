@@ -1,10 +1,10 @@
 //! The sink and its writer task.
 
-use std::{collections::HashSet, fmt, time::Duration};
+use std::{collections::HashSet, fmt};
 
 use async_trait::async_trait;
 use sqlx::{Connection, SqliteConnection, sqlite::Sqlite};
-use tokio::sync::{mpsc, oneshot};
+use zta_audit_chain::{BatchStore, Batching, GroupCommit};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
@@ -13,16 +13,6 @@ use crate::{
     schema::{connect, database, migrate_on},
 };
 
-type Reply = oneshot::Sender<Result<(), AuditError>>;
-
-// Records are nearly every job: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Job {
-    Record { row: Prepared, done: Option<Reply> },
-    Flush(Reply),
-    Close(Reply),
-}
-
 /// An [`AuditSink`] that inserts records into a SQLite file in group-committed batches, each
 /// writer with its own hash chain.
 ///
@@ -30,9 +20,8 @@ enum Job {
 /// connection (see the crate docs). Refuses (with [`AuditError::Closed`]) every append after
 /// [`close`](Self::close).
 pub struct SqliteSink {
-    jobs: mpsc::Sender<Job>,
+    writes: GroupCommit<Prepared>,
     writer: String,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: SqliteConfig,
 }
 
@@ -77,21 +66,23 @@ impl SqliteSink {
                 return Err(e);
             }
         };
-        let (jobs, queue) = mpsc::channel(config.queue_capacity);
-        let writer_task = Writer {
-            conn: Some(conn),
+        let store = Store {
+            conn,
             path: config.shown_path(),
             writer: writer.clone(),
             // A chain that already has rows may be sent records it holds (a spool replaying
             // after a restart).
             dedupe: seq > 0,
-            lost: false,
-            batch_size: config.batch_size,
-            delay: config.max_batch_delay,
-            pending: Vec::new(),
+            inserts: CHUNKS.iter().map(|&n| (n, insert_sql(n))).collect(),
         };
-        let task = tokio::spawn(writer_task.run(queue));
-        Ok(Self { jobs, writer, task: std::sync::Mutex::new(Some(task)), config })
+        let batching = Batching {
+            batch_size: config.batch_size,
+            max_delay: config.max_batch_delay,
+            queue_capacity: config.queue_capacity,
+        };
+        let writes =
+            GroupCommit::start(store, batching, format!("`{}` (writer `{writer}`)", config.shown_path()));
+        Ok(Self { writes, writer, config })
     }
 
     /// This sink's writer id.
@@ -102,17 +93,7 @@ impl SqliteSink {
     /// Commits everything taken, stops the writer and closes the file. Later appends fail with
     /// [`AuditError::Closed`]. Returns the last commit's error, if it failed.
     pub async fn close(&self) -> Result<(), AuditError> {
-        let (done, closed) = oneshot::channel();
-        let result = match self.jobs.send(Job::Close(done)).await {
-            Ok(()) => closed.await.unwrap_or(Err(AuditError::Closed)),
-            // Already closed.
-            Err(_) => Ok(()),
-        };
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-        result
+        self.writes.close().await
     }
 }
 
@@ -140,36 +121,21 @@ async fn read_head(
 #[async_trait]
 impl AuditSink for SqliteSink {
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
-        if self.jobs.is_closed() {
+        if self.writes.is_closed() {
             return Err(AuditError::Closed);
         }
         // Serialized here, on the appender's task, so that the writer only hashes and inserts.
-        let row = Prepared::new(&record)?;
-        match durability {
-            Durability::Queued => {
-                self.jobs.send(Job::Record { row, done: None }).await.map_err(|_| AuditError::Closed)
-            }
-            Durability::Flushed => {
-                let (done, stored) = oneshot::channel();
-                self.jobs
-                    .send(Job::Record { row, done: Some(done) })
-                    .await
-                    .map_err(|_| AuditError::Closed)?;
-                stored.await.map_err(|_| AuditError::Closed)?
-            }
-        }
+        self.writes.append(Prepared::new(&record)?, durability).await
     }
 
     async fn flush(&self) -> Result<(), AuditError> {
-        let (done, flushed) = oneshot::channel();
-        self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
-        flushed.await.map_err(|_| AuditError::Closed)?
+        self.writes.flush().await
     }
 }
 
 /// A record serialized for its row (everything but the chain columns).
 struct Prepared {
-    id: String,
+    id: uuid::Uuid,
     json: String,
     time: i64,
     event: &'static str,
@@ -191,7 +157,7 @@ impl Prepared {
             AuditError::write(format!("audit record `{}`: its time is out of range", record.id))
         })?;
         Ok(Self {
-            id: record.id.to_string(),
+            id: record.id,
             json,
             time,
             event: record.event.as_str(),
@@ -229,129 +195,46 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-/// The writer task's state.
-struct Writer {
-    /// `None` once closed.
-    conn: Option<SqliteConnection>,
+/// The writer task's connection.
+struct Store {
+    conn: SqliteConnection,
     path: String,
     writer: String,
     /// Whether a record may arrive that is stored already (after a failed batch, or when the
     /// chain had rows at open): then each batch skips the ids the file holds.
     dedupe: bool,
-    /// Queued records were lost and no flush has reported it yet: later queued records are
-    /// dropped (so that a sender that appends again keeps its order) and the next flush fails.
-    lost: bool,
-    batch_size: usize,
-    delay: Duration,
-    pending: Vec<Prepared>,
+    /// The `INSERT` statements of [`CHUNKS`] rows.
+    inserts: Vec<(usize, String)>,
 }
 
-impl Writer {
-    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let inserts: Vec<(usize, String)> = CHUNKS.iter().map(|&n| (n, insert_sql(n))).collect();
-        let mut waiting: Vec<Reply> = Vec::new();
-        let mut closing: Vec<Reply> = Vec::new();
-        let mut close_result: Result<(), AuditError> = Ok(());
-        let mut queued_ids: Vec<String> = Vec::new();
-        let mut dropped: Vec<String> = Vec::new();
-        while let Some(first) = queue.recv().await {
-            let mut next = Some(first);
-            // A queued record was taken after this batch's last flush.
-            let mut since_flush = false;
-            let deadline = tokio::time::Instant::now() + self.delay;
-            loop {
-                if let Some(job) = next.take() {
-                    match job {
-                        Job::Record { row, done: Some(done) } => {
-                            self.pending.push(row);
-                            waiting.push(done);
-                        }
-                        Job::Record { row, done: None } if self.lost => dropped.push(row.id),
-                        Job::Record { row, done: None } => {
-                            queued_ids.push(row.id.clone());
-                            since_flush = true;
-                            self.pending.push(row);
-                        }
-                        Job::Flush(done) if self.lost => {
-                            self.lost = false;
-                            if !dropped.is_empty() {
-                                tracing::error!(target: "zta_audit_sqlite", writer = %self.writer, path = %self.path, lost = ?dropped, "audit records queued after a failed batch were dropped (a flush reports it)");
-                                dropped.clear();
-                            }
-                            let _ = done.send(Err(AuditError::write(format!(
-                                "records queued for `{}` since the last flush were not stored (a batch failed to commit); append them again",
-                                self.path
-                            ))));
-                        }
-                        Job::Flush(done) => {
-                            since_flush = false;
-                            waiting.push(done);
-                        }
-                        Job::Close(done) => {
-                            // Later sends fail; what is already queued is still taken below.
-                            queue.close();
-                            closing.push(done);
-                        }
-                    }
-                }
-                if self.pending.len() >= self.batch_size {
-                    break;
-                }
-                match queue.try_recv() {
-                    Ok(job) => next = Some(job),
-                    Err(_) if waiting.is_empty() && closing.is_empty() && !self.pending.is_empty() => {
-                        match tokio::time::timeout_at(deadline, queue.recv()).await {
-                            Ok(Some(job)) => next = Some(job),
-                            _ => break,
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            let result = self.commit(&inserts).await;
-            if let Err(e) = &result {
-                if since_flush {
-                    self.lost = true;
-                }
-                self.dedupe = true;
-                tracing::error!(target: "zta_audit_sqlite", writer = %self.writer, path = %self.path, error = %e, lost = ?queued_ids, "audit batch not committed (these queued records are lost)");
-                if !closing.is_empty() {
-                    close_result = result.clone();
-                }
-            }
-            queued_ids.clear();
-            for done in waiting.drain(..) {
-                let _ = done.send(result.clone());
-            }
-        }
-        // Closed, and everything queued before the close is taken.
-        if let Some(conn) = self.conn.take() {
-            let _ = conn.close().await;
-        }
-        if self.lost && close_result.is_ok() {
-            close_result = Err(AuditError::write(format!(
-                "records queued for `{}` since the last flush were not stored (a batch failed to commit)",
-                self.path
-            )));
-        }
-        if !dropped.is_empty() {
-            tracing::error!(target: "zta_audit_sqlite", writer = %self.writer, path = %self.path, lost = ?dropped, "audit records queued after a failed batch were dropped");
-        }
-        for done in closing.drain(..) {
-            let _ = done.send(close_result.clone());
-        }
+#[async_trait]
+impl BatchStore for Store {
+    type Row = Prepared;
+
+    fn record_id(row: &Prepared) -> uuid::Uuid {
+        row.id
     }
 
-    /// Inserts the pending records as the chain's next rows in one transaction, after the
-    /// head it reads inside that transaction. When `dedupe` is on it first skips the records
-    /// this writer has stored already. An error leaves the batch uncommitted.
-    async fn commit(&mut self, inserts: &[(usize, String)]) -> Result<(), AuditError> {
-        if self.pending.is_empty() {
-            return Ok(());
+    async fn commit(&mut self, rows: Vec<Prepared>) -> Result<(), AuditError> {
+        let result = self.insert(rows).await;
+        if result.is_err() {
+            self.dedupe = true;
         }
-        let pending = std::mem::take(&mut self.pending);
+        result
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+impl Store {
+    /// Inserts `pending` as the chain's next rows in one transaction, after the head it reads
+    /// inside that transaction. When `dedupe` is on it first skips the records this writer has
+    /// stored already. An error leaves the batch uncommitted.
+    async fn insert(&mut self, pending: Vec<Prepared>) -> Result<(), AuditError> {
         let n = pending.len();
-        let Some(conn) = self.conn.as_mut() else { return Err(AuditError::Closed) };
+        let conn = &mut self.conn;
         let (writer, path) = (self.writer.as_str(), self.path.as_str());
         let failed = |e: &dyn fmt::Display| {
             AuditError::write(format!(
@@ -369,12 +252,12 @@ impl Writer {
             for row in pending {
                 let stored: Option<i64> =
                     sqlx::query_scalar("SELECT 1 FROM zta_audit WHERE record_id = ?1 AND writer_id = ?2")
-                        .bind(&row.id)
+                        .bind(row.id.to_string())
                         .bind(writer)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(|e| failed(&e))?;
-                if stored.is_none() && seen.insert(row.id.clone()) {
+                if stored.is_none() && seen.insert(row.id) {
                     fresh.push(row);
                 }
             }
@@ -393,7 +276,7 @@ impl Writer {
         // Statements of CHUNKS rows each, largest first.
         let mut plan = Vec::new();
         let mut left = pending.len();
-        for (size, sql) in inserts {
+        for (size, sql) in &self.inserts {
             plan.extend(std::iter::repeat_n((*size, sql.as_str()), left / size));
             left %= size;
         }
@@ -411,7 +294,7 @@ impl Writer {
                     .bind(prev.to_vec())
                     .bind(hash.to_vec())
                     .bind(row.json)
-                    .bind(row.id)
+                    .bind(row.id.to_string())
                     .bind(row.time)
                     .bind(row.event)
                     .bind(row.effect)

@@ -1,0 +1,248 @@
+//! The group-commit writer of the sinks on a database (PostgreSQL, SQLite).
+//!
+//! Appends go into a bounded queue; one task takes them in batches (up to a size, waiting up
+//! to a delay for more when nobody waits for the batch) and hands each to a [`BatchStore`],
+//! which stores it in one transaction. A `Flushed` append and a flush return once their batch
+//! is stored.
+//!
+//! A batch that fails fails its waiting `Flushed` appends and flushes (so a required sink
+//! denies), and the ids of its queued records are logged as lost; queued records taken after
+//! it are dropped until a flush, which fails, so that a sender that appends again (a spool)
+//! keeps its order. The store decides whether it can go on ([`BatchStore::stopped`]).
+
+use std::{sync::Mutex, time::Duration};
+
+use async_trait::async_trait;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use uuid::Uuid;
+use zta_core::{AuditError, Durability};
+
+/// Where a [`GroupCommit`] stores its batches.
+#[async_trait]
+pub trait BatchStore: Send + 'static {
+    /// A record made ready for storing (serialized on the appender's task).
+    type Row: Send + 'static;
+
+    /// The record id of `row`, logged when its batch is lost.
+    fn record_id(row: &Self::Row) -> Uuid;
+
+    /// Stores `rows`, in order after what is stored, as one transaction. An error must never
+    /// follow a commit the store knows landed.
+    async fn commit(&mut self, rows: Vec<Self::Row>) -> Result<(), AuditError>;
+
+    /// Whether the last failed commit stopped the store for good: then every later append
+    /// fails.
+    fn stopped(&self) -> bool {
+        false
+    }
+
+    /// Releases the store after its last batch.
+    async fn close(self);
+}
+
+/// How a [`GroupCommit`] batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Records stored in one batch at most (at least 1).
+    pub batch_size: usize,
+    /// How long the writer waits for more records to fill a batch when nobody waits for it.
+    pub max_delay: Duration,
+    /// Records queued before `append` waits (at least 1).
+    pub queue_capacity: usize,
+}
+
+type Reply = oneshot::Sender<Result<(), AuditError>>;
+
+enum Job<R> {
+    Record { row: R, done: Option<Reply> },
+    Flush(Reply),
+    Close(Reply),
+}
+
+/// The queue and the writer task in front of a [`BatchStore`].
+pub struct GroupCommit<R> {
+    jobs: mpsc::Sender<Job<R>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<R: Send + 'static> GroupCommit<R> {
+    /// Starts the writer task of `store`. `label` names the store in errors and logs (e.g.
+    /// "`zta_audit` (writer `gw-1`)").
+    pub fn start<S: BatchStore<Row = R>>(store: S, batching: Batching, label: String) -> Self {
+        let (jobs, queue) = mpsc::channel(batching.queue_capacity.max(1));
+        let task = tokio::spawn(run(store, queue, batching, label));
+        Self { jobs, task: Mutex::new(Some(task)) }
+    }
+
+    /// Whether appends are refused (closed, or the store stopped).
+    pub fn is_closed(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
+    /// Queues `row`; with [`Durability::Flushed`], returns once its batch is stored. Refuses
+    /// with [`AuditError::Closed`] after [`close`](Self::close) or once the store stopped.
+    pub async fn append(&self, row: R, durability: Durability) -> Result<(), AuditError> {
+        match durability {
+            Durability::Queued => {
+                self.jobs.send(Job::Record { row, done: None }).await.map_err(|_| AuditError::Closed)
+            }
+            Durability::Flushed => {
+                let (done, stored) = oneshot::channel();
+                self.jobs
+                    .send(Job::Record { row, done: Some(done) })
+                    .await
+                    .map_err(|_| AuditError::Closed)?;
+                stored.await.map_err(|_| AuditError::Closed)?
+            }
+        }
+    }
+
+    /// Returns once everything queued before it is stored; fails if a queued record since the
+    /// last flush was lost.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (done, flushed) = oneshot::channel();
+        self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
+        flushed.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Stores everything queued, stops the writer and closes the store. Later appends fail
+    /// with [`AuditError::Closed`]. Returns the last batch's error, if it failed.
+    pub async fn close(&self) -> Result<(), AuditError> {
+        let (done, closed) = oneshot::channel();
+        let result = match self.jobs.send(Job::Close(done)).await {
+            Ok(()) => closed.await.unwrap_or(Err(AuditError::Closed)),
+            // Already closed or stopped.
+            Err(_) => Ok(()),
+        };
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        result
+    }
+}
+
+async fn run<S: BatchStore>(
+    mut store: S,
+    mut queue: mpsc::Receiver<Job<S::Row>>,
+    batching: Batching,
+    label: String,
+) {
+    let mut pending: Vec<S::Row> = Vec::new();
+    let mut waiting: Vec<Reply> = Vec::new();
+    let mut closing: Vec<Reply> = Vec::new();
+    let mut close_result: Result<(), AuditError> = Ok(());
+    let mut queued_ids: Vec<Uuid> = Vec::new();
+    let mut dropped: Vec<Uuid> = Vec::new();
+    // Queued records were lost and no flush has reported it yet: later queued records are
+    // dropped (so that a sender that appends again keeps its order) and the next flush fails.
+    let mut lost = false;
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        // A queued record was taken after this batch's last flush.
+        let mut since_flush = false;
+        let deadline = tokio::time::Instant::now() + batching.max_delay;
+        loop {
+            if let Some(job) = next.take() {
+                match job {
+                    Job::Record { row, done: Some(done) } => {
+                        pending.push(row);
+                        waiting.push(done);
+                    }
+                    Job::Record { row, done: None } if lost => dropped.push(S::record_id(&row)),
+                    Job::Record { row, done: None } => {
+                        queued_ids.push(S::record_id(&row));
+                        since_flush = true;
+                        pending.push(row);
+                    }
+                    Job::Flush(done) if lost => {
+                        lost = false;
+                        if !dropped.is_empty() {
+                            tracing::error!(store = %label, lost = ?dropped, "audit records queued after a failed batch were dropped (a flush reports it)");
+                            dropped.clear();
+                        }
+                        let _ = done.send(Err(AuditError::write(format!(
+                            "records queued for {label} since the last flush were not stored (a batch failed to commit); append them again"
+                        ))));
+                    }
+                    Job::Flush(done) => {
+                        since_flush = false;
+                        waiting.push(done);
+                    }
+                    Job::Close(done) => {
+                        // Later sends fail; what is already queued is still taken below.
+                        queue.close();
+                        closing.push(done);
+                    }
+                }
+            }
+            if pending.len() >= batching.batch_size {
+                break;
+            }
+            match queue.try_recv() {
+                Ok(job) => next = Some(job),
+                Err(_) if waiting.is_empty() && closing.is_empty() && !pending.is_empty() => {
+                    match tokio::time::timeout_at(deadline, queue.recv()).await {
+                        Ok(Some(job)) => next = Some(job),
+                        _ => break,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let result =
+            if pending.is_empty() { Ok(()) } else { store.commit(std::mem::take(&mut pending)).await };
+        if let Err(e) = &result {
+            if since_flush {
+                lost = true;
+            }
+            if store.stopped() {
+                tracing::error!(store = %label, error = %e, lost = ?queued_ids, "audit sink stopped; these queued records may be lost");
+            } else {
+                tracing::error!(store = %label, error = %e, lost = ?queued_ids, "audit batch not committed (these queued records may be lost)");
+            }
+            if !closing.is_empty() {
+                close_result = result.clone();
+            }
+        }
+        queued_ids.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(result.clone());
+        }
+        if store.stopped() {
+            queue.close();
+            while let Ok(job) = queue.try_recv() {
+                match job {
+                    Job::Record { row, done: None } => queued_ids.push(S::record_id(&row)),
+                    Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
+                        let _ = done.send(result.clone());
+                    }
+                }
+            }
+            if !queued_ids.is_empty() {
+                tracing::error!(store = %label, lost = ?queued_ids, "audit sink stopped; these queued records are lost");
+            }
+            for done in closing.drain(..) {
+                let _ = done.send(result.clone());
+            }
+            store.close().await;
+            return;
+        }
+    }
+    // Closed, and everything queued before the close is taken.
+    store.close().await;
+    if lost && close_result.is_ok() {
+        close_result = Err(AuditError::write(format!(
+            "records queued for {label} since the last flush were not stored (a batch failed to commit)"
+        )));
+    }
+    if !dropped.is_empty() {
+        tracing::error!(store = %label, lost = ?dropped, "audit records queued after a failed batch were dropped");
+    }
+    for done in closing.drain(..) {
+        let _ = done.send(close_result.clone());
+    }
+}
