@@ -325,8 +325,8 @@ fn partial_cond(spec: &CondSpec, cond: &Cond, who: &AuthzRequest, narrow: bool) 
                     return None;
                 }
             }
-            // The referenced principal attribute is absent: decided as for any absent side.
-            (None, Check::Ref(_), Some(None)) => {
+            // A principal attribute on either side is absent: decided as for any absent side.
+            (Some(None), Check::Ref(_), None) | (None, Check::Ref(_), Some(None)) => {
                 if check.is_positive() {
                     return None;
                 }
