@@ -1,4 +1,4 @@
-//! The sink and its writer task.
+//! The sink, and the store its group-commit writer inserts through.
 
 use std::{fmt, time::Duration};
 

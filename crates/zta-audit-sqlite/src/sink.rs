@@ -1,4 +1,4 @@
-//! The sink and its writer task.
+//! The sink, and the store its group-commit writer inserts through.
 
 use std::{collections::HashSet, fmt};
 
@@ -195,7 +195,7 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-/// The writer task's connection.
+/// Where the group-commit writer inserts: its connection and statements.
 struct Store {
     conn: SqliteConnection,
     path: String,
