@@ -87,7 +87,8 @@ pub(crate) fn ensure() -> Result<PathBuf> {
     }
     // What the test script imports: a venv that cannot is not stamped, and is made anew next time.
     let imports = output(
-        Command::new(&python).args(["-c", "import autogen_agentchat, autogen_ext.tools.mcp, mcp, crewai.hooks"]),
+        Command::new(&python)
+            .args(["-c", "import autogen_agentchat, autogen_ext.tools.mcp, mcp, crewai.hooks"]),
         "the venv's python",
     )?;
     if !imports.status.success() {

@@ -545,7 +545,7 @@ impl Guard {
         match self.inner.state.is_suspended(agent).await {
             Ok(false) => Ok(()),
             Ok(true) => Err(AuthError::Suspended),
-            Err(e) => Err(AuthError::unavailable(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -692,8 +692,7 @@ impl Guard {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::Suspension, Effect::Deny).with_reason(reason);
         record.agent_id = Some(agent.clone());
-        let outcome =
-            self.inner.state.suspend(agent).await.map_err(|e| AuthError::unavailable(e.to_string()));
+        let outcome = self.inner.state.suspend(agent).await.map_err(AuthError::from);
         self.conclude(record, started, outcome).await
     }
 
@@ -708,7 +707,7 @@ impl Guard {
             if let Some(tokens) = &self.inner.tokens {
                 tokens.revoke_agent(agent).await?;
             }
-            self.inner.state.reinstate(agent).await.map_err(|e| AuthError::unavailable(e.to_string()))
+            self.inner.state.reinstate(agent).await.map_err(AuthError::from)
         }
         .await;
         self.conclude(record, started, outcome).await
@@ -738,11 +737,7 @@ impl Guard {
                     let until = unverified_expiry(token)
                         .map_or(latest, |exp| (exp + time::Duration::minutes(10)).min(latest));
                     let key = crate::bearer_revocation_key(token);
-                    self.inner
-                        .state
-                        .revoke(&key, until)
-                        .await
-                        .map_err(|e| AuthError::unavailable(e.to_string()))
+                    self.inner.state.revoke(&key, until).await.map_err(AuthError::from)
                 }
             }
         }

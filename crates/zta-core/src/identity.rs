@@ -50,6 +50,19 @@ pub enum AuthError {
         /// What failed; for the audit log only.
         detail: Cow<'static, str>,
     },
+    /// The shared state store (revocations, suspensions, single-use claims, lockout counters)
+    /// could not be reached or failed; the request is denied.
+    #[error("state store unavailable")]
+    StateUnavailable {
+        /// What failed; for the audit log only.
+        detail: Cow<'static, str>,
+    },
+}
+
+impl From<crate::StateError> for AuthError {
+    fn from(e: crate::StateError) -> Self {
+        Self::StateUnavailable { detail: Cow::Owned(e.to_string()) }
+    }
 }
 
 impl AuthError {
@@ -63,11 +76,19 @@ impl AuthError {
         Self::Unavailable { detail: detail.into() }
     }
 
+    /// Whether a backend failed (the identity service or the state store): the credential was
+    /// not judged, so the caller may try again later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::StateUnavailable { .. })
+    }
+
     /// The full reason, for the audit log and traces (never secrets).
     pub fn detail(&self) -> Cow<'_, str> {
         match self {
             Self::Invalid { detail } => Cow::Owned(format!("invalid credential: {detail}")),
             Self::Unavailable { detail } => Cow::Owned(format!("identity service unavailable: {detail}")),
+            // A StateError's text already says "state store unavailable: ...".
+            Self::StateUnavailable { detail } => Cow::Borrowed(detail),
             other => Cow::Owned(other.to_string()),
         }
     }

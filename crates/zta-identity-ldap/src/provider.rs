@@ -185,7 +185,7 @@ impl LdapProvider {
     /// Lockout: a name with `max_failures` failures in the window is refused without asking
     /// the directory.
     async fn gate(&self, key: &str) -> Result<(), AuthError> {
-        let failures = self.state.failures(key).await.map_err(|e| AuthError::unavailable(e.to_string()))?;
+        let failures = self.state.failures(key).await?;
         if failures >= self.config.lockout.max_failures {
             return Err(AuthError::LockedOut);
         }
@@ -198,7 +198,7 @@ impl LdapProvider {
     async fn failed(&self, key: &str) -> AuthError {
         match self.state.add_failure(key, self.config.lockout.window).await {
             Ok(_) => AuthError::invalid(BAD_CREDENTIALS),
-            Err(e) => AuthError::unavailable(e.to_string()),
+            Err(e) => e.into(),
         }
     }
 

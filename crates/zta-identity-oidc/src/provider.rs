@@ -354,7 +354,7 @@ impl OidcProvider {
             return match self.check_cached(&hit, now).await {
                 Ok(()) => Ok(hit.principal.clone()),
                 Err(e) => {
-                    if !matches!(e, AuthError::Unavailable { .. }) {
+                    if !e.is_unavailable() {
                         cache.remove(signature);
                     }
                     Err(e)
@@ -450,7 +450,7 @@ impl OidcProvider {
         {
             Ok(false) => Ok(()),
             Ok(true) => Err(AuthError::Revoked),
-            Err(e) => Err(AuthError::unavailable(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 

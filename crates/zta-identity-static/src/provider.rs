@@ -11,8 +11,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use zta_core::{
-    AgentId, AuthError, AuthMethod, Credential, IdentityProvider, MAX_CREDENTIAL_LEN, Principal, StateError,
-    StateStore,
+    AgentId, AuthError, AuthMethod, Credential, IdentityProvider, MAX_CREDENTIAL_LEN, Principal, StateStore,
 };
 use zta_crypto::jose::CompactJws;
 
@@ -187,14 +186,14 @@ impl StaticProvider {
     /// day). Returns the attempts counted in the window, this one included.
     async fn gate(&self, id: &AgentId) -> Result<u32, AuthError> {
         let key = lockout_key(id);
-        if self.state.failures(&key).await.map_err(unavailable)? >= self.max_failures {
+        if self.state.failures(&key).await? >= self.max_failures {
             return Err(AuthError::LockedOut);
         }
-        let doublings = self.state.failures(&backoff_key(id)).await.map_err(unavailable)?;
+        let doublings = self.state.failures(&backoff_key(id)).await?;
         let window = self.window.saturating_mul(1 << doublings.min(MAX_BACKOFF_DOUBLINGS));
-        let count = self.state.add_failure(&key, window).await.map_err(unavailable)?;
+        let count = self.state.add_failure(&key, window).await?;
         if count == self.max_failures {
-            self.state.add_failure(&backoff_key(id), BACKOFF_MEMORY).await.map_err(unavailable)?;
+            self.state.add_failure(&backoff_key(id), BACKOFF_MEMORY).await?;
         }
         if count > self.max_failures {
             return Err(AuthError::LockedOut);
@@ -212,7 +211,7 @@ impl StaticProvider {
         principal: Principal,
     ) -> Result<Principal, AuthError> {
         if count == 1 {
-            self.state.clear_failures(&lockout_key(id)).await.map_err(unavailable)?;
+            self.state.clear_failures(&lockout_key(id)).await?;
         }
         Ok(principal)
     }
@@ -275,7 +274,7 @@ impl StaticProvider {
         // covers a replica whose clock ticks over a little later.
         let remember_until = expires + Duration::from_secs(self.leeway) + REPLAY_MARGIN;
         let replay_key = format!("assertion:{id}:{}", claims.jti);
-        if !self.state.claim_once(&replay_key, remember_until).await.map_err(unavailable)? {
+        if !self.state.claim_once(&replay_key, remember_until).await? {
             return Err(AuthError::Replayed);
         }
         Ok(agent.principal(AuthMethod::AgentKey, now, expires))
@@ -426,10 +425,6 @@ fn claimed_agent(jwt: &str) -> Result<Option<AgentId>, AuthError> {
         .sub
         .ok_or_else(|| AuthError::invalid("assertion has no `sub`"))?;
     Ok(claimed.as_str().and_then(|s| AgentId::new(s).ok()))
-}
-
-fn unavailable(e: StateError) -> AuthError {
-    AuthError::unavailable(e.to_string())
 }
 
 fn lockout_key(id: &AgentId) -> String {

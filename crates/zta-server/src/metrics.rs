@@ -55,12 +55,7 @@ impl Outcome {
             DenyReason::Unauthenticated(AuthError::Revoked) => Self::Revoked,
             DenyReason::Unauthenticated(AuthError::Suspended) => Self::Suspended,
             DenyReason::Unauthenticated(AuthError::LockedOut) => Self::LockedOut,
-            // A state store's error reaches the guard as its text (`StateError`'s `Display`).
-            DenyReason::Unauthenticated(AuthError::Unavailable { detail })
-                if detail.contains("state store unavailable") || detail.contains("state store failed") =>
-            {
-                Self::StateStoreUnavailable
-            }
+            DenyReason::Unauthenticated(AuthError::StateUnavailable { .. }) => Self::StateStoreUnavailable,
             DenyReason::Unauthenticated(AuthError::Unavailable { .. }) => Self::IdentityUnavailable,
             DenyReason::Unauthenticated(_) => Self::Unauthenticated,
             DenyReason::ReservedAttribute(_) => Self::ReservedAttribute,

@@ -16,8 +16,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use zta_core::{
-    AgentId, AuditEvent, AuditRecord, AuthError, Credential, Denied, DenyReason, Durability, Effect,
-    Principal, SessionTokens,
+    AgentId, AuditEvent, AuditRecord, Credential, Denied, DenyReason, Durability, Effect, Principal,
+    SessionTokens,
     secrecy::{ExposeSecret, SecretString},
 };
 
@@ -59,9 +59,8 @@ fn bad_request(message: impl Into<String>) -> Response {
 /// (identity, state, audit) failed, `403` otherwise; the safe reason and the audit record's id.
 fn refused(denied: &Denied) -> Response {
     let status = match denied.reason() {
-        DenyReason::Unauthenticated(AuthError::Unavailable { .. }) | DenyReason::AuditUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        DenyReason::Unauthenticated(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        DenyReason::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         DenyReason::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     };
@@ -159,9 +158,7 @@ async fn introspect(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
             "exp": principal.expires_at.unix_timestamp(),
         }))
         .into_response(),
-        Err(AuthError::Unavailable { .. }) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "identity service unavailable", None)
-        }
+        Err(e) if e.is_unavailable() => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None),
         Err(_) => Json(json!({ "active": false })).into_response(),
     }
 }
@@ -307,10 +304,8 @@ async fn caller(
     match shared.guard.authenticate(&credential).await {
         Ok(principal) => Ok(principal),
         Err(e) => {
-            let status = match e {
-                AuthError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
+            let status =
+                if e.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNAUTHORIZED };
             Err(refuse(shared, acting, None, status, &e.to_string(), &e.detail()).await)
         }
     }

@@ -275,16 +275,16 @@ pub async fn one_time_credentials_are_not_replayable(fixture: &dyn IdentityFixtu
 }
 
 /// With every state-store operation failing, a valid credential is refused as
-/// [`AuthError::Unavailable`] (never accepted, never blamed on the credential); once the
+/// [`AuthError::StateUnavailable`] (never accepted, never blamed on the credential); once the
 /// store recovers, a fresh valid credential works.
 pub async fn fails_closed_on_store_errors(fixture: &dyn IdentityFixture) {
     let store = Arc::new(FailingStore::new());
     let provider = fixture.provider(store.clone());
     store.fail(&StateOp::ALL);
     match authenticate(&provider, &fixture.valid().await).await {
-        Err(AuthError::Unavailable { .. }) => {}
+        Err(AuthError::StateUnavailable { .. }) => {}
         Ok(_) => panic!("the provider authenticated while its state store was failing (fail-open)"),
-        Err(e) => panic!("a state-store failure is not reported as Unavailable: {e:?}"),
+        Err(e) => panic!("a state-store failure is not reported as StateUnavailable: {e:?}"),
     }
     store.recover();
     let after = authenticate(&provider, &fixture.valid().await).await;

@@ -338,7 +338,7 @@ pub async fn accepts_only_tokens(fixture: &dyn TokenFixture) {
 }
 
 /// With every state-store operation failing, verification (cached or not), refresh and both
-/// revocations fail: tokens are refused as [`AuthError::Unavailable`], never accepted. Once
+/// revocations fail: tokens are refused as [`AuthError::StateUnavailable`], never accepted. Once
 /// the store recovers, they work again.
 pub async fn fails_closed_on_store_errors(fixture: &dyn TokenFixture) {
     let clock = ManualClock::new();
@@ -352,14 +352,16 @@ pub async fn fails_closed_on_store_errors(fixture: &dyn TokenFixture) {
     for (what, token) in [("verified before", &cached.access_token), ("never verified", &fresh.access_token)]
     {
         match authority.verify(token).await {
-            Err(AuthError::Unavailable { .. }) => {}
+            Err(AuthError::StateUnavailable { .. }) => {}
             Ok(_) => panic!("a token ({what}) verified while the state store was failing (fail-open)"),
-            Err(e) => panic!("a store failure is not reported as Unavailable for a token ({what}): {e:?}"),
+            Err(e) => {
+                panic!("a store failure is not reported as StateUnavailable for a token ({what}): {e:?}")
+            }
         }
     }
     assert!(
-        matches!(authority.refresh(&fresh.refresh_token).await, Err(AuthError::Unavailable { .. })),
-        "a refresh while the state store was failing is not refused as Unavailable"
+        matches!(authority.refresh(&fresh.refresh_token).await, Err(AuthError::StateUnavailable { .. })),
+        "a refresh while the state store was failing is not refused as StateUnavailable"
     );
     assert!(
         authority.revoke_token(&fresh.access_token).await.is_err(),

@@ -129,7 +129,7 @@ fn invalid(detail: impl Into<Cow<'static, str>>) -> AuthError {
 }
 
 fn unavailable(e: StateError) -> AuthError {
-    AuthError::unavailable(format!("revocation state: {e}"))
+    AuthError::StateUnavailable { detail: format!("revocation state: {e}").into() }
 }
 
 /// Logs a refusal (never the token) and passes it on.

@@ -14,5 +14,6 @@ mod kubernetes_manifest_config_loads;
 mod ldap_accounts_from_the_cli;
 mod python_client_checks_crewai_and_autogen;
 mod readme_walk_runs_from_keygen_to_audit_verify;
+mod replicas_share_state_through_redis;
 mod secrets_are_read_from_files_or_stdin;
 mod serve_answers_authzen_and_stops_cleanly;

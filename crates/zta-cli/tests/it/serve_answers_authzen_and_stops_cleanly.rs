@@ -2,32 +2,11 @@
 //! deployment; a SIGTERM stops it after flushing the audit log, which then verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    process::Command,
-};
+use std::{io::Read, process::Command};
 
 use serde_json::{Value, json};
 
-use crate::common::{SECRET, deployment, spawn_server, zta};
-
-/// POSTs `body` to `path` over one HTTP/1.1 connection; the status code and the JSON answer.
-fn post(addr: &str, path: &str, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = response.split_once("\r\n\r\n").map_or(Value::Null, |(_, b)| serde_json::from_str(b).unwrap());
-    (status, json)
-}
+use crate::common::{SECRET, deployment, post, spawn_server, zta};
 
 fn evaluation(tool: &str) -> Value {
     json!({

@@ -132,7 +132,7 @@ async fn an_unreachable_suspension_store_denies() {
     store.fail(&[StateOp::IsSuspended]);
     let denied = g.check(&research(), Request::new(Action::task("t"))).await.unwrap_err();
     assert!(
-        matches!(denied.reason(), DenyReason::Unauthenticated(AuthError::Unavailable { .. })),
+        matches!(denied.reason(), DenyReason::Unauthenticated(AuthError::StateUnavailable { .. })),
         "{:?}",
         denied.reason()
     );

@@ -19,7 +19,7 @@ fn provider(broken: &[StateOp]) -> (StaticProvider, AgentKey) {
 }
 
 fn is_unavailable(err: &AuthError) -> bool {
-    matches!(err, AuthError::Unavailable { .. })
+    matches!(err, AuthError::StateUnavailable { .. })
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ async fn an_unreachable_redis_is_not_ready_and_counts_as_state_errors() {
         .post("/access/v1/evaluation", None, &evaluation(&s.assertion_json("research_bot"), "web_search"))
         .await;
     assert_eq!((status, &answer["decision"]), (200, &json!(false)));
-    assert_eq!(answer["context"]["reason"], "identity service unavailable");
+    assert_eq!(answer["context"]["reason"], "state store unavailable");
     let (_, _, text) = s.get("/metrics").await;
     assert_eq!(sample(&text, "zta_decisions_total{effect=\"deny\",reason=\"state_store_unavailable\"}"), 1.0);
     assert_eq!(sample(&text, "zta_state_store_errors_total"), 2.0, "the probe and the evaluation");

@@ -20,9 +20,9 @@ async fn store_outage_refuses_tokens() {
     assert!(service.verify(&tokens.access_token).await.is_ok()); // cached
 
     store.fail(&StateOp::ALL);
-    assert!(matches!(service.verify(&tokens.access_token).await, Err(AuthError::Unavailable { .. })));
-    assert!(matches!(service.verify(&fresh.access_token).await, Err(AuthError::Unavailable { .. })));
-    assert!(matches!(service.refresh(&tokens.refresh_token).await, Err(AuthError::Unavailable { .. })));
+    assert!(matches!(service.verify(&tokens.access_token).await, Err(AuthError::StateUnavailable { .. })));
+    assert!(matches!(service.verify(&fresh.access_token).await, Err(AuthError::StateUnavailable { .. })));
+    assert!(matches!(service.refresh(&tokens.refresh_token).await, Err(AuthError::StateUnavailable { .. })));
     assert!(service.revoke_token(&tokens.access_token).await.is_err());
     assert!(service.revoke_agent(&AgentId::new(AGENT).unwrap()).await.is_err());
 

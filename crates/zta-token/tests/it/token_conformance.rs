@@ -97,7 +97,9 @@ impl TokenAuthority for Faulty {
             }
             (Fault::CacheIgnoresRevocation, Err(AuthError::Revoked), Some(principal))
             | (Fault::CacheIgnoresExpiry, Err(AuthError::Expired), Some(principal))
-            | (Fault::CacheFailsOpen, Err(AuthError::Unavailable { .. }), Some(principal)) => Ok(principal),
+            | (Fault::CacheFailsOpen, Err(AuthError::StateUnavailable { .. }), Some(principal)) => {
+                Ok(principal)
+            }
             (_, Err(e), _) => Err(e),
         }
     }

@@ -117,3 +117,36 @@ pub(crate) fn spawn_server(
         .to_owned();
     (child, addr, stdout)
 }
+
+/// POSTs `body` to `path` over one HTTP/1.1 connection; the status code and the JSON answer.
+#[allow(dead_code)] // only the server tests post
+pub(crate) fn post(addr: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    post_as(addr, path, None, body)
+}
+
+/// [`post`] with `Authorization: Bearer <bearer>` when given.
+#[allow(dead_code)] // only the server tests post
+pub(crate) fn post_as(
+    addr: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let authorization = bearer.map(|token| format!("authorization: Bearer {token}\r\n")).unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{authorization}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = response
+        .split_once("\r\n\r\n")
+        .map_or(serde_json::Value::Null, |(_, b)| serde_json::from_str(b).unwrap_or(serde_json::Value::Null));
+    (status, json)
+}
