@@ -95,7 +95,8 @@ pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -
         .await
         .with_context(|| format!("cannot listen on {}", server.listen))?;
     server.listen = listener.local_addr()?;
-    println!("zta serve: listening on http://{} (AuthZEN evaluation API)", server.listen);
+    let scheme = if server.tls.is_some() { "https" } else { "http" };
+    println!("zta serve: listening on {scheme}://{} (AuthZEN evaluation API)", server.listen);
     zta::server::serve_on(listener, built.guard, &server, shutdown_signal()).await?;
     println!("zta serve: stopped; audit log flushed");
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,8 @@
 //! and for the platform `GET /healthz` (the process answers), `GET /readyz` (`503` with the
 //! failing parts while the policy, the state store or the audit sink fails its probe) and
 //! `GET /metrics` (Prometheus text: `zta_decisions_total` by effect and reason,
-//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`).
+//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`). Over HTTPS with
+//! [`ServerConfig::tls`], plain HTTP without.
 //!
 //! The subject carries the agent's own credential in `subject.properties.credential`, in the
 //! JSON shape of [`Credential`] (`{"bearer": ...}`, ...); the guard verifies it on every
@@ -66,6 +67,9 @@ use crate::metrics::Outcome;
 
 mod metrics;
 mod native;
+mod tls;
+
+pub use tls::TlsConfig;
 
 /// Settings of the service (`server:` in `zta.yaml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +101,10 @@ pub struct ServerConfig {
     /// the subject's credential (default none). The audit record names the one that did.
     #[serde(default)]
     pub trusted_peps: Vec<AgentId>,
+    /// Serve HTTPS with this certificate and key (default: plain HTTP, for loopback or behind
+    /// a TLS-terminating proxy).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -142,6 +150,7 @@ impl Default for ServerConfig {
             request_timeout: default_request_timeout(),
             operators: Vec::new(),
             trusted_peps: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -158,7 +167,10 @@ struct Shared {
 
 /// The service's routes around `guard`.
 pub fn router(guard: Guard, config: &ServerConfig) -> Router {
-    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let base = config.public_url.clone().unwrap_or_else(|| {
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", config.listen)
+    });
     let shared = Arc::new(Shared {
         guard,
         base: base.trim_end_matches('/').to_owned(),
@@ -211,9 +223,18 @@ pub async fn serve_on(
     config: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready");
     let app = router(guard.clone(), config);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    match &config.tls {
+        Some(tls) => {
+            let tls = tls.load()?;
+            tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready (HTTPS)");
+            tls::serve(listener, tls, app, shutdown).await;
+        }
+        None => {
+            tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        }
+    }
     guard.audit_sink().flush().await.map_err(std::io::Error::other)
 }
 

@@ -422,13 +422,24 @@ impl Config {
         }
     }
 
-    /// The `server` section (defaults when there is none), for `zta serve`.
+    /// The `server` section (defaults when there is none), for `zta serve`. Its TLS files, if
+    /// any, are read (relative to the config file) and must make a TLS configuration.
     #[cfg(feature = "server")]
     pub fn server(&self) -> Result<crate::server::ServerConfig, ConfigError> {
-        match self.origin.doc.get("server") {
-            Some(node) => read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e }),
-            None => Ok(crate::server::ServerConfig::default()),
+        let mut server: crate::server::ServerConfig = match self.origin.doc.get("server") {
+            Some(node) => read(node).map_err(|e| ConfigError { file: self.origin.file.clone(), ..e })?,
+            None => return Ok(crate::server::ServerConfig::default()),
+        };
+        if let Some(tls) = server.tls.as_mut() {
+            let base = self.origin.file.as_deref().and_then(Path::parent).unwrap_or_else(|| Path::new("."));
+            for file in [&mut tls.cert_file, &mut tls.key_file] {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+            tls.load().map_err(|e| self.error(&["server", "tls"], e.to_string()).caused_by(e))?;
         }
+        Ok(server)
     }
 
     /// Where `section` (or one of its entries) names `backend` as its `type`.

@@ -3,6 +3,7 @@
 
 mod authzen_evaluations;
 mod common;
+mod https_with_the_configured_certificate;
 mod operators_suspend_and_reinstate;
 mod readiness_and_metrics;
 mod sessions_over_the_native_api;
