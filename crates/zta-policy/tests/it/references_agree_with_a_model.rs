@@ -311,17 +311,25 @@ fn model_op(op: &str, t: &Value, o: &Value) -> bool {
     }
 }
 
+/// `tested op operand`, where an absent side satisfies exactly the negative operators.
+pub(crate) fn model_holds(op: &str, tested: Option<Value>, operand: Option<Value>) -> bool {
+    match (tested, operand) {
+        (Some(t), Some(o)) => model_op(op, &t, &o),
+        _ => matches!(op, "ne" | "not_in"),
+    }
+}
+
+pub(crate) fn attribute(req: &AuthzRequest, path: &str) -> Option<Value> {
+    req.attribute(path).map(json_of)
+}
+
 fn model_matches(r: &GenRule, req: &AuthzRequest) -> bool {
     r.conds.iter().all(|(p, op, operand)| {
-        let tested = req.attribute(PATHS[*p]).map(json_of);
         let operand = match operand {
             Operand::Lit(v) => Some(v.clone()),
-            Operand::Ref(q) => req.attribute(PATHS[*q]).map(json_of),
+            Operand::Ref(q) => attribute(req, PATHS[*q]),
         };
-        match (tested, operand) {
-            (Some(t), Some(o)) => model_op(op, &t, &o),
-            _ => matches!(*op, "ne" | "not_in"),
-        }
+        model_holds(op, attribute(req, PATHS[*p]), operand)
     })
 }
 

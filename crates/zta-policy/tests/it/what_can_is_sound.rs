@@ -1,22 +1,37 @@
 //! `what_can` against evaluation: for random rule sets (with references), agents and requests,
 //! every request the engine allows is covered by what `what_can` reported for the agent: each
-//! determining rule is listed among the allows, and admits the request's action type, tool,
-//! target agent and target segment. And what a policy's answer looks like for a person.
+//! determining rule is listed among the allows, admits the request's action type, tool, target
+//! agent and target segment, and every open condition it reports holds for the request. And
+//! what a policy's answer looks like for a person.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use crate::{
     common::*,
-    references_agree_with_a_model::{compile, policy_json, principal as any_principal, request_of, rule},
+    references_agree_with_a_model::{
+        attribute, compile, model_holds, policy_json, principal as any_principal, request_of, rule,
+    },
 };
 use proptest::prelude::*;
 use zta_core::{AttrValue, Attribute, AuthzRequest, Principal};
-use zta_policy::{Values, WhatCan};
+use zta_policy::{OpenCondition, Values, WhatCan};
 
 fn string(r: &AuthzRequest, a: Attribute) -> Option<&str> {
     match r.reserved(a) {
         Some(AttrValue::Str(s)) => Some(s),
         _ => None,
     }
+}
+
+/// An open condition, read by the model: the tested side is the principal's value when
+/// `what_can` fixed it, else the request's; the operand a literal, or `{"attr": path}` for an
+/// attribute the request decides.
+fn open_holds(c: &OpenCondition, r: &AuthzRequest) -> bool {
+    let tested = c.value.clone().or_else(|| attribute(r, &c.path));
+    let operand = match c.operand.as_object().and_then(|m| m.get("attr")) {
+        Some(path) => attribute(r, path.as_str().unwrap()),
+        None => Some(c.operand.clone()),
+    };
+    model_holds(&c.operator, tested, operand)
 }
 
 fn covered(w: &WhatCan, r: &AuthzRequest, rule: &str) -> bool {
@@ -26,6 +41,7 @@ fn covered(w: &WhatCan, r: &AuthzRequest, rule: &str) -> bool {
             && a.tools.admits(string(r, Attribute::ToolName))
             && a.targets.admits(string(r, Attribute::TargetAgent))
             && a.target_segments.admits(string(r, Attribute::TargetSegment))
+            && a.open.iter().all(|c| open_holds(c, r))
     })
 }
 
