@@ -84,3 +84,27 @@ pub(crate) fn numbered(n: usize, tag: &str) -> Vec<AuditRecord> {
         })
         .collect()
 }
+
+/// The environment variable that hands a child test its database URL.
+pub(crate) const CHILD_URL: &str = "ZTA_POSTGRES_TEST_CHILD_URL";
+
+/// Starts this test binary again running only the ignored test `name` (a full path such as
+/// `killed_writer_loses_nothing_acknowledged::child_writer`), with `url` in [`CHILD_URL`] and its
+/// stdout piped.
+pub(crate) fn spawn_child(name: &str, url: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_URL, url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// The database URL of a child test; a child test started by hand (without its parent) fails
+/// here, saying so.
+pub(crate) fn child_url() -> String {
+    std::env::var(CHILD_URL).unwrap_or_else(|_| {
+        panic!("this test runs as a child process of another test, which sets {CHILD_URL}")
+    })
+}
