@@ -1,9 +1,9 @@
-//! The group-commit writer of the sinks on a database (PostgreSQL, SQLite).
+//! The group-commit writer of the audit sinks (PostgreSQL, SQLite, NATS JetStream).
 //!
 //! Appends go into a bounded queue; one task takes them in batches (up to a size, waiting up
 //! to a delay for more when nobody waits for the batch) and hands each to a [`BatchStore`],
-//! which stores it in one transaction. A `Flushed` append and a flush return once their batch
-//! is stored.
+//! which stores it as a whole (a transaction; on NATS, a publish acknowledged message by
+//! message). A `Flushed` append and a flush return once their batch is stored.
 //!
 //! A batch that fails fails its waiting `Flushed` appends and flushes (so a required sink
 //! denies), and the ids of its queued records are logged as lost; queued records taken after
@@ -29,7 +29,7 @@ pub trait BatchStore: Send + 'static {
     /// The record id of `row`, logged when its batch is lost.
     fn record_id(row: &Self::Row) -> Uuid;
 
-    /// Stores `rows`, in order after what is stored, as one transaction. An error must never
+    /// Stores `rows`, in order after what is stored, as a whole. An error must never
     /// follow a commit the store knows landed.
     async fn commit(&mut self, rows: Vec<Self::Row>) -> Result<(), AuditError>;
 

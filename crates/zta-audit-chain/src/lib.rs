@@ -1,6 +1,5 @@
 //! The per-writer hash chain of the audit sinks that several processes write at once
-//! (PostgreSQL, SQLite, NATS JetStream), and the group-commit writer of those on a database
-//! ([`GroupCommit`]).
+//! (PostgreSQL, SQLite, NATS JetStream), and their group-commit writer ([`GroupCommit`]).
 //!
 //! Each process is a *writer* with its own id; its records are numbered 1, 2, ... and each is
 //! linked to the one before it:

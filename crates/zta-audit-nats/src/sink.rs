@@ -1,4 +1,4 @@
-//! The sink and its publishing task.
+//! The sink and its publisher, behind the group-commit writer of `zta-audit-chain`.
 
 use std::{fmt, time::Duration};
 
@@ -8,7 +8,7 @@ use async_nats::{
 };
 use async_trait::async_trait;
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use zta_audit_chain::{BatchStore, Batching, GroupCommit};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::chain_hash;
@@ -119,18 +119,10 @@ fn plain_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-// Records are nearly every job: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Job {
-    Record { record: AuditRecord, done: Option<oneshot::Sender<Result<(), AuditError>>> },
-    Flush(oneshot::Sender<Result<(), AuditError>>),
-}
-
 /// An [`AuditSink`] that publishes to a JetStream stream.
 pub struct NatsSink {
-    jobs: mpsc::Sender<Job>,
+    writes: GroupCommit<Prepared>,
     writer: String,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: NatsConfig,
 }
 
@@ -190,11 +182,24 @@ impl NatsSink {
             Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => (0, [0; 32]),
             Err(e) => return Err(connect(format!("cannot read `{subject}`: {e}"))),
         };
-        let (jobs, queue) = mpsc::channel(config.queue_capacity);
-        let publisher =
-            Publisher { context, subject, writer: writer.clone(), seq, prev, config: config.clone() };
-        let task = tokio::spawn(publisher.run(queue));
-        Ok(Self { jobs, writer, task: std::sync::Mutex::new(Some(task)), config })
+        let publisher = Publisher {
+            context,
+            subject,
+            writer: writer.clone(),
+            seq,
+            prev,
+            config: config.clone(),
+            stopped: false,
+        };
+        // A batch is published as soon as it is taken: acknowledgements already overlap.
+        let batching = Batching {
+            batch_size: config.batch_size,
+            max_delay: Duration::ZERO,
+            queue_capacity: config.queue_capacity,
+        };
+        let label = format!("stream `{}` (writer `{writer}`)", config.stream);
+        let writes = GroupCommit::start(publisher, batching, label);
+        Ok(Self { writes, writer, config })
     }
 
     /// This sink's writer id.
@@ -205,39 +210,31 @@ impl NatsSink {
     /// Publishes everything taken, waits for its acknowledgements, and stops. Later appends
     /// fail.
     pub async fn close(&self) -> Result<(), AuditError> {
-        let flushed = self.flush().await;
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
-        flushed
+        self.writes.close().await
     }
 }
 
 #[async_trait]
 impl AuditSink for NatsSink {
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
-        match durability {
-            Durability::Queued => {
-                self.jobs.send(Job::Record { record, done: None }).await.map_err(|_| AuditError::Closed)
-            }
-            Durability::Flushed => {
-                let (done, stored) = oneshot::channel();
-                self.jobs
-                    .send(Job::Record { record, done: Some(done) })
-                    .await
-                    .map_err(|_| AuditError::Closed)?;
-                stored.await.map_err(|_| AuditError::Closed)?
-            }
+        if self.writes.is_closed() {
+            return Err(AuditError::Closed);
         }
+        // Serialized here, on the appender's task, so that the publisher only hashes and sends.
+        let mut json = Vec::with_capacity(512);
+        record.write_json(&mut json)?;
+        self.writes.append(Prepared { id: record.id, json }, durability).await
     }
 
     async fn flush(&self) -> Result<(), AuditError> {
-        let (done, flushed) = oneshot::channel();
-        self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
-        flushed.await.map_err(|_| AuditError::Closed)?
+        self.writes.flush().await
     }
+}
+
+/// A record serialized, waiting for its place in the chain.
+struct Prepared {
+    id: uuid::Uuid,
+    json: Vec<u8>,
 }
 
 /// One message of a batch, kept until it is acknowledged.
@@ -254,55 +251,40 @@ struct Publisher {
     seq: u64,
     prev: [u8; 32],
     config: NatsConfig,
+    /// A batch was not acknowledged.
+    stopped: bool,
+}
+
+#[async_trait]
+impl BatchStore for Publisher {
+    type Row = Prepared;
+
+    fn record_id(row: &Prepared) -> uuid::Uuid {
+        row.id
+    }
+
+    async fn commit(&mut self, rows: Vec<Prepared>) -> Result<(), AuditError> {
+        let batch: Vec<Pending> = rows.iter().map(|row| self.entry(row)).collect();
+        let result = self.publish(&batch).await;
+        self.stopped = result.is_err();
+        result
+    }
+
+    /// A batch not acknowledged within `retry_for` stops the sink: the chain has moved past
+    /// records the stream may not hold, so every later append fails.
+    fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    async fn close(self) {}
 }
 
 impl Publisher {
-    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let mut batch = Vec::new();
-        let mut waiting = Vec::new();
-        loop {
-            let Some(first) = queue.recv().await else { return };
-            let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Record { record, done } => match self.entry(&record) {
-                        Ok(pending) => {
-                            batch.push(pending);
-                            waiting.extend(done);
-                        }
-                        Err(e) => {
-                            if let Some(done) = done {
-                                let _ = done.send(Err(e));
-                            }
-                        }
-                    },
-                    Job::Flush(done) => waiting.push(done),
-                }
-                if batch.len() < self.config.batch_size {
-                    next = queue.try_recv().ok();
-                }
-            }
-            let result = self.publish(&batch).await;
-            if let Err(e) = &result {
-                let lost: Vec<&str> = batch.iter().map(|p| p.id.as_str()).collect();
-                tracing::error!(target: "zta_audit_nats", writer = %self.writer, error = %e, ?lost, "audit records not acknowledged; the sink stops");
-            }
-            for done in waiting.drain(..) {
-                let _ = done.send(result.clone());
-            }
-            batch.clear();
-            if result.is_err() {
-                return; // every later append fails: the queue's receiver is gone
-            }
-        }
-    }
-
-    /// The next chain entry for `record`.
-    fn entry(&mut self, record: &AuditRecord) -> Result<Pending, AuditError> {
-        let mut json = Vec::with_capacity(512);
-        record.write_json(&mut json)?;
+    /// The next chain entry for `row`.
+    fn entry(&mut self, row: &Prepared) -> Pending {
+        let json = &row.json;
         let seq = self.seq + 1;
-        let hash = chain_hash(&self.writer, seq, &self.prev, &json);
+        let hash = chain_hash(&self.writer, seq, &self.prev, json);
         let mut payload = Vec::with_capacity(json.len() + 256);
         payload.extend_from_slice(b"{\"writer\":\"");
         payload.extend_from_slice(self.writer.as_bytes());
@@ -311,11 +293,11 @@ impl Publisher {
         payload.extend_from_slice(b"\",\"hash\":\"");
         payload.extend_from_slice(hex::encode(hash).as_bytes());
         payload.extend_from_slice(b"\",\"record\":");
-        payload.extend_from_slice(&json);
+        payload.extend_from_slice(json);
         payload.push(b'}');
         self.seq = seq;
         self.prev = hash;
-        Ok(Pending { id: record.id.to_string(), payload: payload.into() })
+        Pending { id: row.id.to_string(), payload: payload.into() }
     }
 
     /// Publishes `batch` and waits for every acknowledgement, publishing it again (the same
