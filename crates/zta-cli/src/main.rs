@@ -316,9 +316,39 @@ async fn run(command: Command) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::from(commands::exit_code_for(&e))
         }
+    }
+}
+
+/// The error and its causes, like `{:#}`, leaving out a cause whose text the error already
+/// says (a config error quotes its cause, and would otherwise say it twice).
+fn report(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod reports_say_each_cause_once {
+    use super::report;
+
+    #[test]
+    fn a_cause_the_error_quotes_is_not_repeated() {
+        let io = std::io::Error::other("audit log `audit` is locked by another writer");
+        let quoted =
+            anyhow::Error::new(io).context("zta.yaml:19:3: audit log `audit` is locked by another writer");
+        assert_eq!(report(&quoted), "zta.yaml:19:3: audit log `audit` is locked by another writer");
+        let other =
+            anyhow::Error::new(std::io::Error::other("permission denied")).context("cannot read zta.yaml");
+        assert_eq!(report(&other), "cannot read zta.yaml: permission denied");
     }
 }
 
