@@ -15,9 +15,11 @@
 //! ends it unambiguously.
 
 mod group_commit;
+mod verify;
 
 pub use group_commit::{BatchStore, Batching, GroupCommit};
 use sha2::{Digest, Sha256};
+pub use verify::{ChainBreak, OrderedChainCheck, VerifyReport, WriterReport};
 
 /// The previous hash of a chain's first record.
 pub const GENESIS: [u8; 32] = [0; 32];

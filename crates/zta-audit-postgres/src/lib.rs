@@ -42,7 +42,8 @@ pub use config::PostgresConfig;
 pub use error::Error;
 pub use schema::migrate;
 pub use sink::PostgresSink;
-pub use verify::{VerifyReport, WriterReport, verify};
+pub use verify::verify;
+pub use zta_audit_chain::{VerifyReport, WriterReport};
 
 /// Domain separation tag at the start of every hashed row.
 const DOMAIN: &[u8] = b"zta-audit-postgres/v1\n";

@@ -43,7 +43,8 @@ pub use config::SqliteConfig;
 pub use error::Error;
 pub use schema::migrate;
 pub use sink::SqliteSink;
-pub use verify::{VerifyReport, WriterReport, verify};
+pub use verify::verify;
+pub use zta_audit_chain::{VerifyReport, WriterReport};
 
 /// Domain separation tag at the start of every hashed row.
 const DOMAIN: &[u8] = b"zta-audit-sqlite/v1\n";
