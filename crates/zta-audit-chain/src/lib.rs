@@ -37,6 +37,51 @@ pub fn link_hash(domain: &[u8], writer: &str, seq: u64, prev: &[u8; 32], record:
     h.finalize().into()
 }
 
+/// Checks a writer id: letters, digits, `-`, `_` and `.`, 1 to 128 bytes (so it holds no NUL
+/// byte and reads safely in logs). The error says what is allowed.
+pub fn check_writer_id(id: &str) -> Result<(), String> {
+    if !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "writer_id `{}`: letters, digits, `-`, `_` and `.` only, at most 128 bytes",
+            id.escape_debug()
+        ))
+    }
+}
+
+/// A writer id no other live sink has: `<hostname>-<pid>-<random>`.
+pub fn default_writer_id() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() { "host".to_owned() } else { host };
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), random.get(..12).unwrap_or(&random))
+}
+
+/// A writer's chain head from its last stored row (`(seq, hash)`, none for a new writer):
+/// `(0, GENESIS)` to start from, or what makes the row unusable.
+pub fn stored_head(last: Option<(i64, Vec<u8>)>) -> Result<(u64, [u8; 32]), &'static str> {
+    match last {
+        None => Ok((0, GENESIS)),
+        Some((seq, hash)) => match (u64::try_from(seq), <[u8; 32]>::try_from(hash)) {
+            (Ok(seq), Ok(hash)) => Ok((seq, hash)),
+            (Err(_), _) => Err("a negative seq"),
+            (_, Err(_)) => Err("a hash that is not 32 bytes"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +93,13 @@ mod tests {
         let hash = link_hash(b"zta-audit-postgres/v1\n", "w1", 3, &GENESIS, br#"{"a":1}"#);
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "89dc673670f07b2295d6735ef4d6245e589eeb093d2cd84ffc2ed1fa022c0215");
+    }
+
+    #[test]
+    fn default_writer_ids_differ_and_pass_the_check() {
+        let (a, b) = (default_writer_id(), default_writer_id());
+        assert_ne!(a, b);
+        assert!(check_writer_id(&a).is_ok(), "{a}");
     }
 
     #[test]

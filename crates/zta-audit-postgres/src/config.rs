@@ -103,7 +103,7 @@ impl PostgresConfig {
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_table(&self.table)?;
         if let Some(id) = &self.writer_id {
-            check_writer(id)?;
+            zta_audit_chain::check_writer_id(id).map_err(Error::Config)?;
         }
         if self.batch_size == 0 || self.queue_capacity == 0 || self.pool_size == 0 {
             return Err(Error::Config("batch_size, queue_capacity and pool_size must be at least 1".into()));
@@ -175,36 +175,6 @@ pub(crate) fn check_table(table: &str) -> Result<(), Error> {
     }
 }
 
-fn check_writer(id: &str) -> Result<(), Error> {
-    if !id.is_empty()
-        && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "writer_id `{}`: letters, digits, `-`, `_` and `.` only, at most 128 bytes",
-            id.escape_debug()
-        )))
-    }
-}
-
-/// A writer id no other live sink has: `<hostname>-<pid>-<random>`.
-pub(crate) fn default_writer_id() -> String {
-    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(64)
-        .collect();
-    let host = if host.is_empty() { "host".to_owned() } else { host };
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), random.get(..12).unwrap_or(&random))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,12 +207,5 @@ mod tests {
         for bad in ["", "1a", "A", "a-b", "a\"; drop table x; --", "a.b", &"a".repeat(64)] {
             assert!(check_table(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn default_writer_ids_differ_and_pass_the_check() {
-        let (a, b) = (default_writer_id(), default_writer_id());
-        assert_ne!(a, b);
-        assert!(check_writer(&a).is_ok(), "{a}");
     }
 }

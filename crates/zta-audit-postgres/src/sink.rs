@@ -10,7 +10,6 @@ use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
     Error, PostgresConfig, chain_hash,
-    config::default_writer_id,
     schema::{migrate, options, scrub},
 };
 
@@ -44,7 +43,7 @@ impl PostgresSink {
         config.check()?;
         let writer = match &config.writer_id {
             Some(id) => id.clone(),
-            None => default_writer_id(),
+            None => zta_audit_chain::default_writer_id(),
         };
         migrate(&config).await?;
         let database = |e: sqlx::Error| Error::Database {
@@ -179,14 +178,7 @@ async fn read_head(
     .bind(writer)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(match last {
-        None => Ok((0, [0; 32])),
-        Some((seq, hash)) => match (u64::try_from(seq), <[u8; 32]>::try_from(hash)) {
-            (Ok(seq), Ok(hash)) => Ok((seq, hash)),
-            (Err(_), _) => Err("a negative seq"),
-            (_, Err(_)) => Err("a hash that is not 32 bytes"),
-        },
-    })
+    Ok(zta_audit_chain::stored_head(last))
 }
 
 #[async_trait]

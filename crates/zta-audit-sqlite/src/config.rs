@@ -80,7 +80,7 @@ impl SqliteConfig {
     /// Checks the settings that [`SqliteSink::open`](crate::SqliteSink::open) relies on.
     pub(crate) fn check(&self) -> Result<(), Error> {
         if let Some(id) = &self.writer_id {
-            check_writer(id)?;
+            zta_audit_chain::check_writer_id(id).map_err(Error::Config)?;
         }
         if self.batch_size == 0 || self.queue_capacity == 0 {
             return Err(Error::Config("batch_size and queue_capacity must be at least 1".into()));
@@ -90,36 +90,6 @@ impl SqliteConfig {
         }
         Ok(())
     }
-}
-
-fn check_writer(id: &str) -> Result<(), Error> {
-    if !id.is_empty()
-        && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "writer_id `{}`: letters, digits, `-`, `_` and `.` only, at most 128 bytes",
-            id.escape_debug()
-        )))
-    }
-}
-
-/// A writer id no other live sink has: `<hostname>-<pid>-<random>`.
-pub(crate) fn default_writer_id() -> String {
-    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(64)
-        .collect();
-    let host = if host.is_empty() { "host".to_owned() } else { host };
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), random.get(..12).unwrap_or(&random))
 }
 
 #[cfg(test)]
@@ -139,12 +109,5 @@ mod tests {
         let mut zero = SqliteConfig::new("a.db");
         zero.batch_size = 0;
         assert!(zero.check().is_err());
-    }
-
-    #[test]
-    fn default_writer_ids_differ_and_pass_the_check() {
-        let (a, b) = (default_writer_id(), default_writer_id());
-        assert_ne!(a, b);
-        assert!(check_writer(&a).is_ok(), "{a}");
     }
 }

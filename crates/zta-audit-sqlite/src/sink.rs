@@ -9,7 +9,6 @@ use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
     Error, SqliteConfig, chain_hash,
-    config::default_writer_id,
     schema::{connect, database, migrate_on},
 };
 
@@ -42,7 +41,7 @@ impl SqliteSink {
         config.check()?;
         let writer = match &config.writer_id {
             Some(id) => id.clone(),
-            None => default_writer_id(),
+            None => zta_audit_chain::default_writer_id(),
         };
         let mut conn = connect(&config, true).await?;
         let head = async {
@@ -108,14 +107,7 @@ async fn read_head(
             .bind(writer)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(match last {
-        None => Ok((0, zta_audit_chain::GENESIS)),
-        Some((seq, hash)) => match (u64::try_from(seq), <[u8; 32]>::try_from(hash)) {
-            (Ok(seq), Ok(hash)) => Ok((seq, hash)),
-            (Err(_), _) => Err("a negative seq"),
-            (_, Err(_)) => Err("a hash that is not 32 bytes"),
-        },
-    })
+    Ok(zta_audit_chain::stored_head(last))
 }
 
 #[async_trait]
