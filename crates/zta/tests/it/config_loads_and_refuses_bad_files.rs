@@ -10,12 +10,26 @@ use zta::{
 pub(crate) const POLICY: &str = include_str!("../../../../examples/policies/crew.yaml");
 
 /// Writes a signing key, an agent key and the crew policy into `dir`; returns the agent key.
-fn setup(dir: &Path) -> AgentKey {
+pub(crate) fn setup(dir: &Path) -> AgentKey {
     crate::common::write_signing_key(&dir.join("signing.pem"));
     let agent = AgentKey::generate().unwrap();
     std::fs::write(dir.join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     std::fs::write(dir.join("crew.yaml"), POLICY).unwrap();
     agent
+}
+
+/// [`setup`] and `zta.yaml` in `dir`: [`GOOD`] with `audit` (a whole `audit:` section) in place
+/// of its own; built, with a session token of `research_bot` from a login.
+pub(crate) async fn logged_in_with_audit(dir: &Path, audit: &str) -> (zta::Built, Credential) {
+    let agent = setup(dir);
+    let head = GOOD.split("audit:").next().unwrap();
+    std::fs::write(dir.join("zta.yaml"), format!("{head}{audit}")).unwrap();
+    let built = Config::from_file(dir.join("zta.yaml")).unwrap().build().await.unwrap();
+    let id = AgentId::new("research_bot").unwrap();
+    let assertion = agent.assertion(&id, "https://zta.test", std::time::Duration::from_secs(30)).unwrap();
+    let session = built.guard.login(&assertion).await.unwrap();
+    let token = Credential::bearer(session.access_token.expose_secret());
+    (built, token)
 }
 
 pub(crate) const GOOD: &str = "\

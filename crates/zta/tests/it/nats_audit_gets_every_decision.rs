@@ -11,34 +11,21 @@
 
 use std::time::{Duration, Instant};
 
-use zta::{
-    Action, AgentId, Config, Credential, Request, audit::nats::verify, identity::static_agents::AgentKey,
-    secrecy::ExposeSecret,
-};
+use zta::{Action, Request, audit::nats::verify};
 
-use crate::config_loads_and_refuses_bad_files::{GOOD, POLICY};
+use crate::config_loads_and_refuses_bad_files::logged_in_with_audit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_audit_gets_every_decision() {
     let url = std::env::var("ZTA_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     let dir = tempfile::tempdir().unwrap();
-    crate::common::write_signing_key(&dir.path().join("signing.pem"));
-    std::fs::write(dir.path().join("crew.yaml"), POLICY).unwrap();
-    let agent = AgentKey::generate().unwrap();
-    std::fs::write(dir.path().join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     let name = format!("ZTA_TEST_FACADE_{}", uuid::Uuid::now_v7().simple());
     let audit = format!(
         "audit:\n  - type: jsonl\n    dir: audit\n  - type: nats\n    url: {url}\n    stream: {name}\n    \
          subject_prefix: zta_test.{name}\n    spool: {{dir: spool}}\n"
     );
-    let text = format!("{}{audit}", GOOD.split("audit:").next().unwrap());
-    std::fs::write(dir.path().join("zta.yaml"), text).unwrap();
-    let built = Config::from_file(dir.path().join("zta.yaml")).unwrap().build().await.unwrap();
+    let (built, token) = logged_in_with_audit(dir.path(), &audit).await;
 
-    let id = AgentId::new("research_bot").unwrap();
-    let assertion = agent.assertion(&id, "https://zta.test", Duration::from_secs(30)).unwrap();
-    let session = built.guard.login(&assertion).await.unwrap();
-    let token = Credential::bearer(session.access_token.expose_secret());
     for tool in ["web_search", "shell", "web_search"] {
         let _ = built.guard.check(&token, Request::new(Action::tool_call(tool))).await;
     }

@@ -14,13 +14,11 @@
 use std::time::{Duration, Instant};
 
 use zta::{
-    Action, AgentId, Config, Credential, Request,
+    Action, Request,
     audit::postgres::{PostgresConfig, verify},
-    identity::static_agents::AgentKey,
-    secrecy::ExposeSecret,
 };
 
-use crate::config_loads_and_refuses_bad_files::{GOOD, POLICY};
+use crate::config_loads_and_refuses_bad_files::logged_in_with_audit;
 
 /// Ends every connection named `app`; returns how many there were.
 async fn cut(pool: &sqlx::PgPool, app: &str) -> usize {
@@ -40,10 +38,6 @@ async fn postgres_cut_is_spooled_and_replayed() {
          `cargo xtask test` sets it)",
     );
     let dir = tempfile::tempdir().unwrap();
-    crate::common::write_signing_key(&dir.path().join("signing.pem"));
-    std::fs::write(dir.path().join("crew.yaml"), POLICY).unwrap();
-    let agent = AgentKey::generate().unwrap();
-    std::fs::write(dir.path().join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     let unique = uuid::Uuid::now_v7().simple().to_string();
     let table = format!("zta_test_cut_{unique}");
     let app = format!("zta-test-cut-{unique}");
@@ -51,15 +45,9 @@ async fn postgres_cut_is_spooled_and_replayed() {
         "audit:\n  - type: jsonl\n    dir: audit\n  - type: postgres\n    url: {url}\n    table: {table}\n    \
          application_name: {app}\n    spool: {{dir: spool}}\n"
     );
-    let text = format!("{}{audit}", GOOD.split("audit:").next().unwrap());
-    std::fs::write(dir.path().join("zta.yaml"), text).unwrap();
-    let built = Config::from_file(dir.path().join("zta.yaml")).unwrap().build().await.unwrap();
+    let (built, token) = logged_in_with_audit(dir.path(), &audit).await;
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
 
-    let id = AgentId::new("research_bot").unwrap();
-    let assertion = agent.assertion(&id, "https://zta.test", Duration::from_secs(30)).unwrap();
-    let session = built.guard.login(&assertion).await.unwrap();
-    let token = Credential::bearer(session.access_token.expose_secret());
     let (guard, token) = (built.guard.clone(), token.clone());
     let check = move |tool: &'static str| {
         let (guard, token) = (guard.clone(), token.clone());

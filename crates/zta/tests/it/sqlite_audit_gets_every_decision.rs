@@ -8,33 +8,19 @@
 ))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::time::Duration;
-
 use zta::{
-    Action, AgentId, Config, Credential, Request,
+    Action, Request,
     audit::sqlite::{SqliteConfig, verify},
-    identity::static_agents::AgentKey,
-    secrecy::ExposeSecret,
 };
 
-use crate::config_loads_and_refuses_bad_files::{GOOD, POLICY};
+use crate::config_loads_and_refuses_bad_files::logged_in_with_audit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_audit_gets_every_decision() {
     let dir = tempfile::tempdir().unwrap();
-    crate::common::write_signing_key(&dir.path().join("signing.pem"));
-    std::fs::write(dir.path().join("crew.yaml"), POLICY).unwrap();
-    let agent = AgentKey::generate().unwrap();
-    std::fs::write(dir.path().join("research_bot.pub.pem"), agent.public_key_pem()).unwrap();
     let audit = "audit:\n  - type: jsonl\n    dir: audit\n  - type: sqlite\n    path: audit.db\n";
-    let text = format!("{}{audit}", GOOD.split("audit:").next().unwrap());
-    std::fs::write(dir.path().join("zta.yaml"), text).unwrap();
-    let built = Config::from_file(dir.path().join("zta.yaml")).unwrap().build().await.unwrap();
+    let (built, token) = logged_in_with_audit(dir.path(), audit).await;
 
-    let id = AgentId::new("research_bot").unwrap();
-    let assertion = agent.assertion(&id, "https://zta.test", Duration::from_secs(30)).unwrap();
-    let session = built.guard.login(&assertion).await.unwrap();
-    let token = Credential::bearer(session.access_token.expose_secret());
     for tool in ["web_search", "shell", "web_search"] {
         let _ = built.guard.check(&token, Request::new(Action::tool_call(tool))).await;
     }
