@@ -9,15 +9,29 @@ use crate::Error;
 
 /// Where and how the sink stores records.
 ///
-/// Refused at [`PostgresSink::open`](crate::PostgresSink::open): a table or writer id that is
-/// not a plain name, a batch size, queue capacity or pool size of 0.
+/// ```yaml
+/// url_env: ZTA_AUDIT_POSTGRES_URL   # or url: postgres://zta:PASSWORD@db.internal/zta
+/// table: zta_audit                  # default
+/// ```
+///
+/// Exactly one of `url` and `url_env` (the name of an environment variable holding the URL,
+/// read when the sink opens, the schema is migrated or a table verified or queried).
+///
+/// Refused at [`PostgresSink::open`](crate::PostgresSink::open): both or neither of `url` and
+/// `url_env`, an unset variable, a table or writer id that is not a plain name, a batch size,
+/// queue capacity or pool size of 0.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PostgresConfig {
     /// The server, e.g. `postgres://zta:secret@db.example:5432/audit?sslmode=require`. The
     /// password never appears in `Debug` output, errors or logs.
-    pub url: SecretString,
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    /// The environment variable that holds the URL instead (so the password stays out of the
+    /// config file).
+    #[serde(default)]
+    pub url_env: Option<String>,
     /// The table: a plain SQL identifier (a lowercase letter or `_`, then lowercase letters,
     /// digits and `_`, at most 63 bytes). Default `zta_audit`.
     #[serde(default = "default_table")]
@@ -69,7 +83,8 @@ impl PostgresConfig {
     /// Storing into the table `zta_audit` of the database at `url`, with the defaults above.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: SecretString::from(url.into()),
+            url: Some(SecretString::from(url.into())),
+            url_env: None,
             table: default_table(),
             writer_id: None,
             batch_size: default_batch(),
@@ -78,6 +93,12 @@ impl PostgresConfig {
             pool_size: default_pool(),
             application_name: default_application_name(),
         }
+    }
+
+    /// Storing into the table `zta_audit` of the database whose URL the environment variable
+    /// `var` holds, with the defaults above.
+    pub fn from_env(var: impl Into<String>) -> Self {
+        Self { url: None, url_env: Some(var.into()), ..Self::new(String::new()) }
     }
 
     /// The same, storing into `table`.
@@ -94,13 +115,44 @@ impl PostgresConfig {
         self
     }
 
-    /// The URL without its password, for messages.
+    /// The URL without its password, for messages (the variable's name before it is read).
     pub(crate) fn safe_url(&self) -> String {
-        safe_url(self.url.expose_secret())
+        match (&self.url, &self.url_env) {
+            (Some(url), _) => safe_url(url.expose_secret()),
+            (None, Some(var)) => format!("${var}"),
+            (None, None) => "<no url>".to_owned(),
+        }
+    }
+
+    /// The URL (empty before [`resolve`](Self::resolve) when it comes from `url_env`).
+    pub(crate) fn url(&self) -> &str {
+        self.url.as_ref().map_or("", |u| u.expose_secret())
+    }
+
+    /// The same config with `url` set: the `url` given, or the value of the variable `url_env`
+    /// names. Refuses both or neither, and an unset (or empty, or not UTF-8) variable.
+    pub(crate) fn resolve(&self) -> Result<Self, Error> {
+        let url = match (&self.url, &self.url_env) {
+            (Some(url), None) => url.clone(),
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(url) if !url.trim().is_empty() => SecretString::from(url),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "url_env: environment variable `{}` is not set (or empty, or not UTF-8)",
+                        var.escape_debug()
+                    )));
+                }
+            },
+            _ => return Err(Error::Config("give exactly one of `url` and `url_env`".into())),
+        };
+        Ok(Self { url: Some(url), url_env: None, ..self.clone() })
     }
 
     /// Checks the settings that [`PostgresSink::open`](crate::PostgresSink::open) relies on.
     pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.url.is_some() == self.url_env.is_some() {
+            return Err(Error::Config("give exactly one of `url` and `url_env`".into()));
+        }
         check_table(&self.table)?;
         if let Some(id) = &self.writer_id {
             zta_audit_chain::check_writer_id(id).map_err(Error::Config)?;
@@ -118,7 +170,8 @@ impl PostgresConfig {
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresConfig")
-            .field("url", &self.safe_url())
+            .field("url", &self.url.as_ref().map(|u| safe_url(u.expose_secret())))
+            .field("url_env", &self.url_env)
             .field("table", &self.table)
             .field("writer_id", &self.writer_id)
             .field("batch_size", &self.batch_size)
@@ -198,6 +251,31 @@ mod tests {
         assert!(unknown.is_err());
         let bad = PostgresConfig::new("postgres://h/db").with_table("x; drop table y");
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn exactly_one_of_url_and_url_env() {
+        let both: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://h/db", "url_env": "X"}"#).unwrap();
+        assert!(both.check().unwrap_err().to_string().contains("exactly one of `url` and `url_env`"));
+        let neither: PostgresConfig = serde_json::from_str(r#"{"table": "t"}"#).unwrap();
+        assert!(neither.check().is_err());
+        assert!(neither.resolve().is_err());
+        let env: PostgresConfig =
+            serde_json::from_str(r#"{"url_env": "ZTA_TEST_SURELY_UNSET_PG_URL"}"#).unwrap();
+        assert!(env.check().is_ok());
+        let unset = env.resolve().unwrap_err().to_string();
+        assert!(unset.contains("`ZTA_TEST_SURELY_UNSET_PG_URL` is not set"), "{unset}");
+        assert_eq!(env.safe_url(), "$ZTA_TEST_SURELY_UNSET_PG_URL");
+    }
+
+    #[test]
+    fn a_resolved_url_keeps_its_password_hidden() {
+        let config = PostgresConfig::new("postgres://u:hunter2@h/db").resolve().unwrap();
+        assert_eq!(config.url(), "postgres://u:hunter2@h/db");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(config.safe_url(), "postgres://u:***@h/db");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::{borrow::Cow, str::FromStr};
 
-use secrecy::ExposeSecret;
 use sqlx::{
     Connection, PgConnection,
     migrate::{Migration, MigrationType, Migrator},
@@ -13,8 +12,10 @@ use crate::{Error, PostgresConfig, config::check_table};
 
 /// The migrations, in order, embedded in the binary. The table `zta_audit` they make is the
 /// default table and the model of every other (`LIKE zta_audit INCLUDING ALL`).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "zta audit", include_str!("../migrations/0001_zta_audit.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "zta audit", include_str!("../migrations/0001_zta_audit.sql")),
+    (2, "zta audit action name index", include_str!("../migrations/0002_zta_audit_action_name.sql")),
+];
 
 /// The table every other audit table is made like.
 const MODEL: &str = "zta_audit";
@@ -40,14 +41,17 @@ fn migrator() -> Migrator {
 
 /// Connection options for `config`, with its application name.
 pub(crate) fn options(config: &PostgresConfig) -> Result<PgConnectOptions, Error> {
-    PgConnectOptions::from_str(config.url.expose_secret())
+    PgConnectOptions::from_str(config.url())
         .map(|o| o.application_name(&config.application_name))
         .map_err(|e| Error::Config(format!("url `{}`: {}", config.safe_url(), scrub(&e.to_string(), config))))
 }
 
 /// `text` with the URL's password removed (driver errors may quote the URL).
 pub(crate) fn scrub(text: &str, config: &PostgresConfig) -> String {
-    let url = config.url.expose_secret();
+    let url = config.url();
+    if url.is_empty() {
+        return text.to_owned();
+    }
     let text = text.replace(url, &config.safe_url());
     match url
         .split_once("://")
@@ -66,6 +70,7 @@ pub(crate) fn scrub(text: &str, config: &PostgresConfig) -> String {
 /// Refuses a table name that is not a plain identifier.
 pub async fn migrate(config: &PostgresConfig) -> Result<(), Error> {
     check_table(&config.table)?;
+    let config = &config.resolve()?;
     let database =
         |e: sqlx::Error| Error::Database { url: config.safe_url(), reason: scrub(&e.to_string(), config) };
     // A connection of its own, closed afterwards: a failed migration may leave its advisory
@@ -93,6 +98,20 @@ async fn migrate_on(conn: &mut PgConnection, config: &PostgresConfig) -> Result<
         // The name passed `check_table`: a plain identifier, safe in SQL text.
         let create = format!("CREATE TABLE IF NOT EXISTS {} (LIKE {MODEL} INCLUDING ALL)", config.table);
         sqlx::query(&create).execute(&mut *tx).await.map_err(database)?;
+        // A table made before migration 2 lacks its index (a newer one copied it).
+        let indexed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND string_to_array(indkey::text, ' ')::int2[] = \
+             ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass \
+                   AND attname IN ('action_name', 'time') ORDER BY attname))",
+        )
+        .bind(&config.table)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(database)?;
+        if !indexed {
+            let index = format!("CREATE INDEX ON {} (action_name, time)", config.table);
+            sqlx::query(&index).execute(&mut *tx).await.map_err(database)?;
+        }
         tx.commit().await.map_err(database)?;
     }
     Ok(())

@@ -37,10 +37,12 @@ impl PostgresSink {
     /// Connects, applies the embedded migrations (see [`migrate`](crate::migrate)), makes the
     /// table if it is missing, reads where this writer's chain ends, and starts the writer.
     ///
-    /// Refuses an unusable config, and a writer id that another live sink on the same table
+    /// Refuses an unusable config (both or neither of `url` and `url_env`, an unset variable,
+    /// ...), and a writer id that another live sink on the same table
     /// holds (each writer holds an advisory lock on its id for as long as it runs).
     pub async fn open(config: PostgresConfig) -> Result<Self, Error> {
         config.check()?;
+        let config = config.resolve()?;
         let writer = match &config.writer_id {
             Some(id) => id.clone(),
             None => zta_audit_chain::default_writer_id(),

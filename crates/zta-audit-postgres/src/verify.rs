@@ -23,6 +23,7 @@ const PAGE: i64 = 2048;
 /// [`WriterReport::head`](zta_audit_chain::WriterReport::head) with a copy kept elsewhere to see that.
 pub async fn verify(config: &PostgresConfig) -> Result<VerifyReport, Error> {
     check_table(&config.table)?;
+    let config = &config.resolve()?;
     let database =
         |e: sqlx::Error| Error::Database { url: config.safe_url(), reason: scrub(&e.to_string(), config) };
     let mut conn = PgConnection::connect_with(&options(config)?).await.map_err(database)?;

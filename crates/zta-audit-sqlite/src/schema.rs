@@ -9,7 +9,10 @@ use crate::{Error, SqliteConfig};
 
 /// The migrations, in order, embedded in the binary. The file's `user_version` counts those
 /// applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_zta_audit.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_zta_audit.sql"),
+    include_str!("../migrations/0002_zta_audit_action_name.sql"),
+];
 
 /// A connection to the file of `config` (made if `create`): WAL mode, every commit synced.
 pub(crate) async fn connect(config: &SqliteConfig, create: bool) -> Result<SqliteConnection, Error> {

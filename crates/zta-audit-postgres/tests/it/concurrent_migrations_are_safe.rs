@@ -1,5 +1,6 @@
 //! Several processes starting at once on an empty database: the migrations and the table are
-//! made once, and every `migrate` succeeds.
+//! made once, and every `migrate` succeeds. Every table has the query indexes, a table made
+//! before an index was added gets it.
 
 use zta_audit_postgres::migrate;
 
@@ -15,14 +16,39 @@ async fn concurrent_migrations_are_safe() {
     let mut conn = db.connect().await;
     let (applied,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
     for table in ["zta_audit", "other_table"] {
         let (n,): (i64,) =
             sqlx::query_as(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap();
         assert_eq!(n, 0);
     }
+    assert_eq!(action_name_indexes(&mut conn, "zta_audit").await, 1);
+    assert_eq!(action_name_indexes(&mut conn, "other_table").await, 1);
+    // As if `other_table` were made before migration 2.
+    let index: String = sqlx::query_scalar(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'other_table' AND indexdef LIKE '%(action_name, %'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(&format!("DROP INDEX {index}")).execute(&mut conn).await.unwrap();
+    assert_eq!(action_name_indexes(&mut conn, "other_table").await, 0);
+    migrate(&db.config("other_table")).await.unwrap();
+    migrate(&db.config("other_table")).await.unwrap();
+    assert_eq!(action_name_indexes(&mut conn, "other_table").await, 1);
     drop(conn);
     db.drop().await;
+}
+
+/// How many indexes of `table` are on (action_name, time).
+async fn action_name_indexes(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(action_name, \"time\")'",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await
+    .unwrap()
 }
 
 use crate::common::TestDb;

@@ -15,3 +15,4 @@ mod postgres_sink_conformance;
 mod restarted_writer_continues_its_chain;
 mod tampered_rows_are_detected;
 mod two_writers_share_a_table;
+mod url_env_names_the_server;

@@ -23,7 +23,7 @@ async fn migrations_run_once_in_wal_mode() {
 
     let mut conn = connect(&config.path).await;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut conn).await.unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
     let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.unwrap();
@@ -37,6 +37,7 @@ async fn migrations_run_once_in_wal_mode() {
     assert_eq!(
         indexes,
         [
+            "zta_audit_action_name_time",
             "zta_audit_action_time",
             "zta_audit_agent_time",
             "zta_audit_effect_time",

@@ -1,0 +1,4 @@
+-- `zta audit query --action NAME` filters on the action's name alone, which the index on
+-- (action_kind, action_name, time) cannot serve. Tables made `LIKE zta_audit` before this
+-- migration get the same index when a sink, `zta audit migrate` or the CLI sets them up.
+CREATE INDEX IF NOT EXISTS zta_audit_action_name_time ON zta_audit (action_name, time);
