@@ -22,9 +22,21 @@
 //! attributes refused, as always).
 //!
 //! Every evaluation is one `Guard` check, authenticated, decided and audited on its own. The
-//! answer is `{"decision": bool, "context": {"id": <request id>, "reason": <safe reason>}}`; a
-//! request that is not an evaluation at all (malformed JSON, a missing subject or action) is
-//! `400`, a body over the limit `413`.
+//! answer is `{"decision": bool, "context": {"id": <request id>, "reason": <safe reason>}}`:
+//!
+//! | request | status | answer |
+//! |---|---|---|
+//! | an evaluation the guard decided, a subject credential that fails included | `200` | the decision; a deny with its safe reason |
+//! | no credential at all (no subject credential, and no `Authorization: Bearer` caller asserting a named subject) | `401` | `{"error", "request_id"}` and `WWW-Authenticate: Bearer` |
+//! | a caller asserting a subject whose own credential fails (invalid, expired, revoked, suspended) | `401` | the same |
+//! | not an evaluation at all (malformed JSON, a missing subject or action) | `400` | `{"error"}` |
+//! | a body over the limit | `413` | |
+//!
+//! A `401` is still a guard check: refused, audited (`request_id` is its record) and counted in
+//! `/metrics` like any denial. A caller that proves who it is but is not a trusted enforcement
+//! point, and a backend that fails, are decisions (`200`, deny). A batch decides nothing when
+//! one of its items carries no credential: that item's audited refusal is the `401`; a caller
+//! whose credential fails ends the batch with `401` at the first item that needs it.
 //!
 //! The native API covers what AuthZEN does not, each call audited by the guard:
 //!
@@ -61,7 +73,9 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use zta_core::{Action, ActionKind, AgentId, Credential, Guard, Request, Resource};
+use zta_core::{
+    Action, ActionKind, AgentId, AuthError, Credential, Denied, DenyReason, Guard, Request, Resource,
+};
 
 use crate::metrics::Outcome;
 
@@ -364,7 +378,7 @@ async fn evaluation(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     };
     match decide(&shared, caller(&headers).as_ref(), parts).await {
         Ok(answer) => Json(answer).into_response(),
-        Err(message) => bad_request(message),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -373,28 +387,39 @@ async fn evaluations(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         Ok(batch) => batch,
         Err(message) => return bad_request(message),
     };
+    let caller = caller(&headers);
     if batch.evaluations.is_empty() {
-        return match decide(&shared, caller(&headers).as_ref(), batch.defaults).await {
+        return match decide(&shared, caller.as_ref(), batch.defaults).await {
             Ok(answer) => Json(answer).into_response(),
-            Err(message) => bad_request(message),
+            Err(refused) => refused.into_response(),
         };
     }
     if batch.evaluations.len() > shared.max_batch {
         return bad_request(format!("more than {} evaluations in one request", shared.max_batch));
     }
     // Every item is complete before any is decided: a malformed batch decides nothing.
-    let items: Vec<Parts> =
+    let mut items: Vec<Parts> =
         batch.evaluations.into_iter().map(|item| inherit(item, &batch.defaults)).collect();
     if let Some((i, message)) = items.iter().enumerate().find_map(|(i, p)| missing(p).map(|m| (i, m))) {
         return bad_request(format!("evaluation {i}: {message}"));
     }
+    // Nor does a batch with an item that carries no credential at all: that item's refusal,
+    // audited by the guard, is the whole answer.
+    if let Some(i) = items.iter().position(|p| without_credential(p, caller.as_ref())) {
+        let item = items.swap_remove(i);
+        return match decide(&shared, caller.as_ref(), item).await {
+            Ok(answer) => Json(answer).into_response(),
+            Err(refused) => refused.into_response(),
+        };
+    }
     let semantic = batch.options.evaluations_semantic;
-    let caller = caller(&headers);
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
+        // An enforcement point whose own credential fails ends the batch: `401`, and no
+        // decision is answered (those made before it are audited, as every check is).
         let answer = match decide(&shared, caller.as_ref(), item).await {
             Ok(answer) => answer,
-            Err(message) => return bad_request(message),
+            Err(refused) => return refused.into_response(),
         };
         let allowed = answer.get("decision") == Some(&Value::Bool(true));
         answers.push(answer);
@@ -429,46 +454,131 @@ fn missing(parts: &Parts) -> Option<&'static str> {
     }
 }
 
-/// Decides one evaluation through the guard. `Err` only for a request that cannot be an
-/// evaluation; every other failure, the credential's included, is a denial the guard audited.
-/// A subject without a credential is the `caller`'s assertion (its `Authorization` header),
-/// which the guard grants only to a trusted enforcement point.
-async fn decide(shared: &Shared, caller: Option<&Credential>, parts: Parts) -> Result<Value, String> {
+/// Whether an evaluation carries no credential at all: neither the subject's own nor a
+/// `caller` asserting a named subject.
+fn without_credential(parts: &Parts, caller: Option<&Credential>) -> bool {
+    parts
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.properties.credential.is_none() && (s.id.is_none() || caller.is_none()))
+}
+
+/// Why an evaluation got no decision.
+#[derive(Debug)]
+enum Refused {
+    /// Not an evaluation at all: `400` with what is wrong.
+    Malformed(String),
+    /// Nobody authenticated: no credential at all, or an enforcement point's own credential
+    /// failed. `401`; the guard audited the refusal under `request_id`.
+    Unauthenticated { reason: String, request_id: String },
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Malformed(message) => bad_request(message),
+            Self::Unauthenticated { reason, request_id } => {
+                native::error(StatusCode::UNAUTHORIZED, reason, Some(request_id))
+            }
+        }
+    }
+}
+
+/// Decides one evaluation through the guard. `Err` for a request that cannot be an evaluation
+/// (`400`) and for one nobody authenticated (`401`, audited by the guard): no credential at
+/// all, or an enforcement point (`caller`, its `Authorization` header) whose own credential
+/// fails. Every other failure, the subject's credential included, is a denial the guard
+/// audited: the decision is the PDP's answer about the subject. A subject without a credential
+/// is the `caller`'s assertion, which the guard grants only to a trusted enforcement point.
+async fn decide(shared: &Shared, caller: Option<&Credential>, parts: Parts) -> Result<Value, Refused> {
     let started = Instant::now();
     if let Some(message) = missing(&parts) {
-        return Err(message.to_owned());
+        return Err(Refused::Malformed(message.to_owned()));
     }
+    let anonymous = without_credential(&parts, caller);
     let (Some(subject), Some(action)) = (parts.subject, parts.action) else {
-        return Err("`subject` and `action` are required".to_owned());
+        return Err(Refused::Malformed("`subject` and `action` are required".to_owned()));
     };
     let refuse = |reason: &str| {
         shared.metrics.decided(Outcome::InvalidRequest, started.elapsed());
         Ok(deny(None, reason))
     };
+    // Without a credential, `401` comes first, whatever else is wrong.
     let request = match request(action, parts.resource, parts.context.unwrap_or_default()) {
         Ok(request) => request,
+        Err(_) if anonymous => {
+            Request::new(Action::custom(MALFORMED_ACTION).map_err(|e| Refused::Malformed(e.to_string()))?)
+        }
         Err(reason) => return refuse(&reason),
     };
-    let guard = &shared.guard;
     let named = match subject.id.as_deref().map(AgentId::new) {
         Some(Ok(named)) => Some(named),
-        Some(Err(_)) => return refuse("`subject.id` is not a valid agent id"),
-        None => None,
+        Some(Err(_)) if !anonymous => return refuse("`subject.id` is not a valid agent id"),
+        Some(Err(_)) | None => None,
     };
-    let outcome = match (subject.properties.credential, &named, caller) {
-        (Some(credential), Some(named), _) => guard.check_as(&credential, named, request).await,
-        (Some(credential), None, _) => guard.check(&credential, request).await,
+    let guard = &shared.guard;
+    let (outcome, asserted) = match (subject.properties.credential, &named, caller) {
+        (Some(credential), Some(named), _) => (guard.check_as(&credential, named, request).await, None),
+        (Some(credential), None, _) => (guard.check(&credential, request).await, None),
         (None, Some(named), Some(caller)) => {
-            guard.check_asserted(caller, &shared.trusted_peps, named, request).await
+            (guard.check_asserted(caller, &shared.trusted_peps, named, request).await, Some(named))
         }
         // No credential at all still goes through the guard, which refuses and audits it.
-        (None, _, _) => guard.check(&Credential::bearer(""), request).await,
+        (None, _, _) => {
+            let outcome = guard.check(&Credential::bearer(""), request).await;
+            shared.metrics.decided(Outcome::of(&outcome), started.elapsed());
+            let request_id = match &outcome {
+                Ok(permit) => permit.request_id(),
+                Err(denied) => denied.request_id(),
+            };
+            return Err(Refused::Unauthenticated {
+                reason: NO_CREDENTIAL.to_owned(),
+                request_id: request_id.to_string(),
+            });
+        }
     };
     shared.metrics.decided(Outcome::of(&outcome), started.elapsed());
     Ok(match outcome {
         Ok(permit) => json!({ "decision": true, "context": { "id": permit.request_id().to_string() } }),
-        Err(denied) => deny(Some(denied.request_id().to_string()), &denied.reason().to_string()),
+        Err(denied) => {
+            if let Some(subject) = asserted
+                && caller_unauthenticated(&denied, subject, &shared.trusted_peps)
+            {
+                return Err(Refused::Unauthenticated {
+                    reason: denied.reason().to_string(),
+                    request_id: denied.request_id().to_string(),
+                });
+            }
+            deny(Some(denied.request_id().to_string()), &denied.reason().to_string())
+        }
     })
+}
+
+/// The `401` answer to an evaluation without any credential.
+const NO_CREDENTIAL: &str = "no credential: send the subject's in `subject.properties.credential`, or, as a trusted enforcement point, your own in `Authorization: Bearer`";
+
+/// The action audited for an evaluation without a credential whose action cannot be read
+/// either (`call_tool` without a tool, ...).
+const MALFORMED_ACTION: &str = "invalid_evaluation";
+
+/// Whether `denied`, the answer to an enforcement point asserting `subject`, refuses the
+/// enforcement point itself because its own credential does not hold (invalid, expired,
+/// revoked, its agent suspended): then nobody authenticated. Not when the caller proved who it
+/// is but may not assert (not in `trusted`), when the refusal is about the subject, or when a
+/// backend failed: those are denials about the subject.
+fn caller_unauthenticated(denied: &Denied, subject: &AgentId, trusted: &[AgentId]) -> bool {
+    let DenyReason::Unauthenticated(e) = denied.reason() else { return false };
+    if e.is_unavailable() {
+        return false;
+    }
+    match denied.agent_id() {
+        // The caller's credential proved nobody.
+        None => true,
+        Some(agent) if agent == subject => false,
+        // The caller proved itself; refused because it is not trusted, or because its own
+        // standing (revoked, suspended) is gone.
+        Some(agent) => trusted.contains(agent) || !matches!(e, AuthError::Invalid { .. }),
+    }
 }
 
 fn deny(id: Option<String>, reason: &str) -> Value {

@@ -9,3 +9,4 @@ mod readiness_and_metrics;
 mod sessions_over_the_native_api;
 mod time_limit_and_shutdown;
 mod trusted_enforcement_points_assert_subjects;
+mod unauthenticated_evaluations_are_401;

@@ -1,7 +1,8 @@
 //! A caller listed in `trusted_peps`, proving it with its own bearer credential in the
 //! `Authorization` header, may name `subject.id` without the subject's credential; the audit
-//! record names who asserted it. Anyone else asserting a subject is denied, and audited
-//! naming the caller; a suspended subject (here in Redis, where every replica sees it) is
+//! record names who asserted it. Any other agent asserting a subject is denied, and audited
+//! naming the caller; a caller whose credential fails (or none) is `401`, audited too; a
+//! suspended subject (here in Redis, where every replica sees it) is
 //! denied whoever vouches for it.
 
 use std::sync::Arc;
@@ -49,12 +50,17 @@ async fn a_trusted_pep_asserts_and_the_record_names_it() {
         answer["evaluations"].as_array().unwrap().iter().map(|e| &e["decision"]).collect();
     assert_eq!(decisions, [&json!(true), &json!(false)]);
 
-    // An agent that is not a trusted enforcement point, no caller credential, a forged one.
-    for bearer in [Some(writer.as_str()), None, Some("forged")] {
+    // An agent that is not a trusted enforcement point proved who it is: a decision.
+    let (status, answer) =
+        s.post("/access/v1/evaluation", Some(&writer), &asserted("research_bot", "web_search")).await;
+    assert_eq!((status, &answer["decision"]), (200, &json!(false)));
+    assert!(answer["context"]["id"].is_string(), "the refusal is audited: {answer}");
+    // No caller credential, a forged one: nobody authenticated.
+    for bearer in [None, Some("forged")] {
         let (status, answer) =
             s.post("/access/v1/evaluation", bearer, &asserted("research_bot", "web_search")).await;
-        assert_eq!((status, &answer["decision"]), (200, &json!(false)), "{bearer:?}");
-        assert!(answer["context"]["id"].is_string(), "the refusal is audited: {answer}");
+        assert_eq!(status, 401, "{bearer:?}: {answer}");
+        assert!(answer["request_id"].is_string(), "the refusal is audited: {answer}");
     }
 
     let records: Vec<Value> =
