@@ -427,17 +427,14 @@ impl Guard {
         subject: Option<&AgentId>,
         time: OffsetDateTime,
     ) -> Authenticated {
-        match self.authenticate_at(credential, time).await {
-            Ok(principal) => match self.refuse_suspended(&principal.agent_id).await {
-                Ok(()) if subject.is_some_and(|s| *s != principal.agent_id) => Err((
-                    AuthError::invalid("the request's subject is not the agent the credential proves"),
-                    Some(principal),
-                )),
-                Ok(()) => Ok(principal),
-                Err(e) => Err((e, Some(principal))),
-            },
-            Err(e) => Err((e, None)),
+        let principal = self.authenticate_at(credential, time).await?;
+        if subject.is_some_and(|s| *s != principal.agent_id) {
+            return Err((
+                AuthError::invalid("the request's subject is not the agent the credential proves"),
+                Some(principal),
+            ));
         }
+        Ok(principal)
     }
 
     /// The principal of `subject` as the enforcement point that `credential` proves asserts it,
@@ -534,9 +531,7 @@ impl Guard {
     /// one identity provider that routing chooses (see [`GuardBuilder::identity_provider`]).
     /// A suspended agent is refused.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Arc<Principal>, AuthError> {
-        let principal = self.authenticate_at(credential, OffsetDateTime::now_utc()).await?;
-        self.refuse_suspended(&principal.agent_id).await?;
-        Ok(principal)
+        self.authenticate_at(credential, OffsetDateTime::now_utc()).await.map_err(|(e, _)| e)
     }
 
     /// Checked after every successful authentication, whatever the credential: a fresh
@@ -549,22 +544,25 @@ impl Guard {
         }
     }
 
-    /// [`authenticate`](Self::authenticate), with the backstop expiry check at `now`.
-    async fn authenticate_at(
-        &self,
-        credential: &Credential,
-        now: OffsetDateTime,
-    ) -> Result<Arc<Principal>, AuthError> {
-        refuse_oversized(credential)?;
-        let principal = match (&self.inner.tokens, credential) {
+    /// [`authenticate`](Self::authenticate), with the backstop expiry check at `now`. A refusal
+    /// after the credential verified names its principal.
+    async fn authenticate_at(&self, credential: &Credential, now: OffsetDateTime) -> Authenticated {
+        refuse_oversized(credential).map_err(|e| (e, None))?;
+        let (principal, suspension_checked) = match (&self.inner.tokens, credential) {
+            // A session token's verification reads its agent's suspension along with its
+            // revocation: one round trip to a shared store.
             (Some(tokens), Credential::Bearer(token)) if tokens.accepts(credential) => {
-                tokens.verify(token).await?
+                let verified = tokens.verify(token).await.map_err(|e| (e, None))?;
+                (verified.live().map_err(|(e, principal)| (e, Some(principal)))?, true)
             }
-            _ => self.authenticate_primary(credential).await?,
+            _ => (self.authenticate_primary(credential).await.map_err(|e| (e, None))?, false),
         };
         // Providers check expiry themselves; this is the guard's own backstop.
         if principal.is_expired_at(now) {
-            return Err(AuthError::Expired);
+            return Err((AuthError::Expired, None));
+        }
+        if !suspension_checked && let Err(e) = self.refuse_suspended(&principal.agent_id).await {
+            return Err((e, Some(principal)));
         }
         Ok(principal)
     }

@@ -37,8 +37,8 @@ pub use identity::{AuthError, IdentityProvider, bearer_revocation_key};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
 pub use request::{AttrValue, AuthzRequest, Context, Request, RequestError, Target};
-pub use state::{MemoryStateStore, SharedError, StateError, StateStore};
-pub use token::{SessionTokens, TokenAuthority, TokenError};
+pub use state::{MemoryStateStore, SharedError, Standing, StateError, StateStore};
+pub use token::{SessionTokens, TokenAuthority, TokenError, VerifiedToken};
 
 #[cfg(feature = "mock")]
 pub use {

@@ -76,6 +76,15 @@ impl StateError {
     }
 }
 
+/// Where a token stands in the shared state ([`StateStore::standing`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The token, its family or everything its agent held when it was issued is revoked.
+    pub revoked: bool,
+    /// Its agent is suspended.
+    pub suspended: bool,
+}
+
 /// Revocations, suspensions, lockout counters and replay ids. Every operation is atomic.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -97,15 +106,15 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// Whether `agent` is suspended.
     async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError>;
 
-    /// Whether a token is revoked: one of `keys` (its id, its family) is revoked, or `agent`
-    /// was revoked at or after `issued_at`. Checking a token is this one call, so a shared
-    /// store answers it in one round trip.
-    async fn is_revoked<'k>(
+    /// Where a token stands: revoked when one of `keys` (its id, its family) is revoked or
+    /// `agent` was revoked at or after `issued_at`, and whether `agent` is suspended. Checking
+    /// a token is this one call, so a shared store answers it in one round trip.
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError>;
+    ) -> Result<Standing, StateError>;
 
     /// Counts one failure for `key` and returns the failures in the current window (a fixed
     /// window of length `window` that starts at the first failure). Concurrent calls each count.
@@ -226,17 +235,16 @@ impl StateStore for MemoryStateStore {
         Ok(self.suspensions.load(SeqCst) != 0 && self.suspended.contains_key(agent))
     }
 
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError> {
-        if self.agents.get(agent).is_some_and(|at| issued_at <= *at) {
-            return Ok(true);
-        }
-        // The clock is read only for a key that has a revocation (nearly never).
-        Ok(keys.iter().any(|key| self.revoked.get(*key).is_some_and(|until| *until > SystemTime::now())))
+    ) -> Result<Standing, StateError> {
+        let revoked = self.agents.get(agent).is_some_and(|at| issued_at <= *at)
+            // The clock is read only for a key that has a revocation (nearly never).
+            || keys.iter().any(|key| self.revoked.get(*key).is_some_and(|until| *until > SystemTime::now()));
+        Ok(Standing { revoked, suspended: self.is_suspended(agent).await? })
     }
 
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
@@ -334,8 +342,8 @@ mod tests {
         let agent = AgentId::new("agent").unwrap();
         store.revoke("a", now + time::Duration::minutes(1)).await.unwrap();
         store.revoke("b", now - time::Duration::seconds(1)).await.unwrap();
-        assert!(store.is_revoked(&["a"], &agent, now).await.unwrap());
-        assert!(!store.is_revoked(&["b"], &agent, now).await.unwrap());
-        assert!(!store.is_revoked(&["c"], &agent, now).await.unwrap());
+        assert!(store.standing(&["a"], &agent, now).await.unwrap().revoked);
+        assert!(!store.standing(&["b"], &agent, now).await.unwrap().revoked);
+        assert!(!store.standing(&["c"], &agent, now).await.unwrap().revoked);
     }
 }

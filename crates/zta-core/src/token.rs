@@ -18,6 +18,29 @@ pub struct SessionTokens {
     pub expires_in: Duration,
 }
 
+/// A verified, unrevoked access token. Its principal comes out only through
+/// [`live`](Self::live), which refuses a suspended agent: the verification reads the agent's
+/// suspension in the same round trip to the state store as the token's revocation, and the
+/// refusal names the principal for the audit record.
+#[derive(Debug, Clone)]
+#[must_use = "the principal is only live after `live()` refused a suspension"]
+pub struct VerifiedToken {
+    principal: Arc<Principal>,
+    suspended: bool,
+}
+
+impl VerifiedToken {
+    /// The token of `principal`, whose agent is `suspended` or not.
+    pub fn new(principal: Arc<Principal>, suspended: bool) -> Self {
+        Self { principal, suspended }
+    }
+
+    /// The principal, or [`AuthError::Suspended`] with it when its agent is suspended.
+    pub fn live(self) -> Result<Arc<Principal>, (AuthError, Arc<Principal>)> {
+        if self.suspended { Err((AuthError::Suspended, self.principal)) } else { Ok(self.principal) }
+    }
+}
+
 /// A failure to issue or revoke session tokens.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -71,8 +94,10 @@ pub trait TokenAuthority: Send + Sync + Debug + 'static {
     async fn issue(&self, principal: &Principal) -> Result<SessionTokens, TokenError>;
 
     /// Verifies an access token (signature, claims, expiry, revocation) and returns its
-    /// principal (shared, so a cached verification hands it out without copying).
-    async fn verify(&self, access_token: &SecretString) -> Result<Arc<Principal>, AuthError>;
+    /// principal (shared, so a cached verification hands it out without copying) with its
+    /// agent's suspension, read in the same [`StateStore::standing`](crate::StateStore::standing)
+    /// call as the revocation.
+    async fn verify(&self, access_token: &SecretString) -> Result<VerifiedToken, AuthError>;
 
     /// Exchanges a refresh token for a new pair. A refresh token works once; presenting it
     /// again revokes its whole family.

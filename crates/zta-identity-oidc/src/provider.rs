@@ -446,10 +446,9 @@ impl OidcProvider {
     /// Whether the token (by its revocation key) or its agent (since the token was issued) has
     /// been revoked.
     async fn check_revoked(&self, principal: &Principal, revocation_key: &str) -> Result<(), AuthError> {
-        match self.state.is_revoked(&[revocation_key], &principal.agent_id, principal.authenticated_at).await
-        {
-            Ok(false) => Ok(()),
-            Ok(true) => Err(AuthError::Revoked),
+        match self.state.standing(&[revocation_key], &principal.agent_id, principal.authenticated_at).await {
+            Ok(standing) if standing.revoked => Err(AuthError::Revoked),
+            Ok(_) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

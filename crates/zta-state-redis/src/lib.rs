@@ -39,8 +39,8 @@
 //!
 //! (`P revoked:k` stands for `zta:revoked:k`.) An agent's keys carry the agent id as a Redis
 //! Cluster hash tag (`{<agent>}`; agent ids cannot contain braces), so the keys of one agent
-//! share a slot. `is_revoked` reads the agent's revocation time and the token's keys in one
-//! pipeline. The store talks to one server (or a proxy in front of a cluster); it does not
+//! share a slot. `standing` reads the agent's revocation time, its suspension and the token's
+//! keys in one pipeline: checking a session token is one round trip. The store talks to one server (or a proxy in front of a cluster); it does not
 //! follow Cluster redirections itself.
 //!
 //! # Atomicity

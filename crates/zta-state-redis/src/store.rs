@@ -12,7 +12,7 @@ use redis::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use zta_core::{AgentId, StateError, StateStore};
+use zta_core::{AgentId, Standing, StateError, StateStore};
 
 use crate::{Error, RedisConfig, config::redact};
 
@@ -254,33 +254,37 @@ impl StateStore for RedisStateStore {
         self.run("is_suspended", |mut con| async move { cmd.query_async::<bool>(&mut con).await }).await
     }
 
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError> {
-        let agent_time =
-            redis::cmd("HMGET").arg(self.agent_key(agent, "revoked")).arg("s").arg("us").to_owned();
-        let ((s, us), revoked_keys) = if keys.is_empty() {
-            let time = self
-                .run("is_revoked", |mut con| async move {
-                    agent_time.query_async::<(Option<i64>, Option<i64>)>(&mut con).await
-                })
-                .await?;
-            (time, 0)
-        } else {
-            // One pipeline: the agent's revocation time and how many of the keys are revoked.
-            let mut exists = redis::cmd("EXISTS");
+    ) -> Result<Standing, StateError> {
+        // One pipeline: the agent's revocation time, its suspension, and how many of the keys
+        // are revoked.
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(self.agent_key(agent, "revoked")).arg("s").arg("us");
+        pipe.cmd("EXISTS").arg(self.agent_key(agent, "suspended"));
+        if !keys.is_empty() {
+            let exists = pipe.cmd("EXISTS");
             for key in keys {
                 exists.arg(self.key("revoked", key));
             }
-            let mut pipe = redis::pipe();
-            pipe.add_command(agent_time).add_command(exists);
-            self.run("is_revoked", |mut con| async move {
-                pipe.query_async::<((Option<i64>, Option<i64>), u64)>(&mut con).await
-            })
-            .await?
+        }
+        let (s, us, suspended, revoked_keys) = if keys.is_empty() {
+            let ((s, us), suspended) = self
+                .run("standing", |mut con| async move {
+                    pipe.query_async::<((Option<i64>, Option<i64>), bool)>(&mut con).await
+                })
+                .await?;
+            (s, us, suspended, 0)
+        } else {
+            let ((s, us), suspended, revoked_keys) = self
+                .run("standing", |mut con| async move {
+                    pipe.query_async::<((Option<i64>, Option<i64>), bool, u64)>(&mut con).await
+                })
+                .await?;
+            (s, us, suspended, revoked_keys)
         };
         let agent_revoked = match (s, us) {
             (Some(s), Some(us)) => {
@@ -288,7 +292,7 @@ impl StateStore for RedisStateStore {
             }
             _ => false,
         };
-        Ok(agent_revoked || revoked_keys > 0)
+        Ok(Standing { revoked: agent_revoked || revoked_keys > 0, suspended })
     }
 
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {

@@ -7,7 +7,7 @@ use std::{
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use zta_core::{AgentId, MemoryStateStore, StateError, StateStore};
+use zta_core::{AgentId, MemoryStateStore, Standing, StateError, StateStore};
 
 /// One [`StateStore`] operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,8 +16,8 @@ pub enum StateOp {
     Revoke,
     /// [`StateStore::revoke_agent`].
     RevokeAgent,
-    /// [`StateStore::is_revoked`].
-    IsRevoked,
+    /// [`StateStore::standing`].
+    Standing,
     /// [`StateStore::suspend`].
     Suspend,
     /// [`StateStore::reinstate`].
@@ -39,7 +39,7 @@ impl StateOp {
     pub const ALL: [Self; 10] = [
         Self::Revoke,
         Self::RevokeAgent,
-        Self::IsRevoked,
+        Self::Standing,
         Self::Suspend,
         Self::Reinstate,
         Self::IsSuspended,
@@ -110,14 +110,14 @@ impl StateStore for FailingStore {
         self.check(StateOp::IsSuspended)?;
         self.inner.is_suspended(agent).await
     }
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError> {
-        self.check(StateOp::IsRevoked)?;
-        self.inner.is_revoked(keys, agent, issued_at).await
+    ) -> Result<Standing, StateError> {
+        self.check(StateOp::Standing)?;
+        self.inner.standing(keys, agent, issued_at).await
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         self.check(StateOp::AddFailure)?;
@@ -150,7 +150,7 @@ mod tests {
         assert!(store.failures("k").await.is_err());
         assert!(store.claim_once("id", now).await.is_err());
         assert_eq!(store.add_failure("k", Duration::from_secs(60)).await.unwrap(), 1);
-        assert!(!store.is_revoked(&["k"], &agent, now).await.unwrap());
+        assert!(!store.standing(&["k"], &agent, now).await.unwrap().revoked);
         store.recover();
         assert_eq!(store.failures("k").await.unwrap(), 1);
         store.fail(&StateOp::ALL);

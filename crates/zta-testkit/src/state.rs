@@ -53,17 +53,17 @@ impl Names {
     }
 }
 
-/// `is_revoked` asked about keys alone: for an agent never revoked.
+/// `standing` asked about keys alone: for an agent never revoked.
 async fn keys_revoked(store: &Arc<dyn StateStore>, n: &Names, keys: &[&str]) -> bool {
-    must("is_revoked", store.is_revoked(keys, &n.agent("never-revoked"), now_micros()).await)
+    must("standing", store.standing(keys, &n.agent("never-revoked"), now_micros()).await).revoked
 }
 
-/// `is_revoked` asked about an agent alone: a token issued at `issued_at`, no keys.
+/// `standing` asked about an agent alone: a token issued at `issued_at`, no keys.
 async fn agent_revoked(store: &Arc<dyn StateStore>, agent: &AgentId, issued_at: OffsetDateTime) -> bool {
-    must("is_revoked", store.is_revoked(&[], agent, issued_at).await)
+    must("standing", store.standing(&[], agent, issued_at).await).revoked
 }
 
-/// `revoke` / `is_revoked`: a key is revoked exactly while its `until` is in the future.
+/// `revoke` / `standing`: a key is revoked exactly while its `until` is in the future.
 ///
 /// * an unknown key is not revoked;
 /// * `until` in the future revokes; `until` in the past (already expired) does not;
@@ -172,9 +172,11 @@ pub async fn agent_revocation(store: Arc<dyn StateStore>) {
     );
 }
 
-/// `suspend` / `reinstate` / `is_suspended`: a suspension lasts until it is lifted.
+/// `suspend` / `reinstate` / `is_suspended` / `standing`: a suspension lasts until it is lifted.
 ///
 /// * an agent never suspended is not suspended;
+/// * `standing` reports the suspension as `is_suspended` does, whether or not it is asked
+///   about keys too;
 /// * a suspension holds until `reinstate`, and suspending twice is one suspension (one
 ///   `reinstate` lifts it);
 /// * it is exact: suspending `alice` suspends neither `alice2` nor `ALICE`;
@@ -186,9 +188,24 @@ pub async fn suspension(store: Arc<dyn StateStore>) {
     let alice = n.agent("alice");
     let alice2 = n.agent("alice2");
     let upper = must("AgentId::new", AgentId::new(alice.as_str().to_uppercase()));
+    let key = n.key("token");
     let suspended = |agent: AgentId| {
         let store = store.clone();
-        async move { must("is_suspended", store.is_suspended(&agent).await) }
+        let key = key.clone();
+        async move {
+            let answer = must("is_suspended", store.is_suspended(&agent).await);
+            let now = now_micros();
+            for keys in [&[][..], &[key.as_str()][..]] {
+                let standing = must("standing", store.standing(keys, &agent, now).await);
+                assert_eq!(
+                    standing.suspended,
+                    answer,
+                    "`standing` (asked about {} keys) and `is_suspended` disagree on whether {agent} is suspended",
+                    keys.len()
+                );
+            }
+            answer
+        }
     };
 
     assert!(!suspended(alice.clone()).await, "an agent never suspended is suspended");
@@ -214,7 +231,7 @@ pub async fn suspension(store: Arc<dyn StateStore>) {
     assert!(!suspended(alice2).await, "revoking an agent suspended it");
 }
 
-/// `is_revoked` answers for a whole token in one call: revoked when any of its keys is, or
+/// `standing` answers for a whole token in one call: revoked when any of its keys is, or
 /// when its agent is, and only then.
 pub async fn token_revocation(store: Arc<dyn StateStore>) {
     let n = Names::new("token-revocation");
@@ -224,18 +241,18 @@ pub async fn token_revocation(store: Arc<dyn StateStore>) {
     let agent = n.agent("agent");
 
     assert!(
-        !must("is_revoked", store.is_revoked(&[&jti, &fam], &agent, now).await),
+        !must("standing", store.standing(&[&jti, &fam], &agent, now).await).revoked,
         "a token with no revoked key and an agent never revoked is revoked"
     );
     must("revoke", store.revoke(&fam, until).await);
     assert!(
-        must("is_revoked", store.is_revoked(&[&jti, &fam], &agent, now).await),
+        must("standing", store.standing(&[&jti, &fam], &agent, now).await).revoked,
         "a token whose second key (its family) is revoked is not revoked"
     );
     let other = n.agent("other");
     must("revoke_agent", store.revoke_agent(&other, now).await);
     assert!(
-        must("is_revoked", store.is_revoked(&[&jti], &other, now).await),
+        must("standing", store.standing(&[&jti], &other, now).await).revoked,
         "a token whose keys are not revoked but whose agent is, is not revoked"
     );
 }

@@ -68,6 +68,7 @@ pub async fn run_all(fixture: &dyn TokenFixture) {
     expired_and_early_tokens_are_refused(fixture).await;
     refresh_works_once_and_reuse_revokes_the_family(fixture).await;
     revocation_takes_effect(fixture).await;
+    suspension_is_reported(fixture).await;
     accepts_only_tokens(fixture).await;
     fails_closed_on_store_errors(fixture).await;
 }
@@ -94,6 +95,14 @@ fn setup(fixture: &dyn TokenFixture) -> (Arc<dyn TokenAuthority>, ManualClock) {
     (fixture.authority(Arc::new(zta_core::MemoryStateStore::new()), clock.clone()), clock)
 }
 
+/// `authority.verify`, refusing a suspended agent as the guard does.
+async fn verify(
+    authority: &Arc<dyn TokenAuthority>,
+    token: &SecretString,
+) -> Result<Arc<Principal>, AuthError> {
+    authority.verify(token).await?.live().map_err(|(e, _)| e)
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -115,7 +124,7 @@ pub async fn issued_token_verifies_to_its_principal(fixture: &dyn TokenFixture) 
         "an issued token is not accepted"
     );
     for round in ["first", "second"] {
-        let got = match authority.verify(&pair.access_token).await {
+        let got = match verify(&authority, &pair.access_token).await {
             Ok(p) => p,
             Err(e) => panic!("an issued token was refused ({round} verification): {}", e.detail()),
         };
@@ -133,7 +142,7 @@ pub async fn issued_token_verifies_to_its_principal(fixture: &dyn TokenFixture) 
         assert!(got.expires_at <= login.expires_at, "the token outlives the principal it was issued for");
     }
     assert!(
-        authority.verify(&pair.refresh_token).await.is_err(),
+        verify(&authority, &pair.refresh_token).await.is_err(),
         "a refresh token verified as an access token"
     );
 }
@@ -145,7 +154,7 @@ pub async fn tampered_tokens_are_refused(fixture: &dyn TokenFixture) {
     let (authority, clock) = setup(fixture);
     let pair = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let other = must("issue", authority.issue(&principal("admin_bot", &clock)).await);
-    must("verify", authority.verify(&pair.access_token).await);
+    must("verify", verify(&authority, &pair.access_token).await);
     let token = text(&pair.access_token);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "the suite expects a compact JWS (three parts)");
@@ -160,7 +169,7 @@ pub async fn tampered_tokens_are_refused(fixture: &dyn TokenFixture) {
         ("no signature", format!("{}.{}.", part(0), part(1))),
     ];
     for (what, forged) in forgeries {
-        match authority.verify(&SecretString::from(forged)).await {
+        match verify(&authority, &SecretString::from(forged)).await {
             Err(AuthError::Invalid { .. }) => {}
             Ok(p) => panic!("a token with {what} changed verified (as `{}`)", p.agent_id),
             Err(e) => panic!("a token with {what} changed is not refused as Invalid: {e:?}"),
@@ -186,16 +195,16 @@ pub async fn expired_and_early_tokens_are_refused(fixture: &dyn TokenFixture) {
     let (authority, clock) = setup(fixture);
     let cached = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let fresh = must("issue", authority.issue(&principal("research_bot", &clock)).await);
-    must("verify", authority.verify(&cached.access_token).await);
+    must("verify", verify(&authority, &cached.access_token).await);
 
     clock.advance(secs(fixture.longest_validity()) + 2);
     assert_eq!(
-        authority.verify(&fresh.access_token).await.err(),
+        verify(&authority, &fresh.access_token).await.err(),
         Some(AuthError::Expired),
         "a token past its lifetime and leeway is not refused as Expired"
     );
     assert_eq!(
-        authority.verify(&cached.access_token).await.err(),
+        verify(&authority, &cached.access_token).await.err(),
         Some(AuthError::Expired),
         "a token verified while valid still verifies after it expired (a cache outlives the token)"
     );
@@ -204,7 +213,7 @@ pub async fn expired_and_early_tokens_are_refused(fixture: &dyn TokenFixture) {
     let early = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     clock.advance(-(secs(fixture.leeway()) + 60));
     assert_eq!(
-        authority.verify(&early.access_token).await.err(),
+        verify(&authority, &early.access_token).await.err(),
         Some(AuthError::NotYetValid),
         "a token seen before it was issued (beyond the leeway) is not refused as NotYetValid"
     );
@@ -229,7 +238,7 @@ pub async fn refresh_works_once_and_reuse_revokes_the_family(fixture: &dyn Token
         text(&first.refresh_token),
         "a refresh gave the same refresh token"
     );
-    let verified = must("verify of a refreshed token", authority.verify(&second.access_token).await);
+    let verified = must("verify of a refreshed token", verify(&authority, &second.access_token).await);
     assert_eq!(verified.agent_id, login.agent_id, "a refreshed token verifies as another agent");
 
     assert_eq!(
@@ -238,7 +247,7 @@ pub async fn refresh_works_once_and_reuse_revokes_the_family(fixture: &dyn Token
         "a used refresh token is not refused as Replayed"
     );
     assert!(
-        authority.verify(&second.access_token).await.is_err(),
+        verify(&authority, &second.access_token).await.is_err(),
         "reusing a refresh token did not revoke the access token of the pair it gave"
     );
     assert!(
@@ -246,11 +255,11 @@ pub async fn refresh_works_once_and_reuse_revokes_the_family(fixture: &dyn Token
         "reusing a refresh token did not revoke the refresh token of the pair it gave"
     );
     assert!(
-        authority.verify(&first.access_token).await.is_err(),
+        verify(&authority, &first.access_token).await.is_err(),
         "reusing a refresh token did not revoke the family's original access token"
     );
     assert!(
-        authority.verify(&bystander.access_token).await.is_ok(),
+        verify(&authority, &bystander.access_token).await.is_ok(),
         "reusing a refresh token revoked another login's tokens"
     );
 }
@@ -262,14 +271,14 @@ pub async fn revocation_takes_effect(fixture: &dyn TokenFixture) {
     let (authority, clock) = setup(fixture);
     let pair = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let sibling = must("issue", authority.issue(&principal("research_bot", &clock)).await);
-    must("verify", authority.verify(&pair.access_token).await);
+    must("verify", verify(&authority, &pair.access_token).await);
     must("revoke_token", authority.revoke_token(&pair.access_token).await);
     assert_eq!(
-        authority.verify(&pair.access_token).await.err(),
+        verify(&authority, &pair.access_token).await.err(),
         Some(AuthError::Revoked),
         "a revoked token (verified before) is not refused as Revoked"
     );
-    assert!(authority.verify(&sibling.access_token).await.is_ok(), "revoke_token revoked another token");
+    assert!(verify(&authority, &sibling.access_token).await.is_ok(), "revoke_token revoked another token");
     must("revoke_token", authority.revoke_token(&sibling.refresh_token).await);
     assert!(
         authority.refresh(&sibling.refresh_token).await.is_err(),
@@ -280,11 +289,11 @@ pub async fn revocation_takes_effect(fixture: &dyn TokenFixture) {
     let a = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let b = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let other = must("issue", authority.issue(&principal("writer_bot", &clock)).await);
-    must("verify", authority.verify(&a.access_token).await);
+    must("verify", verify(&authority, &a.access_token).await);
     must("revoke_agent", authority.revoke_agent(&agent).await);
     for (what, token) in [("verified before", &a.access_token), ("never verified", &b.access_token)] {
         assert_eq!(
-            authority.verify(token).await.err(),
+            verify(&authority, token).await.err(),
             Some(AuthError::Revoked),
             "after revoke_agent a token of the agent ({what}) is not refused as Revoked"
         );
@@ -294,14 +303,48 @@ pub async fn revocation_takes_effect(fixture: &dyn TokenFixture) {
         "after revoke_agent the agent's refresh token works"
     );
     assert!(
-        authority.verify(&other.access_token).await.is_ok(),
+        verify(&authority, &other.access_token).await.is_ok(),
         "revoke_agent revoked another agent's token"
     );
     clock.advance(2);
     let later = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     assert!(
-        authority.verify(&later.access_token).await.is_ok(),
+        verify(&authority, &later.access_token).await.is_ok(),
         "revoke_agent also revoked a token issued after it"
+    );
+}
+
+/// A verification reports the agent's suspension from the store it reads revocations from,
+/// cached or not: the principal does not come out while the agent is suspended, and does again
+/// once it is reinstated; another agent is untouched.
+pub async fn suspension_is_reported(fixture: &dyn TokenFixture) {
+    let state: Arc<dyn StateStore> = Arc::new(zta_core::MemoryStateStore::new());
+    let clock = ManualClock::new();
+    let authority = fixture.authority(state.clone(), clock.clone());
+    let pair = must("issue", authority.issue(&principal("research_bot", &clock)).await);
+    let other = must("issue", authority.issue(&principal("writer_bot", &clock)).await);
+    must("verify", verify(&authority, &pair.access_token).await);
+    let agent = must("AgentId::new", AgentId::new("research_bot"));
+    must("suspend", state.suspend(&agent).await);
+    for round in ["first", "second"] {
+        match authority.verify(&pair.access_token).await.map(zta_core::VerifiedToken::live) {
+            Ok(Err((AuthError::Suspended, p))) => {
+                assert_eq!(p.agent_id, agent, "the suspension refusal names another agent");
+            }
+            Ok(Ok(_)) => panic!("a suspended agent's token gave its principal ({round} verification)"),
+            Ok(Err((e, _))) | Err(e) => {
+                panic!("a suspended agent's token was refused as {e:?}, not Suspended ({round} verification)")
+            }
+        }
+    }
+    assert!(
+        verify(&authority, &other.access_token).await.is_ok(),
+        "suspending one agent refused another agent's token"
+    );
+    must("reinstate", state.reinstate(&agent).await);
+    assert!(
+        verify(&authority, &pair.access_token).await.is_ok(),
+        "a reinstated agent's token is still refused"
     );
 }
 
@@ -330,7 +373,7 @@ pub async fn accepts_only_tokens(fixture: &dyn TokenFixture) {
         );
     }
     for garbage in ["", "garbage", "not.a.token", "a.b.c.d"] {
-        match authority.verify(&SecretString::from(garbage)).await {
+        match verify(&authority, &SecretString::from(garbage)).await {
             Err(AuthError::Invalid { .. }) => {}
             other => panic!("verifying the garbage `{garbage}` is not refused as Invalid: {other:?}"),
         }
@@ -346,12 +389,12 @@ pub async fn fails_closed_on_store_errors(fixture: &dyn TokenFixture) {
     let authority = fixture.authority(store.clone(), clock.clone());
     let cached = must("issue", authority.issue(&principal("research_bot", &clock)).await);
     let fresh = must("issue", authority.issue(&principal("research_bot", &clock)).await);
-    must("verify", authority.verify(&cached.access_token).await);
+    must("verify", verify(&authority, &cached.access_token).await);
 
     store.fail(&StateOp::ALL);
     for (what, token) in [("verified before", &cached.access_token), ("never verified", &fresh.access_token)]
     {
-        match authority.verify(token).await {
+        match verify(&authority, token).await {
             Err(AuthError::StateUnavailable { .. }) => {}
             Ok(_) => panic!("a token ({what}) verified while the state store was failing (fail-open)"),
             Err(e) => {
@@ -375,7 +418,7 @@ pub async fn fails_closed_on_store_errors(fixture: &dyn TokenFixture) {
 
     store.recover();
     assert!(
-        authority.verify(&cached.access_token).await.is_ok(),
+        verify(&authority, &cached.access_token).await.is_ok(),
         "the authority does not recover with its store"
     );
     assert!(authority.refresh(&fresh.refresh_token).await.is_ok(), "refresh does not recover with the store");

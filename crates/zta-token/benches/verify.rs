@@ -42,7 +42,7 @@ fn bench_verify(c: &mut Criterion) {
     let warm = service(&key, 1024);
     let tokens = rt.block_on(warm.issue(&principal())).unwrap();
     let token = tokens.access_token;
-    rt.block_on(warm.verify(&token)).unwrap();
+    rt.block_on(warm.verify(&token)).unwrap().live().unwrap();
 
     let decoding = DecodingKey::from_ed_pem(key.public_key_pem().as_bytes()).unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::EdDSA);

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use zta_core::{
     AgentId, AuthError, AuthMethod, Credential, MAX_CREDENTIAL_LEN, Principal, SessionTokens, StateError,
-    StateStore, TokenAuthority, TokenError,
+    StateStore, TokenAuthority, TokenError, VerifiedToken,
 };
 use zta_crypto::jose::{self, CompactJws};
 
@@ -234,7 +234,7 @@ impl TokenAuthority for TokenService {
         self.issue_for(principal)
     }
 
-    async fn verify(&self, access_token: &SecretString) -> Result<Arc<Principal>, AuthError> {
+    async fn verify(&self, access_token: &SecretString) -> Result<VerifiedToken, AuthError> {
         self.verify_access(access_token.expose_secret()).await.map_err(|e| refused("verify", e))
     }
 

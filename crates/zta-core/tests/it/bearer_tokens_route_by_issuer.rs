@@ -77,7 +77,7 @@ impl TokenAuthority for FixedTokens {
             expires_in: std::time::Duration::from_secs(300),
         })
     }
-    async fn verify(&self, _: &SecretString) -> Result<Arc<Principal>, AuthError> {
+    async fn verify(&self, _: &SecretString) -> Result<zta_core::VerifiedToken, AuthError> {
         Err(AuthError::invalid("not a session token"))
     }
     async fn refresh(&self, _: &SecretString) -> Result<(Principal, SessionTokens), AuthError> {

@@ -10,3 +10,4 @@ mod memory_state_store_conformance;
 mod only_trusted_callers_assert_a_subject;
 mod refresh_revalidates_with_the_source_provider;
 mod reserved_attribute_spoofing_is_denied;
+mod session_token_standing_is_one_state_read;

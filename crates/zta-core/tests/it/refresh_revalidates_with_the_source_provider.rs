@@ -54,7 +54,7 @@ impl TokenAuthority for Sessions {
     async fn issue(&self, _: &Principal) -> Result<SessionTokens, TokenError> {
         Err(TokenError::Refused("not used here".into()))
     }
-    async fn verify(&self, _: &SecretString) -> Result<Arc<Principal>, AuthError> {
+    async fn verify(&self, _: &SecretString) -> Result<zta_core::VerifiedToken, AuthError> {
         Err(AuthError::invalid("not used here"))
     }
     async fn refresh(&self, _: &SecretString) -> Result<(Principal, SessionTokens), AuthError> {

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use common::*;
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
-use zta_core::{AgentId, AuthError, Credential, IdentityProvider, MemoryStateStore, StateError, StateStore};
+use zta_core::{
+    AgentId, AuthError, Credential, IdentityProvider, MemoryStateStore, Standing, StateError, StateStore,
+};
 use zta_identity_static::{AgentKey, StaticProvider};
 
 async fn hammer(f: &Arc<Fixture>, n: usize) -> Vec<AuthError> {
@@ -77,13 +79,13 @@ impl StateStore for RacyStore {
     async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
         self.inner.is_suspended(agent).await
     }
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError> {
-        self.inner.is_revoked(keys, agent, issued_at).await
+    ) -> Result<Standing, StateError> {
+        self.inner.standing(keys, agent, issued_at).await
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         self.inner.add_failure(key, window).await

@@ -10,7 +10,8 @@ use std::{
 use serde_json::json;
 use time::OffsetDateTime;
 use zta::{
-    AgentId, AuditError, AuditRecord, AuditSink, Durability, MemoryStateStore, StateError, StateStore,
+    AgentId, AuditError, AuditRecord, AuditSink, Durability, MemoryStateStore, Standing, StateError,
+    StateStore,
 };
 use zta_server::ServerConfig;
 
@@ -38,12 +39,12 @@ impl StateStore for SilentStore {
     async fn is_suspended(&self, _: &AgentId) -> Result<bool, StateError> {
         std::future::pending().await
     }
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         _: &[&'k str],
         _: &AgentId,
         _: OffsetDateTime,
-    ) -> Result<bool, StateError> {
+    ) -> Result<Standing, StateError> {
         std::future::pending().await
     }
     async fn add_failure(&self, _: &str, _: Duration) -> Result<u32, StateError> {

@@ -11,24 +11,24 @@ use std::{
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
-use zta_core::{AgentId, MemoryStateStore, StateError, StateStore};
+use zta_core::{AgentId, MemoryStateStore, Standing, StateError, StateStore};
 use zta_testkit::state;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
-    /// `is_revoked` ignores `until`.
+    /// `standing` ignores `until`.
     RevocationNeverExpires,
     /// `revoke` replaces the end time instead of keeping the later one.
     RevokeOverwrites,
-    /// `is_revoked` matches prefixes.
+    /// `standing` matches prefixes.
     RevocationMatchesPrefixes,
     /// `revoke_agent` replaces the time instead of keeping the later one.
     AgentRevocationOverwrites,
     /// `revoke_agent` keeps whole seconds only.
     AgentRevocationInSeconds,
-    /// `is_revoked` looks at the first key only.
+    /// `standing` looks at the first key only.
     OnlyFirstKey,
-    /// `is_revoked` ignores the agent when it is given keys.
+    /// `standing` ignores the agent when it is given keys.
     AgentIgnoredWithKeys,
     /// `reinstate` does nothing.
     ReinstateDoesNothing,
@@ -36,6 +36,8 @@ enum Fault {
     SuspensionIgnoresCase,
     /// `suspend` is a revocation of the agent's tokens.
     SuspensionIsRevocation,
+    /// `standing` never reports a suspension.
+    StandingIgnoresSuspension,
     /// `add_failure` ignores that a window has ended.
     WindowNeverEnds,
     /// `clear_failures` does nothing.
@@ -117,38 +119,14 @@ impl StateStore for Faulty {
             _ => self.inner.is_suspended(agent).await,
         }
     }
-    async fn is_revoked<'k>(
+    async fn standing<'k>(
         &self,
         keys: &[&'k str],
         agent: &AgentId,
         issued_at: OffsetDateTime,
-    ) -> Result<bool, StateError> {
-        let now = OffsetDateTime::now_utc();
-        let own = |check: &dyn Fn(&HashMap<String, OffsetDateTime>, &str) -> bool| {
-            let map = self.revoked.lock().unwrap();
-            keys.iter().any(|key| check(&map, key))
-        };
-        let live = |m: &HashMap<String, OffsetDateTime>, key: &str| m.get(key).is_some_and(|u| *u > now);
-        // Revocations kept in `revoked` by the faulty `revoke`; the agent's from the inner store.
-        let own_keys = match self.fault {
-            Fault::RevocationNeverExpires => own(&|m, key| m.contains_key(key)),
-            Fault::RevokeOverwrites | Fault::ClaimsShareRevocations => own(&live),
-            Fault::RevocationMatchesPrefixes => own(&|m, key| {
-                m.iter().any(|(k, u)| *u > now && (k.starts_with(key) || key.starts_with(k.as_str())))
-            }),
-            Fault::AgentRevocationOverwrites => {
-                self.agents.lock().unwrap().get(agent).is_some_and(|at| issued_at <= *at)
-            }
-            Fault::OnlyFirstKey => {
-                return self.inner.is_revoked(keys.get(..1).unwrap_or_default(), agent, issued_at).await;
-            }
-            Fault::AgentIgnoredWithKeys if !keys.is_empty() => {
-                let nobody = AgentId::new("nobody").unwrap();
-                return self.inner.is_revoked(keys, &nobody, issued_at).await;
-            }
-            _ => false,
-        };
-        Ok(own_keys || self.inner.is_revoked(keys, agent, issued_at).await?)
+    ) -> Result<Standing, StateError> {
+        let suspended = self.fault != Fault::StandingIgnoresSuspension && self.is_suspended(agent).await?;
+        Ok(Standing { revoked: self.revoked(keys, agent, issued_at).await?, suspended })
     }
     async fn add_failure(&self, key: &str, window: Duration) -> Result<u32, StateError> {
         match self.fault {
@@ -186,10 +164,51 @@ impl StateStore for Faulty {
             Fault::ClaimsShareRevocations => {
                 let fresh = self.revoked.lock().unwrap().insert(id.to_owned(), until).is_none();
                 let nobody = AgentId::new("nobody").unwrap();
-                Ok(fresh && !self.inner.is_revoked(&[id], &nobody, until).await?)
+                Ok(fresh && !self.inner.standing(&[id], &nobody, until).await?.revoked)
             }
             _ => self.inner.claim_once(id, until).await,
         }
+    }
+}
+
+impl Faulty {
+    /// Whether the token is revoked, with this store's fault.
+    async fn revoked(
+        &self,
+        keys: &[&str],
+        agent: &AgentId,
+        issued_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        let now = OffsetDateTime::now_utc();
+        let own = |check: &dyn Fn(&HashMap<String, OffsetDateTime>, &str) -> bool| {
+            let map = self.revoked.lock().unwrap();
+            keys.iter().any(|key| check(&map, key))
+        };
+        let live = |m: &HashMap<String, OffsetDateTime>, key: &str| m.get(key).is_some_and(|u| *u > now);
+        // Revocations kept in `revoked` by the faulty `revoke`; the agent's from the inner store.
+        let own_keys = match self.fault {
+            Fault::RevocationNeverExpires => own(&|m, key| m.contains_key(key)),
+            Fault::RevokeOverwrites | Fault::ClaimsShareRevocations => own(&live),
+            Fault::RevocationMatchesPrefixes => own(&|m, key| {
+                m.iter().any(|(k, u)| *u > now && (k.starts_with(key) || key.starts_with(k.as_str())))
+            }),
+            Fault::AgentRevocationOverwrites => {
+                self.agents.lock().unwrap().get(agent).is_some_and(|at| issued_at <= *at)
+            }
+            Fault::OnlyFirstKey => {
+                return Ok(self
+                    .inner
+                    .standing(keys.get(..1).unwrap_or_default(), agent, issued_at)
+                    .await?
+                    .revoked);
+            }
+            Fault::AgentIgnoredWithKeys if !keys.is_empty() => {
+                let nobody = AgentId::new("nobody").unwrap();
+                return Ok(self.inner.standing(keys, &nobody, issued_at).await?.revoked);
+            }
+            _ => false,
+        };
+        Ok(own_keys || self.inner.standing(keys, agent, issued_at).await?.revoked)
     }
 }
 
@@ -260,6 +279,12 @@ async fn a_suspension_ignoring_case_fails() {
 #[should_panic(expected = "suspension and revocation are separate")]
 async fn a_suspension_stored_as_a_revocation_fails() {
     state::suspension(store(Fault::SuspensionIsRevocation)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(expected = "`standing` (asked about 0 keys) and `is_suspended` disagree")]
+async fn a_standing_blind_to_suspensions_fails() {
+    state::suspension(store(Fault::StandingIgnoresSuspension)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

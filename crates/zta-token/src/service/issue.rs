@@ -135,7 +135,8 @@ impl TokenService {
     pub(super) async fn refresh_pair(&self, token: &str) -> Result<(Principal, SessionTokens), AuthError> {
         let now = self.now();
         let decoded = self.decode(token, Some(TokenType::Refresh), now, true)?;
-        self.check_live(&decoded.verified, now).await?;
+        // A suspended agent's refresh is refused by the guard, after the token is spent.
+        let _suspended = self.check_live(&decoded.verified, now).await?;
         if now.unix_timestamp() >= decoded.session.end(self.max_session) {
             // Within the leeway of the refresh token's `exp`, but the session is over.
             return Err(AuthError::Expired);

@@ -169,21 +169,24 @@ impl TokenService {
     }
 
     /// The checks that run on every request, cached or not: the key still verifies, the
-    /// token is within its lifetime, and nothing revoked it.
-    pub(super) async fn check_live(&self, v: &Verified, now: OffsetDateTime) -> Result<(), AuthError> {
+    /// token is within its lifetime, and nothing revoked it. Answers whether its agent is
+    /// suspended, read in the same state-store call.
+    pub(super) async fn check_live(&self, v: &Verified, now: OffsetDateTime) -> Result<bool, AuthError> {
         if !matches!(self.keys.load().lookup(&v.kid, now), Lookup::Live(_)) {
             return Err(invalid(format!("key id {:?} is retired", v.kid)));
         }
         self.check_time(v.exp, v.nbf, now)?;
         let keys = [v.jti_key.as_str(), v.fam_key.as_str()];
-        if self.state.is_revoked(&keys, &v.principal.agent_id, v.issued_at).await.map_err(unavailable)? {
+        let standing =
+            self.state.standing(&keys, &v.principal.agent_id, v.issued_at).await.map_err(unavailable)?;
+        if standing.revoked {
             tracing::debug!(target: "zta_token", agent = %v.principal.agent_id, "token revoked");
             return Err(AuthError::Revoked);
         }
-        Ok(())
+        Ok(standing.suspended)
     }
 
-    pub(super) async fn verify_access(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+    pub(super) async fn verify_access(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         if token.len() > MAX_CREDENTIAL_LEN {
             return Err(invalid(format!("token longer than {MAX_CREDENTIAL_LEN} bytes")));
         }
@@ -193,7 +196,7 @@ impl TokenService {
             && let Some(hit) = cache.get(key).filter(|hit| *hit.token == *token)
         {
             return match self.check_live(&hit.verified, now).await {
-                Ok(()) => Ok(hit.verified.principal.clone()),
+                Ok(suspended) => Ok(VerifiedToken::new(hit.verified.principal.clone(), suspended)),
                 Err(e) => {
                     if matches!(e, AuthError::Expired | AuthError::Invalid { .. }) {
                         cache.remove(key);
@@ -203,12 +206,12 @@ impl TokenService {
             };
         }
         let verified = self.decode(token, Some(TokenType::Access), now, true)?.verified;
-        self.check_live(&verified, now).await?;
+        let suspended = self.check_live(&verified, now).await?;
         let principal = verified.principal.clone();
         if let Some(cache) = &self.cache {
             cache.insert(key.to_owned(), Arc::new(Cached { token: token.into(), verified }));
         }
-        Ok(principal)
+        Ok(VerifiedToken::new(principal, suspended))
     }
 
     pub(super) async fn revoke_one(&self, token: &str) -> Result<(), AuthError> {

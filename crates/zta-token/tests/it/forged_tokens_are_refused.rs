@@ -15,10 +15,10 @@ async fn alg_none_is_refused() {
     let mut header = access_header(&f.key);
     header["alg"] = json!("none");
     let unsigned = format!("{}.{}.", b64(&header), b64(&access_claims()));
-    assert_invalid(f.service.verify(&secret(&unsigned)).await, "empty part");
+    assert_invalid(common::verify(&f.service, &secret(&unsigned)).await, "empty part");
     // Even with some signature bytes, `none` is not the key's algorithm.
     let with_sig = format!("{unsigned}AAAA");
-    assert_invalid(f.service.verify(&secret(&with_sig)).await, "algorithm \"none\"");
+    assert_invalid(common::verify(&f.service, &secret(&with_sig)).await, "algorithm \"none\"");
 }
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn hs256_signed_with_the_public_key_is_refused() {
         header.kid = Some(f.key.kid().into());
         let token = jsonwebtoken::encode(&header, &access_claims(), &EncodingKey::from_secret(&secret_bytes))
             .unwrap();
-        assert_invalid(f.service.verify(&secret(&token)).await, "algorithm \"HS256\"");
+        assert_invalid(common::verify(&f.service, &secret(&token)).await, "algorithm \"HS256\"");
     }
 }
 
@@ -43,7 +43,7 @@ async fn header_alg_of_another_asymmetric_family_is_refused() {
     let mut header = access_header(&f.key);
     header["alg"] = json!("ES256");
     let token = sign_raw(&f.key, &header, &access_claims());
-    assert_invalid(f.service.verify(&secret(&token)).await, "pinned to key id");
+    assert_invalid(common::verify(&f.service, &secret(&token)).await, "pinned to key id");
 }
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn tampered_payload_is_refused() {
     claims["roles"] = json!(["admin"]);
     let parts: Vec<&str> = good.split('.').collect();
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    assert_invalid(f.service.verify(&secret(&tampered)).await, "bad signature");
+    assert_invalid(common::verify(&f.service, &secret(&tampered)).await, "bad signature");
 
     // Swapping the header typ alone breaks the signature too.
     let refresh_token = refresh(&tokens);
@@ -63,7 +63,7 @@ async fn tampered_payload_is_refused() {
     let mut header = segment(refresh_token, 0);
     header["typ"] = json!("zta-at+jwt");
     let swapped = format!("{}.{}.{}", b64(&header), rparts[1], rparts[2]);
-    assert_invalid(f.service.verify(&secret(&swapped)).await, "bad signature");
+    assert_invalid(common::verify(&f.service, &secret(&swapped)).await, "bad signature");
 }
 
 #[tokio::test]
@@ -72,14 +72,14 @@ async fn a_cached_tokens_signature_does_not_carry_a_tampered_payload() {
     let tokens = f.service.issue(&principal()).await.unwrap();
     let good = access(&tokens);
     // Verified once: now in the verified-token cache, which is keyed by signature.
-    f.service.verify(&secret(good)).await.unwrap();
+    common::verify(&f.service, &secret(good)).await.unwrap();
     let mut claims = segment(good, 1);
     claims["roles"] = json!(["admin"]);
     let parts: Vec<&str> = good.split('.').collect();
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    assert_invalid(f.service.verify(&secret(&tampered)).await, "bad signature");
+    assert_invalid(common::verify(&f.service, &secret(&tampered)).await, "bad signature");
     // The genuine token still verifies, with its own roles.
-    let principal = f.service.verify(&secret(good)).await.unwrap();
+    let principal = common::verify(&f.service, &secret(good)).await.unwrap();
     assert!(!principal.roles.iter().any(|r| r == "admin"));
 }
 
@@ -89,18 +89,21 @@ async fn unknown_missing_and_overlong_kids_are_refused() {
     let mut header = access_header(&f.key);
     header["kid"] = json!("no-such-key");
     assert_invalid(
-        f.service.verify(&secret(&sign_raw(&f.key, &header, &access_claims()))).await,
+        common::verify(&f.service, &secret(&sign_raw(&f.key, &header, &access_claims()))).await,
         "unknown key id",
     );
 
     header["kid"] = json!("k".repeat(65));
     assert_invalid(
-        f.service.verify(&secret(&sign_raw(&f.key, &header, &access_claims()))).await,
+        common::verify(&f.service, &secret(&sign_raw(&f.key, &header, &access_claims()))).await,
         "longer than 64",
     );
 
     header.as_object_mut().unwrap().remove("kid");
-    assert_invalid(f.service.verify(&secret(&sign_raw(&f.key, &header, &access_claims()))).await, "no `kid`");
+    assert_invalid(
+        common::verify(&f.service, &secret(&sign_raw(&f.key, &header, &access_claims()))).await,
+        "no `kid`",
+    );
 }
 
 #[tokio::test]
@@ -119,7 +122,10 @@ async fn key_carrying_headers_are_refused() {
         header[name] = value;
         // Validly signed by our own key: only the header member is wrong.
         let token = sign_raw(&f.key, &header, &access_claims());
-        assert_invalid(f.service.verify(&secret(&token)).await, &format!("`{name}` is not accepted"));
+        assert_invalid(
+            common::verify(&f.service, &secret(&token)).await,
+            &format!("`{name}` is not accepted"),
+        );
     }
 }
 
@@ -130,7 +136,7 @@ async fn oversized_token_is_refused_before_parsing() {
     claims["padding"] = json!("x".repeat(9000));
     let token = sign_raw(&f.key, &access_header(&f.key), &claims);
     assert!(token.len() > zta_core::MAX_CREDENTIAL_LEN);
-    assert_invalid(f.service.verify(&secret(&token)).await, "longer than 8192");
+    assert_invalid(common::verify(&f.service, &secret(&token)).await, "longer than 8192");
 }
 
 #[tokio::test]
@@ -140,7 +146,10 @@ async fn missing_required_claims_are_refused() {
         let mut claims = access_claims();
         claims.as_object_mut().unwrap().remove(claim);
         let token = sign_raw(&f.key, &access_header(&f.key), &claims);
-        assert_invalid(f.service.verify(&secret(&token)).await, &format!("missing required claim `{claim}`"));
+        assert_invalid(
+            common::verify(&f.service, &secret(&token)).await,
+            &format!("missing required claim `{claim}`"),
+        );
     }
 }
 
@@ -150,7 +159,7 @@ async fn a_different_key_with_our_kid_is_refused() {
     let impostor = SigningKey::generate(Algorithm::EdDSA).unwrap().with_kid(f.key.kid()).unwrap();
     assert_eq!(impostor.kid(), f.key.kid());
     let token = sign_raw(&impostor, &access_header(&impostor), &access_claims());
-    assert_invalid(f.service.verify(&secret(&token)).await, "bad signature");
+    assert_invalid(common::verify(&f.service, &secret(&token)).await, "bad signature");
 }
 
 #[tokio::test]
@@ -159,18 +168,24 @@ async fn subject_must_be_a_valid_agent_id() {
     let mut claims = access_claims();
     claims["sub"] = json!("a*)(uid=*");
     let token = sign_raw(&f.key, &access_header(&f.key), &claims);
-    assert_invalid(f.service.verify(&secret(&token)).await, "not a valid agent id");
+    assert_invalid(common::verify(&f.service, &secret(&token)).await, "not a valid agent id");
 }
 
 #[tokio::test]
 async fn malformed_structure_is_refused() {
     let f = fixture();
     let good = sign_raw(&f.key, &access_header(&f.key), &access_claims());
-    assert_invalid(f.service.verify(&secret(&format!("{good}.extra"))).await, "three dot-separated parts");
-    assert_invalid(f.service.verify(&secret("onlyone")).await, "three dot-separated parts");
-    assert_invalid(f.service.verify(&secret("!!.a.b")).await, "not base64url");
+    assert_invalid(
+        common::verify(&f.service, &secret(&format!("{good}.extra"))).await,
+        "three dot-separated parts",
+    );
+    assert_invalid(common::verify(&f.service, &secret("onlyone")).await, "three dot-separated parts");
+    assert_invalid(common::verify(&f.service, &secret("!!.a.b")).await, "not base64url");
     let long_header = format!("{}.{}", "a".repeat(zta_crypto::jose::MAX_HEADER_LEN + 1), "b.c");
-    assert_invalid(f.service.verify(&secret(&long_header)).await, "header too large");
+    assert_invalid(common::verify(&f.service, &secret(&long_header)).await, "header too large");
     let no_typ = json!({ "alg": "EdDSA", "kid": f.key.kid() });
-    assert_invalid(f.service.verify(&secret(&sign_raw(&f.key, &no_typ, &access_claims()))).await, "`typ`");
+    assert_invalid(
+        common::verify(&f.service, &secret(&sign_raw(&f.key, &no_typ, &access_claims()))).await,
+        "`typ`",
+    );
 }

@@ -16,6 +16,7 @@ use common::config;
 use secrecy::{ExposeSecret, SecretString};
 use zta_core::{
     AgentId, AuthError, Credential, Principal, SessionTokens, StateStore, TokenAuthority, TokenError,
+    VerifiedToken,
 };
 use zta_testkit::{ManualClock, TokenFixture, token};
 use zta_token::{Algorithm, SigningKey, TokenService};
@@ -56,6 +57,8 @@ enum Fault {
     RefreshReplays,
     /// Accepts every bearer credential.
     AcceptsEveryBearer,
+    /// Never reports the agent's suspension.
+    IgnoresSuspension,
 }
 
 /// The token service with one fault.
@@ -63,7 +66,7 @@ enum Fault {
 struct Faulty {
     inner: Arc<dyn TokenAuthority>,
     fault: Fault,
-    verified: Mutex<HashMap<String, Arc<Principal>>>,
+    verified: Mutex<HashMap<String, VerifiedToken>>,
     refreshed: Mutex<HashMap<String, (Principal, SessionTokens)>>,
 }
 
@@ -80,7 +83,7 @@ impl TokenAuthority for Faulty {
     async fn issue(&self, principal: &Principal) -> Result<SessionTokens, TokenError> {
         self.inner.issue(principal).await
     }
-    async fn verify(&self, access_token: &SecretString) -> Result<Arc<Principal>, AuthError> {
+    async fn verify(&self, access_token: &SecretString) -> Result<VerifiedToken, AuthError> {
         let token = access_token.expose_secret();
         let key = match self.fault {
             Fault::CacheKeyedBySignature => signature(token),
@@ -91,9 +94,13 @@ impl TokenAuthority for Faulty {
             return Ok(principal.clone());
         }
         match (self.fault, self.inner.verify(access_token).await, cached) {
-            (_, Ok(principal), _) => {
-                self.verified.lock().unwrap().insert(key, principal.clone());
-                Ok(principal)
+            (Fault::IgnoresSuspension, Ok(verified), _) => {
+                let (Ok(principal) | Err((_, principal))) = verified.live();
+                Ok(VerifiedToken::new(principal, false))
+            }
+            (_, Ok(verified), _) => {
+                self.verified.lock().unwrap().insert(key, verified.clone());
+                Ok(verified)
             }
             (Fault::CacheIgnoresRevocation, Err(AuthError::Revoked), Some(principal))
             | (Fault::CacheIgnoresExpiry, Err(AuthError::Expired), Some(principal))
@@ -178,4 +185,10 @@ async fn a_reusable_refresh_token_fails() {
 #[should_panic(expected = "the authority accepts a `bearer` credential that is none of its access tokens")]
 async fn accepting_every_bearer_fails() {
     token::accepts_only_tokens(&Broken(Fault::AcceptsEveryBearer)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "a suspended agent's token gave its principal (first verification)")]
+async fn an_authority_blind_to_suspensions_fails() {
+    token::suspension_is_reported(&Broken(Fault::IgnoresSuspension)).await;
 }

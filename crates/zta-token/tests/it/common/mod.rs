@@ -19,7 +19,7 @@ use jsonwebtoken::EncodingKey;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use zta_core::{AgentId, AuthError, AuthMethod, MemoryStateStore, Principal, SessionTokens};
+use zta_core::{AgentId, AuthError, AuthMethod, MemoryStateStore, Principal, SessionTokens, TokenAuthority};
 use zta_token::{Algorithm, SigningKey, TokenConfig, TokenService};
 
 pub const ISSUER: &str = "https://zta.test";
@@ -180,4 +180,10 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, AuthError>, needle: 
         }
         other => panic!("expected Invalid mentioning {needle:?}, got {other:?}"),
     }
+}
+
+/// The principal of a verified access token, refused as the guard refuses it when its agent is
+/// suspended.
+pub async fn verify(service: &TokenService, token: &SecretString) -> Result<Arc<Principal>, AuthError> {
+    service.verify(token).await?.live().map_err(|(e, _)| e)
 }
