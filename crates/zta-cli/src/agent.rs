@@ -55,8 +55,8 @@ pub(crate) async fn run(command: AgentCommand) -> Result<ExitCode> {
     let built = shared_state(&config)?.build().await?;
     let guard = &built.guard;
     let outcome = match &change {
-        Some((true, reason)) => guard.suspend_agent(&agent, reason).await,
-        Some((false, reason)) => guard.reinstate_agent(&agent, reason).await,
+        Some((true, reason)) => guard.suspend_agent(&agent, &zta::Actor::Local, reason).await,
+        Some((false, reason)) => guard.reinstate_agent(&agent, &zta::Actor::Local, reason).await,
         None => Ok(()),
     };
     guard.audit_sink().flush().await?;

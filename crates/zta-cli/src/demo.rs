@@ -229,7 +229,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     attack.permit(&analysis, "system message -> writer_bot", &outcome);
 
     // Revoking its tokens would not be enough: writer_bot still holds its own key.
-    guard.suspend_agent(&writer.id, "compromised: poisoned document").await?;
+    guard.suspend_agent(&writer.id, &zta::Actor::Local, "compromised: poisoned document").await?;
     attack.note(
         "operator",
         "suspend writer_bot",

@@ -17,7 +17,7 @@ use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
 
 use crate::{
-    Action, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthMethod, AuthzRequest, Basis,
+    Action, Actor, AgentId, AuditEvent, AuditRecord, AuditSink, AuthError, AuthMethod, AuthzRequest, Basis,
     Credential, Decision, Durability, Effect, IdentityProvider, MAX_CREDENTIAL_LEN, MemoryStateStore,
     Obligation, PolicyEngine, PolicyError, Principal, Request, RequestError, SessionTokens, StateError,
     StateStore, TokenAuthority,
@@ -672,34 +672,40 @@ impl Guard {
     }
 
     /// Ends every current session of `agent` (its session tokens issued until now), audited
-    /// with `reason`. It does not stop the agent from logging in again with its primary
+    /// with who did it and `reason`. It does not stop the agent from logging in again with its primary
     /// credential: to shut a compromised agent out, [`suspend_agent`](Self::suspend_agent).
-    pub async fn revoke_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+    pub async fn revoke_agent(&self, agent: &AgentId, by: &Actor, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
+        let mut record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny)
+            .with_reason(reason)
+            .with_detail("by", by.to_string());
         record.agent_id = Some(agent.clone());
         let outcome = async { Ok(self.token_authority()?.revoke_agent(agent).await?) }.await;
         self.conclude(record, started, outcome).await
     }
 
-    /// Suspends `agent`, audited with `reason`: until [`reinstate_agent`](Self::reinstate_agent),
+    /// Suspends `agent`, audited with who did it and `reason`: until [`reinstate_agent`](Self::reinstate_agent),
     /// every credential of the agent (session tokens, fresh assertions, secrets, IdP tokens,
     /// logins and refreshes) is denied with [`AuthError::Suspended`], checked after the
     /// credential verified, so only its holder learns of the suspension.
-    pub async fn suspend_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+    pub async fn suspend_agent(&self, agent: &AgentId, by: &Actor, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let mut record = AuditRecord::new(AuditEvent::Suspension, Effect::Deny).with_reason(reason);
+        let mut record = AuditRecord::new(AuditEvent::Suspension, Effect::Deny)
+            .with_reason(reason)
+            .with_detail("by", by.to_string());
         record.agent_id = Some(agent.clone());
         let outcome = self.inner.state.suspend(agent).await.map_err(AuthError::from);
         self.conclude(record, started, outcome).await
     }
 
-    /// Lifts a suspension of `agent`, audited with `reason`. Every session token issued until
+    /// Lifts a suspension of `agent`, audited with who did it and `reason`. Every session token issued until
     /// now is revoked first, so no session from before or during the suspension comes back:
     /// the agent logs in again. If that revocation fails, the agent stays suspended.
-    pub async fn reinstate_agent(&self, agent: &AgentId, reason: &str) -> Result<(), Denied> {
+    pub async fn reinstate_agent(&self, agent: &AgentId, by: &Actor, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let mut record = AuditRecord::new(AuditEvent::Reinstatement, Effect::Deny).with_reason(reason);
+        let mut record = AuditRecord::new(AuditEvent::Reinstatement, Effect::Deny)
+            .with_reason(reason)
+            .with_detail("by", by.to_string());
         record.agent_id = Some(agent.clone());
         let outcome = async {
             if let Some(tokens) = &self.inner.tokens {
@@ -716,13 +722,15 @@ impl Guard {
         self.inner.state.is_suspended(agent).await
     }
 
-    /// Revokes one bearer token, audited with `reason`: a ZTA session token through the token
+    /// Revokes one bearer token, audited with who did it and `reason`: a ZTA session token through the token
     /// authority; any other (an identity provider's access token) by its
     /// [`bearer_revocation_key`](crate::bearer_revocation_key) in the state store, until the
     /// token's own expiry (read unverified, at most a day away; a day when it has none).
-    pub async fn revoke_token(&self, token: &SecretString, reason: &str) -> Result<(), Denied> {
+    pub async fn revoke_token(&self, token: &SecretString, by: &Actor, reason: &str) -> Result<(), Denied> {
         let started = Instant::now();
-        let record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny).with_reason(reason);
+        let record = AuditRecord::new(AuditEvent::Revocation, Effect::Deny)
+            .with_reason(reason)
+            .with_detail("by", by.to_string());
         let outcome = async {
             let credential = Credential::Bearer(token.clone());
             match &self.inner.tokens {

@@ -9,6 +9,7 @@
 //! implement the traits here; this crate does no I/O of its own.
 
 mod action;
+mod actor;
 mod agent;
 mod attribute;
 mod audit;
@@ -26,6 +27,7 @@ pub mod strict_json;
 mod token;
 
 pub use action::{Action, ActionKind, ReservedVerb, Resource};
+pub use actor::Actor;
 pub use agent::{AgentId, InvalidAgentId, MAX_AGENT_ID_LEN};
 pub use attribute::{Attribute, AttributePath};
 pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};

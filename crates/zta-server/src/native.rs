@@ -16,7 +16,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use zta_core::{
-    AgentId, AuditEvent, AuditRecord, Credential, Denied, DenyReason, Durability, Effect, Principal,
+    Actor, AgentId, AuditEvent, AuditRecord, Credential, Denied, DenyReason, Durability, Effect, Principal,
     SessionTokens,
     secrecy::{ExposeSecret, SecretString},
 };
@@ -135,8 +135,8 @@ async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
-    let reason = format!("revoked by `{}` over zta serve", caller.agent_id);
-    match shared.guard.revoke_token(&input.token, &reason).await {
+    let by = Actor::Agent(caller.agent_id.clone());
+    match shared.guard.revoke_token(&input.token, &by, "revoked over zta serve").await {
         Ok(()) => Json(json!({ "revoked": true })).into_response(),
         Err(denied) => refused(&denied),
     }
@@ -244,12 +244,12 @@ async fn agent_call(
         Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
-    // The guard's record names the agent acted on; who acted is in its reason.
-    let reason = format!("{reason} (by `{caller}` over zta serve)");
+    // The guard's record names the agent acted on, and who acted in `detail.by`.
+    let by = Actor::Agent(caller);
     let outcome = match call {
-        AgentCall::Revoke => shared.guard.revoke_agent(&agent, &reason).await,
-        AgentCall::Suspend => shared.guard.suspend_agent(&agent, &reason).await,
-        AgentCall::Reinstate => shared.guard.reinstate_agent(&agent, &reason).await,
+        AgentCall::Revoke => shared.guard.revoke_agent(&agent, &by, &reason).await,
+        AgentCall::Suspend => shared.guard.suspend_agent(&agent, &by, &reason).await,
+        AgentCall::Reinstate => shared.guard.reinstate_agent(&agent, &by, &reason).await,
     };
     match outcome {
         Ok(()) => Json(json!({ "agent_id": agent.as_str(), "done": true })).into_response(),

@@ -108,7 +108,10 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
     // A revoked agent's token stops working at once.
     let token = crew.token("research_bot").await;
     assert_eq!(post(Some(&token)).await.unwrap().status(), 200);
-    crew.guard.revoke_agent(&AgentId::new("research_bot").unwrap(), "compromised").await.unwrap();
+    crew.guard
+        .revoke_agent(&AgentId::new("research_bot").unwrap(), &zta_core::Actor::Local, "compromised")
+        .await
+        .unwrap();
     assert_eq!(post(Some(&token)).await.unwrap().status(), 401);
 
     let described: serde_json::Value = http.get(&metadata).send().await.unwrap().json().await.unwrap();

@@ -34,7 +34,10 @@ async fn a_local_agent_is_checked_on_every_request() {
     let rmcp::ServiceError::McpError(error) = denied else { panic!("{denied:?}") };
     assert_eq!(error.code, DENIED);
 
-    crew.guard.revoke_agent(&AgentId::new("research_bot").unwrap(), "compromised").await.unwrap();
+    crew.guard
+        .revoke_agent(&AgentId::new("research_bot").unwrap(), &zta_core::Actor::Local, "compromised")
+        .await
+        .unwrap();
     let revoked =
         research.call_tool(call("files__read_file", json!({"path": "report.txt"}))).await.unwrap_err();
     let rmcp::ServiceError::McpError(error) = revoked else { panic!("{revoked:?}") };

@@ -139,7 +139,10 @@ async fn an_unreachable_suspension_store_denies() {
     assert_eq!(sink.last().effect, Effect::Deny);
     store.fail(&[StateOp::Suspend]);
     let agent = AgentId::new("research_bot").unwrap();
-    assert!(g.suspend_agent(&agent, "test").await.is_err(), "a suspension that was not stored is an error");
+    assert!(
+        g.suspend_agent(&agent, &Actor::Local, "test").await.is_err(),
+        "a suspension that was not stored is an error"
+    );
     store.recover();
     assert!(g.check(&research(), Request::new(Action::task("t"))).await.is_ok());
 }

@@ -77,7 +77,7 @@ async fn untrusted_or_unproven_callers_and_suspended_subjects_are_denied() {
     assert_eq!(sink.last().agent_id, None);
 
     // A suspended subject is refused, whoever vouches for it.
-    g.suspend_agent(&subject, "test").await.unwrap();
+    g.suspend_agent(&subject, &Actor::Local, "test").await.unwrap();
     let denied = g.check_asserted(&writer(), &trusted, &subject, task()).await.unwrap_err();
     assert_eq!(denied.reason(), &DenyReason::Unauthenticated(AuthError::Suspended));
     assert_eq!(sink.last().agent_id.as_ref(), Some(&subject));

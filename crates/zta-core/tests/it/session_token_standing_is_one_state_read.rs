@@ -113,7 +113,7 @@ async fn a_session_token_is_not_followed_by_a_second_suspension_read() {
         .unwrap();
     let token = Credential::bearer("session-token");
 
-    guard.check(&token, Request::new(Action::task("t"))).await.unwrap();
+    let _permit = guard.check(&token, Request::new(Action::task("t"))).await.unwrap();
     assert_eq!(state.suspension_reads.load(Ordering::SeqCst), 0, "the guard asked the store again");
 
     tokens.suspended.store(true, Ordering::SeqCst);
@@ -141,7 +141,7 @@ async fn a_primary_credential_is_still_checked_for_suspension() {
         .state_store(state.clone())
         .build()
         .unwrap();
-    guard.check(&research(), Request::new(Action::task("t"))).await.unwrap();
+    let _permit = guard.check(&research(), Request::new(Action::task("t"))).await.unwrap();
     assert_eq!(state.suspension_reads.load(Ordering::SeqCst), 1);
     state.suspend(&AgentId::new("research_bot").unwrap()).await.unwrap();
     let denied = guard.check(&research(), Request::new(Action::task("t"))).await.unwrap_err();

@@ -99,21 +99,29 @@ async fn operators_suspend_and_reinstate(s: &Service) {
     assert_eq!(info["active"], false);
 
     let records = s.records().await;
-    let admin: Vec<(&str, &str, &str)> = records
+    // Who acted is `detail.by`, apart from the reason they gave.
+    let admin: Vec<(&str, &str, &str, Option<&str>)> = records
         .iter()
         .filter(|r| !["login", "authorization"].contains(&r["event"].as_str().unwrap()))
-        .map(|r| (r["event"].as_str().unwrap(), r["effect"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap(),
+                r["effect"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["detail"]["by"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         admin,
         [
-            ("suspension", "deny", "refused: an `Authorization: Bearer` credential is required"),
-            ("suspension", "deny", "refused: invalid credential: malformed token: not base64url"),
-            ("suspension", "deny", "refused: the caller is not an operator"),
-            ("suspension", "allow", "leaked key (by `ops_bot` over zta serve)"),
-            ("reinstatement", "allow", "no reason given (by `ops_bot` over zta serve)"),
-            ("revocation", "deny", "refused: the caller is not an operator"),
-            ("revocation", "allow", "no reason given (by `writer_bot` over zta serve)"),
+            ("suspension", "deny", "refused: an `Authorization: Bearer` credential is required", None),
+            ("suspension", "deny", "refused: invalid credential: malformed token: not base64url", None),
+            ("suspension", "deny", "refused: the caller is not an operator", None),
+            ("suspension", "allow", "leaked key", Some("agent:ops_bot")),
+            ("reinstatement", "allow", "no reason given", Some("agent:ops_bot")),
+            ("revocation", "deny", "refused: the caller is not an operator", None),
+            ("revocation", "allow", "no reason given", Some("agent:writer_bot")),
         ]
     );
     // The refused caller is named.

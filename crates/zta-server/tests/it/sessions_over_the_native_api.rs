@@ -62,7 +62,8 @@ async fn login_refresh_introspect_and_revoke() {
             ("revocation", "allow"),
         ]
     );
-    assert_eq!(records[5]["reason"], "revoked by `writer_bot` over zta serve");
+    assert_eq!(records[5]["reason"], "revoked over zta serve");
+    assert_eq!(records[5]["detail"]["by"], "agent:writer_bot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,7 +180,7 @@ async fn revoke_token_shuts_out_one_idp_token_even_when_cached() {
         (sign(&tenant, claims(&tenant, &roles)).await, sign(&tenant, claims(&tenant, &roles)).await);
     let search = || Request::new(Action::tool_call("web_search"));
     let _permit = built.guard.check(&Credential::bearer(token.clone()), search()).await.unwrap();
-    built.guard.revoke_token(&token.clone().into(), "leaked").await.unwrap();
+    built.guard.revoke_token(&token.clone().into(), &zta::Actor::Local, "leaked").await.unwrap();
     let denied = built.guard.check(&Credential::bearer(token), search()).await.unwrap_err();
     assert_eq!(denied.reason(), &DenyReason::Unauthenticated(zta::AuthError::Revoked));
     let _permit = built.guard.check(&Credential::bearer(other), search()).await.unwrap();

@@ -73,12 +73,12 @@ async fn replicas_share_replay_ids_and_suspensions() {
 
     let bearer = Credential::bearer(session.access_token.expose_secret());
     assert!(b.guard.check(&bearer, tool()).await.is_ok(), "B does not accept A's session token");
-    a.guard.suspend_agent(&id, "prompt injection seen").await.unwrap();
+    a.guard.suspend_agent(&id, &zta::Actor::Local, "prompt injection seen").await.unwrap();
     assert!(b.guard.is_suspended(&id).await.unwrap(), "a suspension at A is not seen at B");
     let denied = b.guard.check(&bearer, tool()).await.unwrap_err();
     assert_eq!(denied.reason(), &DenyReason::Unauthenticated(AuthError::Suspended), "{denied}");
 
-    b.guard.reinstate_agent(&id, "host rebuilt").await.unwrap();
+    b.guard.reinstate_agent(&id, &zta::Actor::Local, "host rebuilt").await.unwrap();
     assert!(!a.guard.is_suspended(&id).await.unwrap(), "a reinstatement at B is not seen at A");
     let old = a.guard.check(&bearer, tool()).await.unwrap_err();
     assert_eq!(old.reason(), &DenyReason::Unauthenticated(AuthError::Revoked), "{old}");

@@ -76,7 +76,7 @@ async fn every_credential_of_a_suspended_agent_is_refused_until_it_is_reinstated
     let bearer = Credential::bearer(session.access_token.expose_secret());
     assert!(crew.guard.check(&bearer, tool()).await.is_ok());
 
-    crew.guard.suspend_agent(&crew.id, "prompt injection seen").await.unwrap();
+    crew.guard.suspend_agent(&crew.id, &zta::Actor::Local, "prompt injection seen").await.unwrap();
     assert!(crew.guard.is_suspended(&crew.id).await.unwrap());
 
     // A fresh, correctly signed assertion: the key is still in the attacker's hands.
@@ -95,7 +95,7 @@ async fn every_credential_of_a_suspended_agent_is_refused_until_it_is_reinstated
     let writer = Credential::password("writer_bot", "writer secret");
     assert!(crew.guard.check(&writer, tool()).await.is_ok());
 
-    crew.guard.reinstate_agent(&crew.id, "host rebuilt").await.unwrap();
+    crew.guard.reinstate_agent(&crew.id, &zta::Actor::Local, "host rebuilt").await.unwrap();
     assert!(!crew.guard.is_suspended(&crew.id).await.unwrap());
     // Sessions from before the suspension stay ended; a new login works.
     let after = crew.guard.check(&bearer, tool()).await.unwrap_err();
@@ -114,7 +114,7 @@ async fn every_credential_of_a_suspended_agent_is_refused_until_it_is_reinstated
 async fn a_secret_is_refused_for_a_suspended_agent() {
     let crew = crew();
     let writer = AgentId::new("writer_bot").unwrap();
-    crew.guard.suspend_agent(&writer, "test").await.unwrap();
+    crew.guard.suspend_agent(&writer, &zta::Actor::Local, "test").await.unwrap();
     let denied =
         crew.guard.check(&Credential::password("writer_bot", "writer secret"), tool()).await.unwrap_err();
     assert!(suspended(denied.reason()), "{denied}");
