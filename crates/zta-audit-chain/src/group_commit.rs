@@ -10,7 +10,13 @@
 //! it are dropped until a flush, which fails, so that a sender that appends again (a spool)
 //! keeps its order. The store decides whether it can go on ([`BatchStore::stopped`]).
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tokio::{
@@ -66,6 +72,8 @@ enum Job<R> {
 pub struct GroupCommit<R> {
     jobs: mpsc::Sender<Job<R>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Records queued and not yet settled (stored, or lost with a failed batch).
+    queued: Arc<AtomicU64>,
 }
 
 impl<R: Send + 'static> GroupCommit<R> {
@@ -73,8 +81,16 @@ impl<R: Send + 'static> GroupCommit<R> {
     /// "`zta_audit` (writer `gw-1`)").
     pub fn start<S: BatchStore<Row = R>>(store: S, batching: Batching, label: String) -> Self {
         let (jobs, queue) = mpsc::channel(batching.queue_capacity.max(1));
-        let task = tokio::spawn(run(store, queue, batching, label));
-        Self { jobs, task: Mutex::new(Some(task)) }
+        let queued = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(run(store, queue, batching, label, Settle(queued.clone())));
+        Self { jobs, task: Mutex::new(Some(task)), queued }
+    }
+
+    /// Records appended and not yet stored: in the queue, or in the batch being committed
+    /// (for [`AuditSink::queued`](zta_core::AuditSink::queued)). Records a failed batch lost
+    /// no longer count.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Relaxed)
     }
 
     /// Whether appends are refused (closed, or the store stopped).
@@ -85,16 +101,18 @@ impl<R: Send + 'static> GroupCommit<R> {
     /// Queues `row`; with [`Durability::Flushed`], returns once its batch is stored. Refuses
     /// with [`AuditError::Closed`] after [`close`](Self::close) or once the store stopped.
     pub async fn append(&self, row: R, durability: Durability) -> Result<(), AuditError> {
+        // Counted once there is room and before it is sent, so the writer never settles a
+        // record not counted yet; an append dropped while it waits for room counts nothing.
+        let slot = self.jobs.reserve().await.map_err(|_| AuditError::Closed)?;
+        self.queued.fetch_add(1, Relaxed);
         match durability {
             Durability::Queued => {
-                self.jobs.send(Job::Record { row, done: None }).await.map_err(|_| AuditError::Closed)
+                slot.send(Job::Record { row, done: None });
+                Ok(())
             }
             Durability::Flushed => {
                 let (done, stored) = oneshot::channel();
-                self.jobs
-                    .send(Job::Record { row, done: Some(done) })
-                    .await
-                    .map_err(|_| AuditError::Closed)?;
+                slot.send(Job::Record { row, done: Some(done) });
                 stored.await.map_err(|_| AuditError::Closed)?
             }
         }
@@ -125,11 +143,22 @@ impl<R: Send + 'static> GroupCommit<R> {
     }
 }
 
+/// The writer's side of [`GroupCommit::queued`]: records leave the count when their batch
+/// is committed or lost, or when they are dropped.
+struct Settle(Arc<AtomicU64>);
+
+impl Settle {
+    fn records(&self, n: usize) {
+        self.0.fetch_sub(u64::try_from(n).unwrap_or(u64::MAX), Relaxed);
+    }
+}
+
 async fn run<S: BatchStore>(
     mut store: S,
     mut queue: mpsc::Receiver<Job<S::Row>>,
     batching: Batching,
     label: String,
+    settle: Settle,
 ) {
     let mut pending: Vec<S::Row> = Vec::new();
     let mut waiting: Vec<Reply> = Vec::new();
@@ -152,7 +181,10 @@ async fn run<S: BatchStore>(
                         pending.push(row);
                         waiting.push(done);
                     }
-                    Job::Record { row, done: None } if lost => dropped.push(S::record_id(&row)),
+                    Job::Record { row, done: None } if lost => {
+                        settle.records(1);
+                        dropped.push(S::record_id(&row));
+                    }
                     Job::Record { row, done: None } => {
                         queued_ids.push(S::record_id(&row));
                         since_flush = true;
@@ -193,8 +225,10 @@ async fn run<S: BatchStore>(
                 Err(_) => break,
             }
         }
+        let batch = pending.len();
         let result =
             if pending.is_empty() { Ok(()) } else { store.commit(std::mem::take(&mut pending)).await };
+        settle.records(batch);
         if let Err(e) = &result {
             if since_flush {
                 lost = true;
@@ -216,8 +250,15 @@ async fn run<S: BatchStore>(
             queue.close();
             while let Ok(job) = queue.try_recv() {
                 match job {
-                    Job::Record { row, done: None } => queued_ids.push(S::record_id(&row)),
-                    Job::Record { done: Some(done), .. } | Job::Flush(done) | Job::Close(done) => {
+                    Job::Record { row, done: None } => {
+                        settle.records(1);
+                        queued_ids.push(S::record_id(&row));
+                    }
+                    Job::Record { done: Some(done), .. } => {
+                        settle.records(1);
+                        let _ = done.send(result.clone());
+                    }
+                    Job::Flush(done) | Job::Close(done) => {
                         let _ = done.send(result.clone());
                     }
                 }
@@ -244,5 +285,74 @@ async fn run<S: BatchStore>(
     }
     for done in closing.drain(..) {
         let _ = done.send(close_result.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A store that commits a batch only when `gate` gives it a permit, and fails when `fail`
+    /// says so.
+    struct Gated {
+        gate: Arc<Semaphore>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl BatchStore for Gated {
+        type Row = Uuid;
+        fn record_id(row: &Uuid) -> Uuid {
+            *row
+        }
+        async fn commit(&mut self, _: Vec<Uuid>) -> Result<(), AuditError> {
+            self.gate.acquire().await.unwrap().forget();
+            if self.fail { Err(AuditError::write("refused")) } else { Ok(()) }
+        }
+        async fn close(self) {}
+    }
+
+    fn batching() -> Batching {
+        Batching { batch_size: 100, max_delay: Duration::ZERO, queue_capacity: 100 }
+    }
+
+    #[tokio::test]
+    async fn queued_counts_what_is_not_stored_yet() {
+        let gate = Arc::new(Semaphore::new(0));
+        let writes = GroupCommit::start(Gated { gate: gate.clone(), fail: false }, batching(), "test".into());
+        assert_eq!(writes.queued(), 0);
+        for _ in 0..3 {
+            writes.append(Uuid::new_v4(), Durability::Queued).await.unwrap();
+        }
+        // The writer holds them (in its batch or its queue) until the store commits.
+        assert_eq!(writes.queued(), 3);
+        gate.add_permits(100);
+        writes.flush().await.unwrap();
+        assert_eq!(writes.queued(), 0);
+        writes.append(Uuid::new_v4(), Durability::Flushed).await.unwrap();
+        assert_eq!(writes.queued(), 0);
+        writes.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn records_a_failed_batch_lost_are_not_counted() {
+        let gate = Arc::new(Semaphore::new(0));
+        let writes = GroupCommit::start(Gated { gate: gate.clone(), fail: true }, batching(), "test".into());
+        writes.append(Uuid::new_v4(), Durability::Queued).await.unwrap();
+        writes.append(Uuid::new_v4(), Durability::Queued).await.unwrap();
+        assert_eq!(writes.queued(), 2);
+        gate.add_permits(100);
+        assert!(writes.flush().await.is_err());
+        // Every later batch fails as well: nothing stays counted.
+        writes.append(Uuid::new_v4(), Durability::Queued).await.unwrap();
+        assert!(writes.flush().await.is_err());
+        assert_eq!(writes.queued(), 0);
+        let _ = writes.close().await;
     }
 }

@@ -184,6 +184,18 @@ impl AuditSink for FanOutSink {
         }
         Ok(())
     }
+
+    /// What the required sinks have queued, plus what waits in each spool to be forwarded;
+    /// `None` when no target keeps a queue.
+    fn queued(&self) -> Option<u64> {
+        self.targets
+            .iter()
+            .filter_map(|target| match target {
+                Active::Required { sink, .. } => sink.queued(),
+                Active::Spooled(spool) => Some(spool.backlog()),
+            })
+            .reduce(u64::saturating_add)
+    }
 }
 
 /// Runs `futures` concurrently (so one slow sink does not hold up the others' writes) and

@@ -6,7 +6,10 @@
 //! made the writer's core and the appender's trade several lines for each one).
 
 use std::{
-    sync::{Mutex, MutexGuard, OnceLock},
+    sync::{
+        Mutex, MutexGuard, OnceLock,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
     time::Duration,
 };
 
@@ -30,6 +33,9 @@ pub(crate) struct Shared {
     /// Rung when the writer has taken the queue (there is room) or stopped.
     room: Notify,
     capacity: usize,
+    /// Records accepted and not yet committed (queued, or written and not yet fsynced and
+    /// checkpointed): added by appenders, taken off by the writer at each commit.
+    queued: AtomicU64,
 }
 
 /// What appenders have queued since the writer last took it.
@@ -87,6 +93,7 @@ impl Shared {
             wake: Notify::new(),
             room: Notify::new(),
             capacity,
+            queued: AtomicU64::new(0),
         }
     }
 
@@ -135,6 +142,8 @@ impl Shared {
         }
         let end = q.bytes.len();
         q.ends.push(end);
+        // Under the lock, so the writer cannot commit it before it is counted.
+        self.queued.fetch_add(1, Relaxed);
         let urgent = waiter.is_some();
         if let Some(w) = waiter.take() {
             q.waiters.push(w);
@@ -277,11 +286,28 @@ impl Shared {
         hurry(&self.lock(), self.capacity)
     }
 
+    /// Records accepted and not yet committed.
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued.load(Relaxed)
+    }
+
+    /// The writer committed `records` more: they are durable.
+    pub(crate) fn committed(&self, records: u64) {
+        self.queued.fetch_sub(records, Relaxed);
+    }
+
+    /// The writer failed: what it had not committed is lost (and reported so), not queued.
+    pub(crate) fn lost_queued(&self) {
+        self.queued.store(0, Relaxed);
+    }
+
     /// The writer has stopped: later calls fail at once. Returns what was still queued.
+    /// Nothing counts as queued any more: what was not committed is lost (and reported).
     pub(crate) fn stop(&self) -> Queue {
         let mut q = self.lock();
         let left = std::mem::take(&mut *q);
         q.stopped = true;
+        self.lost_queued();
         q.closing = left.closing;
         drop(q);
         self.room.notify_waiters();

@@ -230,6 +230,11 @@ impl AuditSink for JsonlSink {
     async fn ready(&self) -> Result<(), AuditError> {
         self.shared.taking()
     }
+
+    /// Records queued, or written and not yet fsynced and in the checkpoint.
+    fn queued(&self) -> Option<u64> {
+        Some(self.shared.queued())
+    }
 }
 
 impl Drop for JsonlSink {

@@ -334,6 +334,7 @@ impl Writer {
                 .checkpoint
                 .write(self.seq, &self.prev, &segment_name(self.last_record_file_no))
                 .map_err(|e| format!("cannot write the checkpoint in `{}`: {e}", self.dir.display()))?;
+            self.shared.committed(self.seq - self.committed_seq);
             self.committed_seq = self.seq;
             if let Some(anchor) = &self.anchor {
                 anchor.offer(checkpoint);
@@ -350,6 +351,8 @@ impl Writer {
     /// (The caller reports what was lost.)
     fn fail(&mut self, msg: String) -> AuditError {
         let _ = self.shared.failed.set(msg.clone());
+        // Before the waiters hear of it (stopping clears it again, after any late append).
+        self.shared.lost_queued();
         let err = AuditError::write(msg);
         for w in self.waiters.drain(..).chain(self.taken.waiters.drain(..)) {
             let _ = w.send(Err(err.clone()));

@@ -229,6 +229,11 @@ impl AuditSink for NatsSink {
     async fn flush(&self) -> Result<(), AuditError> {
         self.writes.flush().await
     }
+
+    /// Records in the group-commit queue or batch, not yet stored.
+    fn queued(&self) -> Option<u64> {
+        Some(self.writes.queued())
+    }
 }
 
 /// A record serialized, waiting for its place in the chain.

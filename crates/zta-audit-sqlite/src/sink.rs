@@ -123,6 +123,11 @@ impl AuditSink for SqliteSink {
     async fn flush(&self) -> Result<(), AuditError> {
         self.writes.flush().await
     }
+
+    /// Records in the group-commit queue or batch, not yet stored.
+    fn queued(&self) -> Option<u64> {
+        Some(self.writes.queued())
+    }
 }
 
 /// A record serialized for its row (everything but the chain columns).

@@ -268,6 +268,15 @@ pub trait AuditSink: Send + Sync + Debug + 'static {
     async fn ready(&self) -> Result<(), AuditError> {
         Ok(())
     }
+
+    /// How many records the sink has accepted that are not durable yet (queued, or written
+    /// and not yet committed), for a queue-depth gauge; `None` (the default) for a sink that
+    /// keeps no queue of its own. Cheap and lock-free on the append path: a relaxed counter
+    /// read, never a wait. Records a failed sink lost no longer count (its `ready` and its
+    /// error say so).
+    fn queued(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[cfg(test)]

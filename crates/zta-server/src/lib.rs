@@ -4,7 +4,8 @@
 //! and for the platform `GET /healthz` (the process answers), `GET /readyz` (`503` with the
 //! failing parts while the policy, the state store or the audit sink fails its probe) and
 //! `GET /metrics` (Prometheus text: `zta_decisions_total` by effect and reason,
-//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`). Over HTTPS with
+//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`, and the audit sink's
+//! `zta_audit_queue_depth` when it keeps a queue). Over HTTPS with
 //! [`ServerConfig::tls`], plain HTTP without.
 //!
 //! The subject carries the agent's own credential in `subject.properties.credential`, in the
@@ -280,7 +281,8 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-    ([content_type], shared.metrics.render()).into_response()
+    let readings = metrics::Readings { audit_queued: shared.guard.audit_sink().queued() };
+    ([content_type], shared.metrics.render(&readings)).into_response()
 }
 
 async fn metadata(State(shared): State<Arc<Shared>>) -> Json<Value> {

@@ -1,5 +1,6 @@
 //! `GET /metrics` in the Prometheus text format (0.0.4), written here: a few counters and one
-//! histogram of atomics, so counting costs each evaluation a few relaxed adds and no lock.
+//! histogram of atomics, so counting costs each evaluation a few relaxed adds and no lock, and
+//! the gauges the guard's parts report when scraped ([`Readings`]).
 
 use std::{
     fmt::Write as _,
@@ -130,8 +131,8 @@ impl Metrics {
         self.state_errors.fetch_add(1, Relaxed);
     }
 
-    /// The exposition.
-    pub(crate) fn render(&self) -> String {
+    /// The exposition, with what the guard's parts report now.
+    pub(crate) fn render(&self, readings: &Readings) -> String {
         let mut out = String::with_capacity(2048);
         out.push_str("# HELP zta_decisions_total Evaluations decided, by effect and reason.\n");
         out.push_str("# TYPE zta_decisions_total counter\n");
@@ -164,8 +165,23 @@ impl Metrics {
         out.push_str("# HELP zta_state_store_errors_total State-store failures: evaluations denied because the store failed, and failed readiness probes.\n");
         out.push_str("# TYPE zta_state_store_errors_total counter\n");
         let _ = writeln!(out, "zta_state_store_errors_total {}", self.state_errors.load(Relaxed));
+        if let Some(queued) = readings.audit_queued {
+            out.push_str(
+                "# HELP zta_audit_queue_depth Audit records accepted by the sink and not yet durable.\n",
+            );
+            out.push_str("# TYPE zta_audit_queue_depth gauge\n");
+            let _ = writeln!(out, "zta_audit_queue_depth {queued}");
+        }
         out
     }
+}
+
+/// What the guard's parts report when scraped; `None` for a part that keeps no such count
+/// (its series is left out rather than shown as zero).
+#[derive(Debug, Default)]
+pub(crate) struct Readings {
+    /// The audit sink's records not yet durable ([`zta_core::AuditSink::queued`]).
+    pub(crate) audit_queued: Option<u64>,
 }
 
 #[cfg(test)]
@@ -185,7 +201,8 @@ mod tests {
         metrics.decided(Outcome::Permitted, Duration::from_micros(50));
         metrics.decided(Outcome::DefaultDeny, Duration::from_micros(300));
         metrics.decided(Outcome::StateStoreUnavailable, Duration::from_secs(10));
-        let text = metrics.render();
+        let text = metrics.render(&Readings::default());
+        assert!(!text.contains("zta_audit_queue_depth"), "no sink queue, no series:\n{text}");
         for line in [
             "zta_decisions_total{effect=\"allow\",reason=\"permitted\"} 1",
             "zta_decisions_total{effect=\"deny\",reason=\"default_deny\"} 1",
@@ -199,5 +216,19 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_audit_queue_is_a_gauge() {
+        let text = Metrics::default().render(&Readings { audit_queued: Some(7) });
+        let lines: Vec<&str> = text.lines().skip_while(|l| !l.contains("zta_audit_queue_depth")).collect();
+        assert_eq!(
+            lines,
+            [
+                "# HELP zta_audit_queue_depth Audit records accepted by the sink and not yet durable.",
+                "# TYPE zta_audit_queue_depth gauge",
+                "zta_audit_queue_depth 7",
+            ]
+        );
     }
 }

@@ -11,6 +11,7 @@ mod flushed_append_is_on_disk;
 mod inserted_copy_is_detected;
 mod jsonl_sink_conformance;
 mod open_refuses_a_cut_log;
+mod queue_depth_counts_what_is_not_committed;
 mod rotation_keeps_the_chain;
 mod signed_checkpoint;
 mod swapped_records_are_detected;

@@ -1,7 +1,7 @@
 //! `/readyz` is 503, naming the failing part, while the state store or the audit sink cannot
 //! be used (a Redis on a closed port, a stopped sink), and 200 otherwise; `/metrics` counts
-//! evaluations by effect and reason, their latency, and state-store failures, in the
-//! Prometheus text format.
+//! evaluations by effect and reason, their latency, and state-store failures, and shows the
+//! audit sink's queue depth, in the Prometheus text format.
 
 use std::sync::Arc;
 
@@ -87,6 +87,40 @@ async fn a_stopped_audit_sink_is_not_ready() {
     assert_eq!(sample(&text, "zta_decisions_total{effect=\"deny\",reason=\"audit_unavailable\"}"), 1.0);
 }
 
+/// A sink that takes every record and reports a fixed queue.
+#[derive(Debug)]
+struct Backlogged(u64);
+
+#[async_trait::async_trait]
+impl AuditSink for Backlogged {
+    async fn append(&self, _: AuditRecord, _: Durability) -> Result<(), AuditError> {
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+    fn queued(&self) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_queue_depth_is_what_the_sink_reports() {
+    let sink: Arc<dyn AuditSink> = Arc::new(Backlogged(42));
+    let s = Service::with_parts(ServerConfig::default(), Arc::new(MemoryStateStore::new()), Some(sink)).await;
+    let (_, _, text) = s.get("/metrics").await;
+    assert_eq!(sample(&text, "zta_audit_queue_depth"), 42.0);
+    assert!(text.contains("# TYPE zta_audit_queue_depth gauge"), "{text}");
+    // A sink without a queue of its own (the default) leaves the series out.
+    let s = Service::with_parts(
+        ServerConfig::default(),
+        Arc::new(MemoryStateStore::new()),
+        Some(Arc::new(StoppedSink)),
+    )
+    .await;
+    assert!(!s.get("/metrics").await.2.contains("zta_audit_queue_depth"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_decisions_by_effect_and_reason_with_their_latency() {
     let s = Service::start(ServerConfig::default()).await;
@@ -103,10 +137,13 @@ async fn metrics_count_decisions_by_effect_and_reason_with_their_latency() {
     let no_tool = json!({"subject": {"type": "agent", "properties": {"credential": token}}, "action": {"name": "call_tool"}});
     assert_eq!(s.post("/access/v1/evaluation", None, &no_tool).await.1["decision"], false);
 
+    // Everything audited is durable: the JSON Lines sink's queue is empty.
+    s.guard.audit_sink().flush().await.unwrap();
     let (status, content_type, text) = s.get("/metrics").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     for (name, value) in [
+        ("zta_audit_queue_depth", 0.0),
         ("zta_decisions_total{effect=\"allow\",reason=\"permitted\"}", 2.0),
         ("zta_decisions_total{effect=\"deny\",reason=\"default_deny\"}", 1.0),
         ("zta_decisions_total{effect=\"deny\",reason=\"unauthenticated\"}", 1.0),
