@@ -30,16 +30,20 @@
 //!
 //! The schema comes from migrations embedded in the crate (see [`migrate`]), run at startup
 //! under PostgreSQL advisory locks so that processes starting together do not race.
-//! [`verify`] walks every writer's chain and names the first break.
+//! [`verify`] walks every writer's chain and names the first break. [`PostgresReader`] finds
+//! records (by agent, action, effect, event, reason, time and request id) in SQL on the indexes
+//! the migrations make, for `zta audit query` and `zta audit tail`.
 
 mod config;
 mod error;
+mod read;
 mod schema;
 mod sink;
 mod verify;
 
 pub use config::PostgresConfig;
 pub use error::Error;
+pub use read::{PostgresReader, StoredRecord};
 pub use schema::migrate;
 pub use sink::PostgresSink;
 pub use verify::verify;

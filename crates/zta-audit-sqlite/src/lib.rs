@@ -35,12 +35,14 @@
 
 mod config;
 mod error;
+mod read;
 mod schema;
 mod sink;
 mod verify;
 
 pub use config::SqliteConfig;
 pub use error::Error;
+pub use read::{SqliteReader, StoredRecord};
 pub use schema::migrate;
 pub use sink::SqliteSink;
 pub use verify::verify;

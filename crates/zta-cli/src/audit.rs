@@ -1,13 +1,24 @@
-//! `zta audit query` and `zta audit tail`: finding records in a JSON Lines audit log, shown as
-//! a table, as JSON lines, or as OCSF events for a SIEM.
+//! `zta audit query`, `tail`, `verify` and `migrate` over the stores the audit sinks write: a
+//! JSON Lines directory, a PostgreSQL table or a SQLite file. Records are shown as a table, as
+//! JSON lines, or as OCSF events for a SIEM. The SQL stores are queried in SQL, on their
+//! indexes.
 
-use std::{collections::VecDeque, io::Write, path::Path, process::ExitCode, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-use zta::{AgentId, AuditEvent, AuditQuery, AuditRecord, Config, Effect, audit::jsonl};
+use zta::{
+    AgentId, AuditEvent, AuditQuery, AuditRecord, Config, Effect,
+    audit::{jsonl, postgres, sqlite},
+};
 
-use crate::commands::usage;
+use crate::commands::{EXIT_UNPROTECTED, usage};
 
 /// Which records to show.
 #[derive(Debug, clap::Args)]
@@ -92,6 +103,236 @@ impl Filters {
     }
 }
 
+/// A SQL store named by flags instead of a directory or a config file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// A PostgreSQL audit table: the server's URL (`postgres://zta@db.internal/zta`). A URL with
+    /// a password is refused (the command line ends up in shell history and
+    /// `/proc/*/cmdline`): give the password in `PGPASSWORD` or `~/.pgpass`, or the whole URL in
+    /// a variable named by `--postgres-env`.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["postgres_env", "sqlite"])]
+    postgres: Option<String>,
+    /// A PostgreSQL audit table: the environment variable that holds the server's URL.
+    #[arg(long, value_name = "VAR", conflicts_with = "sqlite")]
+    postgres_env: Option<String>,
+    /// The PostgreSQL table (with `--postgres` or `--postgres-env`; default `zta_audit`).
+    #[arg(long, value_name = "TABLE")]
+    table: Option<String>,
+    /// A SQLite audit file.
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+}
+
+/// Where records are read: one sink's store.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// A JSON Lines log directory.
+    Jsonl(PathBuf),
+    /// A PostgreSQL table.
+    Postgres(postgres::PostgresConfig),
+    /// A SQLite file.
+    Sqlite(sqlite::SqliteConfig),
+}
+
+impl Source {
+    /// How messages name the store (never with a password).
+    fn name(&self) -> String {
+        match self {
+            Self::Jsonl(dir) => format!("`{}`", dir.display()),
+            Self::Postgres(c) => format!("PostgreSQL table `{}`", c.table),
+            Self::Sqlite(c) => format!("SQLite file `{}`", c.path.display()),
+        }
+    }
+}
+
+impl StoreArgs {
+    /// Whether a store flag was given.
+    pub(crate) fn given(&self) -> bool {
+        self.postgres.is_some() || self.postgres_env.is_some() || self.sqlite.is_some()
+    }
+
+    /// The store the flags name, if any.
+    fn source(&self) -> Result<Option<Source>> {
+        let postgres = match (&self.postgres, &self.postgres_env) {
+            (Some(url), _) => {
+                if has_password(url) {
+                    return Err(usage(
+                        "--postgres: the URL holds a password, which would stay in shell history and \
+                         /proc/*/cmdline; give the password in PGPASSWORD or ~/.pgpass, or the whole URL \
+                         in an environment variable named by --postgres-env",
+                    ));
+                }
+                Some(postgres::PostgresConfig::new(url.as_str()))
+            }
+            (None, Some(var)) => Some(postgres::PostgresConfig::from_env(var.as_str())),
+            (None, None) => None,
+        };
+        match (postgres, &self.sqlite) {
+            (Some(config), _) => Ok(Some(Source::Postgres(match &self.table {
+                Some(table) => config.with_table(table.as_str()),
+                None => config,
+            }))),
+            (None, Some(_)) if self.table.is_some() => {
+                Err(usage("--table names a PostgreSQL table: give it with --postgres or --postgres-env"))
+            }
+            (None, Some(path)) => Ok(Some(Source::Sqlite(sqlite::SqliteConfig::new(path)))),
+            (None, None) if self.table.is_some() => {
+                Err(usage("--table names a PostgreSQL table: give it with --postgres or --postgres-env"))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Whether a PostgreSQL URL carries a password (in its user information or a `password=`
+/// parameter).
+fn has_password(url: &str) -> bool {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let userinfo = base
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo);
+    userinfo.is_some_and(|u| u.contains(':'))
+        || query
+            .split('&')
+            .any(|p| p.split_once('=').is_some_and(|(k, _)| k.eq_ignore_ascii_case("password")))
+}
+
+/// The store to read: the flags' store, the directory `path`, or the first sink of the config
+/// `config` that can be read (`jsonl`, `postgres` or `sqlite`, in the order listed).
+pub(crate) fn source(path: Option<&Path>, config: Option<&Path>, store: &StoreArgs) -> Result<Source> {
+    if let Some(source) = store.source()? {
+        if path.is_some() || config.is_some() {
+            return Err(usage(
+                "give one store: a log directory, --config, --postgres/--postgres-env or --sqlite",
+            ));
+        }
+        return Ok(source);
+    }
+    if let Some(path) = path {
+        return Ok(Source::Jsonl(path.to_owned()));
+    }
+    let Some(file) = config else {
+        return Err(usage("name the audit log directory, --config, --postgres, --postgres-env or --sqlite"));
+    };
+    config_sources(file)?.into_iter().next().ok_or_else(|| no_readable_sink(file))
+}
+
+fn no_readable_sink(file: &Path) -> anyhow::Error {
+    usage(format!(
+        "the audit section of `{}` has no `jsonl`, `postgres` or `sqlite` sink to read",
+        file.display()
+    ))
+}
+
+/// The sinks of the config in `file` that can be read, in the order listed.
+fn config_sources(file: &Path) -> Result<Vec<Source>> {
+    Ok(Config::from_file(file)?
+        .audit
+        .into_iter()
+        .filter_map(|target| match target.sink {
+            zta::AuditSection::Jsonl(c) => Some(Source::Jsonl(c.dir)),
+            zta::AuditSection::Postgres(c) => Some(Source::Postgres(c)),
+            zta::AuditSection::Sqlite(c) => Some(Source::Sqlite(c)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A PostgreSQL sink's error; a config error (an unset `url_env`, a bad table name) is a usage
+/// error (exit 2).
+fn postgres_error(e: postgres::Error) -> anyhow::Error {
+    match e {
+        postgres::Error::Config(_) => usage(e.to_string()),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// A SQLite sink's error; a config error is a usage error (exit 2).
+fn sqlite_error(e: sqlite::Error) -> anyhow::Error {
+    match e {
+        sqlite::Error::Config(_) => usage(e.to_string()),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `zta audit verify` of a SQL store: every writer's chain (exit 0) or the first break
+/// (exit 1).
+async fn verify_sql(source: &Source) -> Result<u8> {
+    let result = match source {
+        Source::Jsonl(_) => return Err(usage("a JSON Lines log is verified with its directory")),
+        Source::Postgres(c) => postgres::verify(c).await.map_err(|e| match e {
+            postgres::Error::Broken { .. } => Ok(e.to_string()),
+            other => Err(postgres_error(other)),
+        }),
+        Source::Sqlite(c) => sqlite::verify(c).await.map_err(|e| match e {
+            sqlite::Error::Broken { .. } => Ok(e.to_string()),
+            other => Err(sqlite_error(other)),
+        }),
+    };
+    let name = source.name();
+    match result {
+        Ok(report) => {
+            println!(
+                "{name}: intact: {} records from {} writers, every chain verified",
+                report.rows(),
+                report.writers.len()
+            );
+            for (writer, chain) in &report.writers {
+                println!("  writer {writer}: {} records, head {}", chain.rows, chain.head);
+            }
+            Ok(0)
+        }
+        Err(Ok(broken)) => {
+            eprintln!("{name}: FAILED: {}", printable(&broken));
+            Ok(1)
+        }
+        Err(Err(e)) => Err(e),
+    }
+}
+
+/// `zta audit verify` with store flags, or with `--config` and no directory: each store
+/// (every `jsonl`, `postgres` and `sqlite` sink of the config); the exit code is the worst
+/// (1 failed, then 4 unprotected, then 0).
+pub(crate) async fn verify(
+    store: &StoreArgs,
+    config: Option<&Path>,
+    public_key: Option<&Path>,
+    anchor: Option<&Path>,
+) -> Result<ExitCode> {
+    let sources = match (store.source()?, config) {
+        (Some(_), Some(_)) => {
+            return Err(usage("give one store: --config, --postgres/--postgres-env or --sqlite"));
+        }
+        (Some(source), None) => vec![source],
+        (None, Some(file)) => config_sources(file)?,
+        (None, None) => return Err(usage("name the audit log directory, --config, --postgres or --sqlite")),
+    };
+    if sources.is_empty() {
+        return Err(config.map_or_else(|| usage("nothing to verify"), no_readable_sink));
+    }
+    let mut worst = 0;
+    let mut jsonl_done = false;
+    for source in &sources {
+        let code = match source {
+            // The config's (first) log, with its key and anchor.
+            Source::Jsonl(_) if jsonl_done => continue,
+            Source::Jsonl(_) => {
+                jsonl_done = true;
+                crate::commands::audit_verify_code(None, public_key, config, anchor)?
+            }
+            _ => verify_sql(source).await?,
+        };
+        worst = match (worst, code) {
+            (1, _) | (_, 1) => 1,
+            (EXIT_UNPROTECTED, _) | (_, EXIT_UNPROTECTED) => EXIT_UNPROTECTED,
+            _ => code.max(worst),
+        };
+    }
+    Ok(ExitCode::from(worst))
+}
+
 /// `zta audit verify --nats URL --stream S`: every writer's chain in the stream (exit 0), or
 /// the first break (exit 1).
 pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
@@ -107,15 +348,6 @@ pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The log directory: `path`, or the `type: jsonl` sink of the config `config`.
-pub(crate) fn log_dir(path: Option<&Path>, config: Option<&Path>) -> Result<std::path::PathBuf> {
-    if let Some(path) = path {
-        return Ok(path.to_owned());
-    }
-    let Some(file) = config else { return Err(usage("name the audit log directory, or --config")) };
-    Ok(config_jsonl(file)?.dir)
-}
-
 /// The `type: jsonl` sink of the config in `file`.
 pub(crate) fn config_jsonl(file: &Path) -> Result<jsonl::JsonlConfig> {
     let jsonl = Config::from_file(file)?.audit.into_iter().find_map(|target| match target.sink {
@@ -125,8 +357,33 @@ pub(crate) fn config_jsonl(file: &Path) -> Result<jsonl::JsonlConfig> {
     jsonl.ok_or_else(|| usage(format!("the audit section of `{}` has no `type: jsonl` sink", file.display())))
 }
 
-/// `zta audit query`: the last `limit` matching records.
-pub(crate) fn query(dir: &Path, filters: &Filters, format: Format, limit: usize) -> Result<ExitCode> {
+/// `zta audit query`: the latest `limit` matching records of `source`, oldest first.
+pub(crate) async fn query(
+    source: &Source,
+    filters: &Filters,
+    format: Format,
+    limit: usize,
+) -> Result<ExitCode> {
+    let dir = match source {
+        Source::Jsonl(dir) => dir,
+        sql => {
+            let query = filters.query()?;
+            let mut reader = SqlReader::connect(sql).await?;
+            let found = reader.latest(&query, limit.saturating_add(1)).await;
+            reader.close().await;
+            let mut found = found?;
+            let more = found.len() > limit;
+            if more {
+                found.remove(0);
+            }
+            let records: Vec<AuditRecord> = found.into_iter().map(|r| r.record).collect();
+            print(&records, format)?;
+            if more {
+                eprintln!("earlier matching records not shown (--limit {limit})");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let query = filters.query()?;
     let (shown, found, _) = latest(dir, &query, 0, limit)?;
     print(&shown, format)?;
@@ -139,12 +396,21 @@ pub(crate) fn query(dir: &Path, filters: &Filters, format: Format, limit: usize)
 /// `zta audit tail`: the last `lines` matching records, then (with `follow`) each new one as
 /// it is written, until interrupted.
 pub(crate) async fn tail(
-    dir: &Path,
+    source: &Source,
     filters: &Filters,
     format: Format,
     lines: usize,
     follow: bool,
 ) -> Result<ExitCode> {
+    let dir = match source {
+        Source::Jsonl(dir) => dir,
+        sql => {
+            let mut reader = SqlReader::connect(sql).await?;
+            let result = tail_sql(&mut reader, filters, format, lines, follow).await;
+            reader.close().await;
+            return result;
+        }
+    };
     let query = filters.query()?;
     let (shown, _, mut after) = latest(dir, &query, 0, lines)?;
     print(&shown, format)?;
@@ -167,6 +433,159 @@ pub(crate) async fn tail(
         })
         .with_context(|| format!("cannot read the audit log `{}`", dir.display()))?;
         print_rows(&new, format)?;
+    }
+}
+
+/// Records read per poll of a followed SQL store.
+const FOLLOW_PAGE: usize = 4096;
+
+/// `zta audit tail` of a SQL store. Following reads the rows stored after the last one seen
+/// (by the table's stored order), polling. On PostgreSQL two writers' batches may commit in
+/// another order than their rows were numbered, so a batch that commits late can land before
+/// rows already shown: each writer's rows come in chain order, so when a writer's next row
+/// skips seqs, the matching rows it skipped are read and shown first.
+async fn tail_sql(
+    reader: &mut SqlReader,
+    filters: &Filters,
+    format: Format,
+    lines: usize,
+    follow: bool,
+) -> Result<ExitCode> {
+    let query = filters.query()?;
+    let start = reader.last_pos().await?;
+    let shown = reader.latest(&query, lines).await?;
+    let records: Vec<AuditRecord> = shown.into_iter().map(|r| r.record).collect();
+    print(&records, format)?;
+    if !follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if matches!(format, Format::Table) && records.is_empty() {
+        print_header()?;
+    }
+    let mut after = start;
+    // Writer -> the seq of its last row seen while following.
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        loop {
+            let page = reader.after(&query, after, FOLLOW_PAGE).await?;
+            let full = page.len() == FOLLOW_PAGE;
+            let mut out = Vec::with_capacity(page.len());
+            for row in page {
+                after = after.max(row.pos);
+                if let Some(&last) = seen.get(&row.writer) {
+                    if row.seq <= last {
+                        continue;
+                    }
+                    if row.seq > last + 1 {
+                        let skipped = reader.writer_between(&query, &row.writer, last, row.seq).await?;
+                        out.extend(skipped.into_iter().map(|r| r.record));
+                    }
+                }
+                seen.insert(row.writer, row.seq);
+                out.push(row.record);
+            }
+            print_rows(&out, format)?;
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+/// A record read from a SQL store.
+struct SqlRow {
+    pos: i64,
+    writer: String,
+    seq: i64,
+    record: AuditRecord,
+}
+
+/// A connection reading a PostgreSQL table or a SQLite file.
+enum SqlReader {
+    Postgres(postgres::PostgresReader),
+    Sqlite(sqlite::SqliteReader),
+}
+
+impl SqlReader {
+    async fn connect(source: &Source) -> Result<Self> {
+        Ok(match source {
+            Source::Postgres(c) => {
+                Self::Postgres(postgres::PostgresReader::connect(c).await.map_err(postgres_error)?)
+            }
+            Source::Sqlite(c) => Self::Sqlite(sqlite::SqliteReader::connect(c).await.map_err(sqlite_error)?),
+            Source::Jsonl(_) => return Err(usage("a JSON Lines log is not a SQL store")),
+        })
+    }
+
+    async fn latest(&mut self, query: &AuditQuery, limit: usize) -> Result<Vec<SqlRow>> {
+        Ok(match self {
+            Self::Postgres(r) => {
+                r.latest(query, limit).await?.into_iter().map(SqlRow::from_postgres).collect()
+            }
+            Self::Sqlite(r) => r.latest(query, limit).await?.into_iter().map(SqlRow::from_sqlite).collect(),
+        })
+    }
+
+    async fn after(&mut self, query: &AuditQuery, pos: i64, limit: usize) -> Result<Vec<SqlRow>> {
+        Ok(match self {
+            Self::Postgres(r) => {
+                r.after(query, pos, limit).await?.into_iter().map(SqlRow::from_postgres).collect()
+            }
+            Self::Sqlite(r) => {
+                r.after(query, pos, limit).await?.into_iter().map(SqlRow::from_sqlite).collect()
+            }
+        })
+    }
+
+    async fn writer_between(
+        &mut self,
+        query: &AuditQuery,
+        writer: &str,
+        after: i64,
+        before: i64,
+    ) -> Result<Vec<SqlRow>> {
+        Ok(match self {
+            Self::Postgres(r) => r
+                .writer_between(query, writer, after, before)
+                .await?
+                .into_iter()
+                .map(SqlRow::from_postgres)
+                .collect(),
+            Self::Sqlite(r) => r
+                .writer_between(query, writer, after, before)
+                .await?
+                .into_iter()
+                .map(SqlRow::from_sqlite)
+                .collect(),
+        })
+    }
+
+    async fn last_pos(&mut self) -> Result<i64> {
+        Ok(match self {
+            Self::Postgres(r) => r.last_pos().await?,
+            Self::Sqlite(r) => r.last_pos().await?,
+        })
+    }
+
+    async fn close(self) {
+        match self {
+            Self::Postgres(r) => r.close().await,
+            Self::Sqlite(r) => r.close().await,
+        }
+    }
+}
+
+impl SqlRow {
+    fn from_postgres(r: postgres::StoredRecord) -> Self {
+        Self { pos: r.pos, writer: r.writer_id, seq: r.seq, record: r.record }
+    }
+
+    fn from_sqlite(r: sqlite::StoredRecord) -> Self {
+        Self { pos: r.pos, writer: r.writer_id, seq: r.seq, record: r.record }
     }
 }
 

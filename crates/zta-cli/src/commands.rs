@@ -296,13 +296,24 @@ pub(crate) async fn token_inspect(token_file: &Path, config: Option<&Path>) -> R
     Ok(code)
 }
 
-/// `zta audit verify`: 0 intact and protected, 4 intact but the tail unprotected, 1 failed.
+/// `zta audit verify` of a JSON Lines log: 0 intact and protected, 4 intact but the tail
+/// unprotected, 1 failed.
 pub(crate) fn audit_verify(
     path: Option<&Path>,
     public_key: Option<&Path>,
     config: Option<&Path>,
     anchor: Option<&Path>,
 ) -> Result<ExitCode> {
+    audit_verify_code(path, public_key, config, anchor).map(ExitCode::from)
+}
+
+/// [`audit_verify`]'s exit code.
+pub(crate) fn audit_verify_code(
+    path: Option<&Path>,
+    public_key: Option<&Path>,
+    config: Option<&Path>,
+    anchor: Option<&Path>,
+) -> Result<u8> {
     use zta::{audit::jsonl, secrecy::zeroize::Zeroizing};
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()));
     // The config's audit section: (dir, checkpoint key file, anchor file).
@@ -331,15 +342,15 @@ pub(crate) fn audit_verify(
     match jsonl::verify_with(&dir, options) {
         Ok(report) if report.tail_protected() => {
             println!("{}: intact ({report})", dir.display());
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Ok(report) => {
             println!("{}: {report}", dir.display());
-            Ok(ExitCode::from(EXIT_UNPROTECTED))
+            Ok(EXIT_UNPROTECTED)
         }
         Err(e) => {
             eprintln!("{}: FAILED: {e}", dir.display());
-            Ok(ExitCode::from(1))
+            Ok(1)
         }
     }
 }

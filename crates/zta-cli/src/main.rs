@@ -122,7 +122,7 @@ enum Command {
     Agent(agent::AgentCommand),
     /// Audit logs.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(Box<AuditCommand>),
     /// Make keys: a token signing key, and agent key pairs.
     Keygen {
         /// Directory to write the keys to (created; existing files are not overwritten).
@@ -177,13 +177,20 @@ enum AuditCommand {
     /// Verify an audit log's hash chain and checkpoint (exit 0), and with `--anchor` that it was
     /// not rolled back. Exit 4: the chain is intact but without a verified signature its tail is
     /// unprotected. Exit 1: it fails verification, or a failed writer lost records.
+    ///
+    /// A PostgreSQL table or SQLite file (`--postgres`, `--postgres-env`, `--sqlite`, or the
+    /// sinks of `--config`): every writer's chain, reported per writer (exit 0), or the first
+    /// break (exit 1). With `--config` and no directory, every `jsonl`, `postgres` and `sqlite`
+    /// sink of the config is verified and the exit code is the worst.
     Verify {
         /// The audit log directory (with `--config`: the config's audit `dir` if left out).
-        #[arg(required_unless_present_any = ["config", "nats"])]
+        #[arg(required_unless_present_any = ["config", "nats", "postgres", "postgres_env", "sqlite"])]
         path: Option<PathBuf>,
         /// Verify a NATS JetStream stream instead (every writer's chain): the server's URL.
-        #[arg(long, conflicts_with_all = ["path", "config", "public_key", "anchor"])]
+        #[arg(long, conflicts_with_all = ["path", "config", "public_key", "anchor", "postgres", "postgres_env", "sqlite"])]
         nats: Option<String>,
+        #[command(flatten)]
+        store: audit::StoreArgs,
         /// The stream `--nats` verifies.
         #[arg(long, requires = "nats", default_value = "ZTA_AUDIT")]
         stream: String,
@@ -201,14 +208,18 @@ enum AuditCommand {
         #[arg(long)]
         anchor: Option<PathBuf>,
     },
-    /// Find records: the latest `--limit` that match every filter given, oldest first.
+    /// Find records: the latest `--limit` that match every filter given, oldest first. In a
+    /// PostgreSQL table or SQLite file the filters run in SQL, on the table's indexes, and
+    /// "latest" is by record time.
     Query {
-        /// The audit log directory (or `--config`).
-        #[arg(required_unless_present = "config")]
+        /// The audit log directory (or `--config`, `--postgres`, `--postgres-env`, `--sqlite`).
+        #[arg(required_unless_present_any = ["config", "postgres", "postgres_env", "sqlite"])]
         path: Option<PathBuf>,
-        /// A deployment config whose `type: jsonl` audit sink names the directory.
+        /// A deployment config: its first `jsonl`, `postgres` or `sqlite` audit sink is read.
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        store: audit::StoreArgs,
         #[command(flatten)]
         filters: audit::Filters,
         /// How to print them.
@@ -218,14 +229,17 @@ enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Show the latest matching records and, with `--follow`, each new one as it is written.
+    /// Show the latest matching records and, with `--follow`, each new one as it is written
+    /// (a PostgreSQL table or SQLite file is polled four times a second).
     Tail {
-        /// The audit log directory (or `--config`).
-        #[arg(required_unless_present = "config")]
+        /// The audit log directory (or `--config`, `--postgres`, `--postgres-env`, `--sqlite`).
+        #[arg(required_unless_present_any = ["config", "postgres", "postgres_env", "sqlite"])]
         path: Option<PathBuf>,
-        /// A deployment config whose `type: jsonl` audit sink names the directory.
+        /// A deployment config: its first `jsonl`, `postgres` or `sqlite` audit sink is read.
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        store: audit::StoreArgs,
         #[command(flatten)]
         filters: audit::Filters,
         /// How to print them.
@@ -286,29 +300,7 @@ async fn run(command: Command) -> ExitCode {
         Command::Token(TokenCommand::Inspect { token_file, config }) => {
             commands::token_inspect(&token_file, config.as_deref()).await
         }
-        Command::Audit(AuditCommand::Verify { nats: Some(url), stream, .. }) => {
-            audit::verify_nats(&url, &stream).await
-        }
-        Command::Audit(AuditCommand::Verify { path, public_key, config, anchor, .. }) => {
-            commands::audit_verify(
-                path.as_deref(),
-                public_key.as_deref(),
-                config.as_deref(),
-                anchor.as_deref(),
-            )
-        }
-        Command::Audit(AuditCommand::Query { path, config, filters, format, limit }) => {
-            match audit::log_dir(path.as_deref(), config.as_deref()) {
-                Ok(dir) => audit::query(&dir, &filters, format, limit),
-                Err(e) => Err(e),
-            }
-        }
-        Command::Audit(AuditCommand::Tail { path, config, filters, format, lines, follow }) => {
-            match audit::log_dir(path.as_deref(), config.as_deref()) {
-                Ok(dir) => audit::tail(&dir, &filters, format, lines, follow).await,
-                Err(e) => Err(e),
-            }
-        }
+        Command::Audit(cmd) => audit_command(*cmd).await,
         Command::Keygen { out, alg, agents, checkpoint } => commands::keygen(&out, &alg, &agents, checkpoint),
         Command::Credential(cmd) => credential::run(cmd),
         Command::Policy(cmd) => commands::policy(cmd),
@@ -318,6 +310,44 @@ async fn run(command: Command) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", report(&e));
             ExitCode::from(commands::exit_code_for(&e))
+        }
+    }
+}
+
+/// `zta audit ...`
+async fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { nats: Some(url), stream, .. } => audit::verify_nats(&url, &stream).await,
+        AuditCommand::Verify { path: None, public_key, config, anchor, store, .. }
+            if store.given() || config.is_some() =>
+        {
+            audit::verify(&store, config.as_deref(), public_key.as_deref(), anchor.as_deref()).await
+        }
+        AuditCommand::Verify { path, public_key, config, anchor, store, .. } => {
+            if store.given() {
+                Err(commands::usage(
+                    "give one store: a log directory, --config, --postgres/--postgres-env or --sqlite",
+                ))
+            } else {
+                commands::audit_verify(
+                    path.as_deref(),
+                    public_key.as_deref(),
+                    config.as_deref(),
+                    anchor.as_deref(),
+                )
+            }
+        }
+        AuditCommand::Query { path, config, store, filters, format, limit } => {
+            match audit::source(path.as_deref(), config.as_deref(), &store) {
+                Ok(source) => audit::query(&source, &filters, format, limit).await,
+                Err(e) => Err(e),
+            }
+        }
+        AuditCommand::Tail { path, config, store, filters, format, lines, follow } => {
+            match audit::source(path.as_deref(), config.as_deref(), &store) {
+                Ok(source) => audit::tail(&source, &filters, format, lines, follow).await,
+                Err(e) => Err(e),
+            }
         }
     }
 }
