@@ -44,7 +44,7 @@ mod verify;
 pub use config::PostgresConfig;
 pub use error::Error;
 pub use read::{PostgresReader, StoredRecord};
-pub use schema::migrate;
+pub use schema::{Migrated, migrate};
 pub use sink::PostgresSink;
 pub use verify::verify;
 pub use zta_audit_chain::{VerifyReport, WriterReport};

@@ -43,7 +43,7 @@ mod verify;
 pub use config::SqliteConfig;
 pub use error::Error;
 pub use read::{SqliteReader, StoredRecord};
-pub use schema::migrate;
+pub use schema::{Migrated, migrate};
 pub use sink::SqliteSink;
 pub use verify::verify;
 pub use zta_audit_chain::{VerifyReport, WriterReport};

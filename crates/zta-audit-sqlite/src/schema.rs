@@ -9,9 +9,9 @@ use crate::{Error, SqliteConfig};
 
 /// The migrations, in order, embedded in the binary. The file's `user_version` counts those
 /// applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_zta_audit.sql"),
-    include_str!("../migrations/0002_zta_audit_action_name.sql"),
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("zta audit", include_str!("../migrations/0001_zta_audit.sql")),
+    ("zta audit action name index", include_str!("../migrations/0002_zta_audit_action_name.sql")),
 ];
 
 /// A connection to the file of `config` (made if `create`): WAL mode, every commit synced.
@@ -34,19 +34,40 @@ pub(crate) fn database(config: &SqliteConfig, e: &sqlx::Error) -> Error {
     Error::Database { path: config.shown_path(), reason: e.to_string() }
 }
 
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Migrated {
+    /// The migrations applied by this call (version, description), in order; empty when the
+    /// schema was current.
+    pub applied: Vec<(i64, String)>,
+    /// The schema version afterwards (the file's `user_version`).
+    pub version: i64,
+    /// What else this call made: the file, when it was missing.
+    pub made: Vec<String>,
+}
+
 /// Applies the embedded migrations to the file of `config`, making the file if it is missing.
 /// Safe when several processes run it at once: each applies what is missing inside one
-/// `BEGIN IMMEDIATE` transaction (sqlx's own migrator takes no lock on SQLite). Refuses a file
-/// whose schema is newer than this version knows. For `zta audit migrate`;
-/// [`SqliteSink::open`](crate::SqliteSink::open) runs it too.
-pub async fn migrate(config: &SqliteConfig) -> Result<(), Error> {
+/// `BEGIN IMMEDIATE` transaction (sqlx's own migrator takes no lock on SQLite); running it
+/// again changes nothing. Refuses a file whose schema is newer than this version knows.
+/// `zta audit migrate` runs it, and so does [`SqliteSink::open`](crate::SqliteSink::open).
+pub async fn migrate(config: &SqliteConfig) -> Result<Migrated, Error> {
+    let existed = config.path.exists();
     let mut conn = connect(config, true).await?;
     let result = migrate_on(&mut conn, config).await;
     let _ = conn.close().await;
-    result
+    let mut migrated = result?;
+    if !existed {
+        migrated.made.push(format!("file `{}`", config.shown_path()));
+    }
+    Ok(migrated)
 }
 
-pub(crate) async fn migrate_on(conn: &mut SqliteConnection, config: &SqliteConfig) -> Result<(), Error> {
+pub(crate) async fn migrate_on(
+    conn: &mut SqliteConnection,
+    config: &SqliteConfig,
+) -> Result<Migrated, Error> {
     let failed =
         |e: &dyn std::fmt::Display| Error::Migrate { path: config.shown_path(), reason: e.to_string() };
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| failed(&e))?;
@@ -60,13 +81,18 @@ pub(crate) async fn migrate_on(conn: &mut SqliteConnection, config: &SqliteConfi
             "the file's schema is version {applied}, made by a newer ZTA; this one knows up to {known}"
         )));
     }
+    let mut migrated = Migrated { applied: Vec::new(), version, made: Vec::new() };
     if applied == known {
-        return Ok(());
+        return Ok(migrated);
     }
-    for sql in MIGRATIONS.iter().skip(applied) {
+    for (number, (description, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
         sqlx::query(sql).execute(&mut *tx).await.map_err(|e| failed(&e))?;
+        let number = i64::try_from(number).unwrap_or(i64::MAX).saturating_add(1);
+        migrated.applied.push((number, (*description).to_owned()));
+        migrated.version = number;
     }
     // A number from this crate, not user input.
     sqlx::query(&format!("PRAGMA user_version = {known}")).execute(&mut *tx).await.map_err(|e| failed(&e))?;
-    tx.commit().await.map_err(|e| failed(&e))
+    tx.commit().await.map_err(|e| failed(&e))?;
+    Ok(migrated)
 }

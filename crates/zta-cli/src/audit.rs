@@ -333,6 +333,55 @@ pub(crate) async fn verify(
     Ok(ExitCode::from(worst))
 }
 
+/// `zta audit migrate`: the embedded migrations of each SQL store (the flags' store, or every
+/// `postgres` and `sqlite` sink of the config), and what they applied.
+pub(crate) async fn migrate(store: &StoreArgs, config: Option<&Path>) -> Result<ExitCode> {
+    let sources = match (store.source()?, config) {
+        (Some(_), Some(_)) => {
+            return Err(usage("give one store: --config, --postgres/--postgres-env or --sqlite"));
+        }
+        (Some(source), None) => vec![source],
+        (None, Some(file)) => config_sources(file)?,
+        (None, None) => {
+            return Err(usage("name the store: --config, --postgres, --postgres-env or --sqlite"));
+        }
+    };
+    let mut migrated_any = false;
+    for source in &sources {
+        let (applied, version, made) = match source {
+            Source::Jsonl(_) => continue,
+            Source::Postgres(c) => {
+                let m = postgres::migrate(c).await.map_err(postgres_error)?;
+                (m.applied, m.version, m.made)
+            }
+            Source::Sqlite(c) => {
+                let m = sqlite::migrate(c).await.map_err(sqlite_error)?;
+                (m.applied, m.version, m.made)
+            }
+        };
+        migrated_any = true;
+        let mut said = Vec::new();
+        if !applied.is_empty() {
+            let list: Vec<String> = applied.iter().map(|(v, what)| format!("{v} ({what})")).collect();
+            said.push(format!("applied migration {}", list.join(", ")));
+        }
+        if !made.is_empty() {
+            said.push(format!("made {}", made.join(", ")));
+        }
+        if said.is_empty() {
+            said.push("up to date".to_owned());
+        }
+        println!("{}: {}; schema version {version}", source.name(), said.join("; "));
+    }
+    if !migrated_any {
+        let file = config.map_or_else(|| "the config".to_owned(), |f| format!("`{}`", f.display()));
+        return Err(usage(format!(
+            "the audit section of {file} has no `postgres` or `sqlite` sink to migrate"
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `zta audit verify --nats URL --stream S`: every writer's chain in the stream (exit 0), or
 /// the first break (exit 1).
 pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {

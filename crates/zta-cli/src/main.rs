@@ -229,6 +229,17 @@ enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Apply the embedded schema migrations of a PostgreSQL table or SQLite file, making the
+    /// table (or file) if it is missing, and say what was applied; running it again changes
+    /// nothing. The sinks also migrate when they open: run this in a deploy step to set the
+    /// schema up before the processes start (or to check it is current).
+    Migrate {
+        /// A deployment config: every `postgres` and `sqlite` audit sink of it is migrated.
+        #[arg(long, required_unless_present_any = ["postgres", "postgres_env", "sqlite"])]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: audit::StoreArgs,
+    },
     /// Show the latest matching records and, with `--follow`, each new one as it is written
     /// (a PostgreSQL table or SQLite file is polled four times a second).
     Tail {
@@ -337,6 +348,7 @@ async fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 )
             }
         }
+        AuditCommand::Migrate { config, store } => audit::migrate(&store, config.as_deref()).await,
         AuditCommand::Query { path, config, store, filters, format, limit } => {
             match audit::source(path.as_deref(), config.as_deref(), &store) {
                 Ok(source) => audit::query(&source, &filters, format, limit).await,

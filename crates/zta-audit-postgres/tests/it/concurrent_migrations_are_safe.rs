@@ -10,9 +10,16 @@ async fn concurrent_migrations_are_safe() {
     let configs: Vec<_> =
         (0..6).map(|i| db.config(if i % 2 == 0 { "zta_audit" } else { "other_table" })).collect();
     let results = futures_join(configs.into_iter().map(|c| async move { migrate(&c).await })).await;
+    let mut applied = Vec::new();
+    let mut made = Vec::new();
     for r in results {
-        r.unwrap();
+        let r = r.unwrap();
+        applied.extend(r.applied.into_iter().map(|(v, _)| v));
+        made.extend(r.made);
     }
+    applied.sort_unstable();
+    assert_eq!(applied, [1, 2], "each migration reported once");
+    assert_eq!(made, ["table `other_table`"], "the table made once");
     let mut conn = db.connect().await;
     let (applied,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
@@ -33,8 +40,11 @@ async fn concurrent_migrations_are_safe() {
     .unwrap();
     sqlx::query(&format!("DROP INDEX {index}")).execute(&mut conn).await.unwrap();
     assert_eq!(action_name_indexes(&mut conn, "other_table").await, 0);
-    migrate(&db.config("other_table")).await.unwrap();
-    migrate(&db.config("other_table")).await.unwrap();
+    let fixed = migrate(&db.config("other_table")).await.unwrap();
+    assert!(fixed.applied.is_empty() && fixed.version == 2, "{fixed:?}");
+    assert_eq!(fixed.made, ["index on `other_table` (action_name, time)"]);
+    let again = migrate(&db.config("other_table")).await.unwrap();
+    assert!(again.applied.is_empty() && again.made.is_empty(), "{again:?}");
     assert_eq!(action_name_indexes(&mut conn, "other_table").await, 1);
     drop(conn);
     db.drop().await;

@@ -1,5 +1,5 @@
 //! Several sinks opening a new file at once apply the migrations once (the file's
-//! `user_version` counts them) and leave it in WAL mode, with 16 KiB pages and the query
+//! `user_version` counts them; `migrate` reports what it applied, nothing the second time) and leave it in WAL mode, with 16 KiB pages and the query
 //! indexes; a file whose schema is newer than this version knows is refused.
 
 use zta_audit_sqlite::{Error, SqliteConfig, SqliteSink, migrate};
@@ -19,7 +19,14 @@ async fn migrations_run_once_in_wal_mode() {
     for open in opens {
         open.await.unwrap().unwrap().close().await.unwrap();
     }
-    migrate(&config).await.unwrap();
+    let again = migrate(&config).await.unwrap();
+    assert!(again.applied.is_empty() && again.made.is_empty(), "{again:?}");
+    assert_eq!(again.version, 2);
+    let fresh = SqliteConfig::new(dir.path().join("fresh.db"));
+    let first = migrate(&fresh).await.unwrap();
+    let applied: Vec<i64> = first.applied.iter().map(|(v, _)| *v).collect();
+    assert_eq!((applied, first.version, first.made.len()), (vec![1, 2], 2, 1), "{first:?}");
+    assert!(migrate(&fresh).await.unwrap().applied.is_empty());
 
     let mut conn = connect(&config.path).await;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut conn).await.unwrap();

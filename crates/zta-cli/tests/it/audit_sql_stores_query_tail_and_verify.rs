@@ -25,7 +25,7 @@ use crate::common::deployment;
 const PG_VAR: &str = "ZTA_CLI_TEST_AUDIT_PG_URL";
 
 /// Runs `zta ARGS` in `dir` with `env`; the exit code, stdout and stderr.
-fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zta"))
         .args(args)
         .current_dir(dir)
@@ -40,7 +40,7 @@ fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (i32, String, String)
 }
 
 /// The deployment of `common`, its audit section replaced by `sinks` (list items).
-fn deployment_with(dir: &Path, sinks: &str) {
+pub(crate) fn deployment_with(dir: &Path, sinks: &str) {
     deployment(dir);
     let config = std::fs::read_to_string(dir.join("zta.yaml")).unwrap();
     let jsonl = "audit:\n  type: jsonl\n  dir: audit\n";
@@ -196,7 +196,7 @@ fn tamper_sqlite(path: &Path) {
 }
 
 /// A database of the test's own on the server in `ZTA_TEST_POSTGRES_URL`; its URL.
-async fn new_database(name: &str) -> String {
+pub(crate) async fn new_database(name: &str) -> String {
     let admin = std::env::var("ZTA_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
         panic!(
             "this test needs PostgreSQL: set ZTA_TEST_POSTGRES_URL, e.g. \
@@ -216,7 +216,7 @@ async fn new_database(name: &str) -> String {
     }
 }
 
-async fn drop_database(name: &str) {
+pub(crate) async fn drop_database(name: &str) {
     let admin = std::env::var("ZTA_TEST_POSTGRES_URL").unwrap();
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
