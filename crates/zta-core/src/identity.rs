@@ -82,6 +82,24 @@ impl AuthError {
         matches!(self, Self::Unavailable { .. } | Self::StateUnavailable { .. })
     }
 
+    /// A stable snake_case name of the kind of failure, for audit records (`detail.denial`),
+    /// metrics and monitoring.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid_credential",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Revoked => "revoked",
+            Self::Replayed => "replayed",
+            Self::Suspended => "suspended",
+            Self::LockedOut => "locked_out",
+            Self::NoSession => "no_session",
+            Self::Unsupported(_) => "unsupported_credential",
+            Self::Unavailable { .. } => "identity_unavailable",
+            Self::StateUnavailable { .. } => "state_unavailable",
+        }
+    }
+
     /// The full reason, for the audit log and traces (never secrets).
     pub fn detail(&self) -> Cow<'_, str> {
         match self {
@@ -152,6 +170,32 @@ pub trait IdentityProvider: Send + Sync + Debug + 'static {
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
         let _ = agent;
         None
+    }
+
+    /// How often this provider has fetched its issuers' signing keys (an OIDC provider's JWKS),
+    /// for `/metrics`; `None` (the default) for a provider that fetches none. A relaxed
+    /// counter read: cheap, never a wait.
+    fn key_fetches(&self) -> Option<KeyFetches> {
+        None
+    }
+}
+
+/// Signing-key fetches of an identity provider ([`IdentityProvider::key_fetches`]): one per
+/// attempt to fetch a key set, by how it ended. Counts only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyFetches {
+    /// Fetches that brought a usable key set.
+    pub ok: u64,
+    /// Fetches that failed (unreachable, an error status, a set without a usable key, or the
+    /// discovery document it needed first).
+    pub failed: u64,
+}
+
+impl std::ops::Add for KeyFetches {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self { ok: self.ok.saturating_add(other.ok), failed: self.failed.saturating_add(other.failed) }
     }
 }
 

@@ -35,7 +35,7 @@ pub use audit_query::{AuditQuery, OCSF_VERSION, ocsf};
 pub use credential::{Credential, MAX_CREDENTIAL_LEN};
 pub use decision::{Basis, Decision, Determining, Effect, Obligation, PolicyDigest, RuleName};
 pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};
-pub use identity::{AuthError, IdentityProvider, bearer_revocation_key};
+pub use identity::{AuthError, IdentityProvider, KeyFetches, bearer_revocation_key};
 pub use policy::{PolicyEngine, PolicyError};
 pub use principal::{AuthMethod, Principal};
 pub use request::{AttrValue, AuthzRequest, Context, Request, RequestError, Target};

@@ -4,7 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,7 +19,7 @@ use jsonwebtoken::{
 use reqwest::Client;
 use serde::Deserialize;
 use tokio::sync::Mutex;
-use zta_core::AuthError;
+use zta_core::{AuthError, KeyFetches};
 
 use crate::http::{self, FetchError};
 
@@ -87,6 +90,24 @@ struct FetchState {
     last_error: Option<FetchError>,
 }
 
+/// How the fetches of a provider's key sets ended, counted without a lock.
+#[derive(Debug, Default)]
+pub(crate) struct FetchCounts {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl FetchCounts {
+    fn count(&self, ok: bool) {
+        let counter = if ok { &self.ok } else { &self.failed };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> KeyFetches {
+        KeyFetches { ok: self.ok.load(Relaxed), failed: self.failed.load(Relaxed) }
+    }
+}
+
 /// The key cache of one `jwks_uri`.
 pub(crate) struct KeySet {
     client: Client,
@@ -95,6 +116,8 @@ pub(crate) struct KeySet {
     max_keys: usize,
     keys: ArcSwap<Keys>,
     fetch: Mutex<FetchState>,
+    /// Shared by the provider's key sets.
+    counts: Arc<FetchCounts>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -134,6 +157,7 @@ impl KeySet {
         algorithms: Vec<Algorithm>,
         min_refetch: Duration,
         max_keys: usize,
+        counts: Arc<FetchCounts>,
     ) -> Self {
         Self {
             client,
@@ -142,6 +166,7 @@ impl KeySet {
             max_keys,
             keys: ArcSwap::from_pointee(Keys::default()),
             fetch: Mutex::new(FetchState { uri, last_attempt: None, loaded: false, last_error: None }),
+            counts,
         }
     }
 
@@ -188,6 +213,7 @@ impl KeySet {
                 Ok(uri) => state.uri = uri,
                 Err(why) => {
                     tracing::warn!(target: "zta_identity_oidc", url = %discovery, error = %why, "discovery failed");
+                    self.counts.count(false);
                     state.last_error = Some(why);
                     return;
                 }
@@ -198,11 +224,13 @@ impl KeySet {
                 let generation = self.keys.load().generation + 1;
                 tracing::debug!(target: "zta_identity_oidc", uri = %state.uri.text(), keys = by_kid.len(), "signing keys fetched");
                 self.keys.store(Arc::new(Keys { by_kid, generation }));
+                self.counts.count(true);
                 state.loaded = true;
                 state.last_error = None;
             }
             Err(why) => {
                 tracing::warn!(target: "zta_identity_oidc", uri = %state.uri.text(), error = %why, "signing keys not fetched; keeping the last known good");
+                self.counts.count(false);
                 state.last_error = Some(why);
             }
         }

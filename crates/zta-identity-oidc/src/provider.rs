@@ -14,7 +14,9 @@ use quick_cache::sync::Cache;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use zta_core::{AgentId, AuthError, AuthMethod, Credential, IdentityProvider, Principal, StateStore};
+use zta_core::{
+    AgentId, AuthError, AuthMethod, Credential, IdentityProvider, KeyFetches, Principal, StateStore,
+};
 use zta_crypto::jose::{CompactJws, auth_error, echo};
 
 use crate::{
@@ -51,6 +53,8 @@ pub struct OidcProvider {
     cache: Option<Cache<String, Arc<Cached>>>,
     state: Arc<dyn StateStore>,
     refreshers: Vec<tokio::task::JoinHandle<()>>,
+    /// How the key sets' fetches ended.
+    fetches: Arc<jwks::FetchCounts>,
 }
 
 enum Profile {
@@ -294,6 +298,7 @@ impl OidcProvider {
         let leeway = common.leeway.as_secs();
         let mut trusts = HashMap::new();
         let mut refreshers = Vec::new();
+        let fetches = Arc::new(jwks::FetchCounts::default());
         for (source, issuers) in sources {
             let uri = discover(&client, &source).await?;
             let known = matches!(uri, jwks::Uri::Known(_));
@@ -303,6 +308,7 @@ impl OidcProvider {
                 common.algorithms.clone(),
                 common.jwks.min_refetch,
                 common.jwks.max_keys,
+                fetches.clone(),
             ));
             if known {
                 match keys.refresh().await {
@@ -339,6 +345,7 @@ impl OidcProvider {
             cache: (common.cache_capacity > 0).then(|| Cache::new(common.cache_capacity)),
             state,
             refreshers,
+            fetches,
         })
     }
 
@@ -696,6 +703,12 @@ impl IdentityProvider for OidcProvider {
 
     async fn segment_of(&self, agent: &AgentId) -> Option<String> {
         self.segments.get(agent).cloned()
+    }
+
+    /// Every attempt to fetch an issuer's key set (at start-up, the background refresh, an
+    /// unknown `kid`), by how it ended.
+    fn key_fetches(&self) -> Option<KeyFetches> {
+        Some(self.fetches.read())
     }
 }
 

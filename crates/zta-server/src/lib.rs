@@ -4,8 +4,9 @@
 //! and for the platform `GET /healthz` (the process answers), `GET /readyz` (`503` with the
 //! failing parts while the policy, the state store or the audit sink fails its probe) and
 //! `GET /metrics` (Prometheus text: `zta_decisions_total` by effect and reason,
-//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`, and the audit sink's
-//! `zta_audit_queue_depth` when it keeps a queue). Over HTTPS with
+//! `zta_decision_duration_seconds`, `zta_state_store_errors_total`, the audit sink's
+//! `zta_audit_queue_depth` when it keeps a queue, and `zta_jwks_fetches_total{result}` of the
+//! [`ServerConfig::identity_providers`] that fetch signing keys). Over HTTPS with
 //! [`ServerConfig::tls`], plain HTTP without.
 //!
 //! The subject carries the agent's own credential in `subject.properties.credential`, in the
@@ -75,7 +76,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zta_core::{
-    Action, ActionKind, AgentId, AuthError, Credential, Denied, DenyReason, Guard, Request, Resource,
+    Action, ActionKind, AgentId, AuthError, Credential, Denied, DenyReason, Guard, IdentityProvider, Request,
+    Resource,
 };
 
 use crate::metrics::Outcome;
@@ -120,6 +122,11 @@ pub struct ServerConfig {
     /// a TLS-terminating proxy).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// The guard's identity providers, whose signing-key fetches `/metrics` counts
+    /// (`zta_jwks_fetches_total`; left out while none reports any). Not read from the config:
+    /// the facade's `Built::identity_providers` are these.
+    #[serde(skip)]
+    pub identity_providers: Vec<Arc<dyn IdentityProvider>>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -166,6 +173,7 @@ impl Default for ServerConfig {
             operators: Vec::new(),
             trusted_peps: Vec::new(),
             tls: None,
+            identity_providers: Vec::new(),
         }
     }
 }
@@ -177,6 +185,7 @@ struct Shared {
     max_batch: usize,
     operators: Vec<AgentId>,
     trusted_peps: Vec<AgentId>,
+    identity_providers: Vec<Arc<dyn IdentityProvider>>,
     metrics: metrics::Metrics,
 }
 
@@ -192,6 +201,7 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         max_batch: config.max_batch,
         operators: config.operators.clone(),
         trusted_peps: config.trusted_peps.clone(),
+        identity_providers: config.identity_providers.clone(),
         metrics: metrics::Metrics::default(),
     });
     Router::new()
@@ -281,7 +291,8 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-    let readings = metrics::Readings { audit_queued: shared.guard.audit_sink().queued() };
+    let key_fetches = shared.identity_providers.iter().filter_map(|p| p.key_fetches()).reduce(|a, b| a + b);
+    let readings = metrics::Readings { audit_queued: shared.guard.audit_sink().queued(), key_fetches };
     ([content_type], shared.metrics.render(&readings)).into_response()
 }
 

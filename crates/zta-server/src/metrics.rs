@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use zta_core::{AuthError, Basis, Denied, DenyReason, Permit};
+use zta_core::{AuthError, Basis, Denied, DenyReason, KeyFetches, Permit};
 
 /// How an evaluation ended, as `zta_decisions_total` labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +172,12 @@ impl Metrics {
             out.push_str("# TYPE zta_audit_queue_depth gauge\n");
             let _ = writeln!(out, "zta_audit_queue_depth {queued}");
         }
+        if let Some(fetches) = readings.key_fetches {
+            out.push_str("# HELP zta_jwks_fetches_total Fetches of the identity providers' signing keys (JWKS), by result.\n");
+            out.push_str("# TYPE zta_jwks_fetches_total counter\n");
+            let _ = writeln!(out, "zta_jwks_fetches_total{{result=\"ok\"}} {}", fetches.ok);
+            let _ = writeln!(out, "zta_jwks_fetches_total{{result=\"failed\"}} {}", fetches.failed);
+        }
         out
     }
 }
@@ -182,6 +188,8 @@ impl Metrics {
 pub(crate) struct Readings {
     /// The audit sink's records not yet durable ([`zta_core::AuditSink::queued`]).
     pub(crate) audit_queued: Option<u64>,
+    /// The identity providers' key fetches, summed ([`zta_core::IdentityProvider::key_fetches`]).
+    pub(crate) key_fetches: Option<KeyFetches>,
 }
 
 #[cfg(test)]
@@ -203,6 +211,7 @@ mod tests {
         metrics.decided(Outcome::StateStoreUnavailable, Duration::from_secs(10));
         let text = metrics.render(&Readings::default());
         assert!(!text.contains("zta_audit_queue_depth"), "no sink queue, no series:\n{text}");
+        assert!(!text.contains("zta_jwks_fetches_total"), "no key fetches, no series:\n{text}");
         for line in [
             "zta_decisions_total{effect=\"allow\",reason=\"permitted\"} 1",
             "zta_decisions_total{effect=\"deny\",reason=\"default_deny\"} 1",
@@ -220,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_audit_queue_is_a_gauge() {
-        let text = Metrics::default().render(&Readings { audit_queued: Some(7) });
+        let text = Metrics::default().render(&Readings { audit_queued: Some(7), key_fetches: None });
         let lines: Vec<&str> = text.lines().skip_while(|l| !l.contains("zta_audit_queue_depth")).collect();
         assert_eq!(
             lines,
@@ -228,6 +237,22 @@ mod tests {
                 "# HELP zta_audit_queue_depth Audit records accepted by the sink and not yet durable.",
                 "# TYPE zta_audit_queue_depth gauge",
                 "zta_audit_queue_depth 7",
+            ]
+        );
+    }
+
+    #[test]
+    fn key_fetches_are_one_counter_by_result() {
+        let readings = Readings { audit_queued: None, key_fetches: Some(KeyFetches { ok: 3, failed: 1 }) };
+        let text = Metrics::default().render(&readings);
+        let lines: Vec<&str> = text.lines().skip_while(|l| !l.contains("zta_jwks_fetches_total")).collect();
+        assert_eq!(
+            lines,
+            [
+                "# HELP zta_jwks_fetches_total Fetches of the identity providers' signing keys (JWKS), by result.",
+                "# TYPE zta_jwks_fetches_total counter",
+                "zta_jwks_fetches_total{result=\"ok\"} 3",
+                "zta_jwks_fetches_total{result=\"failed\"} 1",
             ]
         );
     }

@@ -300,6 +300,9 @@ pub struct Built {
     pub tokens: Arc<crate::token::TokenService>,
     /// The state store shared by the guard's parts.
     pub state: Arc<dyn crate::StateStore>,
+    /// The guard's identity providers, in the config's order: for `zta serve`'s `/metrics`
+    /// (`ServerConfig::identity_providers`), which counts their signing-key fetches.
+    pub identity_providers: Vec<Arc<dyn crate::IdentityProvider>>,
 }
 
 impl Config {
@@ -615,11 +618,14 @@ impl Config {
         for name in self.guard.discharges.iter().map(String::as_str).chain(discharged.iter().copied()) {
             builder = builder.discharges(name);
         }
+        let mut identity_providers = Vec::with_capacity(self.identity.len());
         for (index, section) in self.identity.iter().enumerate() {
-            builder = builder.identity_provider(self.build_identity(index, section, &state).await?);
+            let provider = self.build_identity(index, section, &state).await?;
+            identity_providers.push(provider.clone());
+            builder = builder.identity_provider(provider);
         }
         let guard = builder.build().map_err(|e| self.error(&["identity"], e.to_string()).caused_by(e))?;
-        Ok(Built { guard, tokens, state })
+        Ok(Built { guard, tokens, state, identity_providers })
     }
 
     /// Loads the token signing key from `signing_key_file` or `signing_key_env`, refusing

@@ -10,6 +10,7 @@ mod entra_tokens_are_verified;
 mod generic_profile;
 mod identity_conformance;
 mod issuer_faults;
+mod key_fetches_are_counted;
 mod multi_tenant;
 mod refusals;
 mod signing_keys;

@@ -4,6 +4,7 @@
 mod authzen_evaluations;
 mod common;
 mod https_with_the_configured_certificate;
+mod jwks_fetches_are_counted;
 mod operators_suspend_and_reinstate;
 mod readiness_and_metrics;
 mod sessions_over_the_native_api;
