@@ -38,11 +38,13 @@ pub enum AuditEvent {
     PolicyReload,
     /// Any other administrative change.
     Admin,
+    /// A monitoring detector fired (the reason says which and why).
+    Alert,
 }
 
 impl AuditEvent {
     /// Every event, in declaration order (for backends and their tests that must handle each).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Login,
         Self::Authorization,
         Self::TokenRefresh,
@@ -52,6 +54,7 @@ impl AuditEvent {
         Self::Reinstatement,
         Self::PolicyReload,
         Self::Admin,
+        Self::Alert,
     ];
 
     /// The snake_case name used in audit records.
@@ -66,6 +69,7 @@ impl AuditEvent {
             Self::Reinstatement => "reinstatement",
             Self::PolicyReload => "policy_reload",
             Self::Admin => "admin",
+            Self::Alert => "alert",
         }
     }
 }
@@ -297,6 +301,7 @@ mod tests {
                 AuditEvent::Reinstatement => 6,
                 AuditEvent::PolicyReload => 7,
                 AuditEvent::Admin => 8,
+                AuditEvent::Alert => 9,
             };
             assert_eq!(position, i, "{event:?}");
         }

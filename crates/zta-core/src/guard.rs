@@ -85,6 +85,25 @@ pub enum DenyReason {
     AuditUnavailable,
 }
 
+impl DenyReason {
+    /// A stable snake_case name of the kind of denial, written to the audit record as
+    /// `detail.denial` (for queries, metrics and monitoring): the [`AuthError::code`] of an
+    /// authentication failure, else `reserved_attribute`, `invalid_request`, `explicit_deny`,
+    /// `default_deny`, `fail_closed`, `obligation` or `audit_unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(e) => e.code(),
+            Self::ReservedAttribute(_) => "reserved_attribute",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Policy(Basis::ExplicitDeny) => "explicit_deny",
+            Self::Policy(Basis::DefaultDeny) => "default_deny",
+            Self::Policy(Basis::FailClosed | Basis::Permitted) => "fail_closed",
+            Self::Obligation(_) => "obligation",
+            Self::AuditUnavailable => "audit_unavailable",
+        }
+    }
+}
+
 impl fmt::Display for DenyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -378,8 +397,9 @@ impl Guard {
             let verdict = match principal {
                 Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
                 Err((e, refused)) => {
-                    if let Some(principal) = refused {
-                        record.note_principal(&principal);
+                    match refused {
+                        Some(principal) => record.note_principal(&principal),
+                        None => note_claimed_agent(&mut record, credential),
                     }
                     Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None))
                 }
@@ -809,6 +829,7 @@ fn note_asserter(record: &mut AuditRecord, principal: &Authenticated) {
 /// Marks `record` as the denial it is (effect, reason, basis) and builds the [`Denied`].
 fn note_denial(record: &mut AuditRecord, reason: DenyReason, decision: Option<Decision>) -> Denied {
     record.effect = Effect::Deny;
+    record.detail.insert("denial".to_owned(), reason.code().into());
     record.reason = Some(match &reason {
         DenyReason::Unauthenticated(e) => e.detail().into_owned(),
         DenyReason::InvalidRequest(detail) => format!("invalid request: {detail}"),
@@ -819,6 +840,29 @@ fn note_denial(record: &mut AuditRecord, reason: DenyReason, decision: Option<De
     }
     tracing::info!(reason = record.reason.as_deref().unwrap_or(""), "request denied");
     Denied { request_id: record.id, reason, agent_id: record.agent_id.clone(), decision }
+}
+
+/// Names in `record`, as `detail.claimed_agent`, the agent a refused credential claimed to be
+/// (a secret's user name, a JWT's unverified `sub`, else `iss`), when that is a valid agent
+/// id: so repeated failures naming one agent can be counted. Nothing verified it.
+fn note_claimed_agent(record: &mut AuditRecord, credential: &Credential) {
+    #[derive(serde::Deserialize)]
+    struct Claimed {
+        sub: Option<String>,
+        iss: Option<String>,
+    }
+    if credential.len() > MAX_CREDENTIAL_LEN {
+        return;
+    }
+    let claimed = match credential {
+        Credential::Password { username, .. } => Some(username.clone()),
+        Credential::Bearer(token) | Credential::AgentAssertion(token) => {
+            unverified_payload::<Claimed>(token.expose_secret()).and_then(|c| c.sub.or(c.iss))
+        }
+    };
+    if let Some(agent) = claimed.and_then(|c| AgentId::new(c).ok()) {
+        record.detail.insert("claimed_agent".to_owned(), agent.as_str().into());
+    }
 }
 
 /// Refuses credentials too large to parse safely, before any provider sees them.

@@ -46,11 +46,7 @@ prop_compose! {
     fn record()(
         id in any::<u128>(),
         time in time(),
-        event in prop::sample::select(vec![
-            AuditEvent::Login, AuditEvent::Authorization, AuditEvent::TokenRefresh, AuditEvent::TokenReuse,
-            AuditEvent::Revocation, AuditEvent::Suspension, AuditEvent::Reinstatement, AuditEvent::PolicyReload,
-            AuditEvent::Admin,
-        ]),
+        event in prop::sample::select(AuditEvent::ALL.to_vec()),
         effect in prop::sample::select(vec![Effect::Allow, Effect::Deny]),
         agent_id in prop::option::of(agent()),
         auth_method in prop::option::of(prop::sample::select(vec![

@@ -5,6 +5,7 @@ mod a_named_subject_must_be_the_credentials_agent;
 mod audit_record_json_matches_serde;
 mod bearer_tokens_route_by_issuer;
 mod common;
+mod denials_carry_a_code_and_the_claimed_agent;
 mod guard_fails_closed;
 mod memory_state_store_conformance;
 mod only_trusted_callers_assert_a_subject;

@@ -1,0 +1,66 @@
+//! [`MonitoredSink`]: the audit sink the guard writes to when monitoring is on.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use zta_core::{AuditError, AuditRecord, AuditSink, Durability, StateStore};
+
+use crate::{ConfigError, Monitor, MonitorConfig, monitor::Observation};
+
+/// Writes every record to the sink it wraps, and shows the ones a detector may care about to
+/// the [`Monitor`] once they are stored, before `append` returns: a response is in the state
+/// store before the guard answers the request that fired it, so it holds for the agent's next
+/// request (ADR 7). A permit costs one look at a few of its fields.
+#[derive(Debug)]
+pub struct MonitoredSink {
+    inner: Arc<dyn AuditSink>,
+    monitor: Arc<Monitor>,
+}
+
+impl MonitoredSink {
+    /// `inner`, watched by the detectors of `config`, which count and respond in `state` and
+    /// write their alerts and responses to `inner`.
+    pub fn new(
+        inner: Arc<dyn AuditSink>,
+        config: MonitorConfig,
+        state: Arc<dyn StateStore>,
+    ) -> Result<Self, ConfigError> {
+        let monitor = Monitor::new(config, state, inner.clone())?;
+        Ok(Self::with_monitor(inner, Arc::new(monitor)))
+    }
+
+    /// `inner` watched by `monitor` (which should write to `inner` too).
+    pub fn with_monitor(inner: Arc<dyn AuditSink>, monitor: Arc<Monitor>) -> Self {
+        Self { inner, monitor }
+    }
+
+    /// The monitor, for its statistics.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+}
+
+#[async_trait]
+impl AuditSink for MonitoredSink {
+    async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
+        let Some(seen) = Observation::of(&record) else {
+            return self.inner.append(record, durability).await;
+        };
+        // A record the sink did not take is not acted on.
+        self.inner.append(record, durability).await?;
+        self.monitor.observe(&seen).await;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), AuditError> {
+        self.inner.flush().await
+    }
+
+    async fn ready(&self) -> Result<(), AuditError> {
+        self.inner.ready().await
+    }
+
+    fn queued(&self) -> Option<u64> {
+        self.inner.queued()
+    }
+}

@@ -1,0 +1,5 @@
+//! The integration tests of `zta-monitor`, one module per behaviour, linked into one binary.
+
+mod common;
+mod detectors_fire_at_their_threshold;
+mod responses_act_through_the_state_store;
