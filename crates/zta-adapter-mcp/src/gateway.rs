@@ -241,6 +241,7 @@ impl McpGateway {
                         tracing::warn!(target: "zta_adapter_mcp", tool = %name, "a tool's definition changed; hidden until approved");
                         let record = AuditRecord::new(AuditEvent::Admin, Effect::Deny)
                             .with_reason("tool definition changed: hidden and refused until approved")
+                            .with_detail("signal", "tool_definition_changed")
                             .with_detail("tool", name.clone())
                             .with_detail("diff", diff);
                         // The change stays hidden whether or not the record was taken.

@@ -279,6 +279,8 @@ pub struct Config {
     pub state: StateSection,
     /// Enforcement settings.
     pub guard: GuardSection,
+    /// Monitoring: detectors over the audit stream and their responses (none by default).
+    pub monitor: crate::monitor::MonitorConfig,
     origin: Origin,
 }
 
@@ -303,6 +305,8 @@ pub struct Built {
     /// The guard's identity providers, in the config's order: for `zta serve`'s `/metrics`
     /// (`ServerConfig::identity_providers`), which counts their signing-key fetches.
     pub identity_providers: Vec<Arc<dyn crate::IdentityProvider>>,
+    /// The monitor, when the config has detectors (for its statistics).
+    pub monitor: Option<Arc<crate::monitor::Monitor>>,
 }
 
 impl Config {
@@ -345,6 +349,7 @@ impl Config {
         };
         let mut identity = None;
         let (mut tokens, mut policy, mut audit, mut state, mut guard) = (None, None, None, None, None);
+        let mut monitor = None;
         for (key, node) in entries {
             match key.name.as_str() {
                 "identity" => identity = Some(read_identities(node)?),
@@ -353,13 +358,14 @@ impl Config {
                 "audit" => audit = Some(read_audit(node)?),
                 "state" => state = Some(read_state(node)?),
                 "guard" => guard = Some(read(node)?),
+                "monitor" => monitor = Some(read_monitor(node)?),
                 // Read when asked for: only `zta serve` and `zta gateway` need them.
                 "server" | "gateway" => {}
                 other => {
                     return Err(ConfigError::read(DeError::new(
                         key.pos,
                         format!(
-                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`, `server`, `gateway`"
+                            "unknown field `{other}`, expected one of `identity`, `tokens`, `policy`, `audit`, `state`, `guard`, `monitor`, `server`, `gateway`"
                         ),
                     )));
                 }
@@ -374,6 +380,7 @@ impl Config {
             audit: audit.ok_or_else(|| missing("audit"))?,
             state: state.unwrap_or_default(),
             guard: guard.unwrap_or_default(),
+            monitor: monitor.unwrap_or_default(),
             origin: Origin { file: None, doc },
         })
     }
@@ -608,7 +615,18 @@ impl Config {
                 .map_err(|e| self.error(&["tokens"], e.to_string()).caused_by(e))?,
         );
 
-        let audit = self.build_audit().await?;
+        let mut audit = self.build_audit().await?;
+        let monitor = if self.monitor.detectors.is_empty() {
+            None
+        } else {
+            // The detectors watch what the guard writes, and write their alerts and responses
+            // past themselves to the configured sinks.
+            let monitor = crate::monitor::Monitor::new(self.monitor.clone(), state.clone(), audit.clone())
+                .map_err(|e| self.error(&["monitor"], e.to_string()).caused_by(e))?;
+            let monitor = Arc::new(monitor);
+            audit = Arc::new(crate::monitor::MonitoredSink::with_monitor(audit, monitor.clone()));
+            Some(monitor)
+        };
         let policy = self.build_policy(&audit)?;
 
         let mut builder = crate::Guard::builder(policy, audit)
@@ -625,7 +643,7 @@ impl Config {
             builder = builder.identity_provider(provider);
         }
         let guard = builder.build().map_err(|e| self.error(&["identity"], e.to_string()).caused_by(e))?;
-        Ok(Built { guard, tokens, state, identity_providers })
+        Ok(Built { guard, tokens, state, identity_providers, monitor })
     }
 
     /// Loads the token signing key from `signing_key_file` or `signing_key_env`, refusing
@@ -942,6 +960,22 @@ fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
         "nats" => AuditSection::Nats(NotCompiled),
         other => return Err(unknown_type(other, pos, &["jsonl", "sqlite", "postgres", "nats"])),
     })
+}
+
+/// The `monitor` section, its detectors checked (names, windows, thresholds, responses).
+fn read_monitor(node: &Node) -> Result<crate::monitor::MonitorConfig, ConfigError> {
+    let config: crate::monitor::MonitorConfig = read(node)?;
+    config.validate().map_err(|e| {
+        // At the detector it names.
+        let entry = match node.get("detectors").map(|d| &d.value) {
+            Some(Value::Seq(items)) => {
+                items.iter().find(|i| i.get("name").and_then(Node::as_str) == Some(e.detector.as_str()))
+            }
+            _ => None,
+        };
+        ConfigError { position: Position::of(entry.unwrap_or(node).pos), ..ConfigError::new(e.to_string()) }
+    })?;
+    Ok(config)
 }
 
 fn read_state(node: &Node) -> Result<StateSection, ConfigError> {

@@ -99,6 +99,11 @@ pub mod server {
     pub use zta_server::*;
 }
 
+/// Monitoring that acts: detectors over the audit stream (the `monitor:` section).
+pub mod monitor {
+    pub use zta_monitor::*;
+}
+
 /// Audit sinks.
 pub mod audit {
     /// Several sinks at once, each required or spooled.

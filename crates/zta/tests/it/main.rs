@@ -11,6 +11,7 @@ mod config_loads_and_refuses_bad_files;
 mod credentials_go_to_the_provider_that_declares_the_agent;
 mod entra_tokens_pass_the_guard;
 mod ldap_accounts_pass_the_guard;
+mod monitoring_suspends_a_probing_agent;
 mod nats_audit_gets_every_decision;
 mod postgres_audit_gets_every_decision;
 mod postgres_cut_is_spooled_and_replayed;
