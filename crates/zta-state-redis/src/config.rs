@@ -1,21 +1,30 @@
-//! Configuration: where Redis is, the key prefix, and how long one operation may take.
+//! Configuration: where Redis is (one server, or a Redis Cluster), the key prefix, and how long
+//! one operation may take.
 
 use std::{fmt, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The `state` section for `type: redis`: a Redis (or Valkey) server shared by every replica.
+/// The `state` section for `type: redis`: a Redis (or Valkey) server, or a Redis (or Valkey)
+/// Cluster, shared by every replica.
 ///
 /// ```yaml
 /// url_env: ZTA_REDIS_URL          # or url: redis://zta:PASSWORD@redis.internal:6379/0
 /// key_prefix: "zta:"              # default
 /// timeout: 500ms                  # per operation, default
+/// cluster: false                  # default; true: the URL is one node of a Redis Cluster
 /// ```
 ///
 /// Exactly one of `url` and `url_env` (the name of an environment variable holding the URL).
 /// The URL is `redis://` or `rediss://` (TLS, certificates checked against the system's roots);
 /// a password in it never shows in `Debug` output or error messages.
+///
+/// With `cluster: true` the URL names one node of the cluster, the seed: the store asks it for
+/// the cluster's nodes and slots, connects to every primary with the URL's credentials and TLS
+/// setting, and follows the cluster's redirections. Point it at a name that resolves to live
+/// nodes (a Kubernetes Service over the cluster's pods, a DNS name with every node): the store
+/// goes back to the seed when it has lost every node. A cluster has only database 0.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -33,6 +42,10 @@ pub struct RedisConfig {
     /// operation fails (and the request it serves is denied).
     #[serde(default = "default_timeout", with = "zta_core::duration::text")]
     pub timeout: Duration,
+    /// The URL is one node (the seed) of a Redis Cluster rather than a single server (or a
+    /// proxy in front of a cluster).
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 impl RedisConfig {
@@ -43,6 +56,7 @@ impl RedisConfig {
             url_env: None,
             key_prefix: default_key_prefix(),
             timeout: default_timeout(),
+            cluster: false,
         }
     }
 
@@ -64,6 +78,13 @@ impl RedisConfig {
         self.timeout = timeout;
         self
     }
+
+    /// Sets whether the URL is the seed node of a Redis Cluster (`cluster: true`).
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -73,6 +94,7 @@ impl fmt::Debug for RedisConfig {
             .field("url_env", &self.url_env)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -117,6 +139,10 @@ mod tests {
             zta_source::from_str("url: redis://h/\ntimeout: 2s", zta_source::Format::Yaml).unwrap();
         assert_eq!(c.key_prefix, "zta:");
         assert_eq!(c.timeout, Duration::from_secs(2));
+        assert!(!c.cluster, "a single server unless `cluster: true`");
+        let c: RedisConfig =
+            zta_source::from_str("url: redis://h:7000/\ncluster: true", zta_source::Format::Yaml).unwrap();
+        assert!(c.cluster);
         assert!(
             zta_source::from_str::<RedisConfig>("url: redis://h/\npassword: x", zta_source::Format::Yaml)
                 .is_err()

@@ -1,14 +1,19 @@
 //! [`RedisStateStore`]: the [`StateStore`] operations as single Redis commands, pipelines or
-//! Lua scripts, one round trip each.
+//! Lua scripts, one round trip each (on a Cluster, `standing` is one round trip per slot it
+//! reads, sent together).
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use redis::{
-    RedisResult, Script,
+    Cmd, Pipeline, RedisFuture, RedisResult, Script, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClient, ClusterConfig},
+    cluster_async::ClusterConnection,
+    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -51,18 +56,21 @@ return n
 /// overflow its expiry arithmetic.
 const MAX_WINDOW_MS: u128 = 100 * 365 * 86_400 * 1_000;
 
-/// The [`StateStore`] on a Redis (or Valkey) server shared by every replica.
+/// How many times the cluster client retries one command (after a `MOVED` or `ASK`
+/// redirection, a node lost, `TRYAGAIN`, `CLUSTERDOWN`), within the operation's timeout.
+const CLUSTER_RETRIES: u32 = 5;
+
+/// The [`StateStore`] on a Redis (or Valkey) server, or a Redis Cluster, shared by every replica.
 ///
-/// It keeps one multiplexed connection and reconnects on its own after an outage; while the
-/// server is unreachable or slower than the configured timeout, every operation fails with a
-/// [`StateError`] (so the request it serves is denied). See the [crate docs](crate) for the
-/// key layout.
+/// It keeps one multiplexed connection (on a cluster, one per node) and reconnects on its own
+/// after an outage; while the server is unreachable or slower than the configured timeout, every
+/// operation fails with a [`StateError`] (so the request it serves is denied). See the
+/// [crate docs](crate) for the key layout.
 pub struct RedisStateStore {
-    /// The connection in use; replaced by a fresh one after a failure the connection manager
-    /// does not repair itself (see [`run`](Self::run)).
-    connection: ArcSwap<ConnectionManager>,
-    client: redis::Client,
-    manager_config: ConnectionManagerConfig,
+    /// The connection in use; replaced by a fresh one after a failure the connection does not
+    /// repair itself (see [`run`](Self::run)).
+    connection: ArcSwap<Connection>,
+    connector: Connector,
     prefix: String,
     timeout: Duration,
     /// The URL without its user information.
@@ -74,10 +82,177 @@ pub struct RedisStateStore {
     add_failure: Script,
 }
 
+/// A connection to the server or the cluster: commands and pipelines go through it the same
+/// way (a cluster routes each by the slot of its keys).
+#[derive(Clone)]
+enum Connection {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(con) => con.req_packed_command(cmd),
+            Self::Cluster(con) => con.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(con) => con.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(con) => con.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(con) => con.get_db(),
+            Self::Cluster(con) => con.get_db(),
+        }
+    }
+}
+
+impl Connection {
+    /// `PING` to the server. On a cluster, an `EXISTS` of one key in each slot range: a
+    /// command without keys goes to any node the client is connected to (its fan-out `PING`
+    /// leaves out nodes it has no connection to), a keyed one only to the primary serving the
+    /// key, so each range's primary must answer. The ranges must cover every slot.
+    async fn ping(&mut self, prefix: &str) -> RedisResult<()> {
+        let cluster = match self {
+            Self::Server(con) => return redis::cmd("PING").query_async::<()>(con).await,
+            Self::Cluster(con) => con,
+        };
+        let slots = cluster
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").to_owned(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let probes = probe_keys(prefix, &slot_ranges(slots)?)?;
+        try_join_all(probes.into_iter().map(|key| {
+            let mut con = cluster.clone();
+            async move { redis::cmd("EXISTS").arg(key).query_async::<()>(&mut con).await }
+        }))
+        .await?;
+        Ok(())
+    }
+}
+
+/// The slot ranges of a `CLUSTER SLOTS` answer, sorted; an error unless they cover every slot
+/// (`0..=16383`) once.
+fn slot_ranges(answer: Value) -> RedisResult<Vec<(u16, u16)>> {
+    let ranges: Vec<Vec<Value>> = redis::from_redis_value(answer)?;
+    let mut bounds = ranges
+        .into_iter()
+        .map(|range| {
+            let mut fields = range.into_iter();
+            let first = fields.next().map(redis::from_redis_value::<u16>).transpose()?;
+            let last = fields.next().map(redis::from_redis_value::<u16>).transpose()?;
+            Ok(first.zip(last))
+        })
+        .collect::<RedisResult<Option<Vec<(u16, u16)>>>>()?
+        .ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Parse, "a CLUSTER SLOTS range without bounds"))
+        })?;
+    bounds.sort_unstable();
+    let mut next = 0_u32;
+    for &(first, last) in &bounds {
+        if u32::from(first) != next || last < first {
+            break;
+        }
+        next = u32::from(last) + 1;
+    }
+    if next != u32::from(SLOTS) {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::ClusterConnectionNotFound,
+            "the cluster does not serve every slot",
+            format!("slot {next} has no primary"),
+        )));
+    }
+    Ok(bounds)
+}
+
+/// The number of Redis Cluster hash slots.
+const SLOTS: u16 = 16_384;
+
+/// One key under `prefix` in each of `ranges` (`<prefix>ready:<n>`, the first `n` that hashes
+/// into the range; slots as the cluster client computes them).
+fn probe_keys(prefix: &str, ranges: &[(u16, u16)]) -> RedisResult<Vec<String>> {
+    let mut keys: Vec<Option<String>> = vec![None; ranges.len()];
+    let mut missing = ranges.len();
+    // A range of one slot is hit once in 16,384 keys on average; 64 times that is ample.
+    for n in 0..u32::from(SLOTS) * 64 {
+        if missing == 0 {
+            break;
+        }
+        let key = format!("{prefix}ready:{n}");
+        let Some(slot) = slot_of(&key) else { continue };
+        if let Some(found) = ranges
+            .iter()
+            .zip(keys.iter_mut())
+            .find_map(|(&(first, last), found)| (first..=last).contains(&slot).then_some(found))
+            && found.is_none()
+        {
+            *found = Some(key);
+            missing -= 1;
+        }
+    }
+    keys.into_iter()
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Client, "no probe key for a slot range")))
+}
+
+/// The hash slot of `key`, a key without a hash tag (no `{`): CRC16 (XMODEM) of the key,
+/// modulo 16,384, as the Redis Cluster specification defines it.
+fn slot_of(key: &str) -> Option<u16> {
+    if key.contains('{') {
+        return None;
+    }
+    let crc = key.bytes().fold(0_u16, |mut crc, byte| {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 { crc << 1 } else { (crc << 1) ^ 0x1021 };
+        }
+        crc
+    });
+    Some(crc % SLOTS)
+}
+
+/// What makes a fresh [`Connection`], without waiting for it: the first command connects.
+enum Connector {
+    Server { client: redis::Client, config: ConnectionManagerConfig },
+    Cluster { client: ClusterClient, config: ClusterConfig },
+}
+
+impl Connector {
+    fn connection(&self) -> RedisResult<Connection> {
+        match self {
+            Self::Server { client, config } => {
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map(Connection::Server)
+            }
+            Self::Cluster { client, config } => {
+                Ok(Connection::Cluster(client.get_pending_async_connection_with_config(config.clone())))
+            }
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster { .. })
+    }
+}
+
 impl fmt::Debug for RedisStateStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStateStore")
             .field("target", &self.target)
+            .field("cluster", &self.connector.is_cluster())
             .field("key_prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -103,7 +278,8 @@ impl RedisStateStore {
     ///
     /// Refuses a config with both or neither of `url` and `url_env`, an unset variable, a URL
     /// that is not `redis://` or `rediss://` (or asks to skip certificate checks), a key prefix
-    /// with `{` or `}` (they would change the keys' hash slots), and a zero timeout.
+    /// with `{` or `}` (they would change the keys' hash slots), a zero timeout, and for a
+    /// cluster a database other than 0.
     pub fn new(config: RedisConfig) -> Result<Self, Error> {
         let url = resolve_url(&config)?;
         let url = url.expose_secret();
@@ -129,6 +305,9 @@ impl RedisStateStore {
         if let Some(password) = client.get_connection_info().redis_settings().password() {
             secrets.push(SecretString::from(password));
         }
+        if config.cluster && client.get_connection_info().redis_settings().db() != 0 {
+            return Err(Error::config("url", "a Redis Cluster has only database 0"));
+        }
         if url.starts_with("rediss://") {
             // rustls uses the process's provider; unless the application chose one, make it
             // the workspace's aws-lc-rs (failing only because one is already installed).
@@ -140,20 +319,42 @@ impl RedisStateStore {
                 reason: "the store must be built inside a Tokio runtime".into(),
             });
         }
-        // One connection attempt at a time, no retry loop: while the server is down each call
-        // fails with the reason (connection refused, authentication failed, ...) instead of
-        // waiting out its timeout in a back-off, and starts a fresh attempt that the calls
-        // after it share.
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(0);
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+        let connector = if config.cluster {
+            // The cluster client follows redirections and reconnects to lost nodes itself (a
+            // few quick retries, each bounded by the timeout); the operation's timeout bounds
+            // them all.
+            let client = ClusterClient::builder([url])
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                .overall_response_timeout(None)
+                .build()
+                .map_err(|e| {
+                    Error::config("url", scrub(&secrets, format!("not a valid cluster URL ({e})")))
+                })?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(config.timeout)
+                .set_response_timeout(config.timeout);
+            Connector::Cluster { client, config }
+        } else {
+            // One connection attempt at a time, no retry loop: while the server is down each
+            // call fails with the reason (connection refused, authentication failed, ...)
+            // instead of waiting out its timeout in a back-off, and starts a fresh attempt that
+            // the calls after it share.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(0);
+            Connector::Server { client, config }
+        };
+        let connection = connector
+            .connection()
             .map_err(|e| Error::Connect { target: target.clone(), reason: scrub(&secrets, e.to_string()) })?;
         Ok(Self {
-            connection: ArcSwap::from_pointee(manager),
-            client,
-            manager_config,
+            connection: ArcSwap::from_pointee(connection),
+            connector,
             prefix: config.key_prefix,
             timeout: config.timeout,
             target,
@@ -171,9 +372,14 @@ impl RedisStateStore {
     /// failure the next call starts on a fresh connection: a wedged connection (a timeout) or a
     /// reconnection the server refused (a failed login, a server still loading its data) would
     /// otherwise fail for good, and a server that turned replica (`READONLY`) is looked up again.
+    ///
+    /// A cluster connection is kept: it repairs itself (it reconnects to each node it lost,
+    /// retrying refused logins too, follows redirections, reloads the slots after a failover,
+    /// and goes back to the seed when it lost every node), and a fresh one would know only the
+    /// seed, so a stopped seed would stop the whole store.
     async fn run<T, F, Fut>(&self, op: &str, exchange: F) -> Result<T, StateError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let used = self.connection.load_full();
@@ -186,9 +392,10 @@ impl RedisStateStore {
                 zta_core::duration::format(self.timeout)
             )),
         };
-        if let Ok(fresh) =
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager_config.clone())
-        {
+        if self.connector.is_cluster() {
+            return Err(message);
+        }
+        if let Ok(fresh) = self.connector.connection() {
             // Only the first of several calls that failed on `used` replaces it.
             self.connection.compare_and_swap(&used, Arc::new(fresh));
         }
@@ -199,7 +406,20 @@ impl RedisStateStore {
     /// source (Redis errors can quote the URL, password included).
     fn error(&self, op: &str, e: &redis::RedisError) -> StateError {
         let detail = scrub(&self.secrets, format!("redis {op}: {e}"));
-        if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout() {
+        // A cluster that lost a slot's node, is failing over or moving slots is unavailable
+        // for now, as an unreachable server is.
+        let cluster_unavailable = e.is_cluster_error()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::ClusterConnectionNotFound
+                    | redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+            );
+        if e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || cluster_unavailable
+        {
             StateError::unavailable(detail)
         } else {
             StateError::failed(detail)
@@ -213,6 +433,60 @@ impl RedisStateStore {
     /// A key of `agent`'s, hash-tagged by the agent id so all of them share one Cluster slot.
     fn agent_key(&self, agent: &AgentId, what: &str) -> String {
         format!("{}agent:{{{}}}:{what}", self.prefix, agent.as_str())
+    }
+
+    /// `standing`'s reads on one server: one pipeline of the agent's revocation time, its
+    /// suspension, and how many of the keys are revoked.
+    async fn standing_on_server(&self, keys: &[&str], agent: &AgentId) -> Result<StandingReads, StateError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(self.agent_key(agent, "revoked")).arg("s").arg("us");
+        pipe.cmd("EXISTS").arg(self.agent_key(agent, "suspended"));
+        if keys.is_empty() {
+            let ((s, us), suspended) = self
+                .run("standing", |mut con| async move {
+                    pipe.query_async::<((Option<i64>, Option<i64>), bool)>(&mut con).await
+                })
+                .await?;
+            return Ok((s, us, suspended, 0));
+        }
+        let exists = pipe.cmd("EXISTS");
+        for key in keys {
+            exists.arg(self.key("revoked", key));
+        }
+        let ((s, us), suspended, revoked_keys) = self
+            .run("standing", |mut con| async move {
+                pipe.query_async::<((Option<i64>, Option<i64>), bool, u64)>(&mut con).await
+            })
+            .await?;
+        Ok((s, us, suspended, revoked_keys))
+    }
+
+    /// `standing`'s reads on a cluster, where the agent's keys share a slot (its hash tag) and
+    /// each token key has a slot of its own: a pipeline of the agent's two reads and one
+    /// `EXISTS` per token key, all sent at once. A command whose keys span slots is refused
+    /// by the cluster (`CROSSSLOT`), and the cluster client routes a pipeline as a whole to
+    /// the node of its first keyed command, so neither the single-server pipeline nor one
+    /// `EXISTS` of every key would do. (The client can split a lone multi-key `EXISTS` by slot,
+    /// but it leaves out slots it has no node for, which would read as "not revoked".)
+    async fn standing_in_cluster(&self, keys: &[&str], agent: &AgentId) -> Result<StandingReads, StateError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(self.agent_key(agent, "revoked")).arg("s").arg("us");
+        pipe.cmd("EXISTS").arg(self.agent_key(agent, "suspended"));
+        let exists: Vec<Cmd> =
+            keys.iter().map(|key| redis::cmd("EXISTS").arg(self.key("revoked", key)).to_owned()).collect();
+        self.run("standing", |con| async move {
+            let mut agent_con = con.clone();
+            let agent_reads =
+                async move { pipe.query_async::<((Option<i64>, Option<i64>), bool)>(&mut agent_con).await };
+            let key_reads = try_join_all(exists.into_iter().map(|cmd| {
+                let mut con = con.clone();
+                async move { cmd.query_async::<u64>(&mut con).await }
+            }));
+            let (((s, us), suspended), revoked) =
+                futures_util::future::try_join(agent_reads, key_reads).await?;
+            Ok((s, us, suspended, revoked.iter().sum()))
+        })
+        .await
     }
 }
 
@@ -243,10 +517,10 @@ impl StateStore for RedisStateStore {
         self.run("reinstate", |mut con| async move { cmd.query_async::<()>(&mut con).await }).await
     }
 
-    /// `PING`, within the timeout: on a failure the next call starts on a fresh connection, as
-    /// every other operation does.
+    /// `PING` (on a cluster: a read from the primary of every slot range, which must cover
+    /// every slot), within the timeout; a failure is handled as every other operation's is.
     async fn ready(&self) -> Result<(), StateError> {
-        self.run("ping", |mut con| async move { redis::cmd("PING").query_async::<()>(&mut con).await }).await
+        self.run("ping", |mut con| async move { con.ping(&self.prefix).await }).await
     }
 
     async fn is_suspended(&self, agent: &AgentId) -> Result<bool, StateError> {
@@ -260,31 +534,10 @@ impl StateStore for RedisStateStore {
         agent: &AgentId,
         issued_at: OffsetDateTime,
     ) -> Result<Standing, StateError> {
-        // One pipeline: the agent's revocation time, its suspension, and how many of the keys
-        // are revoked.
-        let mut pipe = redis::pipe();
-        pipe.cmd("HMGET").arg(self.agent_key(agent, "revoked")).arg("s").arg("us");
-        pipe.cmd("EXISTS").arg(self.agent_key(agent, "suspended"));
-        if !keys.is_empty() {
-            let exists = pipe.cmd("EXISTS");
-            for key in keys {
-                exists.arg(self.key("revoked", key));
-            }
-        }
-        let (s, us, suspended, revoked_keys) = if keys.is_empty() {
-            let ((s, us), suspended) = self
-                .run("standing", |mut con| async move {
-                    pipe.query_async::<((Option<i64>, Option<i64>), bool)>(&mut con).await
-                })
-                .await?;
-            (s, us, suspended, 0)
+        let (s, us, suspended, revoked_keys) = if self.connector.is_cluster() {
+            self.standing_in_cluster(keys, agent).await?
         } else {
-            let ((s, us), suspended, revoked_keys) = self
-                .run("standing", |mut con| async move {
-                    pipe.query_async::<((Option<i64>, Option<i64>), bool, u64)>(&mut con).await
-                })
-                .await?;
-            (s, us, suspended, revoked_keys)
+            self.standing_on_server(keys, agent).await?
         };
         let agent_revoked = match (s, us) {
             (Some(s), Some(us)) => {
@@ -334,6 +587,10 @@ impl StateStore for RedisStateStore {
         Ok(reply.is_some())
     }
 }
+
+/// What `standing` reads: the agent's revocation time (seconds, microseconds), whether it is
+/// suspended, and how many of the token's keys are revoked.
+type StandingReads = (Option<i64>, Option<i64>, bool, u64);
 
 /// The `url` or the variable `url_env` names, whichever of the two is given.
 fn resolve_url(config: &RedisConfig) -> Result<SecretString, Error> {
@@ -404,6 +661,30 @@ mod tests {
         assert_eq!(ceil_micros(datetime!(2025-01-01 00:00:00.000_001 UTC)), (1_735_689_600, 1));
         assert_eq!(ceil_micros(datetime!(2025-01-01 00:00:00.999_999_5 UTC)), (1_735_689_601, 0));
         assert_eq!(ceil_micros(datetime!(1969-12-31 23:59:59.5 UTC)), (-1, 500_000));
+    }
+
+    #[test]
+    fn slots_are_those_of_the_cluster_specification() {
+        // CRC16/XMODEM's check value, and the example of Redis's CLUSTER KEYSLOT docs.
+        assert_eq!(slot_of("123456789"), Some(0x31C3 % SLOTS));
+        assert_eq!(slot_of("somekey"), Some(11_058));
+        assert_eq!(slot_of("{tag}x"), None);
+        let ranges = [(0, 41), (42, 42), (43, 10_922), (10_923, 16_383)];
+        let keys = probe_keys("zta:", &ranges).unwrap();
+        for (key, (first, last)) in keys.iter().zip(ranges) {
+            assert!((first..=last).contains(&slot_of(key).unwrap()), "{key}");
+        }
+    }
+
+    #[test]
+    fn slot_ranges_must_cover_every_slot() {
+        let range =
+            |first: i64, last: i64| Value::Array(vec![Value::Int(first), Value::Int(last), Value::Nil]);
+        let answer = Value::Array(vec![range(5461, 16_383), range(0, 5460)]);
+        assert_eq!(slot_ranges(answer).unwrap(), vec![(0, 5460), (5461, 16_383)]);
+        let gap = Value::Array(vec![range(0, 5460), range(5462, 16_383)]);
+        assert!(slot_ranges(gap).unwrap_err().to_string().contains("slot 5461 has no primary"));
+        assert!(slot_ranges(Value::Array(vec![])).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
