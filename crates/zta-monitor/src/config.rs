@@ -11,6 +11,9 @@ pub struct MonitorConfig {
     /// The detectors, each watching the audit stream for one pattern.
     #[serde(default)]
     pub detectors: Vec<DetectorConfig>,
+    /// Where every alert is also POSTed, signed (none by default).
+    #[serde(default)]
+    pub webhook: Option<crate::WebhookConfig>,
 }
 
 /// One detector: what it counts, over which window, how many make it fire, what it then does.
@@ -120,14 +123,24 @@ fn default_threshold() -> u32 {
 }
 
 /// A `monitor:` section that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("monitor detector `{detector}`: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The detector's name (or its position when it has none).
-    pub detector: String,
+    /// The detector it is about, if one.
+    pub detector: Option<String>,
     /// What is wrong.
     pub message: String,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.detector {
+            Some(name) => write!(f, "monitor detector `{name}`: {}", self.message),
+            None => write!(f, "monitor: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// The longest detector name: it goes into state-store keys and audit records.
 const MAX_NAME_LEN: usize = 64;
@@ -138,7 +151,7 @@ impl MonitorConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();
         for d in &self.detectors {
-            let fail = |message: String| ConfigError { detector: d.name.clone(), message };
+            let fail = |message: String| ConfigError { detector: Some(d.name.clone()), message };
             let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
             if d.name.is_empty() || d.name.len() > MAX_NAME_LEN || !d.name.chars().all(plain) {
                 return Err(fail(format!("a name is 1 to {MAX_NAME_LEN} letters, digits, `_`, `-` or `.`")));

@@ -13,12 +13,15 @@
 //! last `window` reaches `threshold`, once per agent and window bucket; windows are buckets
 //! aligned to the epoch, the previous bucket counting in proportion to how much of it the
 //! window still covers. Immediate signals fire on each occurrence. Every firing is an audit
-//! record (`event: alert`) and a `WARN` tracing event; a dry-run detector stops there.
+//! record (`event: alert`) and a `WARN` tracing event, and is POSTed to the `webhook` if one
+//! is configured (signed, retried off the request path); a dry-run detector stops there.
 
 mod config;
 mod monitor;
 mod sink;
+mod webhook;
 
 pub use config::{ConfigError, Detect, DetectorConfig, MonitorConfig, Response};
 pub use monitor::{Clock, Monitor, MonitorStats};
 pub use sink::MonitoredSink;
+pub use webhook::{WebhookConfig, WebhookStats};

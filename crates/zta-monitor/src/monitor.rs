@@ -15,7 +15,7 @@ use zta_core::{
     Actor, AgentId, AuditEvent, AuditRecord, AuditSink, Durability, Effect, StateError, StateStore,
 };
 
-use crate::{ConfigError, Detect, DetectorConfig, MonitorConfig, Response};
+use crate::{ConfigError, Detect, DetectorConfig, MonitorConfig, Response, WebhookStats, webhook::Webhook};
 
 /// The clock the monitor's windows follow.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -116,6 +116,7 @@ impl MonitorStats {
 /// through it (see ADR 7). [`MonitoredSink`](crate::MonitoredSink) feeds it.
 pub struct Monitor {
     detectors: Vec<DetectorConfig>,
+    webhook: Option<Webhook>,
     state: Arc<dyn StateStore>,
     audit: Arc<dyn AuditSink>,
     clock: Clock,
@@ -137,8 +138,15 @@ impl Monitor {
         audit: Arc<dyn AuditSink>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let webhook = match &config.webhook {
+            Some(hook) => {
+                Some(Webhook::start(hook).map_err(|message| ConfigError { detector: None, message })?)
+            }
+            None => None,
+        };
         Ok(Self {
             detectors: config.detectors,
+            webhook,
             state,
             audit,
             clock: Arc::new(OffsetDateTime::now_utc),
@@ -155,6 +163,11 @@ impl Monitor {
     /// What it has done.
     pub fn stats(&self) -> &MonitorStats {
         &self.stats
+    }
+
+    /// What the webhook has delivered, when there is one.
+    pub fn webhook_stats(&self) -> Option<&WebhookStats> {
+        self.webhook.as_ref().map(Webhook::stats)
     }
 
     /// Runs every detector the observation concerns; a failure is logged and counted, never
@@ -236,6 +249,14 @@ impl Monitor {
         }
         self.stats.alerts.fetch_add(1, Relaxed);
         tracing::warn!(target: "zta_monitor", detector = %d.name, agent = ?agent.map(AgentId::as_str), dry_run = d.dry_run, "{}", alert.reason.as_deref().unwrap_or_default());
+        if let Some(webhook) = &self.webhook {
+            match serde_json::to_string(&alert) {
+                Ok(body) => webhook.send(body),
+                Err(e) => {
+                    tracing::error!(target: "zta_monitor", error = %e, "an alert could not be encoded for the webhook")
+                }
+            }
+        }
         self.audit.append(alert, Durability::Queued).await?;
         let (Some(agent), false, false) = (agent, claimed, d.dry_run) else { return Ok(()) };
         for response in acting {

@@ -307,6 +307,10 @@ pub struct Built {
     pub identity_providers: Vec<Arc<dyn crate::IdentityProvider>>,
     /// The monitor, when the config has detectors (for its statistics).
     pub monitor: Option<Arc<crate::monitor::Monitor>>,
+    /// The first sink of the `audit:` section that can be read back (`jsonl`, `postgres` or
+    /// `sqlite`, in the order listed; `None` without one): for `zta serve`'s audit query API
+    /// and `/ui` (`ServerConfig::audit_source`).
+    pub audit_source: Option<Arc<dyn crate::AuditSource>>,
 }
 
 impl Config {
@@ -643,7 +647,8 @@ impl Config {
             builder = builder.identity_provider(provider);
         }
         let guard = builder.build().map_err(|e| self.error(&["identity"], e.to_string()).caused_by(e))?;
-        Ok(Built { guard, tokens, state, identity_providers, monitor })
+        let audit_source = crate::audit_source::first_readable(&self.audit);
+        Ok(Built { guard, tokens, state, identity_providers, monitor, audit_source })
     }
 
     /// Loads the token signing key from `signing_key_file` or `signing_key_env`, refusing
@@ -969,7 +974,7 @@ fn read_monitor(node: &Node) -> Result<crate::monitor::MonitorConfig, ConfigErro
         // At the detector it names.
         let entry = match node.get("detectors").map(|d| &d.value) {
             Some(Value::Seq(items)) => {
-                items.iter().find(|i| i.get("name").and_then(Node::as_str) == Some(e.detector.as_str()))
+                items.iter().find(|i| i.get("name").and_then(Node::as_str) == e.detector.as_deref())
             }
             _ => None,
         };

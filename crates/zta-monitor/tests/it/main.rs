@@ -3,3 +3,4 @@
 mod common;
 mod detectors_fire_at_their_threshold;
 mod responses_act_through_the_state_store;
+mod webhook_gets_signed_alerts;
