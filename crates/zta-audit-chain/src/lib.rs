@@ -15,9 +15,11 @@
 //! ends it unambiguously.
 
 mod group_commit;
+mod pruned;
 mod verify;
 
 pub use group_commit::{BatchStore, Batching, GroupCommit};
+pub use pruned::{MarkedChainCheck, MarkerReport, MarkerSigner, PruneMarker, key_id, public_key};
 use sha2::{Digest, Sha256};
 pub use verify::{ChainBreak, OrderedChainCheck, VerifyReport, WriterReport};
 

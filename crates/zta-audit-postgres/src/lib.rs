@@ -36,6 +36,7 @@
 
 mod config;
 mod error;
+mod prune;
 mod read;
 mod schema;
 mod sink;
@@ -43,10 +44,12 @@ mod verify;
 
 pub use config::PostgresConfig;
 pub use error::Error;
+pub use prune::{Pruned, prune};
 pub use read::{PostgresReader, StoredRecord};
 pub use schema::{Migrated, migrate};
 pub use sink::PostgresSink;
-pub use verify::verify;
+pub use verify::{verify, verify_with};
+pub use zta_audit_chain::{MarkerReport, MarkerSigner, public_key};
 pub use zta_audit_chain::{VerifyReport, WriterReport};
 
 /// Domain separation tag at the start of every hashed row.

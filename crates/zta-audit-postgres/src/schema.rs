@@ -15,6 +15,7 @@ use crate::{Error, PostgresConfig, config::check_table};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "zta audit", include_str!("../migrations/0001_zta_audit.sql")),
     (2, "zta audit action name index", include_str!("../migrations/0002_zta_audit_action_name.sql")),
+    (3, "zta audit pruned markers", include_str!("../migrations/0003_zta_audit_pruned.sql")),
 ];
 
 /// The table every other audit table is made like.

@@ -12,6 +12,7 @@ use crate::{Error, SqliteConfig};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("zta audit", include_str!("../migrations/0001_zta_audit.sql")),
     ("zta audit action name index", include_str!("../migrations/0002_zta_audit_action_name.sql")),
+    ("zta audit pruned markers", include_str!("../migrations/0003_zta_audit_pruned.sql")),
 ];
 
 /// A connection to the file of `config` (made if `create`): WAL mode, every commit synced.

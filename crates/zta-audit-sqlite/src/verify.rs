@@ -1,7 +1,8 @@
-//! Verifying a file: every writer's chain, row by row.
+//! Verifying a file: every writer's chain, row by row, from its pruned-up-to marker if it has
+//! one.
 
 use sqlx::{Connection, SqliteConnection};
-use zta_audit_chain::{OrderedChainCheck, VerifyReport};
+use zta_audit_chain::{ChainBreak, MarkedChainCheck, MarkerReport, PruneMarker, VerifyReport};
 
 use crate::{
     DOMAIN, Error, SqliteConfig,
@@ -11,8 +12,14 @@ use crate::{
 /// One row's chain columns: writer, seq, prev_hash, hash, record.
 type Row = (String, i64, Vec<u8>, Vec<u8>, String);
 
+/// One marker: writer, seq, hash, key id, signature.
+type MarkerRow = (String, i64, Vec<u8>, String, Vec<u8>);
+
 /// Rows read per query while walking the table.
 const PAGE: i64 = 2048;
+
+/// The table name markers are signed for (a SQLite file has the one table).
+pub(crate) const TABLE: &str = "zta_audit";
 
 /// Reads every row of the file of `config` and checks each writer's chain: seq without gaps
 /// from 1, each `prev_hash` the previous row's `hash` (zero bytes for seq 1), each `hash` over
@@ -21,19 +28,82 @@ const PAGE: i64 = 2048;
 /// from the end of a chain leave a shorter chain that still verifies; compare
 /// [`WriterReport::head`](zta_audit_chain::WriterReport::head) with a copy kept elsewhere to see that. Refuses a missing file
 /// (it does not make one).
+///
+/// A writer pruned by [`prune`](crate::prune) fails here: its marker's signature needs the
+/// public key; use [`verify_with`].
 pub async fn verify(config: &SqliteConfig) -> Result<VerifyReport, Error> {
+    let (report, markers) = verify_with(config, None).await?;
+    if let Some((writer, seq)) = markers.unchecked.iter().next() {
+        return Err(Error::Broken {
+            path: config.shown_path(),
+            writer: writer.clone(),
+            seq: *seq,
+            reason: "pruned up to here, and the marker's signature was not checked: verify with the \
+                     audit checkpoint's public key"
+                .into(),
+        });
+    }
+    Ok(report)
+}
+
+/// [`verify`], with writers pruned by [`prune`](crate::prune): each such writer's chain starts
+/// after its "pruned up to" marker. With `public_key` (the audit checkpoint key's public half)
+/// every marker's signature is checked and a forged or changed one is a break; without it the
+/// markers are taken on trust and listed as unchecked. Rows that start after seq 1 with no
+/// marker are a break.
+pub async fn verify_with(
+    config: &SqliteConfig,
+    public_key: Option<&[u8; 32]>,
+) -> Result<(VerifyReport, MarkerReport), Error> {
     let mut conn = connect(config, false).await?;
-    let result = walk(&mut conn, config).await;
+    let result = walk(&mut conn, config, public_key).await;
     let _ = conn.close().await;
     result
 }
 
-async fn walk(conn: &mut SqliteConnection, config: &SqliteConfig) -> Result<VerifyReport, Error> {
+/// The markers stored in the file (none before migration 3).
+pub(crate) async fn read_markers(
+    conn: &mut SqliteConnection,
+    config: &SqliteConfig,
+) -> Result<Vec<PruneMarker>, Error> {
+    let exists: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'zta_audit_pruned'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| database(config, &e))?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<MarkerRow> = sqlx::query_as(
+        "SELECT writer_id, seq, hash, key_id, signature FROM zta_audit_pruned ORDER BY writer_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| database(config, &e))?;
+    rows.into_iter()
+        .map(|(writer, seq, hash, key_id, signature)| {
+            PruneMarker::from_stored(writer, seq, hash, key_id, signature).map_err(|b| broken(config, b))
+        })
+        .collect()
+}
+
+pub(crate) fn broken(config: &SqliteConfig, b: ChainBreak) -> Error {
+    Error::Broken { path: config.shown_path(), writer: b.writer, seq: b.seq, reason: b.reason }
+}
+
+async fn walk(
+    conn: &mut SqliteConnection,
+    config: &SqliteConfig,
+    public_key: Option<&[u8; 32]>,
+) -> Result<(VerifyReport, MarkerReport), Error> {
+    let markers = read_markers(conn, config).await?;
+    let mut check =
+        MarkedChainCheck::new(DOMAIN, TABLE, markers, public_key).map_err(|b| broken(config, b))?;
     let page = format!(
         "SELECT writer_id, seq, prev_hash, hash, record FROM zta_audit \
          WHERE (writer_id, seq) > (?1, ?2) ORDER BY writer_id, seq LIMIT {PAGE}"
     );
-    let mut check = OrderedChainCheck::new(DOMAIN);
     let mut after = (String::new(), i64::MIN);
     loop {
         let rows: Vec<Row> = sqlx::query_as(&page)
@@ -45,13 +115,8 @@ async fn walk(conn: &mut SqliteConnection, config: &SqliteConfig) -> Result<Veri
         let Some(last) = rows.last() else { break };
         after = (last.0.clone(), last.1);
         for (writer, seq, prev_hash, hash, record) in rows {
-            check.row(writer, seq, &prev_hash, &hash, &record).map_err(|b| Error::Broken {
-                path: config.shown_path(),
-                writer: b.writer,
-                seq: b.seq,
-                reason: b.reason,
-            })?;
+            check.row(writer, seq, &prev_hash, &hash, &record).map_err(|b| broken(config, b))?;
         }
     }
-    Ok(check.finish())
+    check.finish().map_err(|b| broken(config, b))
 }

@@ -257,32 +257,44 @@ fn sqlite_error(e: sqlite::Error) -> anyhow::Error {
     }
 }
 
-/// `zta audit verify` of a SQL store: every writer's chain (exit 0) or the first break
-/// (exit 1).
-async fn verify_sql(source: &Source) -> Result<u8> {
+/// `zta audit verify` of a SQL store: every writer's chain (exit 0), from its pruned-up-to
+/// marker when it has one (checked with `key`; without a key the markers are taken on trust
+/// and the exit code is 4, like an unchecked checkpoint), or the first break (exit 1).
+async fn verify_sql(source: &Source, key: Option<&[u8; 32]>) -> Result<u8> {
     let result = match source {
         Source::Jsonl(_) => return Err(usage("a JSON Lines log is verified with its directory")),
-        Source::Postgres(c) => postgres::verify(c).await.map_err(|e| match e {
+        Source::Postgres(c) => postgres::verify_with(c, key).await.map_err(|e| match e {
             postgres::Error::Broken { .. } => Ok(e.to_string()),
             other => Err(postgres_error(other)),
         }),
-        Source::Sqlite(c) => sqlite::verify(c).await.map_err(|e| match e {
+        Source::Sqlite(c) => sqlite::verify_with(c, key).await.map_err(|e| match e {
             sqlite::Error::Broken { .. } => Ok(e.to_string()),
             other => Err(sqlite_error(other)),
         }),
     };
     let name = source.name();
     match result {
-        Ok(report) => {
+        Ok((report, markers)) => {
+            let unchecked = !markers.unchecked.is_empty();
             println!(
-                "{name}: intact: {} records from {} writers, every chain verified",
+                "{name}: {}: {} records from {} writers, every chain verified",
+                if unchecked { "intact, but pruned chains unchecked" } else { "intact" },
                 report.rows(),
                 report.writers.len()
             );
             for (writer, chain) in &report.writers {
-                println!("  writer {writer}: {} records, head {}", chain.rows, chain.head);
+                let pruned = match (markers.checked.get(writer), markers.unchecked.get(writer)) {
+                    (Some(seq), _) => format!(", pruned up to seq {seq} (marker signature verified)"),
+                    (None, Some(seq)) => {
+                        format!(
+                            ", pruned up to seq {seq} (marker NOT checked: give the checkpoint public key)"
+                        )
+                    }
+                    (None, None) => String::new(),
+                };
+                println!("  writer {writer}: {} records, head {}{pruned}", chain.rows, chain.head);
             }
-            Ok(0)
+            Ok(if unchecked { EXIT_UNPROTECTED } else { 0 })
         }
         Err(Ok(broken)) => {
             eprintln!("{name}: FAILED: {}", printable(&broken));
@@ -290,6 +302,87 @@ async fn verify_sql(source: &Source) -> Result<u8> {
         }
         Err(Err(e)) => Err(e),
     }
+}
+
+/// The raw public key that checks pruned-up-to markers: `--public-key`, or the public half of
+/// the config's JSON Lines `checkpoint_key_file`.
+fn marker_key(public_key: Option<&Path>, config: Option<&Path>) -> Result<Option<[u8; 32]>> {
+    let file = match (public_key, config) {
+        (Some(file), _) => file.to_owned(),
+        (None, Some(config)) => match config_jsonl(config).ok().and_then(|c| c.checkpoint_key_file) {
+            Some(file) => file,
+            None => return Ok(None),
+        },
+        (None, None) => return Ok(None),
+    };
+    let bytes = zta::secrecy::zeroize::Zeroizing::new(
+        std::fs::read(&file).with_context(|| format!("cannot read `{}`", file.display()))?,
+    );
+    sqlite::public_key(&bytes).map(Some).map_err(|e| usage(format!("`{}`: {e}", file.display())))
+}
+
+/// `zta audit prune`: deletes the records older than `older_than` of each SQL store (the
+/// flags' store, or every `postgres` and `sqlite` sink of the config), leaving per writer a
+/// pruned-up-to marker signed with the checkpoint key (`key`, or the config's JSON Lines
+/// `checkpoint_key_file`).
+pub(crate) async fn prune(
+    store: &StoreArgs,
+    config: Option<&Path>,
+    older_than: &str,
+    key: Option<&Path>,
+) -> Result<ExitCode> {
+    let age = zta::duration::parse(older_than)
+        .map_err(|e| usage(format!("--older-than `{}`: {e}", printable(older_than))))?;
+    let age = time::Duration::try_from(age).map_err(|_| usage("--older-than is too long"))?;
+    let before = OffsetDateTime::now_utc()
+        .checked_sub(age)
+        .ok_or_else(|| usage("--older-than reaches before the earliest time"))?;
+    let key_file = match (key, config) {
+        (Some(key), _) => key.to_owned(),
+        (None, Some(file)) => {
+            config_jsonl(file).ok().and_then(|c| c.checkpoint_key_file).ok_or_else(|| {
+                usage("give --key: the config's jsonl sink has no checkpoint_key_file to sign the markers")
+            })?
+        }
+        (None, None) => {
+            return Err(usage("give --key: the audit checkpoint key signs the pruned-up-to markers"));
+        }
+    };
+    let signer = sqlite::MarkerSigner::load(&key_file).map_err(usage)?;
+    let sources = match (store.source()?, config) {
+        (Some(_), Some(_)) => {
+            return Err(usage("give one store: --config, --postgres/--postgres-env or --sqlite"));
+        }
+        (Some(source), None) => vec![source],
+        (None, Some(file)) => config_sources(file)?,
+        (None, None) => {
+            return Err(usage("name the store: --config, --postgres, --postgres-env or --sqlite"));
+        }
+    };
+    let cut = before.format(&Rfc3339).unwrap_or_else(|_| before.to_string());
+    let mut pruned_any = false;
+    for source in &sources {
+        let pruned = match source {
+            Source::Jsonl(_) => continue,
+            Source::Postgres(c) => postgres::prune(c, before, &signer).await.map_err(postgres_error)?,
+            Source::Sqlite(c) => sqlite::prune(c, before, &signer).await.map_err(sqlite_error)?,
+        };
+        pruned_any = true;
+        let name = source.name();
+        if pruned.is_empty() {
+            println!("{name}: nothing recorded before {cut} to prune");
+        }
+        for (writer, (upto, deleted)) in &pruned {
+            println!(
+                "{name}: writer {writer}: {deleted} records before {cut} deleted, pruned up to seq {upto} (marker signed by key {})",
+                signer.key_id()
+            );
+        }
+    }
+    if !pruned_any {
+        return Err(usage("no `postgres` or `sqlite` store to prune"));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `zta audit verify` with store flags, or with `--config` and no directory: each store
@@ -312,6 +405,7 @@ pub(crate) async fn verify(
     if sources.is_empty() {
         return Err(config.map_or_else(|| usage("nothing to verify"), no_readable_sink));
     }
+    let key = marker_key(public_key, config)?;
     let mut worst = 0;
     let mut jsonl_done = false;
     for source in &sources {
@@ -322,7 +416,7 @@ pub(crate) async fn verify(
                 jsonl_done = true;
                 crate::commands::audit_verify_code(None, public_key, config, anchor)?
             }
-            _ => verify_sql(source).await?,
+            _ => verify_sql(source, key.as_ref()).await?,
         };
         worst = match (worst, code) {
             (1, _) | (_, 1) => 1,

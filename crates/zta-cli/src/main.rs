@@ -195,7 +195,8 @@ enum AuditCommand {
         #[arg(long, requires = "nats", default_value = "ZTA_AUDIT")]
         stream: String,
         /// The checkpoint's Ed25519 public key (PEM). Without it (or `--config`), the report
-        /// says the tail is unprotected.
+        /// says the tail is unprotected. For a PostgreSQL table or SQLite file: the key that
+        /// checks its pruned-up-to markers (without it they are not checked: exit 4).
         #[arg(long)]
         public_key: Option<PathBuf>,
         /// A deployment config: its audit section gives the log directory, the checkpoint's
@@ -235,6 +236,25 @@ enum AuditCommand {
     /// schema up before the processes start (or to check it is current).
     Migrate {
         /// A deployment config: every `postgres` and `sqlite` audit sink of it is migrated.
+        #[arg(long, required_unless_present_any = ["postgres", "postgres_env", "sqlite"])]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: audit::StoreArgs,
+    },
+    /// Delete the records older than `--older-than` from a PostgreSQL table or SQLite file.
+    /// Each writer keeps its last row; per writer a "pruned up to" marker (the last deleted
+    /// row's seq and hash) is stored, signed with the audit checkpoint key, so that `audit
+    /// verify --public-key` (or `--config`) still verifies the chain from there and reports a
+    /// changed, forged or missing marker as a break. The rows deleted are verified first.
+    Prune {
+        /// Delete what was recorded longer ago than this (`30d`, `12h`).
+        #[arg(long, value_name = "AGE")]
+        older_than: String,
+        /// The audit checkpoint's private key (PEM, `zta keygen --checkpoint`); with `--config`,
+        /// its `jsonl` sink's `checkpoint_key_file` if left out.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// A deployment config: every `postgres` and `sqlite` audit sink of it is pruned.
         #[arg(long, required_unless_present_any = ["postgres", "postgres_env", "sqlite"])]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -349,6 +369,9 @@ async fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AuditCommand::Migrate { config, store } => audit::migrate(&store, config.as_deref()).await,
+        AuditCommand::Prune { older_than, key, config, store } => {
+            audit::prune(&store, config.as_deref(), &older_than, key.as_deref()).await
+        }
         AuditCommand::Query { path, config, store, filters, format, limit } => {
             match audit::source(path.as_deref(), config.as_deref(), &store) {
                 Ok(source) => audit::query(&source, &filters, format, limit).await,

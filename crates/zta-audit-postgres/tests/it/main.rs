@@ -12,6 +12,7 @@ mod connection_cut_fails_closed;
 mod hostile_and_large_records_round_trip;
 mod killed_writer_loses_nothing_acknowledged;
 mod postgres_sink_conformance;
+mod pruned_chains_verify_from_a_signed_marker;
 mod restarted_writer_continues_its_chain;
 mod tampered_rows_are_detected;
 mod two_writers_share_a_table;

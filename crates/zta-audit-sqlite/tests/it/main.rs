@@ -7,6 +7,7 @@ mod common;
 mod hostile_and_large_records_round_trip;
 mod killed_writer_loses_nothing_acknowledged;
 mod migrations_run_once_in_wal_mode;
+mod pruned_chains_verify_from_a_signed_marker;
 mod sqlite_sink_conformance;
 mod tampered_rows_are_detected;
 mod two_processes_share_a_file;

@@ -1,6 +1,6 @@
 //! Several sinks opening a new file at once apply the migrations once (the file's
-//! `user_version` counts them; `migrate` reports what it applied, nothing the second time) and leave it in WAL mode, with 16 KiB pages and the query
-//! indexes; a file whose schema is newer than this version knows is refused.
+//! `user_version` counts them; `migrate` reports what it applied, nothing the second time) and
+//! leave it in WAL mode, with 16 KiB pages and the query indexes; a file whose schema is newer than this version knows is refused.
 
 use zta_audit_sqlite::{Error, SqliteConfig, SqliteSink, migrate};
 
@@ -21,16 +21,16 @@ async fn migrations_run_once_in_wal_mode() {
     }
     let again = migrate(&config).await.unwrap();
     assert!(again.applied.is_empty() && again.made.is_empty(), "{again:?}");
-    assert_eq!(again.version, 2);
+    assert_eq!(again.version, 3);
     let fresh = SqliteConfig::new(dir.path().join("fresh.db"));
     let first = migrate(&fresh).await.unwrap();
     let applied: Vec<i64> = first.applied.iter().map(|(v, _)| *v).collect();
-    assert_eq!((applied, first.version, first.made.len()), (vec![1, 2], 2, 1), "{first:?}");
+    assert_eq!((applied, first.version, first.made.len()), (vec![1, 2, 3], 3, 1), "{first:?}");
     assert!(migrate(&fresh).await.unwrap().applied.is_empty());
 
     let mut conn = connect(&config.path).await;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut conn).await.unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
     let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.unwrap();

@@ -5,17 +5,18 @@
 
 use crate::audit_sql_stores_query_tail_and_verify::{deployment_with, drop_database, new_database, run};
 
-const APPLIED: &str = "applied migration 1 (zta audit), 2 (zta audit action name index)";
+const APPLIED: &str =
+    "applied migration 1 (zta audit), 2 (zta audit action name index), 3 (zta audit pruned markers)";
 
 #[test]
 fn sqlite_file_is_made_and_migrated_once() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = run(&["audit", "migrate", "--sqlite", "new.db"], dir.path(), &[]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(APPLIED) && out.contains("made file") && out.contains("schema version 2"), "{out}");
+    assert!(out.contains(APPLIED) && out.contains("made file") && out.contains("schema version 3"), "{out}");
     let (code, out, _) = run(&["audit", "migrate", "--sqlite", "new.db"], dir.path(), &[]);
     assert_eq!(code, 0);
-    assert_eq!(out, "SQLite file `new.db`: up to date; schema version 2\n");
+    assert_eq!(out, "SQLite file `new.db`: up to date; schema version 3\n");
     let (code, out, _) = run(&["audit", "verify", "--sqlite", "new.db"], dir.path(), &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("intact: 0 records"), "{out}");
@@ -39,10 +40,10 @@ fn postgres_table_and_the_configs_sinks_are_migrated_once() {
     let flags = ["audit", "migrate", "--postgres-env", "ZTA_CLI_TEST_MIGRATE_PG_URL", "--table", "t1"];
     let (code, out, err) = run(&flags, dir.path(), &env);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, format!("PostgreSQL table `t1`: {APPLIED}; made table `t1`; schema version 2\n"));
+    assert_eq!(out, format!("PostgreSQL table `t1`: {APPLIED}; made table `t1`; schema version 3\n"));
     let (code, out, _) = run(&flags, dir.path(), &env);
     assert_eq!(code, 0);
-    assert_eq!(out, "PostgreSQL table `t1`: up to date; schema version 2\n");
+    assert_eq!(out, "PostgreSQL table `t1`: up to date; schema version 3\n");
 
     deployment_with(
         dir.path(),
@@ -51,7 +52,7 @@ fn postgres_table_and_the_configs_sinks_are_migrated_once() {
     );
     let (code, out, err) = run(&["audit", "migrate", "--config", "zta.yaml"], dir.path(), &env);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("PostgreSQL table `t2`: made table `t2`; schema version 2"), "{out}");
+    assert!(out.contains("PostgreSQL table `t2`: made table `t2`; schema version 3"), "{out}");
     assert!(out.contains(APPLIED) && out.contains("SQLite file"), "{out}");
     let (code, out, _) = run(&["audit", "migrate", "--config", "zta.yaml"], dir.path(), &env);
     assert_eq!(code, 0);

@@ -3,6 +3,7 @@
 
 mod agent_suspension;
 mod audit_migrate_applies_once;
+mod audit_prune_leaves_signed_markers;
 mod audit_query_and_tail_find_records;
 mod audit_sql_stores_query_tail_and_verify;
 mod audit_verify_exit_codes;
