@@ -24,7 +24,8 @@ use serde::Deserialize;
 /// the cluster's nodes and slots, connects to every primary with the URL's credentials and TLS
 /// setting, and follows the cluster's redirections. Point it at a name that resolves to live
 /// nodes (a Kubernetes Service over the cluster's pods, a DNS name with every node): the store
-/// goes back to the seed when it has lost every node. A cluster has only database 0.
+/// goes back to the seed when it has lost every node. With `rediss://` every node's certificate
+/// must be valid for the address the cluster announces for it. A cluster has only database 0.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

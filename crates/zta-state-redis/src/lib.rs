@@ -24,9 +24,10 @@
 //!
 //! Every Redis error, and every operation that takes longer than the configured `timeout`
 //! (default 500 ms), is a [`StateError`](zta_core::StateError), so the request it serves is
-//! denied. The store keeps one multiplexed connection and reconnects on its own: after an
-//! outage, the first operation to hit the dead connection fails and starts a reconnection, and
-//! the ones after it work again once the server is back. No message carries the URL's password.
+//! denied. The store keeps one multiplexed connection (on a cluster, one to each node) and
+//! reconnects on its own: after an outage, the first operation to hit the dead connection fails
+//! and starts a reconnection, and the ones after it work again once the server is back. No
+//! message carries the URL's password.
 //!
 //! # Key layout
 //!

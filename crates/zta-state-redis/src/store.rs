@@ -119,22 +119,31 @@ impl redis::aio::ConnectionLike for Connection {
 }
 
 impl Connection {
-    /// `PING` to the server. On a cluster, an `EXISTS` of one key in each slot range: a
-    /// command without keys goes to any node the client is connected to (its fan-out `PING`
-    /// leaves out nodes it has no connection to), a keyed one only to the primary serving the
-    /// key, so each range's primary must answer. The ranges must cover every slot.
-    async fn ping(&mut self, prefix: &str) -> RedisResult<()> {
+    /// `PING` to the server. On a cluster, the slot ranges (`CLUSTER SLOTS` from any node,
+    /// which must cover every slot): the answer of a node that is not in cluster mode, or of a
+    /// cluster not fully set up, says what is wrong.
+    async fn slot_ranges(&mut self) -> RedisResult<Vec<(u16, u16)>> {
         let cluster = match self {
-            Self::Server(con) => return redis::cmd("PING").query_async::<()>(con).await,
+            Self::Server(con) => return redis::cmd("PING").query_async::<()>(con).await.map(|()| Vec::new()),
             Self::Cluster(con) => con,
         };
-        let slots = cluster
+        let answer = cluster
             .route_command(
                 redis::cmd("CLUSTER").arg("SLOTS").to_owned(),
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
             )
             .await?;
-        let probes = probe_keys(prefix, &slot_ranges(slots)?)?;
+        slot_ranges(answer)
+    }
+
+    /// `PING` to the server. On a cluster, the slot ranges, then an `EXISTS` of one key in each
+    /// range: a command without keys goes to any node the client is connected to (its fan-out
+    /// `PING` leaves out nodes it has no connection to), a keyed one only to the primary
+    /// serving the key, so each range's primary must answer.
+    async fn ping(&mut self, prefix: &str) -> RedisResult<()> {
+        let ranges = self.slot_ranges().await?;
+        let Self::Cluster(cluster) = self else { return Ok(()) };
+        let probes = probe_keys(prefix, &ranges)?;
         try_join_all(probes.into_iter().map(|key| {
             let mut con = cluster.clone();
             async move { redis::cmd("EXISTS").arg(key).query_async::<()>(&mut con).await }
@@ -260,14 +269,15 @@ impl fmt::Debug for RedisStateStore {
 }
 
 impl RedisStateStore {
-    /// Builds the store and checks that the server answers (`PING`) within the timeout.
+    /// Builds the store and checks that the server answers (`PING`) within the timeout; a
+    /// cluster, that a node answers with slot ranges covering every slot (`CLUSTER SLOTS`).
     ///
     /// Refuses what [`new`](Self::new) refuses, and a server that cannot be reached or that
     /// refuses the credentials ([`Error::Connect`]).
     pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
         let store = Self::new(config)?;
         store
-            .run("connect", |mut con| async move { redis::cmd("PING").query_async::<()>(&mut con).await })
+            .run("connect", |mut con| async move { con.slot_ranges().await.map(drop) })
             .await
             .map_err(|e| Error::Connect { target: store.target.clone(), reason: e.to_string() })?;
         Ok(store)
