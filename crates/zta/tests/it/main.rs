@@ -15,6 +15,7 @@ mod monitoring_suspends_a_probing_agent;
 mod nats_audit_gets_every_decision;
 mod postgres_audit_gets_every_decision;
 mod postgres_cut_is_spooled_and_replayed;
+mod redis_cluster_state_is_configured;
 mod redis_state_is_shared_by_replicas;
 mod server_section_reads_operators_and_trusted_peps;
 mod sqlite_audit_gets_every_decision;
