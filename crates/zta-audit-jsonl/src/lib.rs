@@ -168,7 +168,7 @@ mod writer;
 pub use checkpoint::generate_checkpoint_key;
 pub use config::{AnchorConfig, JsonlConfig, OnFull};
 pub use error::Error;
-pub use read::read_records;
+pub use read::{JsonlReader, read_records};
 pub use recovery::Recovery;
 pub use sink::JsonlSink;
 #[cfg(feature = "test-hooks")]

@@ -91,6 +91,8 @@ pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -
         server.listen = listen;
     }
     let built = loaded.build().await?;
+    server.identity_providers.clone_from(&built.identity_providers);
+    server.audit_source.clone_from(&built.audit_source);
     let listener = tokio::net::TcpListener::bind(server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", server.listen))?;

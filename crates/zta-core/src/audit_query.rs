@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{AgentId, AuditEvent, AuditRecord, Effect};
+use crate::{AgentId, AuditEvent, AuditRecord, Effect, SharedError};
 
 /// Which records to find: every filter that is set must hold (none set: every record).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +48,34 @@ impl AuditQuery {
         let until = self.until.is_none_or(|t| record.time < t);
         let id = self.request_id.is_none_or(|id| record.id == id);
         agent && action && effect && event && reason && since && until && id
+    }
+}
+
+/// A store of audit records that can be read back: what `zta serve`'s audit query API
+/// (`GET /zta/v1/audit`) and its `/ui` page read, the same stores `zta audit query` reads
+/// (a JSON Lines directory, a PostgreSQL table, a SQLite file). A write-only sink (NATS) has
+/// none. Reading does not verify the hash chain; `zta audit verify` does.
+#[async_trait::async_trait]
+pub trait AuditSource: Send + Sync + std::fmt::Debug + 'static {
+    /// The latest `limit` records that `query` finds (latest in the store's order), oldest
+    /// first, as `zta audit query --limit` shows them. `limit` 0 finds nothing. A store that
+    /// cannot be read is an error, never an empty answer.
+    async fn query(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditRecord>, AuditReadError>;
+}
+
+/// Why an [`AuditSource`] could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditReadError {
+    /// The store failed (I/O, the database, an unreadable record).
+    #[error("audit read failed: {0}")]
+    Read(#[source] SharedError),
+}
+
+impl AuditReadError {
+    /// Reading failed with `cause`.
+    pub fn read(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Read(SharedError::from(cause.into()))
     }
 }
 

@@ -31,7 +31,7 @@ pub use actor::Actor;
 pub use agent::{AgentId, InvalidAgentId, MAX_AGENT_ID_LEN};
 pub use attribute::{Attribute, AttributePath};
 pub use audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability};
-pub use audit_query::{AuditQuery, OCSF_VERSION, ocsf};
+pub use audit_query::{AuditQuery, AuditReadError, AuditSource, OCSF_VERSION, ocsf};
 pub use credential::{Credential, MAX_CREDENTIAL_LEN};
 pub use decision::{Basis, Decision, Determining, Effect, Obligation, PolicyDigest, RuleName};
 pub use guard::{Denied, DenyReason, Guard, GuardBuilder, GuardError, Permit};

@@ -76,15 +76,17 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zta_core::{
-    Action, ActionKind, AgentId, AuthError, Credential, Denied, DenyReason, Guard, IdentityProvider, Request,
-    Resource,
+    Action, ActionKind, AgentId, AuditSource, AuthError, Credential, Denied, DenyReason, Guard,
+    IdentityProvider, Request, Resource,
 };
 
 use crate::metrics::Outcome;
 
+mod audit;
 mod metrics;
 mod native;
 mod tls;
+mod ui;
 
 pub use tls::TlsConfig;
 
@@ -127,6 +129,11 @@ pub struct ServerConfig {
     /// the facade's `Built::identity_providers` are these.
     #[serde(skip)]
     pub identity_providers: Vec<Arc<dyn IdentityProvider>>,
+    /// The audit store operators read through `GET /zta/v1/audit` and `/ui` (without one,
+    /// those answer `404`). Not read from the config: the facade's `Built::audit_source` is
+    /// this (the first `jsonl`, `postgres` or `sqlite` sink of `audit:`).
+    #[serde(skip)]
+    pub audit_source: Option<Arc<dyn AuditSource>>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -174,6 +181,7 @@ impl Default for ServerConfig {
             trusted_peps: Vec::new(),
             tls: None,
             identity_providers: Vec::new(),
+            audit_source: None,
         }
     }
 }
@@ -186,6 +194,9 @@ struct Shared {
     operators: Vec<AgentId>,
     trusted_peps: Vec<AgentId>,
     identity_providers: Vec<Arc<dyn IdentityProvider>>,
+    audit_source: Option<Arc<dyn AuditSource>>,
+    /// Whether the service is reached over HTTPS (the `/ui` cookie is then `Secure`).
+    https: bool,
     metrics: metrics::Metrics,
 }
 
@@ -202,10 +213,14 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         operators: config.operators.clone(),
         trusted_peps: config.trusted_peps.clone(),
         identity_providers: config.identity_providers.clone(),
+        audit_source: config.audit_source.clone(),
+        https: config.tls.is_some() || base.starts_with("https://"),
         metrics: metrics::Metrics::default(),
     });
     Router::new()
         .merge(native::routes())
+        .merge(audit::routes())
+        .merge(ui::routes())
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
         .route("/.well-known/authzen-configuration", get(metadata))

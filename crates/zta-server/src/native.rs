@@ -281,6 +281,39 @@ async fn operator(
     Err(refuse(shared, acting, Some(&principal), StatusCode::FORBIDDEN, message, message).await)
 }
 
+/// The configured operator the `Authorization: Bearer` credential proves, for a call that only
+/// operators may make and that acts on no agent (reading the audit log: `event` names it in
+/// the record of a refusal). With no operators configured it is refused outright; a refusal
+/// is audited.
+pub(crate) async fn operator_only(
+    shared: &Shared,
+    headers: &HeaderMap,
+    event: AuditEvent,
+) -> Result<Arc<Principal>, Response> {
+    let acting = Acting { event, target: None };
+    if shared.operators.is_empty() {
+        let message = "no operators are configured (`server.operators`)";
+        return Err(refuse(shared, acting, None, StatusCode::FORBIDDEN, message, message).await);
+    }
+    let principal = caller(shared, headers, acting).await?;
+    if shared.operators.contains(&principal.agent_id) {
+        return Ok(principal);
+    }
+    let message = "the caller is not an operator";
+    Err(refuse(shared, acting, Some(&principal), StatusCode::FORBIDDEN, message, message).await)
+}
+
+/// `POST /zta/v1/agents/{agent}/reinstate` as `/ui` makes it: `headers` carry the operator's
+/// credential taken from the page's session cookie.
+pub(crate) async fn reinstate_as(
+    shared: Arc<Shared>,
+    agent: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    agent_call(State(shared), Path(agent), headers, body, AgentCall::Reinstate).await
+}
+
 /// What a call that needs a caller acts on, for the record of its refusal.
 #[derive(Clone, Copy)]
 struct Acting<'a> {

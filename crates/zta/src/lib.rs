@@ -22,6 +22,7 @@
 //! [`token`] (session tokens) is always present. [`Config`] loads `zta.yaml` and builds a
 //! `Guard` from it.
 
+mod audit_source;
 mod config;
 
 /// The README's example compiles (checked by `cargo test --doc`).

@@ -78,6 +78,10 @@ impl Service {
         )
         .unwrap();
         let audit = dir.path().join("audit");
+        let mut config = config;
+        if sink.is_none() && config.audit_source.is_none() {
+            config.audit_source = Some(Arc::new(zta::audit::jsonl::JsonlReader::new(&audit)));
+        }
         let sink = sink.unwrap_or_else(|| Arc::new(JsonlSink::open(JsonlConfig::new(&audit)).unwrap()));
         let guard = Guard::builder(Arc::new(PolicySet::from_yaml(POLICY).unwrap()), sink)
             .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
