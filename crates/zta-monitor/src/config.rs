@@ -28,9 +28,14 @@ pub struct DetectorConfig {
     #[serde(default = "default_window", with = "zta_core::duration::text")]
     pub window: Duration,
     /// How many within the window make it fire (counted patterns only; immediate signals
-    /// fire on the first). Default 10.
+    /// fire on the first; for `rate`, the fewest requests in one window that can fire).
+    /// Default 10.
     #[serde(default = "default_threshold")]
     pub threshold: u32,
+    /// For `rate`: how many times its own recent baseline an agent's requests in one window
+    /// must be to fire. Default 5.
+    #[serde(default = "default_factor")]
+    pub factor: u32,
     /// What it does besides alerting, which every firing does. Default: alert only.
     #[serde(default)]
     pub respond: Vec<Response>,
@@ -45,6 +50,9 @@ pub struct DetectorConfig {
 pub enum Detect {
     /// Policy denials of one agent's requests (explicit or by default).
     Denials,
+    /// One agent's requests in a window far above its own recent baseline (an exponentially
+    /// weighted average of its earlier windows, kept by each replica).
+    Rate,
     /// Failed authentications naming one agent (the agent the credential claimed). Alert only:
     /// anyone can present a wrong secret in another agent's name.
     AuthFailures,
@@ -77,6 +85,7 @@ impl Detect {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Denials => "denials",
+            Self::Rate => "rate",
             Self::AuthFailures => "auth_failures",
             Self::Scanning => "scanning",
             Self::TokenReuse => "token_reuse",
@@ -120,6 +129,10 @@ fn default_window() -> Duration {
 
 fn default_threshold() -> u32 {
     10
+}
+
+fn default_factor() -> u32 {
+    5
 }
 
 /// A `monitor:` section that cannot be used.
@@ -166,6 +179,9 @@ impl MonitorConfig {
                 if d.window < Duration::from_secs(1) {
                     return Err(fail("`window` must be at least 1s".to_owned()));
                 }
+            }
+            if d.detect == Detect::Rate && d.factor < 2 {
+                return Err(fail("`factor` must be at least 2".to_owned()));
             }
             if !d.detect.may_act()
                 && let Some(r) = d.respond.iter().find(|r| **r != Response::Alert)

@@ -18,6 +18,7 @@
 
 mod config;
 mod monitor;
+mod rate;
 mod sink;
 mod webhook;
 

@@ -15,7 +15,9 @@ use zta_core::{
     Actor, AgentId, AuditEvent, AuditRecord, AuditSink, Durability, Effect, StateError, StateStore,
 };
 
-use crate::{ConfigError, Detect, DetectorConfig, MonitorConfig, Response, WebhookStats, webhook::Webhook};
+use crate::{
+    ConfigError, Detect, DetectorConfig, MonitorConfig, Response, WebhookStats, rate::Rates, webhook::Webhook,
+};
 
 /// The clock the monitor's windows follow.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -116,6 +118,8 @@ impl MonitorStats {
 /// through it (see ADR 7). [`MonitoredSink`](crate::MonitoredSink) feeds it.
 pub struct Monitor {
     detectors: Vec<DetectorConfig>,
+    /// The `rate` detectors' baselines, with their detectors' positions.
+    rates: Vec<(usize, Rates)>,
     webhook: Option<Webhook>,
     state: Arc<dyn StateStore>,
     audit: Arc<dyn AuditSink>,
@@ -144,8 +148,13 @@ impl Monitor {
             }
             None => None,
         };
+        let rates = (config.detectors.iter().enumerate())
+            .filter(|(_, d)| d.detect == Detect::Rate)
+            .map(|(i, d)| (i, Rates::new(d.window, d.threshold, d.factor)))
+            .collect();
         Ok(Self {
             detectors: config.detectors,
+            rates,
             webhook,
             state,
             audit,
@@ -168,6 +177,33 @@ impl Monitor {
     /// What the webhook has delivered, when there is one.
     pub fn webhook_stats(&self) -> Option<&WebhookStats> {
         self.webhook.as_ref().map(Webhook::stats)
+    }
+
+    /// Counts one request of `agent` for the `rate` detectors, without waiting on anything:
+    /// this runs for every request. Answers the detectors it made fire, with the window's count.
+    pub(crate) fn count_request(&self, agent: &AgentId) -> Option<Vec<(usize, u32)>> {
+        if self.rates.is_empty() {
+            return None;
+        }
+        let now_ms = (self.clock)().unix_timestamp_nanos() / 1_000_000;
+        let mut fired = None;
+        for (detector, rates) in &self.rates {
+            if let Some((count, _)) = rates.count(agent, now_ms) {
+                fired.get_or_insert_with(Vec::new).push((*detector, count));
+            }
+        }
+        fired
+    }
+
+    /// Alerts and responds for the `rate` detectors `count_request` made fire.
+    pub(crate) async fn fire_rates(&self, agent: &AgentId, fired: Vec<(usize, u32)>) {
+        for (detector, count) in fired {
+            let Some(d) = self.detectors.get(detector) else { continue };
+            if let Err(e) = self.fire(d, Some(agent), false, u64::from(count)).await {
+                self.stats.errors.fetch_add(1, Relaxed);
+                tracing::error!(target: "zta_monitor", detector = %d.name, error = %e, "monitor could not respond");
+            }
+        }
     }
 
     /// Runs every detector the observation concerns; a failure is logged and counted, never
@@ -225,6 +261,12 @@ impl Monitor {
         let acting: Vec<Response> = d.respond.iter().copied().filter(|r| *r != Response::Alert).collect();
         let what = if d.detect.is_immediate() {
             d.detect.as_str().replace('_', " ")
+        } else if d.detect == Detect::Rate {
+            format!(
+                "{count} requests within {}, over {} times the agent's baseline",
+                zta_core::duration::format(d.window),
+                d.factor
+            )
         } else {
             format!(
                 "{count} {} within {} (threshold {})",

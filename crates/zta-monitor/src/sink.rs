@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use zta_core::{AuditError, AuditRecord, AuditSink, Durability, StateStore};
+use zta_core::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability, StateStore};
 
 use crate::{ConfigError, Monitor, MonitorConfig, monitor::Observation};
 
@@ -43,12 +43,24 @@ impl MonitoredSink {
 #[async_trait]
 impl AuditSink for MonitoredSink {
     async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
-        let Some(seen) = Observation::of(&record) else {
-            return self.inner.append(record, durability).await;
+        let rate_fired = match (&record.agent_id, record.event) {
+            (Some(agent), AuditEvent::Authorization) => {
+                self.monitor.count_request(agent).map(|fired| (agent.clone(), fired))
+            }
+            _ => None,
         };
+        let seen = Observation::of(&record);
+        if seen.is_none() && rate_fired.is_none() {
+            return self.inner.append(record, durability).await;
+        }
         // A record the sink did not take is not acted on.
         self.inner.append(record, durability).await?;
-        self.monitor.observe(&seen).await;
+        if let Some(seen) = seen {
+            self.monitor.observe(&seen).await;
+        }
+        if let Some((agent, fired)) = rate_fired {
+            self.monitor.fire_rates(&agent, fired).await;
+        }
         Ok(())
     }
 
