@@ -26,7 +26,8 @@ const PAGE: i64 = 2048;
 /// from the writer's marker (or from the start), with the marker's signature checked by
 /// `signer`'s public half; a break refuses the prune. Each writer's new marker (the last
 /// deleted row's seq and hash) is signed with `signer` and stored in the same transaction as
-/// the deletion. Refuses a missing file.
+/// the deletion; a writer's rows go in steps of at most 10,000 rows, each its own short
+/// transaction, so that sinks writing the file meanwhile wait only briefly. Refuses a missing file.
 pub async fn prune(
     config: &SqliteConfig,
     before: OffsetDateTime,
@@ -54,83 +55,112 @@ async fn prune_on(
     let db = |e: sqlx::Error| database(config, &e);
     let cut = i64::try_from(before.unix_timestamp_nanos() / 1000)
         .map_err(|_| Error::Config(format!("time `{before}` is out of range")))?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let markers: BTreeMap<String, PruneMarker> =
-        read_markers(&mut tx, config).await?.into_iter().map(|m| (m.writer.clone(), m)).collect();
     let plans: Vec<Plan> = sqlx::query_as(
         "SELECT writer_id, max(seq), min(CASE WHEN time >= ?1 THEN seq END) FROM zta_audit GROUP BY writer_id",
     )
     .bind(cut)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let public = signer.public_key();
     let mut pruned = Pruned::new();
     for (writer, last, first_new) in plans {
-        let upto = first_new.unwrap_or(last).min(last) - 1;
-        let old = markers.get(&writer).map_or(0, |m| m.seq);
-        let (Ok(upto), true) = (u64::try_from(upto), upto > 0) else { continue };
-        if upto <= old {
-            continue;
+        let Ok(upto) = u64::try_from(first_new.unwrap_or(last).min(last) - 1) else { continue };
+        let mut deleted = 0;
+        // In steps of at most CHUNK rows, each its own short write transaction, so that the
+        // sinks writing the file wait briefly (within their busy timeout), not for the whole
+        // prune.
+        while let Some(step) = prune_step(conn, config, &writer, upto, signer).await? {
+            deleted += step;
         }
-        // The rows to delete must chain from the marker (or the start): a prune never signs
-        // over a break.
-        let marker: Vec<PruneMarker> = markers.get(&writer).cloned().into_iter().collect();
-        let mut check =
-            MarkedChainCheck::new(DOMAIN, TABLE, marker, Some(&public)).map_err(|b| broken(config, b))?;
-        let mut after = i64::MIN;
-        let mut hash = Vec::new();
-        loop {
-            let rows: Vec<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
-                "SELECT seq, prev_hash, hash, record FROM zta_audit WHERE writer_id = ?1 AND seq > ?2 AND seq <= ?3 \
-                 ORDER BY seq LIMIT ?4",
-            )
-            .bind(&writer)
-            .bind(after)
-            .bind(upto as i64)
-            .bind(PAGE)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some(last_row) = rows.last() else { break };
-            after = last_row.0;
-            for (seq, prev_hash, row_hash, record) in rows {
-                check
-                    .row(writer.clone(), seq, &prev_hash, &row_hash, &record)
-                    .map_err(|b| broken(config, b))?;
-                hash = row_hash;
-            }
+        if deleted > 0 {
+            pruned.insert(writer, (upto, deleted));
         }
-        let hash = <[u8; 32]>::try_from(hash).map_err(|_| Error::Broken {
-            path: config.shown_path(),
-            writer: writer.clone(),
-            seq: upto,
-            reason: "the row to prune up to is missing".into(),
-        })?;
-        let marker = signer.sign(DOMAIN, TABLE, &writer, upto, hash);
-        sqlx::query(
-            "INSERT INTO zta_audit_pruned (writer_id, seq, hash, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (writer_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-             key_id = excluded.key_id, signature = excluded.signature, \
-             pruned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    }
+    Ok(pruned)
+}
+
+/// Rows deleted per transaction at most.
+const CHUNK: u64 = 10_000;
+
+/// Prunes `writer` one step towards `upto`: checks the rows after its marker (at most
+/// [`CHUNK`]), moves the marker to the last of them and deletes them, in one transaction.
+/// `None` when the writer is pruned up to `upto` already.
+async fn prune_step(
+    conn: &mut SqliteConnection,
+    config: &SqliteConfig,
+    writer: &str,
+    upto: u64,
+    signer: &MarkerSigner,
+) -> Result<Option<u64>, Error> {
+    let db = |e: sqlx::Error| database(config, &e);
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let marker: Vec<PruneMarker> =
+        read_markers(&mut tx, config).await?.into_iter().filter(|m| m.writer == writer).collect();
+    let old = marker.first().map_or(0, |m| m.seq);
+    if upto <= old {
+        return Ok(None);
+    }
+    let step = upto.min(old.saturating_add(CHUNK));
+    let signed = |n: u64| i64::try_from(n).map_err(|_| Error::Config(format!("seq {n} is out of range")));
+    // The rows to delete must chain from the marker (or the start), its signature checked: a
+    // prune never signs over a break.
+    let mut check = MarkedChainCheck::new(DOMAIN, TABLE, marker, Some(&signer.public_key()))
+        .map_err(|b| broken(config, b))?;
+    let mut after = signed(old)?;
+    let mut head: Option<(i64, Vec<u8>)> = None;
+    loop {
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
+            "SELECT seq, prev_hash, hash, record FROM zta_audit WHERE writer_id = ?1 AND seq > ?2 AND seq <= ?3 \
+             ORDER BY seq LIMIT ?4",
         )
-        .bind(&writer)
-        .bind(upto as i64)
-        .bind(marker.hash.to_vec())
-        .bind(&marker.key_id)
-        .bind(&marker.signature)
-        .execute(&mut *tx)
+        .bind(writer)
+        .bind(after)
+        .bind(signed(step)?)
+        .bind(PAGE)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let deleted = sqlx::query("DELETE FROM zta_audit WHERE writer_id = ?1 AND seq <= ?2")
-            .bind(&writer)
-            .bind(upto as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        pruned.insert(writer, (upto, deleted));
+        let Some(last_row) = rows.last() else { break };
+        after = last_row.0;
+        for (seq, prev_hash, row_hash, record) in rows {
+            check
+                .row(writer.to_owned(), seq, &prev_hash, &row_hash, &record)
+                .map_err(|b| broken(config, b))?;
+            head = Some((seq, row_hash));
+        }
     }
+    let hash = match head {
+        Some((seq, hash)) if seq == signed(step)? => <[u8; 32]>::try_from(hash).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Error::Broken {
+        path: config.shown_path(),
+        writer: writer.to_owned(),
+        seq: step,
+        reason: "rows to prune up to here are missing".into(),
+    })?;
+    let marker = signer.sign(DOMAIN, TABLE, writer, step, hash);
+    sqlx::query(
+        "INSERT INTO zta_audit_pruned (writer_id, seq, hash, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (writer_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+         key_id = excluded.key_id, signature = excluded.signature, \
+         pruned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .bind(writer)
+    .bind(signed(step)?)
+    .bind(marker.hash.to_vec())
+    .bind(&marker.key_id)
+    .bind(&marker.signature)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let deleted = sqlx::query("DELETE FROM zta_audit WHERE writer_id = ?1 AND seq <= ?2")
+        .bind(writer)
+        .bind(signed(step)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
     tx.commit().await.map_err(db)?;
-    Ok(pruned)
+    Ok(Some(deleted))
 }

@@ -95,3 +95,17 @@ async fn pruned_chains_verify_from_a_signed_marker() {
     assert!(missing.contains("starts at seq 11") && missing.contains("no pruned-up-to marker"), "{missing}");
     conn.close().await.unwrap();
 }
+
+/// More rows than one prune step deletes (10,000): several steps, each moving the marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_is_pruned_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig::new(dir.path().join("audit.db"));
+    write(&config, "w1", aged(numbered(10_003, "old"), 40)).await;
+    write(&config, "w1", numbered(1, "new")).await;
+    let signer = MarkerSigner::generate().unwrap();
+    let pruned = prune(&config, OffsetDateTime::now_utc() - Duration::days(30), &signer).await.unwrap();
+    assert_eq!(pruned.get("w1"), Some(&(10_003, 10_003)));
+    let (report, markers) = verify_with(&config, Some(&signer.public_key())).await.unwrap();
+    assert_eq!((report.writers["w1"].rows, markers.checked.get("w1")), (1, Some(&10_003)));
+}
