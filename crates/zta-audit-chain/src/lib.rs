@@ -19,7 +19,7 @@ mod pruned;
 mod verify;
 
 pub use group_commit::{BatchStore, Batching, GroupCommit};
-pub use pruned::{MarkedChainCheck, MarkerReport, MarkerSigner, PruneMarker, key_id, public_key};
+pub use pruned::{MarkedChainCheck, MarkerReport, MarkerSigner, PruneMarker, Retention, key_id, public_key};
 use sha2::{Digest, Sha256};
 pub use verify::{ChainBreak, OrderedChainCheck, VerifyReport, WriterReport};
 

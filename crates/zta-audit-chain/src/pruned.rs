@@ -11,13 +11,66 @@
 //! The store's domain tag and the table are signed too: a marker cannot be moved to another
 //! store, table or writer.
 
-use std::{collections::BTreeMap, fmt, path::Path};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 use zta_core::secrecy::zeroize::Zeroizing;
 
 use crate::{ChainBreak, GENESIS, VerifyReport, WriterReport, link_hash};
+
+/// The `retention` setting of the SQL sinks: the running sink deletes, every `every`, the
+/// records older than `older_than`, as `zta audit prune` does (each writer keeps its last row
+/// and gets a marker signed with `key_file`).
+///
+/// ```yaml
+/// retention: {older_than: 30d, key_file: /etc/zta/audit-checkpoint.pem, every: 1h}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Records recorded longer ago than this are deleted (`30d`, `12h`).
+    #[serde(with = "zta_core::duration::text")]
+    pub older_than: Duration,
+    /// The audit checkpoint's Ed25519 private key (PEM, `zta keygen --checkpoint`) that signs
+    /// the markers. Read when the sink opens; a missing or unusable key refuses the sink.
+    pub key_file: PathBuf,
+    /// How often the sink prunes (the first time right after it opens). Default 1h.
+    #[serde(default = "default_every", with = "zta_core::duration::text")]
+    pub every: Duration,
+}
+
+fn default_every() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl Retention {
+    /// Deleting what is older than `older_than`, signed with the key in `key_file`, hourly.
+    pub fn new(older_than: Duration, key_file: impl Into<PathBuf>) -> Self {
+        Self { older_than, key_file: key_file.into(), every: default_every() }
+    }
+
+    /// The same, every `every`.
+    #[must_use]
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// Refuses an `every` of zero.
+    pub fn check(&self) -> Result<(), String> {
+        if self.every.is_zero() {
+            return Err("retention.every must be above zero".into());
+        }
+        Ok(())
+    }
+}
 
 /// A writer's "pruned up to" marker as stored: the last deleted row's seq and hash, signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +182,21 @@ impl MarkerSigner {
         let key = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|e| format!("cannot make a key: {e}"))?;
         let key_id = key_id(key.public_key().as_ref());
         Ok(Self { key, key_id })
+    }
+
+    /// A new random key as a PKCS#8 `PRIVATE KEY` PEM text (for tests and tools; deployments
+    /// use `zta keygen --checkpoint`).
+    pub fn generate_pem() -> Result<Zeroizing<String>, String> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| format!("cannot make a key: {e}"))?;
+        let der = doc.as_ref();
+        let line_ending = pem_rfc7468::LineEnding::LF;
+        let len = pem_rfc7468::encapsulated_len("PRIVATE KEY", line_ending, der.len())
+            .map_err(|e| e.to_string())?;
+        let mut buf = Zeroizing::new(vec![0u8; len]);
+        let text =
+            pem_rfc7468::encode("PRIVATE KEY", line_ending, der, &mut buf).map_err(|e| e.to_string())?;
+        Ok(Zeroizing::new(text.to_owned()))
     }
 
     /// The id of the public half.
@@ -338,6 +406,26 @@ mod tests {
 
     fn signer() -> MarkerSigner {
         MarkerSigner::generate().unwrap()
+    }
+
+    #[test]
+    fn a_generated_pem_loads_and_its_public_half_parses() {
+        let dir = std::env::temp_dir().join(format!("zta-marker-key-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&dir, MarkerSigner::generate_pem().unwrap().as_bytes()).unwrap();
+        let signer = MarkerSigner::load(&dir).unwrap();
+        let from_private = public_key(&std::fs::read(&dir).unwrap()).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(from_private, signer.public_key());
+        assert_eq!(key_id(&from_private), signer.key_id());
+        assert!(public_key(b"not a key").is_err());
+    }
+
+    #[test]
+    fn retention_reads_with_a_default_interval() {
+        let r: Retention = serde_json::from_str(r#"{"older_than": "30d", "key_file": "k.pem"}"#).unwrap();
+        assert_eq!((r.older_than, r.every), (Duration::from_secs(30 * 86_400), Duration::from_secs(3600)));
+        assert!(serde_json::from_str::<Retention>(r#"{"older_than": "30d", "key": "k.pem"}"#).is_err());
+        assert!(Retention::new(Duration::from_secs(1), "k").every(Duration::ZERO).check().is_err());
     }
 
     #[test]

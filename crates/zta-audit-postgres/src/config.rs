@@ -58,6 +58,10 @@ pub struct PostgresConfig {
     /// The `application_name` of the sink's connections (shows in `pg_stat_activity`).
     #[serde(default = "default_application_name")]
     pub application_name: String,
+    /// Delete old records while running, as `zta audit prune` does (see
+    /// [`Retention`](crate::Retention)); none by default.
+    #[serde(default)]
+    pub retention: Option<crate::Retention>,
 }
 
 fn default_table() -> String {
@@ -92,6 +96,7 @@ impl PostgresConfig {
             queue_capacity: default_queue(),
             pool_size: default_pool(),
             application_name: default_application_name(),
+            retention: None,
         }
     }
 
@@ -163,6 +168,9 @@ impl PostgresConfig {
         if self.batch_size > 32_768 {
             return Err(Error::Config(format!("batch_size {} is above 32768", self.batch_size)));
         }
+        if let Some(retention) = &self.retention {
+            retention.check().map_err(Error::Config)?;
+        }
         Ok(())
     }
 }
@@ -179,6 +187,7 @@ impl fmt::Debug for PostgresConfig {
             .field("queue_capacity", &self.queue_capacity)
             .field("pool_size", &self.pool_size)
             .field("application_name", &self.application_name)
+            .field("retention", &self.retention)
             .finish()
     }
 }

@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use time::format_description::well_known::Rfc3339;
-use zta_audit_chain::{BatchStore, Batching, GroupCommit};
+use zta_audit_chain::{BatchStore, Batching, GroupCommit, MarkerSigner};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
@@ -25,6 +25,16 @@ pub struct PostgresSink {
     writer: String,
     pool: PgPool,
     config: PostgresConfig,
+    /// The retention task, if `retention` is set.
+    retention: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        if let Some(task) = &self.retention {
+            task.abort();
+        }
+    }
 }
 
 impl fmt::Debug for PostgresSink {
@@ -40,9 +50,20 @@ impl PostgresSink {
     /// Refuses an unusable config (both or neither of `url` and `url_env`, an unset variable,
     /// ...), and a writer id that another live sink on the same table
     /// holds (each writer holds an advisory lock on its id for as long as it runs).
+    ///
+    /// With `retention`, a task prunes the table at once and then every `retention.every`,
+    /// until the sink is closed or dropped; a `retention.key_file` that cannot be loaded
+    /// refuses the sink.
     pub async fn open(config: PostgresConfig) -> Result<Self, Error> {
         config.check()?;
         let config = config.resolve()?;
+        let signer = match &config.retention {
+            Some(r) => Some(
+                MarkerSigner::load(&r.key_file)
+                    .map_err(|e| Error::Config(format!("retention.key_file: {e}")))?,
+            ),
+            None => None,
+        };
         let writer = match &config.writer_id {
             Some(id) => id.clone(),
             None => zta_audit_chain::default_writer_id(),
@@ -130,7 +151,11 @@ impl PostgresSink {
             queue_capacity: config.queue_capacity,
         };
         let writes = GroupCommit::start(store, batching, format!("`{}` (writer `{writer}`)", config.table));
-        Ok(Self { writes, writer, pool, config })
+        let retention = match (&config.retention, signer) {
+            (Some(r), Some(signer)) => Some(start_retention(config.clone(), r, signer)),
+            _ => None,
+        };
+        Ok(Self { writes, writer, pool, config, retention })
     }
 
     /// This sink's writer id.
@@ -146,10 +171,48 @@ impl PostgresSink {
     /// Commits everything taken, stops the writer and closes the connections. Later appends
     /// fail with [`AuditError::Closed`]. Returns the last commit's error, if it failed.
     pub async fn close(&self) -> Result<(), AuditError> {
+        if let Some(task) = &self.retention {
+            task.abort();
+        }
         let result = self.writes.close().await;
         self.pool.close().await;
         result
     }
+}
+
+/// The log target of the retention task.
+const TARGET: &str = "zta_audit_postgres";
+
+/// Starts the task that prunes the store every `retention.every` (the first time at once),
+/// with `signer`; failures are logged and retried at the next interval.
+fn start_retention(
+    config: PostgresConfig,
+    retention: &crate::Retention,
+    signer: MarkerSigner,
+) -> tokio::task::AbortHandle {
+    let (every, age) = (retention.every, retention.older_than);
+    tokio::spawn(async move {
+        loop {
+            let before = time::Duration::try_from(age)
+                .ok()
+                .and_then(|age| time::OffsetDateTime::now_utc().checked_sub(age));
+            match before {
+                Some(before) => match crate::prune(&config, before, &signer).await {
+                    Ok(pruned) => {
+                        for (writer, (upto, deleted)) in &pruned {
+                            tracing::info!(target: TARGET, writer = %writer, upto, deleted, "retention: old records deleted, marker signed");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: TARGET, error = %e, "retention: pruning failed; tried again at the next interval");
+                    }
+                },
+                None => tracing::warn!(target: TARGET, "retention: older_than reaches before the earliest time"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+    .abort_handle()
 }
 
 fn broken(config: &PostgresConfig, writer: &str, what: &str) -> Error {

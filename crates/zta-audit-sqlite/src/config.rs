@@ -37,6 +37,10 @@ pub struct SqliteConfig {
     /// fails.
     #[serde(default = "default_busy_timeout", with = "zta_core::duration::text")]
     pub busy_timeout: Duration,
+    /// Delete old records while running, as `zta audit prune` does (see
+    /// [`Retention`](crate::Retention)); none by default.
+    #[serde(default)]
+    pub retention: Option<crate::Retention>,
 }
 
 fn default_batch() -> usize {
@@ -62,6 +66,7 @@ impl SqliteConfig {
             max_batch_delay: default_delay(),
             queue_capacity: default_queue(),
             busy_timeout: default_busy_timeout(),
+            retention: None,
         }
     }
 
@@ -87,6 +92,9 @@ impl SqliteConfig {
         }
         if self.batch_size > 32_768 {
             return Err(Error::Config(format!("batch_size {} is above 32768", self.batch_size)));
+        }
+        if let Some(retention) = &self.retention {
+            retention.check().map_err(Error::Config)?;
         }
         Ok(())
     }

@@ -48,7 +48,7 @@ pub use read::{SqliteReader, StoredRecord};
 pub use schema::{Migrated, migrate};
 pub use sink::SqliteSink;
 pub use verify::{verify, verify_with};
-pub use zta_audit_chain::{MarkerReport, MarkerSigner, public_key};
+pub use zta_audit_chain::{MarkerReport, MarkerSigner, Retention, public_key};
 pub use zta_audit_chain::{VerifyReport, WriterReport};
 
 /// Domain separation tag at the start of every hashed row.

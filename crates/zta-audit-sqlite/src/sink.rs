@@ -4,7 +4,7 @@ use std::{collections::HashSet, fmt};
 
 use async_trait::async_trait;
 use sqlx::{Connection, SqliteConnection, sqlite::Sqlite};
-use zta_audit_chain::{BatchStore, Batching, GroupCommit};
+use zta_audit_chain::{BatchStore, Batching, GroupCommit, MarkerSigner};
 use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
@@ -22,6 +22,16 @@ pub struct SqliteSink {
     writes: GroupCommit<Prepared>,
     writer: String,
     config: SqliteConfig,
+    /// The retention task, if `retention` is set.
+    retention: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for SqliteSink {
+    fn drop(&mut self) {
+        if let Some(task) = &self.retention {
+            task.abort();
+        }
+    }
 }
 
 impl fmt::Debug for SqliteSink {
@@ -35,10 +45,19 @@ impl SqliteSink {
     /// [`migrate`](crate::migrate)), checks where this writer's chain ends, and starts the
     /// writer.
     ///
-    /// Refuses an unusable config, a file that is not a ZTA audit database of a known schema
-    /// version, and a writer whose last stored row is malformed.
+    /// Refuses an unusable config (a `retention` key that cannot be loaded among it), a file
+    /// that is not a ZTA audit database of a known schema version, and a writer whose last
+    /// stored row is malformed. With `retention`, a task prunes the file at once and then
+    /// every `retention.every`, until the sink is closed or dropped.
     pub async fn open(config: SqliteConfig) -> Result<Self, Error> {
         config.check()?;
+        let signer = match &config.retention {
+            Some(r) => Some(
+                MarkerSigner::load(&r.key_file)
+                    .map_err(|e| Error::Config(format!("retention.key_file: {e}")))?,
+            ),
+            None => None,
+        };
         let writer = match &config.writer_id {
             Some(id) => id.clone(),
             None => zta_audit_chain::default_writer_id(),
@@ -81,7 +100,11 @@ impl SqliteSink {
         };
         let writes =
             GroupCommit::start(store, batching, format!("`{}` (writer `{writer}`)", config.shown_path()));
-        Ok(Self { writes, writer, config })
+        let retention = match (&config.retention, signer) {
+            (Some(r), Some(signer)) => Some(start_retention(config.clone(), r, signer)),
+            _ => None,
+        };
+        Ok(Self { writes, writer, config, retention })
     }
 
     /// This sink's writer id.
@@ -92,8 +115,46 @@ impl SqliteSink {
     /// Commits everything taken, stops the writer and closes the file. Later appends fail with
     /// [`AuditError::Closed`]. Returns the last commit's error, if it failed.
     pub async fn close(&self) -> Result<(), AuditError> {
+        if let Some(task) = &self.retention {
+            task.abort();
+        }
         self.writes.close().await
     }
+}
+
+/// The log target of the retention task.
+const TARGET: &str = "zta_audit_sqlite";
+
+/// Starts the task that prunes the store every `retention.every` (the first time at once),
+/// with `signer`; failures are logged and retried at the next interval.
+fn start_retention(
+    config: SqliteConfig,
+    retention: &crate::Retention,
+    signer: MarkerSigner,
+) -> tokio::task::AbortHandle {
+    let (every, age) = (retention.every, retention.older_than);
+    tokio::spawn(async move {
+        loop {
+            let before = time::Duration::try_from(age)
+                .ok()
+                .and_then(|age| time::OffsetDateTime::now_utc().checked_sub(age));
+            match before {
+                Some(before) => match crate::prune(&config, before, &signer).await {
+                    Ok(pruned) => {
+                        for (writer, (upto, deleted)) in &pruned {
+                            tracing::info!(target: TARGET, writer = %writer, upto, deleted, "retention: old records deleted, marker signed");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: TARGET, error = %e, "retention: pruning failed; tried again at the next interval");
+                    }
+                },
+                None => tracing::warn!(target: TARGET, "retention: older_than reaches before the earliest time"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+    .abort_handle()
 }
 
 /// Where `writer`'s chain ends: its last seq and hash (0 and zero bytes when it has no rows).

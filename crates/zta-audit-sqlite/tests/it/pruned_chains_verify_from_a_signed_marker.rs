@@ -109,3 +109,41 @@ async fn a_long_run_is_pruned_in_steps() {
     let (report, markers) = verify_with(&config, Some(&signer.public_key())).await.unwrap();
     assert_eq!((report.writers["w1"].rows, markers.checked.get("w1")), (1, Some(&10_003)));
 }
+
+/// A sink with `retention` prunes the file while it runs (the first time right after it
+/// opens), with markers that verify; a retention key that cannot be loaded refuses the sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_while_the_sink_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit-checkpoint.pem");
+    std::fs::write(&key_file, MarkerSigner::generate_pem().unwrap().as_bytes()).unwrap();
+    let key = MarkerSigner::load(&key_file).unwrap().public_key();
+    let mut config = SqliteConfig::new(dir.path().join("audit.db"));
+    write(&config, "w1", aged(numbered(5, "old"), 40)).await;
+    write(&config, "w1", numbered(1, "new")).await;
+
+    config.retention =
+        Some(zta_audit_sqlite::Retention::new(std::time::Duration::from_secs(30 * 86_400), &key_file));
+    let sink = SqliteSink::open(config.clone().with_writer_id("w2")).await.unwrap();
+    sink.append(numbered(1, "w2").remove(0), Durability::Flushed).await.unwrap();
+    // The first prune runs on a task of its own: wait for its marker (at most 60 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, markers) = verify_with(&config, Some(&key)).await.unwrap();
+        if markers.checked.get("w1") == Some(&5) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sink did not prune: {markers:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    sink.close().await.unwrap();
+    let (report, _) = verify_with(&config, Some(&key)).await.unwrap();
+    assert_eq!((report.writers["w1"].rows, report.writers["w2"].rows), (1, 1));
+
+    config.retention = Some(zta_audit_sqlite::Retention::new(
+        std::time::Duration::from_secs(1),
+        dir.path().join("missing.pem"),
+    ));
+    let refused = SqliteSink::open(config).await.unwrap_err();
+    assert!(matches!(refused, Error::Config(ref m) if m.contains("retention.key_file")), "{refused}");
+}
