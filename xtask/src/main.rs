@@ -4,13 +4,15 @@
 //!   layering. The README's test command. Stops the services it started.
 //! * `test`     — services, then the whole test suite, then stops the services it started.
 //! * `services` — starts what the tests need beyond what the machine already runs (the OIDC test
-//!   server in `xtask/oidc-server`, the two slapd instances of `xtask/ldap`) and checks the rest
+//!   server in `xtask/oidc-server`, the two slapd instances of `xtask/ldap`), installs Debian's
+//!   `chromium` and `chromium-driver` for the `/ui` browser test when missing, and checks the rest
 //!   answer; `services stop` stops them.
 //! * `bench`    — criterion benchmarks, then a table of medians and ratios.
 //! * `fuzz`     — runs each fuzz target for a while (`cargo xtask fuzz [SECONDS]`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod browser;
 mod layering;
 mod ldap;
 mod python;

@@ -43,7 +43,8 @@ pub(crate) enum Oidc {
     Reused,
 }
 
-/// Checks PostgreSQL, Redis and NATS, makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
+/// Checks PostgreSQL, Redis and NATS, installs the headless browser of the `/ui` test when
+/// missing (`crate::browser`), makes the Python venv of the MCP end-to-end tests, and makes sure the OIDC
 /// test server and the LDAP test servers answer, starting them if needed; says which it
 /// started. When the LDAP servers cannot be had, an OIDC server
 /// this call started is stopped again.
@@ -51,6 +52,7 @@ pub(crate) fn ensure() -> Result<(Oidc, bool)> {
     postgres()?;
     redis()?;
     nats()?;
+    crate::browser::ensure()?;
     crate::python::ensure()?;
     let oidc = oidc()?;
     let ldap = crate::ldap::ensure().inspect_err(|_| {

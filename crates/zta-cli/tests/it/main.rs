@@ -20,3 +20,4 @@ mod readme_walk_runs_from_keygen_to_audit_verify;
 mod replicas_share_state_through_redis;
 mod secrets_are_read_from_files_or_stdin;
 mod serve_answers_authzen_and_stops_cleanly;
+mod ui_in_a_headless_browser;
