@@ -51,6 +51,11 @@
 //! | `POST /zta/v1/agents/{id}/revoke` | `{"reason": ...}` (optional) | the agent's sessions ended: by itself or an operator |
 //! | `POST /zta/v1/agents/{id}/suspend`, `.../reinstate` | the same | operators only |
 //!
+//! | `GET /zta/v1/audit?agent=&action=&effect=&event=&reason=&since=&until=&request_id=&limit=` | | `{"records", "more"}`: the latest matching audit records, oldest first; operators only |
+//!
+//! The audit query reads [`ServerConfig::audit_source`]; `/ui` is the operators' page over it
+//! (a session cookie from an operator's login; see the `ui` module).
+//!
 //! The revocations and the agent calls take the caller's own credential in
 //! `Authorization: Bearer`. Operators are the agents listed in [`ServerConfig::operators`];
 //! with none listed, suspend and reinstate are `403`.
