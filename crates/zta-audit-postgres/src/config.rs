@@ -197,10 +197,10 @@ pub(crate) fn safe_url(url: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((user, host)) => {
-                let user = user.split_once(':').map_or(user, |(name, _)| name);
-                format!("{scheme}://{user}:***@{host}")
-            }
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => format!("{scheme}://{userinfo}@{host}"),
+            },
             None => base.to_owned(),
         },
         None => base.to_owned(),
@@ -244,6 +244,7 @@ mod tests {
     #[test]
     fn passwords_are_hidden() {
         assert_eq!(safe_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(safe_url("postgres://u@h:5432/db"), "postgres://u@h:5432/db", "no password to hide");
         assert_eq!(safe_url("postgres://h/db?user=u&password=pw"), "postgres://h/db?user=u&password=***");
         let debug = format!("{:?}", PostgresConfig::new("postgres://u:hunter2@h/db"));
         assert!(!debug.contains("hunter2"), "{debug}");

@@ -815,3 +815,23 @@ fn printable(text: &str) -> String {
         .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::has_password;
+
+    #[test]
+    fn postgres_urls_with_a_password_are_recognised() {
+        for url in [
+            "postgres://zta:secret@db/zta",
+            "postgres://zta:@db/zta",
+            "postgres://db/zta?user=zta&password=secret",
+            "postgres://db/zta?sslmode=require&PASSWORD=secret",
+        ] {
+            assert!(has_password(url), "{url}");
+        }
+        for url in ["postgres://zta@db/zta", "postgres://db:5432/zta?sslmode=require", "postgres://db/a@b"] {
+            assert!(!has_password(url), "{url}");
+        }
+    }
+}
