@@ -32,6 +32,13 @@
 //!
 //! The schema comes from migrations embedded in the crate (see [`migrate`]), applied when a
 //! sink opens. [`verify`] walks every writer's chain and names the first break.
+//! [`SqliteReader`] finds records (by agent, action, effect, event, reason, time and request
+//! id) in SQL on the indexes the migrations make, for `zta audit query` and `zta audit tail`.
+//!
+//! Retention: [`prune`] (`zta audit prune`, or the sink's `retention` setting) deletes each
+//! writer's oldest rows, never its last, and leaves a "pruned up to" marker (the last deleted
+//! row's seq and hash) signed with the audit checkpoint key; [`verify_with`] checks the
+//! markers with the public key and starts each pruned chain after its marker.
 
 mod config;
 mod error;

@@ -209,9 +209,10 @@ enum AuditCommand {
         #[arg(long)]
         anchor: Option<PathBuf>,
     },
-    /// Find records: the latest `--limit` that match every filter given, oldest first. In a
-    /// PostgreSQL table or SQLite file the filters run in SQL, on the table's indexes, and
-    /// "latest" is by record time.
+    /// Find records: the latest `--limit` that match every filter given, oldest first.
+    ///
+    /// In a PostgreSQL table or SQLite file the filters run in SQL, on the table's indexes,
+    /// and "latest" is by record time.
     Query {
         /// The audit log directory (or `--config`, `--postgres`, `--postgres-env`, `--sqlite`).
         #[arg(required_unless_present_any = ["config", "postgres", "postgres_env", "sqlite"])]
@@ -230,10 +231,11 @@ enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Apply the embedded schema migrations of a PostgreSQL table or SQLite file, making the
-    /// table (or file) if it is missing, and say what was applied; running it again changes
-    /// nothing. The sinks also migrate when they open: run this in a deploy step to set the
-    /// schema up before the processes start (or to check it is current).
+    /// Apply the embedded schema migrations of a PostgreSQL table or SQLite file.
+    ///
+    /// Makes the table (or file) if it is missing and says what was applied; running it again
+    /// changes nothing. The sinks also migrate when they open: run this in a deploy step to
+    /// set the schema up before the processes start (or to check it is current).
     Migrate {
         /// A deployment config: every `postgres` and `sqlite` audit sink of it is migrated.
         #[arg(long, required_unless_present_any = ["postgres", "postgres_env", "sqlite"])]
@@ -241,8 +243,9 @@ enum AuditCommand {
         #[command(flatten)]
         store: audit::StoreArgs,
     },
-    /// Delete the records older than `--older-than` from a PostgreSQL table or SQLite file.
-    /// Each writer keeps its last row; per writer a "pruned up to" marker (the last deleted
+    /// Delete old records from a PostgreSQL table or SQLite file, leaving signed markers.
+    ///
+    /// Deletes what is older than `--older-than`. Each writer keeps its last row; per writer a "pruned up to" marker (the last deleted
     /// row's seq and hash) is stored, signed with the audit checkpoint key, so that `audit
     /// verify --public-key` (or `--config`) still verifies the chain from there and reports a
     /// changed, forged or missing marker as a break. The rows deleted are verified first.
@@ -260,8 +263,9 @@ enum AuditCommand {
         #[command(flatten)]
         store: audit::StoreArgs,
     },
-    /// Show the latest matching records and, with `--follow`, each new one as it is written
-    /// (a PostgreSQL table or SQLite file is polled four times a second).
+    /// Show the latest matching records and, with `--follow`, each new one as it is written.
+    ///
+    /// A PostgreSQL table or SQLite file is polled four times a second.
     Tail {
         /// The audit log directory (or `--config`, `--postgres`, `--postgres-env`, `--sqlite`).
         #[arg(required_unless_present_any = ["config", "postgres", "postgres_env", "sqlite"])]
