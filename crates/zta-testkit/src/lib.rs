@@ -9,6 +9,9 @@
 //!   trait that opens a sink on a fresh directory and reads back what it stored: records come
 //!   back in order and intact, `Durability::Flushed` and `flush()` mean what they say, racing
 //!   appenders lose and duplicate nothing, a closed sink refuses records.
+//! * [`audit_source`] checks an [`AuditSource`](zta_core::AuditSource) reading what a sink
+//!   stored: each query finds the records [`AuditQuery::matches`](zta_core::AuditQuery::matches)
+//!   selects, the latest `limit` of them, oldest first, whole.
 //! * [`identity`] checks an [`IdentityProvider`](zta_core::IdentityProvider) through an
 //!   [`IdentityFixture`] that builds the provider and makes credentials for it: wrong kinds,
 //!   malformed input, unknown agents (refused like wrong credentials), replays, the principal's
@@ -98,6 +101,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod audit;
+pub mod audit_source;
 mod failing;
 pub mod identity;
 pub mod policy;

@@ -9,6 +9,7 @@ mod deleted_record_is_detected;
 mod deny_mode_refuses_when_full;
 mod flushed_append_is_on_disk;
 mod inserted_copy_is_detected;
+mod jsonl_reader_conformance;
 mod jsonl_sink_conformance;
 mod open_refuses_a_cut_log;
 mod queue_depth_counts_what_is_not_committed;

@@ -5,6 +5,7 @@
 
 mod audit_failure_denies;
 mod audit_goes_to_every_listed_sink;
+mod audit_source_reads_the_first_readable_sink;
 mod common;
 mod config_errors_name_the_exact_place;
 mod config_loads_and_refuses_bad_files;
