@@ -3,6 +3,7 @@
 
 mod cluster_state_store_conformance;
 mod common;
+mod follows_a_slot_moved_to_another_node;
 mod password_never_shows;
 mod reconnects_after_connection_loss;
 mod redis_state_store_conformance;

@@ -134,6 +134,41 @@ impl TestCluster {
         self.nodes.iter().position(|n| n.port == port).unwrap()
     }
 
+    /// Moves the slot of `key` (and the keys in it) from its node to node `to`, as a
+    /// resharding does: `IMPORTING`/`MIGRATING`, `MIGRATE` of each key, then `SETSLOT NODE` on
+    /// every node.
+    pub fn move_slot_of(&self, key: &str, to: usize) {
+        let from = self.node_of(key);
+        assert_ne!(from, to, "`{key}` is already on node {to}");
+        let id = |i: usize| -> String {
+            redis::cmd("CLUSTER").arg("MYID").query(&mut self.connection(i)).unwrap()
+        };
+        let (from_id, to_id) = (id(from), id(to));
+        let mut source = self.connection(from);
+        let mut target = self.connection(to);
+        let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut source).unwrap();
+        let setslot = |state: &str, node: &str| {
+            redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg(state).arg(node).to_owned()
+        };
+        setslot("IMPORTING", &from_id).query::<()>(&mut target).unwrap();
+        setslot("MIGRATING", &to_id).query::<()>(&mut source).unwrap();
+        let keys: Vec<String> =
+            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(1000).query(&mut source).unwrap();
+        for k in keys {
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(self.nodes[to].port)
+                .arg(&k)
+                .arg(0)
+                .arg(5000)
+                .query::<()>(&mut source)
+                .unwrap();
+        }
+        for i in 0..self.nodes.len() {
+            setslot("NODE", &to_id).query::<()>(&mut self.connection(i)).unwrap();
+        }
+    }
+
     /// Whether node `i` itself holds `key` (a plain connection to that node, no redirection: a
     /// node that does not serve the key's slot answers `MOVED`, which is "no").
     pub fn holds(&self, i: usize, key: &str) -> bool {
