@@ -132,6 +132,13 @@ pub(crate) enum Source {
     Postgres(postgres::PostgresConfig),
     /// A SQLite file.
     Sqlite(sqlite::SqliteConfig),
+    /// A NATS JetStream stream (verified only).
+    Nats {
+        /// The server (may carry credentials: never printed).
+        url: String,
+        /// The stream.
+        stream: String,
+    },
 }
 
 impl Source {
@@ -141,6 +148,7 @@ impl Source {
             Self::Jsonl(dir) => format!("`{}`", dir.display()),
             Self::Postgres(c) => format!("PostgreSQL table `{}`", c.table),
             Self::Sqlite(c) => format!("SQLite file `{}`", c.path.display()),
+            Self::Nats { stream, .. } => format!("NATS stream `{stream}`"),
         }
     }
 }
@@ -216,7 +224,10 @@ pub(crate) fn source(path: Option<&Path>, config: Option<&Path>, store: &StoreAr
     let Some(file) = config else {
         return Err(usage("name the audit log directory, --config, --postgres, --postgres-env or --sqlite"));
     };
-    config_sources(file)?.into_iter().next().ok_or_else(|| no_readable_sink(file))
+    config_sources(file)?
+        .into_iter()
+        .find(|s| !matches!(s, Source::Nats { .. }))
+        .ok_or_else(|| no_readable_sink(file))
 }
 
 fn no_readable_sink(file: &Path) -> anyhow::Error {
@@ -226,7 +237,7 @@ fn no_readable_sink(file: &Path) -> anyhow::Error {
     ))
 }
 
-/// The sinks of the config in `file` that can be read, in the order listed.
+/// The sinks of the config in `file` that can be read or verified, in the order listed.
 fn config_sources(file: &Path) -> Result<Vec<Source>> {
     Ok(Config::from_file(file)?
         .audit
@@ -235,6 +246,7 @@ fn config_sources(file: &Path) -> Result<Vec<Source>> {
             zta::AuditSection::Jsonl(c) => Some(Source::Jsonl(c.dir)),
             zta::AuditSection::Postgres(c) => Some(Source::Postgres(c)),
             zta::AuditSection::Sqlite(c) => Some(Source::Sqlite(c)),
+            zta::AuditSection::Nats(c) => Some(Source::Nats { url: c.url, stream: c.stream }),
             _ => None,
         })
         .collect())
@@ -262,7 +274,9 @@ fn sqlite_error(e: sqlite::Error) -> anyhow::Error {
 /// and the exit code is 4, like an unchecked checkpoint), or the first break (exit 1).
 async fn verify_sql(source: &Source, key: Option<&[u8; 32]>) -> Result<u8> {
     let result = match source {
-        Source::Jsonl(_) => return Err(usage("a JSON Lines log is verified with its directory")),
+        Source::Jsonl(_) | Source::Nats { .. } => {
+            return Err(usage("only a PostgreSQL table or SQLite file is verified here"));
+        }
         Source::Postgres(c) => postgres::verify_with(c, key).await.map_err(|e| match e {
             postgres::Error::Broken { .. } => Ok(e.to_string()),
             other => Err(postgres_error(other)),
@@ -363,7 +377,7 @@ pub(crate) async fn prune(
     let mut pruned_any = false;
     for source in &sources {
         let pruned = match source {
-            Source::Jsonl(_) => continue,
+            Source::Jsonl(_) | Source::Nats { .. } => continue,
             Source::Postgres(c) => postgres::prune(c, before, &signer).await.map_err(postgres_error)?,
             Source::Sqlite(c) => sqlite::prune(c, before, &signer).await.map_err(sqlite_error)?,
         };
@@ -416,6 +430,7 @@ pub(crate) async fn verify(
                 jsonl_done = true;
                 crate::commands::audit_verify_code(None, public_key, config, anchor)?
             }
+            Source::Nats { url, stream } => verify_stream(url, stream).await?,
             _ => verify_sql(source, key.as_ref()).await?,
         };
         worst = match (worst, code) {
@@ -443,7 +458,7 @@ pub(crate) async fn migrate(store: &StoreArgs, config: Option<&Path>) -> Result<
     let mut migrated_any = false;
     for source in &sources {
         let (applied, version, made) = match source {
-            Source::Jsonl(_) => continue,
+            Source::Jsonl(_) | Source::Nats { .. } => continue,
             Source::Postgres(c) => {
                 let m = postgres::migrate(c).await.map_err(postgres_error)?;
                 (m.applied, m.version, m.made)
@@ -474,6 +489,29 @@ pub(crate) async fn migrate(store: &StoreArgs, config: Option<&Path>) -> Result<
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `zta audit verify --config` of a NATS sink's stream: every writer's chain (exit 0) or the
+/// first break (exit 1).
+async fn verify_stream(url: &str, stream: &str) -> Result<u8> {
+    match zta::audit::nats::verify(url, stream).await {
+        Ok(report) => {
+            println!(
+                "NATS stream `{stream}`: intact: {} records from {} writers, every chain verified",
+                report.records.len(),
+                report.writers.len()
+            );
+            for (writer, count) in &report.writers {
+                println!("  writer {writer}: {count} records");
+            }
+            Ok(0)
+        }
+        Err(e @ zta::audit::nats::VerifyError::Broken { .. }) => {
+            eprintln!("NATS stream `{stream}`: FAILED: {}", printable(&e.to_string()));
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `zta audit verify --nats URL --stream S`: every writer's chain in the stream (exit 0), or
@@ -660,7 +698,9 @@ impl SqlReader {
                 Self::Postgres(postgres::PostgresReader::connect(c).await.map_err(postgres_error)?)
             }
             Source::Sqlite(c) => Self::Sqlite(sqlite::SqliteReader::connect(c).await.map_err(sqlite_error)?),
-            Source::Jsonl(_) => return Err(usage("a JSON Lines log is not a SQL store")),
+            Source::Jsonl(_) | Source::Nats { .. } => {
+                return Err(usage("only a PostgreSQL table or SQLite file is read in SQL"));
+            }
         })
     }
 

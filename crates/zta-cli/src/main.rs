@@ -180,8 +180,8 @@ enum AuditCommand {
     ///
     /// A PostgreSQL table or SQLite file (`--postgres`, `--postgres-env`, `--sqlite`, or the
     /// sinks of `--config`): every writer's chain, reported per writer (exit 0), or the first
-    /// break (exit 1). With `--config` and no directory, every `jsonl`, `postgres` and `sqlite`
-    /// sink of the config is verified and the exit code is the worst.
+    /// break (exit 1). With `--config` and no directory, every `jsonl`, `postgres`, `sqlite`
+    /// and `nats` sink of the config is verified and the exit code is the worst.
     Verify {
         /// The audit log directory (with `--config`: the config's audit `dir` if left out).
         #[arg(required_unless_present_any = ["config", "nats", "postgres", "postgres_env", "sqlite"])]

@@ -286,3 +286,48 @@ fn postgres_table_answers_like_the_log_and_verifies_per_writer() {
     assert!(err.contains("writer `pg-1`, seq 3"), "{err}");
     rt.block_on(drop_database(&name));
 }
+
+/// `audit verify --config` verifies a `type: nats` sink's stream too (the NATS of
+/// `ZTA_TEST_NATS_URL`, default `nats://127.0.0.1:4222`, a stream of the test's own), while
+/// query reads the first sink it can query.
+#[test]
+fn config_verify_covers_a_nats_stream() {
+    let url = std::env::var("ZTA_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let name = format!("ZTA_TEST_CLI_{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = DeleteStream { url: url.clone(), name: name.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    deployment_with(
+        dir.path(),
+        &format!(
+            "  - type: nats\n    url: {url}\n    stream: {name}\n    subject_prefix: zta_test.{name}\n  \
+             - type: jsonl\n    dir: audit\n"
+        ),
+    );
+    decide(dir.path(), &[]);
+    let (code, out, err) = run(&["audit", "verify", "--config", "zta.yaml"], dir.path(), &[]);
+    assert_eq!(code, 4, "the log's tail is unprotected: {out}{err}");
+    assert!(
+        out.contains(&format!("NATS stream `{name}`: intact: 3 records from 3 writers")),
+        "one writer per process: {out}"
+    );
+    let (code, out, _) =
+        run(&["audit", "query", "--config", "zta.yaml", "--format", "json"], dir.path(), &[]);
+    assert_eq!((code, out.lines().count()), (0, 3), "the log answers: {out}");
+}
+
+/// Deletes the test's stream when the test ends, passed or not.
+struct DeleteStream {
+    url: String,
+    name: String,
+}
+
+impl Drop for DeleteStream {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            if let Ok(client) = async_nats::connect(self.url.as_str()).await {
+                let _ = async_nats::jetstream::new(client).delete_stream(&self.name).await;
+            }
+        });
+    }
+}
