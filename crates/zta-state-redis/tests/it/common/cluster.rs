@@ -19,6 +19,7 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 pub struct TestCluster {
     nodes: Vec<Node>,
     dir: TempDir,
+    password: Option<String>,
 }
 
 struct Node {
@@ -49,6 +50,11 @@ impl TestCluster {
     /// reports `cluster_state:ok`. Fails (never skips) when `redis-server` or `redis-cli` is
     /// missing.
     pub async fn start() -> Self {
+        Self::start_with_password(None).await
+    }
+
+    /// [`start`](Self::start), every node requiring `password` (`requirepass`) when given.
+    pub async fn start_with_password(password: Option<&str>) -> Self {
         for tool in ["redis-server", "redis-cli"] {
             if let Err(e) = Command::new(tool).arg("--version").stdout(Stdio::null()).status() {
                 panic!(
@@ -61,13 +67,16 @@ impl TestCluster {
         let mut nodes: Vec<Node> =
             (0..3).map(|_| Node { port: free_port(), bus_port: free_port(), process: None }).collect();
         for node in &mut nodes {
-            node.process = Some(spawn(dir.path(), node.port, node.bus_port));
+            node.process = Some(spawn(dir.path(), node.port, node.bus_port, password));
         }
-        let cluster = Self { nodes, dir };
+        let cluster = Self { nodes, dir, password: password.map(str::to_owned) };
         for i in 0..3 {
             cluster.wait_until_answering(i).await;
         }
         let mut create = Command::new("redis-cli");
+        if let Some(password) = password {
+            create.arg("--no-auth-warning").arg("-a").arg(password);
+        }
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
             create.arg(format!("127.0.0.1:{}", node.port));
@@ -83,9 +92,10 @@ impl TestCluster {
         cluster
     }
 
-    /// The URL of node `i`.
+    /// The URL of node `i` (with the password, if the cluster has one).
     pub fn url(&self, i: usize) -> String {
-        format!("redis://127.0.0.1:{}/", self.nodes[i].port)
+        let auth = self.password.as_ref().map(|p| format!(":{p}@")).unwrap_or_default();
+        format!("redis://{auth}127.0.0.1:{}/", self.nodes[i].port)
     }
 
     /// The seed URL for the store: the first node.
@@ -102,7 +112,7 @@ impl TestCluster {
     pub async fn restart(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         assert!(node.process.is_none(), "node {i} is running");
-        node.process = Some(spawn(self.dir.path(), node.port, node.bus_port));
+        node.process = Some(spawn(self.dir.path(), node.port, node.bus_port, self.password.as_deref()));
         self.wait_until_answering(i).await;
     }
 
@@ -222,9 +232,13 @@ impl TestCluster {
 /// A cluster-enabled `redis-server` on loopback `port` (cluster bus on `bus_port`), its
 /// `nodes.conf` in `dir`, persisting nothing; `--cluster-require-full-coverage no` so the
 /// other nodes keep serving their slots while one is stopped.
-fn spawn(dir: &Path, port: u16, bus_port: u16) -> Child {
+fn spawn(dir: &Path, port: u16, bus_port: u16, password: Option<&str>) -> Child {
     let nodes_conf: PathBuf = dir.join(format!("nodes-{port}.conf"));
-    Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    if let Some(password) = password {
+        command.args(["--requirepass", password, "--masterauth", password]);
+    }
+    command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--cluster-enabled", "yes"])
         .args(["--cluster-port", &bus_port.to_string(), "--cluster-config-file"])
         .arg(&nodes_conf)
