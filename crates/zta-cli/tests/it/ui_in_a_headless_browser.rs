@@ -3,11 +3,12 @@
 //! `cargo run -p xtask -- services`; without them this test fails, it does not skip).
 //!
 //! The crew works through the AuthZEN API, then writer_bot turns hostile (a tool it was never
-//! granted, a message across its segment boundary, a tool named like markup) and an operator
-//! suspends it. An operator logs in at `/ui`: the table shows those decisions, a filter narrows
-//! it to writer_bot's denials, the graph has red edges from writer_bot, the markup in a tool
-//! name stays text, and the Reinstate button lifts the suspension, after which writer_bot's
-//! next request is allowed again. Screenshots go to `<target>/zta-artifacts/ui/`.
+//! granted, a message across its segment boundary, a tool named like markup), and the monitor
+//! suspends it on its third denial. An operator logs in at `/ui`: the table shows those
+//! decisions, a filter narrows it to writer_bot's denials, the graph has red edges from
+//! writer_bot, the monitor's alert and suspension are listed, the markup in a tool name stays
+//! text, and the Reinstate button lifts the suspension, after which writer_bot's next request
+//! is allowed again. Screenshots go to `<target>/zta-artifacts/ui/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::{
@@ -19,7 +20,7 @@ use std::{
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::common::{post, post_as, spawn_server, write_config};
+use crate::common::{post, spawn_server, write_config};
 
 /// A child process killed when the test ends, passed or not.
 struct Killed(Child);
@@ -249,7 +250,9 @@ async fn an_operator_sees_the_crew_and_reinstates_an_agent_from_the_page() {
         let segment = segment.map(|s| format!(", segment: {s}")).unwrap_or_default();
         agents.push_str(&format!("      - {{id: {agent}{segment}, secret_hash: '{hash}'}}\n"));
     }
-    write_config(dir.path(), &agents, "server:\n  operators: [ops_bot]\n");
+    let monitor = "monitor:\n  detectors:\n    - {name: probing, detect: denials, window: 5m, threshold: 3, \
+                   respond: [suspend]}\n";
+    write_config(dir.path(), &agents, &format!("server:\n  operators: [ops_bot]\n{monitor}"));
     let (child, addr, stdout) =
         spawn_server(&["serve", "--config", "zta.yaml", "--listen", "127.0.0.1:0"], dir.path());
     let _server = (Killed(child), stdout);
@@ -260,18 +263,11 @@ async fn an_operator_sees_the_crew_and_reinstates_an_agent_from_the_page() {
     assert!(tool(&addr, "analysis_bot", "run_python"));
     assert!(to_agent(&addr, "analysis_bot", "handoff", "report", "writer_bot"));
     assert!(tool(&addr, "writer_bot", "write_document"));
-    // writer_bot turns hostile.
+    // writer_bot turns hostile; its third denial has the monitor suspend it.
     assert!(!tool(&addr, "writer_bot", "run_python"));
     assert!(!to_agent(&addr, "writer_bot", "send_message", "instructions", "research_bot"));
     assert!(!tool(&addr, "writer_bot", HOSTILE_TOOL));
-    // An operator suspends it.
-    let (status, session) = post(&addr, "/zta/v1/login", &credential("ops_bot"));
-    assert_eq!(status, 200, "{session}");
-    let ops = session["access_token"].as_str().unwrap();
-    let reason = json!({"reason": "compromised: poisoned document"});
-    let (status, answer) = post_as(&addr, "/zta/v1/agents/writer_bot/suspend", Some(ops), &reason);
-    assert_eq!(status, 200, "{answer}");
-    assert!(!tool(&addr, "writer_bot", "write_document"), "suspended");
+    assert!(!tool(&addr, "writer_bot", "write_document"), "suspended by the monitor");
 
     let browser = Browser::start().await;
     let ui = format!("http://{addr}/ui");
@@ -316,7 +312,8 @@ async fn an_operator_sees_the_crew_and_reinstates_an_agent_from_the_page() {
     browser.one("#graph path.edge.allow[data-from='research_bot'][data-to='analysis_bot']").await;
     browser.one("#graph path.edge.allow[data-from='analysis_bot'][data-to='writer_bot']").await;
     let suspended = browser.one("#suspended tbody tr[data-agent='writer_bot']").await;
-    assert!(browser.text(&suspended).await.contains("compromised: poisoned document"));
+    assert!(browser.text(&suspended).await.contains("monitor:probing"), "{}", browser.text(&suspended).await);
+    browser.one("#events tbody tr.event.alert").await;
     let shot = browser.screenshot("02-crew-and-suspension.png").await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a real screenshot");
 
@@ -351,6 +348,9 @@ async fn an_operator_sees_the_crew_and_reinstates_an_agent_from_the_page() {
     browser.end().await;
     assert!(tool(&addr, "writer_bot", "write_document"), "writer_bot is allowed again");
     // The reinstatement is on record, made by the operator who clicked.
+    let (status, session) = post(&addr, "/zta/v1/login", &credential("ops_bot"));
+    assert_eq!(status, 200, "{session}");
+    let ops = session["access_token"].as_str().unwrap();
     let found: Value = reqwest::Client::new()
         .get(format!("http://{addr}/zta/v1/audit?event=reinstatement&agent=writer_bot"))
         .bearer_auth(ops)
