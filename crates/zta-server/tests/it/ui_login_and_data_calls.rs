@@ -1,7 +1,8 @@
 //! `/ui` without a browser: the login form, an operator's login setting an `HttpOnly`,
 //! `SameSite=Strict` session cookie, the page under a hash-only Content-Security-Policy, data
-//! calls that need both the cookie and the page's header, a non-operator refused, and the
-//! page's reinstate call lifting a suspension. (The page's script in a real browser:
+//! calls that need both the cookie and the page's header, a non-operator refused (at login and
+//! with a cookie of its own session), `Secure` behind TLS, logging out revoking the session,
+//! and the page's reinstate call lifting a suspension. (The page's script in a real browser:
 //! zta-cli's `ui_in_a_headless_browser`.)
 
 use serde_json::{Value, json};
@@ -140,4 +141,36 @@ async fn the_page_lists_a_suspension_and_its_reinstate_call_lifts_it() {
     let (_, _, body) = get(&s, "/ui/api/alerts", Some(&pair), true).await;
     let alerts: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(alerts["suspended"], json!([]), "{alerts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_operator_s_live_session_reads_and_logging_out_ends_it() {
+    let mut config = with_operator();
+    config.public_url = Some("https://pdp.example".to_owned());
+    let s = Service::start(config).await;
+
+    // Behind TLS (here: a public https URL) the cookie is Secure.
+    let (status, cookie, _) = login(&s, &s.assertion_json("ops_bot").to_string()).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+
+    // A cookie holding a session of an agent that is not an operator reads nothing.
+    let research = s.token("research_bot").await;
+    let (status, _, _) = get(&s, "/ui/api/audit", Some(&format!("zta_ui={research}")), true).await;
+    assert_eq!(status, 403);
+    let (status, _, page) = get(&s, "/ui", Some(&format!("zta_ui={research}")), false).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("action=\"/ui/login\""), "the login form, not the page");
+
+    // Logging out revokes the session's token: the old cookie reads nothing any more.
+    assert_eq!(get(&s, "/ui/api/alerts", Some(&pair), true).await.0, 200);
+    let response =
+        client().post(format!("{}/ui/logout", s.url)).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.starts_with("zta_ui=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _, _) = get(&s, "/ui/api/alerts", Some(&pair), true).await;
+    assert_eq!(status, 401, "the token is revoked");
 }
