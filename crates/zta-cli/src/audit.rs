@@ -306,7 +306,12 @@ async fn verify_sql(source: &Source, key: Option<&[u8; 32]>) -> Result<u8> {
                     }
                     (None, None) => String::new(),
                 };
-                println!("  writer {writer}: {} records, head {}{pruned}", chain.rows, chain.head);
+                println!(
+                    "  writer {}: {} records, head {}{pruned}",
+                    printable(writer),
+                    chain.rows,
+                    chain.head
+                );
             }
             Ok(if unchecked { EXIT_UNPROTECTED } else { 0 })
         }
@@ -388,7 +393,8 @@ pub(crate) async fn prune(
         }
         for (writer, (upto, deleted)) in &pruned {
             println!(
-                "{name}: writer {writer}: {deleted} records before {cut} deleted, pruned up to seq {upto} (marker signed by key {})",
+                "{name}: writer {}: {deleted} records before {cut} deleted, pruned up to seq {upto} (marker signed by key {})",
+                printable(writer),
                 signer.key_id()
             );
         }
@@ -502,7 +508,7 @@ async fn verify_stream(url: &str, stream: &str) -> Result<u8> {
                 report.writers.len()
             );
             for (writer, count) in &report.writers {
-                println!("  writer {writer}: {count} records");
+                println!("  writer {}: {count} records", printable(writer));
             }
             Ok(0)
         }
@@ -524,7 +530,7 @@ pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
         report.writers.len()
     );
     for (writer, count) in &report.writers {
-        println!("  writer {writer}: {count} records");
+        println!("  writer {}: {count} records", printable(writer));
     }
     Ok(ExitCode::SUCCESS)
 }
