@@ -55,6 +55,7 @@ impl AuditQuery {
 /// (`GET /zta/v1/audit`) and its `/ui` page read, the same stores `zta audit query` reads
 /// (a JSON Lines directory, a PostgreSQL table, a SQLite file). A write-only sink (NATS) has
 /// none. Reading does not verify the hash chain; `zta audit verify` does.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait::async_trait]
 pub trait AuditSource: Send + Sync + std::fmt::Debug + 'static {
     /// The latest `limit` records that `query` finds (latest in the store's order), oldest

@@ -1,6 +1,7 @@
 //! `GET /zta/v1/audit` finds records with `zta audit query`'s filters, latest first cut,
 //! oldest first shown; only a configured operator's bearer credential may read, and a refused
-//! read is audited. Parameters that are not the API's are `400`.
+//! read is audited. Parameters that are not the API's are `400`; a store that fails is `503`
+//! without its cause; no readable store is `404`.
 
 use std::sync::Arc;
 
@@ -98,4 +99,30 @@ async fn only_operators_read_and_refusals_are_audited() {
     let ops = unread.token("ops_bot").await;
     let (status, answer) = read(&unread, "", Some(&ops)).await;
     assert_eq!(status, 404, "{answer}");
+}
+
+/// A store that cannot be read.
+#[derive(Debug)]
+struct Unreadable;
+
+#[async_trait::async_trait]
+impl zta::AuditSource for Unreadable {
+    async fn query(
+        &self,
+        _: &zta::AuditQuery,
+        _: usize,
+    ) -> Result<Vec<zta::AuditRecord>, zta::AuditReadError> {
+        Err(zta::AuditReadError::read("disk on fire at /var/lib/secret-path"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_fails_is_503_and_the_cause_is_not_shown() {
+    let mut config = with_operator();
+    config.audit_source = Some(Arc::new(Unreadable));
+    let s = Service::start(config).await;
+    let ops = s.token("ops_bot").await;
+    let (status, answer) = read(&s, "?effect=deny", Some(&ops)).await;
+    assert_eq!((status, &answer["error"]), (503, &json!("the audit store cannot be read")));
+    assert!(!answer.to_string().contains("secret-path"), "{answer}");
 }
