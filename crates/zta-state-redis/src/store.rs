@@ -1,5 +1,5 @@
 //! [`RedisStateStore`]: the [`StateStore`] operations as single Redis commands, pipelines or
-//! Lua scripts, one round trip each (on a Cluster, `standing` is one round trip per slot it
+//! Lua scripts, one round trip each (on a Cluster, `standing` is one round trip to each node it
 //! reads, sent together).
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
@@ -67,8 +67,8 @@ const CLUSTER_RETRIES: u32 = 5;
 /// operation fails with a [`StateError`] (so the request it serves is denied). See the
 /// [crate docs](crate) for the key layout.
 pub struct RedisStateStore {
-    /// The connection in use; replaced by a fresh one after a failure the connection does not
-    /// repair itself (see [`run`](Self::run)).
+    /// The connection in use; on one server, replaced by a fresh one after a failure the
+    /// connection manager does not repair itself (see [`run`](Self::run)).
     connection: ArcSwap<Connection>,
     connector: Connector,
     prefix: String,
@@ -190,8 +190,8 @@ fn slot_ranges(answer: Value) -> RedisResult<Vec<(u16, u16)>> {
 /// The number of Redis Cluster hash slots.
 const SLOTS: u16 = 16_384;
 
-/// One key under `prefix` in each of `ranges` (`<prefix>ready:<n>`, the first `n` that hashes
-/// into the range; slots as the cluster client computes them).
+/// One key under `prefix` in each of `ranges` (`<prefix>ready:<n>`, the first `n` whose slot,
+/// by [`slot_of`], is in the range).
 fn probe_keys(prefix: &str, ranges: &[(u16, u16)]) -> RedisResult<Vec<String>> {
     let mut keys: Vec<Option<String>> = vec![None; ranges.len()];
     let mut missing = ranges.len();
