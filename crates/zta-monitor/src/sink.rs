@@ -1,6 +1,6 @@
 //! [`MonitoredSink`]: the audit sink the guard writes to when monitoring is on.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use async_trait::async_trait;
 use zta_core::{AuditError, AuditEvent, AuditRecord, AuditSink, Durability, StateStore};
@@ -42,7 +42,17 @@ impl MonitoredSink {
 
 #[async_trait]
 impl AuditSink for MonitoredSink {
-    async fn append(&self, record: AuditRecord, durability: Durability) -> Result<(), AuditError> {
+    // Written out rather than `async fn`: a record no detector cares about (every permit)
+    // gets the inner sink's future itself, without a second boxed future around it.
+    fn append<'life0, 'async_trait>(
+        &'life0 self,
+        record: AuditRecord,
+        durability: Durability,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let rate_fired = match (&record.agent_id, record.event) {
             (Some(agent), AuditEvent::Authorization) => {
                 self.monitor.count_request(agent).map(|fired| (agent.clone(), fired))
@@ -51,17 +61,19 @@ impl AuditSink for MonitoredSink {
         };
         let seen = Observation::of(&record);
         if seen.is_none() && rate_fired.is_none() {
-            return self.inner.append(record, durability).await;
+            return self.inner.append(record, durability);
         }
-        // A record the sink did not take is not acted on.
-        self.inner.append(record, durability).await?;
-        if let Some(seen) = seen {
-            self.monitor.observe(&seen).await;
-        }
-        if let Some((agent, fired)) = rate_fired {
-            self.monitor.fire_rates(&agent, fired).await;
-        }
-        Ok(())
+        Box::pin(async move {
+            // A record the sink did not take is not acted on.
+            self.inner.append(record, durability).await?;
+            if let Some(seen) = seen {
+                self.monitor.observe(&seen).await;
+            }
+            if let Some((agent, fired)) = rate_fired {
+                self.monitor.fire_rates(&agent, fired).await;
+            }
+            Ok(())
+        })
     }
 
     async fn flush(&self) -> Result<(), AuditError> {

@@ -11,6 +11,10 @@
 //! * `check_warm_discarding_audit` — a breakdown, not a deployable setup: the same check with
 //!   a sink that takes records and drops them, to show what the guard itself costs apart from
 //!   serializing and queueing the record.
+//!
+//! Group `monitor`: `check_warm` with every kind of detector watching the audit stream
+//! (`check_warm_monitored`) against the same check without (`ref_check_warm`), each on a JSON
+//! Lines sink of its own, one after the other in one run.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::{sync::Arc, time::Instant};
@@ -112,6 +116,44 @@ fn bench(c: &mut Criterion) {
     group.bench_function("check_warm_discarding_audit", |b| {
         b.iter(|| rt.block_on(discarding.check(&warm, request())).unwrap())
     });
+    group.finish();
+
+    let monitored_dir = tempfile::tempdir().unwrap();
+    let mut monitored_audit = JsonlConfig::new(monitored_dir.path());
+    monitored_audit.queue_capacity = 1 << 18;
+    let monitored_sink = Arc::new(JsonlSink::open(monitored_audit).unwrap());
+    let detectors: zta::monitor::MonitorConfig = serde_json::from_value(serde_json::json!({"detectors": [
+        {"name": "denials", "detect": "denials", "threshold": 10, "respond": ["suspend"]},
+        {"name": "scanning", "detect": "scanning", "threshold": 10, "respond": ["suspend"]},
+        {"name": "rate", "detect": "rate", "window": "10s", "threshold": 1000000, "respond": ["suspend"]},
+        {"name": "guessing", "detect": "auth_failures"},
+        {"name": "reuse", "detect": "token_reuse", "respond": ["revoke"]},
+        {"name": "reserved", "detect": "reserved_attribute", "respond": ["suspend"]},
+    ]}))
+    .unwrap();
+    let monitor_state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    let watched = zta::monitor::MonitoredSink::new(monitored_sink.clone(), detectors, monitor_state).unwrap();
+    let monitored =
+        Guard::builder(Arc::new(zta::policy::PolicySet::from_yaml(CREW_POLICY).unwrap()), Arc::new(watched))
+            .token_authority(tokens.clone())
+            .build()
+            .unwrap();
+    let mut group = c.benchmark_group("monitor");
+    for (name, guard, sink) in
+        [("ref_check_warm", &guard, &sink), ("check_warm_monitored", &monitored, &monitored_sink)]
+    {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let _permit = rt.block_on(guard.check(&warm, request())).unwrap();
+                }
+                let elapsed = started.elapsed();
+                rt.block_on(sink.flush()).unwrap();
+                elapsed
+            })
+        });
+    }
     group.finish();
 }
 
