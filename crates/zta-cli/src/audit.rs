@@ -797,7 +797,7 @@ fn latest(dir: &Path, query: &AuditQuery, after: u64, keep: usize) -> Result<(Ve
     Ok((shown.into(), found, last))
 }
 
-fn print(records: &[AuditRecord], format: Format) -> Result<()> {
+pub(crate) fn print(records: &[AuditRecord], format: Format) -> Result<()> {
     if matches!(format, Format::Table) {
         print_header()?;
     }
@@ -856,7 +856,7 @@ fn print_rows(records: &[AuditRecord], format: Format) -> Result<()> {
 
 /// `text` with control characters escaped, so that a hostile tool name or reason cannot move
 /// the terminal's cursor or forge table rows.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
         .collect()

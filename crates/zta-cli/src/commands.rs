@@ -5,6 +5,7 @@ use std::{
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
 };
 
 use anyhow::{Context, Result};
@@ -93,6 +94,17 @@ pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -
     let built = loaded.build().await?;
     server.identity_providers.clone_from(&built.identity_providers);
     server.audit_source.clone_from(&built.audit_source);
+    if let Some(monitor) = built.monitor.clone() {
+        server.monitor = Some(zta::server::MonitorReport(Arc::new(move || {
+            let (stats, webhook) = (monitor.stats(), monitor.webhook_stats());
+            zta::server::MonitorCounts {
+                alerts: stats.alerts(),
+                responses: stats.responses(),
+                errors: stats.errors(),
+                webhook: webhook.map(|w| (w.delivered(), w.failed())),
+            }
+        })));
+    }
     let listener = tokio::net::TcpListener::bind(server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", server.listen))?;

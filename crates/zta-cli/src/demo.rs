@@ -1,14 +1,16 @@
 //! `zta demo`: three agents collaborate through the guard, then one of them is compromised and
-//! tries to break out. Everything runs in this process on the embedded defaults.
+//! tries to break out until monitoring suspends it. Everything runs in this process on the
+//! embedded defaults.
 
 use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
 use zta::{
-    Action, AgentId, Credential, Denied, DenyReason, Guard, MemoryStateStore, Permit, Request, SessionTokens,
-    StateStore,
+    Action, AgentId, AuditSource as _, Credential, Denied, DenyReason, Guard, MemoryStateStore, Permit,
+    Request, SessionTokens, StateStore,
     audit::jsonl::{JsonlConfig, JsonlSink},
     identity::static_agents::{AgentEntry, AgentKey, StaticConfig, StaticProvider},
+    monitor::{MonitorConfig, MonitoredSink},
     secrecy::ExposeSecret,
     token::{Algorithm, SigningKey, TokenConfig, TokenService},
 };
@@ -142,7 +144,10 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     let policy = zta::policy::PolicySet::from_yaml(CREW_POLICY).context("loading the crew policy")?;
     let (sink, checkpoint_public_key) = open_signed_sink(audit_dir)?;
     let sink = Arc::new(sink);
-    let guard = Guard::builder(Arc::new(policy), sink.clone())
+    // Monitoring watches what the guard records, and acts on its own.
+    let watched = MonitoredSink::new(sink.clone(), monitoring()?, state.clone())?;
+    let monitor = watched.monitor().clone();
+    let guard = Guard::builder(Arc::new(policy), Arc::new(watched))
         .identity_provider(Arc::new(provider))
         .token_authority(Arc::new(tokens))
         .state_store(state)
@@ -228,18 +233,36 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     let outcome = guard.check(&analysis_cred, system).await;
     attack.permit(&analysis, "system message -> writer_bot", &outcome);
 
-    // Revoking its tokens would not be enough: writer_bot still holds its own key.
-    guard.suspend_agent(&writer.id, &zta::Actor::Local, "compromised: poisoned document").await?;
-    attack.note(
-        "operator",
-        "suspend writer_bot",
-        "done: every credential of writer_bot is refused (audited)",
-    );
+    // Its third denial: the monitor suspends writer_bot before it can try anything else
+    // (revoking its tokens would not be enough: it still holds its own key).
+    let outcome = guard.check(&writer_cred, Request::new(Action::tool_call("fetch_url"))).await;
+    attack.permit(&writer, "tool: fetch_url (exfiltrate)", &outcome);
+    if guard.is_suspended(&writer.id).await? {
+        attack.note("monitor", "suspend writer_bot", "detector `probing`: 3 denials within 5m (audited)");
+    }
     let outcome = guard.check(&writer_cred, Request::new(Action::tool_call("write_document"))).await;
-    attack.permit(&writer, "tool: write_document (its session token)", &outcome);
+    attack.permit(&writer, "tool: write_document (its own tool)", &outcome);
     let r = guard.login(&writer.assertion()?).await;
     attack.login("writer_bot", "log in again (fresh signed assertion)", &r);
     attack.print("Act 2: writer_bot is compromised");
+
+    // What monitoring raised, from the audit log.
+    guard.audit_sink().flush().await?;
+    let mut alerts_only = zta::AuditQuery::default();
+    alerts_only.event = Some(zta::AuditEvent::Alert);
+    let alerts = zta::audit::jsonl::JsonlReader::new(audit_dir)
+        .query(&alerts_only, 100)
+        .await
+        .context("reading the alerts back")?;
+    println!(
+        "\nMonitoring (alerts: {}, responses: {})",
+        monitor.stats().alerts(),
+        monitor.stats().responses()
+    );
+    for alert in &alerts {
+        let about = alert.agent_id.as_ref().map_or("-", AgentId::as_str);
+        println!("  alert  {about:<14} {}", alert.reason.as_deref().unwrap_or_default());
+    }
 
     // The record.
     guard.audit_sink().flush().await?;
@@ -253,6 +276,16 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
         audit_dir.join(CHECKPOINT_PUBLIC_KEY).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's detectors: three denials suspend an agent; a reused refresh token and a request
+/// that tries to set a reserved identity attribute raise alerts.
+fn monitoring() -> Result<MonitorConfig> {
+    Ok(serde_json::from_value(serde_json::json!({"detectors": [
+        {"name": "probing", "detect": "denials", "window": "5m", "threshold": 3, "respond": ["suspend"]},
+        {"name": "stolen-refresh-token", "detect": "token_reuse"},
+        {"name": "identity-spoofing", "detect": "reserved_attribute"},
+    ]}))?)
 }
 
 /// Where the demo leaves its checkpoint's public key, beside the log.

@@ -16,6 +16,7 @@ mod audit;
 mod commands;
 mod credential;
 mod demo;
+mod monitor;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -123,6 +124,9 @@ enum Command {
     /// Audit logs.
     #[command(subcommand)]
     Audit(Box<AuditCommand>),
+    /// What monitoring has done: the detectors, who is suspended and why, the latest alerts.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
     /// Make keys: a token signing key, and agent key pairs.
     Keygen {
         /// Directory to write the keys to (created; existing files are not overwritten).
@@ -329,6 +333,7 @@ async fn run(command: Command) -> ExitCode {
             commands::authorize(&config, &credential_file, &request).await
         }
         Command::Agent(cmd) => agent::run(cmd).await,
+        Command::Monitor(cmd) => monitor::run(cmd).await,
         Command::Token(TokenCommand::Issue { config, credential_file }) => {
             commands::token_issue(&config, &credential_file).await
         }

@@ -139,6 +139,33 @@ pub struct ServerConfig {
     /// this (the first `jsonl`, `postgres` or `sqlite` sink of `audit:`).
     #[serde(skip)]
     pub audit_source: Option<Arc<dyn AuditSource>>,
+    /// What monitoring has done, read at each scrape for `/metrics` (`zta_monitor_*`; left
+    /// out without it). Not read from the config: the facade's `Built::monitor` reports it.
+    #[serde(skip)]
+    pub monitor: Option<MonitorReport>,
+}
+
+/// Reads monitoring's counts (see [`ServerConfig::monitor`]).
+#[derive(Clone)]
+pub struct MonitorReport(pub Arc<dyn Fn() -> MonitorCounts + Send + Sync>);
+
+impl std::fmt::Debug for MonitorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MonitorReport").field(&(self.0)()).finish()
+    }
+}
+
+/// Monitoring's counts since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorCounts {
+    /// Alerts raised (dry-run detectors included).
+    pub alerts: u64,
+    /// Responses carried out (suspensions, revocations).
+    pub responses: u64,
+    /// Failures while detecting or responding (the state store or the audit sink failed).
+    pub errors: u64,
+    /// Alerts the webhook delivered, and alerts it gave up on (`None` without a webhook).
+    pub webhook: Option<(u64, u64)>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -187,6 +214,7 @@ impl Default for ServerConfig {
             tls: None,
             identity_providers: Vec::new(),
             audit_source: None,
+            monitor: None,
         }
     }
 }
@@ -200,6 +228,7 @@ struct Shared {
     trusted_peps: Vec<AgentId>,
     identity_providers: Vec<Arc<dyn IdentityProvider>>,
     audit_source: Option<Arc<dyn AuditSource>>,
+    monitor: Option<MonitorReport>,
     /// Whether the service is reached over HTTPS (the `/ui` cookie is then `Secure`).
     https: bool,
     metrics: metrics::Metrics,
@@ -219,6 +248,7 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         trusted_peps: config.trusted_peps.clone(),
         identity_providers: config.identity_providers.clone(),
         audit_source: config.audit_source.clone(),
+        monitor: config.monitor.clone(),
         https: config.tls.is_some() || base.starts_with("https://"),
         metrics: metrics::Metrics::default(),
     });
@@ -312,7 +342,11 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
     let key_fetches = shared.identity_providers.iter().filter_map(|p| p.key_fetches()).reduce(|a, b| a + b);
-    let readings = metrics::Readings { audit_queued: shared.guard.audit_sink().queued(), key_fetches };
+    let readings = metrics::Readings {
+        audit_queued: shared.guard.audit_sink().queued(),
+        key_fetches,
+        monitor: shared.monitor.as_ref().map(|report| (report.0)()),
+    };
     ([content_type], shared.metrics.render(&readings)).into_response()
 }
 

@@ -178,6 +178,30 @@ impl Metrics {
             let _ = writeln!(out, "zta_jwks_fetches_total{{result=\"ok\"}} {}", fetches.ok);
             let _ = writeln!(out, "zta_jwks_fetches_total{{result=\"failed\"}} {}", fetches.failed);
         }
+        if let Some(m) = readings.monitor {
+            let counters = [
+                (
+                    "zta_monitor_alerts_total",
+                    "Alerts monitoring raised (dry-run detectors included).",
+                    m.alerts,
+                ),
+                (
+                    "zta_monitor_responses_total",
+                    "Suspensions and revocations monitoring carried out.",
+                    m.responses,
+                ),
+                ("zta_monitor_errors_total", "Failures while detecting or responding.", m.errors),
+            ];
+            for (name, help, value) in counters {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            }
+            if let Some((delivered, failed)) = m.webhook {
+                out.push_str("# HELP zta_monitor_webhook_total Alerts sent to the webhook, by result.\n");
+                out.push_str("# TYPE zta_monitor_webhook_total counter\n");
+                let _ = writeln!(out, "zta_monitor_webhook_total{{result=\"delivered\"}} {delivered}");
+                let _ = writeln!(out, "zta_monitor_webhook_total{{result=\"failed\"}} {failed}");
+            }
+        }
         out
     }
 }
@@ -190,6 +214,8 @@ pub(crate) struct Readings {
     pub(crate) audit_queued: Option<u64>,
     /// The identity providers' key fetches, summed ([`zta_core::IdentityProvider::key_fetches`]).
     pub(crate) key_fetches: Option<KeyFetches>,
+    /// Monitoring's counts ([`crate::ServerConfig::monitor`]).
+    pub(crate) monitor: Option<crate::MonitorCounts>,
 }
 
 #[cfg(test)]
@@ -229,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_audit_queue_is_a_gauge() {
-        let text = Metrics::default().render(&Readings { audit_queued: Some(7), key_fetches: None });
+        let text = Metrics::default().render(&Readings { audit_queued: Some(7), ..Readings::default() });
         let lines: Vec<&str> = text.lines().skip_while(|l| !l.contains("zta_audit_queue_depth")).collect();
         assert_eq!(
             lines,
@@ -243,7 +269,7 @@ mod tests {
 
     #[test]
     fn key_fetches_are_one_counter_by_result() {
-        let readings = Readings { audit_queued: None, key_fetches: Some(KeyFetches { ok: 3, failed: 1 }) };
+        let readings = Readings { key_fetches: Some(KeyFetches { ok: 3, failed: 1 }), ..Readings::default() };
         let text = Metrics::default().render(&readings);
         let lines: Vec<&str> = text.lines().skip_while(|l| !l.contains("zta_jwks_fetches_total")).collect();
         assert_eq!(
@@ -255,5 +281,29 @@ mod tests {
                 "zta_jwks_fetches_total{result=\"failed\"} 1",
             ]
         );
+    }
+
+    #[test]
+    fn monitoring_counts_are_counters_and_the_webhook_is_shown_when_there_is_one() {
+        let counts = crate::MonitorCounts { alerts: 4, responses: 2, errors: 1, webhook: Some((3, 1)) };
+        let text = Metrics::default().render(&Readings { monitor: Some(counts), ..Readings::default() });
+        let values: Vec<&str> = text.lines().filter(|l| l.starts_with("zta_monitor_")).collect();
+        assert_eq!(
+            values,
+            [
+                "zta_monitor_alerts_total 4",
+                "zta_monitor_responses_total 2",
+                "zta_monitor_errors_total 1",
+                "zta_monitor_webhook_total{result=\"delivered\"} 3",
+                "zta_monitor_webhook_total{result=\"failed\"} 1",
+            ]
+        );
+        assert!(text.contains("# TYPE zta_monitor_alerts_total counter"));
+        let without = Metrics::default().render(&Readings {
+            monitor: Some(crate::MonitorCounts { webhook: None, ..counts }),
+            ..Readings::default()
+        });
+        assert!(!without.contains("zta_monitor_webhook_total"), "{without}");
+        assert!(!Metrics::default().render(&Readings::default()).contains("zta_monitor_"));
     }
 }

@@ -1,5 +1,6 @@
-//! `zta demo` works with no setup, its audit log passes `zta audit verify`, and any edit,
-//! deletion, swap or truncation makes verification fail and name the record.
+//! `zta demo` works with no setup, monitoring suspends the compromised agent on its own, its
+//! audit log passes `zta audit verify`, and any edit, deletion, swap or truncation makes
+//! verification fail and name the record.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use crate::common;
@@ -49,7 +50,11 @@ fn demo_denies_every_attack_and_its_log_verifies() {
     let (act1, act2) = stdout.split_once("Act 2").expect("two acts");
     assert!(!act1.contains("DENY"), "the crew's own work must all be allowed:\n{act1}");
     assert_eq!(act1.matches("ALLOW").count(), 10, "{act1}");
-    assert_eq!(act2.matches("DENY").count(), 10, "every attack is denied:\n{act2}");
+    assert_eq!(act2.matches("DENY").count(), 11, "every attack is denied:\n{act2}");
+    // Monitoring suspended writer_bot on its own after its third denial, and said so.
+    assert!(act2.contains("detector `probing`: 3 denials within 5m"), "{act2}");
+    assert!(act2.contains("Monitoring (alerts: 3, responses: 1)"), "{act2}");
+    assert!(act2.contains("alert  writer_bot     probing: 3 denials within 5m (threshold 3)"), "{act2}");
     assert!(!act2.contains("ALLOW"), "no attack may succeed:\n{act2}");
     // The demo's own last line is the signed path.
     assert!(stdout.contains("signature by `") && stdout.contains("` verified"), "{stdout}");

@@ -15,6 +15,7 @@ mod entra_tokens_from_the_cli;
 mod gateway_serves_mcp_behind_tokens;
 mod kubernetes_manifest_config_loads;
 mod ldap_accounts_from_the_cli;
+mod monitor_status_and_alerts;
 mod python_client_checks_crewai_and_autogen;
 mod readme_walk_runs_from_keygen_to_audit_verify;
 mod replicas_share_state_through_redis;
