@@ -11,7 +11,8 @@
 //!
 //! Counted patterns (`denials`, `auth_failures`, `scanning`) fire when the count over the
 //! last `window` reaches `threshold`, once per agent and window bucket; windows are buckets
-//! aligned to the epoch, the previous bucket counting in proportion to how much of it the
+//! aligned to the epoch (following the times the guard stamped on the records), the previous
+//! bucket counting in proportion to how much of it the
 //! window still covers. Immediate signals fire on each occurrence. Every firing is an audit
 //! record (`event: alert`) and a `WARN` tracing event, and is POSTed to the `webhook` if one
 //! is configured (signed, retried off the request path); a dry-run detector stops there.
@@ -23,6 +24,6 @@ mod sink;
 mod webhook;
 
 pub use config::{ConfigError, Detect, DetectorConfig, MonitorConfig, Response};
-pub use monitor::{Clock, Monitor, MonitorStats};
+pub use monitor::{Monitor, MonitorStats};
 pub use sink::MonitoredSink;
 pub use webhook::{WebhookConfig, WebhookStats};

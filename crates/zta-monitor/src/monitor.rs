@@ -19,9 +19,6 @@ use crate::{
     ConfigError, Detect, DetectorConfig, MonitorConfig, Response, WebhookStats, rate::Rates, webhook::Webhook,
 };
 
-/// The clock the monitor's windows follow.
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
-
 /// What a record tells the detectors, taken from it before it goes to the sink.
 #[derive(Debug, Clone)]
 pub(crate) struct Observation {
@@ -34,6 +31,8 @@ pub(crate) struct Observation {
     patterns: Vec<Detect>,
     /// What was asked for, for counting distinct targets.
     target: Option<String>,
+    /// When it happened, as the guard stamped the record: the windows follow these times.
+    time: OffsetDateTime,
 }
 
 impl Observation {
@@ -72,7 +71,7 @@ impl Observation {
             Some(agent) => (Some(agent.clone()), false),
             None => (claimed_agent(), true),
         };
-        Some(Self { agent, claimed, patterns, target: target(record) })
+        Some(Self { agent, claimed, patterns, target: target(record), time: record.time })
     }
 }
 
@@ -123,7 +122,6 @@ pub struct Monitor {
     webhook: Option<Webhook>,
     state: Arc<dyn StateStore>,
     audit: Arc<dyn AuditSink>,
-    clock: Clock,
     stats: MonitorStats,
 }
 
@@ -158,15 +156,8 @@ impl Monitor {
             webhook,
             state,
             audit,
-            clock: Arc::new(OffsetDateTime::now_utc),
             stats: MonitorStats::default(),
         })
-    }
-
-    /// The monitor with its windows following `clock` (tests move it instead of sleeping).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// What it has done.
@@ -179,13 +170,14 @@ impl Monitor {
         self.webhook.as_ref().map(Webhook::stats)
     }
 
-    /// Counts one request of `agent` for the `rate` detectors, without waiting on anything:
-    /// this runs for every request. Answers the detectors it made fire, with the window's count.
-    pub(crate) fn count_request(&self, agent: &AgentId) -> Option<Vec<(usize, u32)>> {
+    /// Counts one request of `agent` at `time` (the record's) for the `rate` detectors,
+    /// without waiting on anything: this runs for every request. Answers the detectors it made
+    /// fire, with the window's count.
+    pub(crate) fn count_request(&self, agent: &AgentId, time: OffsetDateTime) -> Option<Vec<(usize, u32)>> {
         if self.rates.is_empty() {
             return None;
         }
-        let now_ms = (self.clock)().unix_timestamp_nanos() / 1_000_000;
+        let now_ms = time.unix_timestamp_nanos() / 1_000_000;
         let mut fired = None;
         for (detector, rates) in &self.rates {
             if let Some((count, _)) = rates.count(agent, now_ms) {
@@ -218,7 +210,7 @@ impl Monitor {
     }
 
     async fn run(&self, d: &DetectorConfig, seen: &Observation) -> Result<(), Failure> {
-        let now = (self.clock)();
+        let now = seen.time;
         if d.detect.is_immediate() {
             return self.fire(d, seen.agent.as_ref(), seen.claimed, 1).await;
         }
@@ -226,7 +218,7 @@ impl Monitor {
         let window = Window::at(d.window, now);
         let base = format!("monitor:{}:{}", d.name, agent);
         let key = |bucket: i64| format!("{base}:{bucket}");
-        // Keys name their bucket by the monitor's clock; the store forgets them by its own
+        // Keys name their bucket by the records' times; the store forgets them by its own
         // after two windows (the current bucket and the one before it are read).
         let keep = d.window.saturating_mul(2);
         let until = OffsetDateTime::now_utc() + keep;

@@ -55,7 +55,7 @@ impl AuditSink for MonitoredSink {
     {
         let rate_fired = match (&record.agent_id, record.event) {
             (Some(agent), AuditEvent::Authorization) => {
-                self.monitor.count_request(agent).map(|fired| (agent.clone(), fired))
+                self.monitor.count_request(agent, record.time).map(|fired| (agent.clone(), fired))
             }
             _ => None,
         };

@@ -14,12 +14,12 @@ fn detector(detect: &str, threshold: u32) -> serde_json::Value {
 #[tokio::test]
 async fn denials_fire_at_the_threshold_and_not_below() {
     let s = setup(detector("denials", 5));
-    feed(&s.sink, denial("research_bot", "shell"), 4).await;
-    feed(&s.sink, denial("writer_bot", "shell"), 4).await; // another agent's count
-    feed(&s.sink, permit("research_bot", "search"), 50).await;
+    feed(&s, denial("research_bot", "shell"), 4).await;
+    feed(&s, denial("writer_bot", "shell"), 4).await; // another agent's count
+    feed(&s, permit("research_bot", "search"), 50).await;
     assert!(s.kept.of(AuditEvent::Alert).is_empty(), "fired below the threshold");
 
-    feed(&s.sink, denial("research_bot", "shell"), 1).await;
+    feed(&s, denial("research_bot", "shell"), 1).await;
     let alerts = s.kept.of(AuditEvent::Alert);
     assert_eq!(alerts.len(), 1, "did not fire at the threshold");
     assert_eq!(alerts[0].agent_id.as_ref().unwrap().as_str(), "research_bot");
@@ -28,41 +28,41 @@ async fn denials_fire_at_the_threshold_and_not_below() {
     assert_eq!(alerts[0].reason.as_deref(), Some("d: 5 denials within 1m (threshold 5)"));
 
     // Once per window: more denials in the same bucket do not alert again.
-    feed(&s.sink, denial("research_bot", "shell"), 10).await;
+    feed(&s, denial("research_bot", "shell"), 10).await;
     assert_eq!(s.kept.of(AuditEvent::Alert).len(), 1, "alerted again within the window");
 }
 
 #[tokio::test]
 async fn the_window_follows_the_clock() {
     let s = setup(detector("denials", 3));
-    feed(&s.sink, denial("research_bot", "shell"), 2).await;
+    feed(&s, denial("research_bot", "shell"), 2).await;
     // Two windows later both earlier buckets are out of reach.
     s.clock.advance(120);
-    feed(&s.sink, denial("research_bot", "shell"), 2).await;
+    feed(&s, denial("research_bot", "shell"), 2).await;
     assert!(s.kept.of(AuditEvent::Alert).is_empty(), "denials older than the window counted");
     // At the next bucket's start the previous one still counts fully.
     s.clock.advance(60);
-    feed(&s.sink, denial("research_bot", "shell"), 1).await;
+    feed(&s, denial("research_bot", "shell"), 1).await;
     assert_eq!(s.kept.of(AuditEvent::Alert).len(), 1, "the previous bucket's denials were forgotten");
 }
 
 #[tokio::test]
 async fn scanning_counts_distinct_targets() {
     let s = setup(detector("scanning", 3));
-    feed(&s.sink, denial("research_bot", "shell"), 10).await;
-    feed(&s.sink, denial("research_bot", "delete_repo"), 10).await;
+    feed(&s, denial("research_bot", "shell"), 10).await;
+    feed(&s, denial("research_bot", "delete_repo"), 10).await;
     assert!(s.kept.of(AuditEvent::Alert).is_empty(), "repeats of two tools counted as many");
-    feed(&s.sink, denial("research_bot", "send_email"), 1).await;
+    feed(&s, denial("research_bot", "send_email"), 1).await;
     assert_eq!(s.kept.of(AuditEvent::Alert).len(), 1, "three distinct tools did not fire");
 }
 
 #[tokio::test]
 async fn failed_authentications_naming_one_agent_alert_without_naming_it_as_the_actor() {
     let s = setup(detector("auth_failures", 3));
-    feed(&s.sink, failed_login("writer_bot"), 2).await;
-    feed(&s.sink, failed_login("research_bot"), 2).await;
+    feed(&s, failed_login("writer_bot"), 2).await;
+    feed(&s, failed_login("research_bot"), 2).await;
     assert!(s.kept.of(AuditEvent::Alert).is_empty());
-    feed(&s.sink, failed_login("writer_bot"), 1).await;
+    feed(&s, failed_login("writer_bot"), 1).await;
     let alerts = s.kept.of(AuditEvent::Alert);
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].agent_id, None, "an unverified claim became the alert's agent");
@@ -85,7 +85,7 @@ async fn immediate_signals_fire_on_the_first_occurrence() {
         .with_detail("signal", "tool_definition_changed")
         .with_detail("tool", "search");
     for record in [reuse, reserved, tool] {
-        feed(&s.sink, record, 1).await;
+        feed(&s, record, 1).await;
     }
     let fired: Vec<String> = s
         .kept

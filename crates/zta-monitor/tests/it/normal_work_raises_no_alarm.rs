@@ -48,7 +48,7 @@ async fn ten_thousand_permitted_requests_trip_nothing() {
             let n = pace / 2 + random.next(*pace + 1);
             for _ in 0..n {
                 let tool = tools[random.next(3) as usize];
-                feed(&s.sink, permit(agent, tool), 1).await;
+                feed(&s, permit(agent, tool), 1).await;
                 sent += 1;
             }
         }
@@ -65,12 +65,12 @@ async fn ten_thousand_permitted_requests_trip_nothing() {
 async fn a_burst_far_above_the_agents_own_pace_fires_the_rate_detector() {
     let s = setup(every_detector());
     for _ in 0..6 {
-        feed(&s.sink, permit("research_bot", "web_search"), 4).await;
+        feed(&s, permit("research_bot", "web_search"), 4).await;
         s.clock.advance(10);
     }
-    feed(&s.sink, permit("research_bot", "web_search"), 20).await;
+    feed(&s, permit("research_bot", "web_search"), 20).await;
     assert!(s.kept.of(AuditEvent::Alert).is_empty(), "fired at 5 times the pace, not above it");
-    feed(&s.sink, permit("research_bot", "web_search"), 1).await;
+    feed(&s, permit("research_bot", "web_search"), 1).await;
     let alerts = s.kept.of(AuditEvent::Alert);
     assert_eq!(alerts.len(), 1, "a burst did not fire");
     assert_eq!(alerts[0].detail["detector"], "rate");

@@ -18,9 +18,9 @@ fn responding(respond: &[&str], dry_run: bool) -> serde_json::Value {
 async fn suspend_holds_in_the_state_store_when_append_returns() {
     let s = setup(responding(&["alert", "suspend"], false));
     let bot = agent("research_bot");
-    feed(&s.sink, denial("research_bot", "shell"), 2).await;
+    feed(&s, denial("research_bot", "shell"), 2).await;
     assert!(!s.state.is_suspended(&bot).await.unwrap(), "suspended below the threshold");
-    feed(&s.sink, denial("research_bot", "shell"), 1).await;
+    feed(&s, denial("research_bot", "shell"), 1).await;
     assert!(s.state.is_suspended(&bot).await.unwrap(), "not suspended when the third denial was stored");
     let suspensions = s.kept.of(AuditEvent::Suspension);
     assert_eq!(suspensions.len(), 1);
@@ -36,7 +36,7 @@ async fn revoke_and_step_up_end_the_agents_sessions() {
         let s = setup(responding(&[response], false));
         let bot = agent("research_bot");
         let issued_before = OffsetDateTime::now_utc() - time::Duration::minutes(1);
-        feed(&s.sink, denial("research_bot", "shell"), 3).await;
+        feed(&s, denial("research_bot", "shell"), 3).await;
         let standing = s.state.standing(&[], &bot, issued_before).await.unwrap();
         assert!(standing.revoked, "{response}: a token issued before the response still stands");
         assert!(!standing.suspended, "{response}: the agent was suspended");
@@ -50,7 +50,7 @@ async fn revoke_and_step_up_end_the_agents_sessions() {
 async fn a_dry_run_only_alerts() {
     let s = setup(responding(&["suspend", "revoke"], true));
     let bot = agent("research_bot");
-    feed(&s.sink, denial("research_bot", "shell"), 3).await;
+    feed(&s, denial("research_bot", "shell"), 3).await;
     assert!(!s.state.is_suspended(&bot).await.unwrap(), "a dry run suspended");
     let standing = s.state.standing(&[], &bot, OffsetDateTime::now_utc() - time::Duration::minutes(1)).await;
     assert!(!standing.unwrap().revoked, "a dry run revoked");

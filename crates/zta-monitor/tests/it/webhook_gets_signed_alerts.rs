@@ -70,7 +70,7 @@ async fn a_signed_alert_is_delivered_after_two_failures() {
     let (url, receiver) = listen(2).await;
     let dir = tempfile::tempdir().unwrap();
     let s = setup(config(&url, 5, dir.path()));
-    feed(&s.sink, denial("research_bot", "shell"), 2).await;
+    feed(&s, denial("research_bot", "shell"), 2).await;
     until(|| !receiver.taken.lock().unwrap().is_empty()).await;
 
     let (signature, body) = receiver.taken.lock().unwrap()[0].clone();
@@ -91,7 +91,7 @@ async fn an_alert_is_given_up_after_the_last_retry() {
     let (url, receiver) = listen(usize::MAX).await;
     let dir = tempfile::tempdir().unwrap();
     let s = setup(config(&url, 2, dir.path()));
-    feed(&s.sink, denial("research_bot", "shell"), 2).await;
+    feed(&s, denial("research_bot", "shell"), 2).await;
     let monitor = s.sink.monitor().clone();
     until(|| monitor.webhook_stats().unwrap().failed() == 1).await;
     assert_eq!(receiver.attempts.load(Ordering::SeqCst), 3, "one attempt and two retries");

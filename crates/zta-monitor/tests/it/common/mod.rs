@@ -12,7 +12,7 @@ use zta_core::{
     Action, AgentId, AuditError, AuditEvent, AuditRecord, AuditSink, Basis, Durability, Effect,
     MemoryStateStore, StateStore,
 };
-use zta_monitor::{Clock, Monitor, MonitorConfig, MonitoredSink};
+use zta_monitor::{Monitor, MonitorConfig, MonitoredSink};
 
 /// Keeps what it is given.
 #[derive(Debug, Default)]
@@ -39,7 +39,7 @@ impl AuditSink for Kept {
     }
 }
 
-/// A clock in whole seconds that tests set; it starts at the start of a day (a bucket start
+/// A clock in whole seconds that tests set, for the records' times; it starts at the start of a day (a bucket start
 /// for every window that divides a day).
 #[derive(Debug, Clone)]
 pub struct TestClock(Arc<AtomicI64>);
@@ -52,9 +52,8 @@ impl TestClock {
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
-    pub fn clock(&self) -> Clock {
-        let t = self.0.clone();
-        Arc::new(move || OffsetDateTime::from_unix_timestamp(t.load(Ordering::SeqCst)).unwrap())
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).unwrap()
     }
 }
 
@@ -74,7 +73,7 @@ pub fn setup_on(config: serde_json::Value, state: Arc<dyn StateStore>) -> Setup 
     let config: MonitorConfig = serde_json::from_value(config).unwrap();
     let kept = Arc::new(Kept::default());
     let clock = TestClock::new();
-    let monitor = Monitor::new(config, state.clone(), kept.clone()).unwrap().with_clock(clock.clock());
+    let monitor = Monitor::new(config, state.clone(), kept.clone()).unwrap();
     let sink = MonitoredSink::with_monitor(kept.clone(), Arc::new(monitor));
     Setup { sink, kept, state, clock }
 }
@@ -111,8 +110,10 @@ pub fn failed_login(claimed: &str) -> AuditRecord {
         .with_detail("claimed_agent", claimed)
 }
 
-pub async fn feed(sink: &MonitoredSink, record: AuditRecord, times: usize) {
+/// Appends `record` `times` times, stamped with the test clock's time as the guard stamps it.
+pub async fn feed(s: &Setup, mut record: AuditRecord, times: usize) {
+    record.time = s.clock.now();
     for _ in 0..times {
-        sink.append(record.clone(), Durability::Queued).await.unwrap();
+        s.sink.append(record.clone(), Durability::Queued).await.unwrap();
     }
 }
