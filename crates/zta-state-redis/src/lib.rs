@@ -37,7 +37,7 @@
 //! | key | value | expires | written by | Cluster slot |
 //! |---|---|---|---|---|
 //! | `P revoked:<key>` | end of the revocation, ms since the epoch | at that end | `revoke` (keeps the later end) | its own |
-//! | `P agent:{<agent>}:revoked` | hash `s`, `us`: the revocation time, seconds and microseconds since the epoch | never | `revoke_agent` (keeps the later time) | the agent's |
+//! | `P agent:{<agent>}:revoked_at` | `<seconds>:<microseconds>` since the epoch: the revocation time | never | `revoke_agent` (keeps the later time) | the agent's |
 //! | `P agent:{<agent>}:suspended` | `1` | never | `suspend`; `reinstate` deletes it | the agent's |
 //! | `P failures:<key>` | failure count | end of the window (set by the first failure) | `add_failure`; `clear_failures` deletes it | its own |
 //! | `P claimed:<id>` | `1` | the claim's `until` | `claim_once` (`SET NX PXAT`) | its own |
@@ -45,11 +45,12 @@
 //! (`P revoked:k` stands for `zta:revoked:k`.) An agent's keys carry the agent id as a Redis
 //! Cluster hash tag (`{<agent>}`; agent ids cannot contain braces), so the keys of one agent
 //! share a slot. Every command and script of the store names one key, except `standing`'s
-//! reads of the agent's two keys (one slot).
+//! reads of the agent's two keys (one slot) on a cluster, and its single `MGET` on one server.
 //!
 //! `standing` reads the agent's revocation time, its suspension and the token's keys (its id,
-//! its family). On one server (or a proxy in front of a cluster) that is one pipeline: checking
-//! a session token is one round trip.
+//! its family). On one server (or a proxy in front of a cluster) that is one `MGET`: checking
+//! a session token is one command and one round trip. (The agent's revocation time was a hash
+//! before; a revocation stored in that form is no longer read.)
 //!
 //! # Redis Cluster
 //!

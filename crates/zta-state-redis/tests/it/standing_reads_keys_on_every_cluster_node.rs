@@ -68,7 +68,7 @@ async fn standing_reads_the_agent_and_token_keys_on_three_nodes() {
     store.suspend(&agent).await.unwrap();
     store.revoke_agent(&agent, now).await.unwrap();
     assert!(cluster.holds(0, &agent_key(&agent_name, "suspended")));
-    assert!(cluster.holds(0, &agent_key(&agent_name, "revoked")));
+    assert!(cluster.holds(0, &agent_key(&agent_name, "revoked_at")));
     let standing = store.standing(&["another-jti"], &agent, now).await.unwrap();
     assert!(standing.revoked && standing.suspended, "{standing:?}");
     let later = now + time::Duration::seconds(1);
