@@ -150,14 +150,7 @@ impl Monitor {
             .filter(|(_, d)| d.detect == Detect::Rate)
             .map(|(i, d)| (i, Rates::new(d.window, d.threshold, d.factor)))
             .collect();
-        Ok(Self {
-            detectors: config.detectors,
-            rates,
-            webhook,
-            state,
-            audit,
-            stats: MonitorStats::default(),
-        })
+        Ok(Self { detectors: config.detectors, rates, webhook, state, audit, stats: MonitorStats::default() })
     }
 
     /// What it has done.
