@@ -32,7 +32,8 @@
 //! let now = time::OffsetDateTime::now_utc();
 //! let login = Principal::new(AgentId::new("research_bot")?, "static", AuthMethod::AgentKey, now, now + time::Duration::hours(1));
 //! let pair = tokens.issue(&login).await?;
-//! let principal = tokens.verify(&pair.access_token).await?;
+//! // The principal comes out only if its agent is not suspended (read with the revocation).
+//! let principal = tokens.verify(&pair.access_token).await?.live().map_err(|(e, _)| e)?;
 //! assert_eq!(principal.agent_id.as_str(), "research_bot");
 //! assert_eq!(principal.auth_method, AuthMethod::SessionToken);
 //! # Ok(())
