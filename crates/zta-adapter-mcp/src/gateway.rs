@@ -27,8 +27,8 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 use zta_core::{
-    Action, AuditEvent, AuditRecord, AuthzRequest, Credential, Denied, DenyReason, Durability, Effect, Guard,
-    Permit, Principal, Request, Resource,
+    Action, AuditEvent, AuditRecord, AuthError, AuthzRequest, Credential, Denied, DenyReason, Durability,
+    Effect, Guard, Permit, Principal, Request, Resource,
 };
 
 use crate::{
@@ -189,9 +189,7 @@ impl McpGateway {
         match self.inner.guard.authenticate(&credential).await {
             Ok(principal) => Ok(Caller { credential, principal }),
             Err(e) => {
-                let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
-                    .with_reason(e.detail().into_owned())
-                    .with_detail("mcp", "stdio request");
+                let record = refused_authentication(&credential, &e).with_detail("mcp", "stdio request");
                 let id = record.id;
                 self.audit(record).await?;
                 Err(McpError::new(
@@ -347,12 +345,10 @@ impl McpGateway {
 /// Refuses, with `401`, a request without a bearer credential that verifies; the refusal is
 /// audited. A verified one goes on with its [`Caller`].
 async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpRequest, next: Next) -> Response {
-    let refused = |error: Option<&'static str>, reason: String| {
+    let refused = |error: Option<&'static str>, record: AuditRecord| {
         let gateway = gateway.clone();
         async move {
-            let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
-                .with_reason(reason)
-                .with_detail("mcp", "http request");
+            let record = record.with_detail("mcp", "http request");
             let id = record.id;
             if gateway.audit(record).await.is_err() {
                 return (
@@ -379,7 +375,10 @@ async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpReques
         _ => None,
     };
     let Some(credential) = credential else {
-        return refused(None, "no bearer credential".to_owned()).await;
+        let record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
+            .with_reason("no bearer credential")
+            .with_detail("denial", "invalid_credential");
+        return refused(None, record).await;
     };
     match gateway.inner.guard.authenticate(&credential).await {
         Ok(principal) => {
@@ -400,8 +399,20 @@ async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpReques
             };
             next.run(HttpRequest::from_parts(parts, axum::body::Body::from(bytes))).await
         }
-        Err(e) => refused(Some("invalid_token"), e.detail().into_owned()).await,
+        Err(e) => refused(Some("invalid_token"), refused_authentication(&credential, &e)).await,
     }
+}
+
+/// The record of a credential the guard refused, coded as the guard codes its own
+/// (`detail.denial`, and the agent the credential claimed), for queries and monitoring.
+fn refused_authentication(credential: &Credential, e: &AuthError) -> AuditRecord {
+    let mut record = AuditRecord::new(AuditEvent::Authorization, Effect::Deny)
+        .with_reason(e.detail().into_owned())
+        .with_detail("denial", e.code());
+    if let Some(agent) = credential.claimed_agent() {
+        record = record.with_detail("claimed_agent", agent.as_str());
+    }
+    record
 }
 
 async fn protected_resource(State(gateway): State<McpGateway>) -> Json<Value> {

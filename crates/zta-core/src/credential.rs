@@ -2,6 +2,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::AgentId;
+
 /// Longest credential accepted anywhere on the request path, in bytes. Larger input is refused
 /// before any parsing, so hostile input cannot make the guard allocate or hash megabytes.
 pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
@@ -27,6 +29,28 @@ impl Credential {
     /// A bearer token credential.
     pub fn bearer(token: impl Into<String>) -> Self {
         Self::Bearer(SecretString::from(token.into()))
+    }
+
+    /// The agent this credential claims to be, unverified, when that is a valid agent id: a
+    /// secret's user name, a JWT's `sub` (else `iss`). For audit records of refused
+    /// credentials (`detail.claimed_agent`), never for a decision: nothing verified it.
+    pub fn claimed_agent(&self) -> Option<AgentId> {
+        #[derive(serde::Deserialize)]
+        struct Claimed {
+            sub: Option<String>,
+            iss: Option<String>,
+        }
+        if self.len() > MAX_CREDENTIAL_LEN {
+            return None;
+        }
+        let claimed = match self {
+            Self::Password { username, .. } => Some(username.clone()),
+            Self::Bearer(token) | Self::AgentAssertion(token) => {
+                crate::guard::unverified_payload::<Claimed>(token.expose_secret())
+                    .and_then(|c| c.sub.or(c.iss))
+            }
+        };
+        claimed.and_then(|c| AgentId::new(c).ok())
     }
 
     /// The credential of an HTTP `Authorization` header's value, `Bearer <token>` (the scheme

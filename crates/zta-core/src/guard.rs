@@ -843,24 +843,9 @@ fn note_denial(record: &mut AuditRecord, reason: DenyReason, decision: Option<De
 }
 
 /// Names in `record`, as `detail.claimed_agent`, the agent a refused credential claimed to be
-/// (a secret's user name, a JWT's unverified `sub`, else `iss`), when that is a valid agent
-/// id: so repeated failures naming one agent can be counted. Nothing verified it.
+/// ([`Credential::claimed_agent`]), so repeated failures naming one agent can be counted.
 fn note_claimed_agent(record: &mut AuditRecord, credential: &Credential) {
-    #[derive(serde::Deserialize)]
-    struct Claimed {
-        sub: Option<String>,
-        iss: Option<String>,
-    }
-    if credential.len() > MAX_CREDENTIAL_LEN {
-        return;
-    }
-    let claimed = match credential {
-        Credential::Password { username, .. } => Some(username.clone()),
-        Credential::Bearer(token) | Credential::AgentAssertion(token) => {
-            unverified_payload::<Claimed>(token.expose_secret()).and_then(|c| c.sub.or(c.iss))
-        }
-    };
-    if let Some(agent) = claimed.and_then(|c| AgentId::new(c).ok()) {
+    if let Some(agent) = credential.claimed_agent() {
         record.detail.insert("claimed_agent".to_owned(), agent.as_str().into());
     }
 }
@@ -931,7 +916,7 @@ fn route_issuers(providers: &[Arc<dyn IdentityProvider>]) -> Result<IssuerRoutes
 /// The payload of a compact JWS read as `T`, WITHOUT verifying anything: only to route a
 /// token or to bound how long its revocation is kept. A token that is not three dot-separated
 /// parts with a base64url JSON payload of that shape yields `None`.
-fn unverified_payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
+pub(crate) fn unverified_payload<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
     use base64::Engine as _;
 
     let mut parts = token.split('.');

@@ -113,6 +113,21 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
         .await
         .unwrap();
     assert_eq!(post(Some(&token)).await.unwrap().status(), 401);
+    // Each refusal is coded as the guard codes its own, for queries and monitoring.
+    crew.guard.audit_sink().flush().await.unwrap();
+    let refusals: Vec<(String, String)> = audit_records(&crew.audit())
+        .iter()
+        .filter(|r| r["detail"]["mcp"] == "http request")
+        .map(|r| {
+            let detail = &r["detail"];
+            (
+                detail["denial"].as_str().unwrap().to_owned(),
+                detail["claimed_agent"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [("invalid_credential", "-"), ("unsupported_credential", "-"), ("revoked", "research_bot")];
+    assert_eq!(refusals, expected.map(|(d, a)| (d.to_owned(), a.to_owned())));
 
     let described: serde_json::Value = http.get(&metadata).send().await.unwrap().json().await.unwrap();
     assert_eq!(described["resource"], crew.url.as_str());
