@@ -126,7 +126,8 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
             )
         })
         .collect();
-    let expected = [("invalid_credential", "-"), ("unsupported_credential", "-"), ("revoked", "research_bot")];
+    let expected =
+        [("invalid_credential", "-"), ("unsupported_credential", "-"), ("revoked", "research_bot")];
     assert_eq!(refusals, expected.map(|(d, a)| (d.to_owned(), a.to_owned())));
 
     let described: serde_json::Value = http.get(&metadata).send().await.unwrap().json().await.unwrap();
