@@ -56,11 +56,14 @@ struct MemorySink {
 
 impl MemorySink {
     fn commit(&self) {
+        // The committed log is held while the staged records are taken: two commits racing
+        // (one task's flushed append and another's) must not store their batches out of order.
+        let mut committed = self.log.committed.lock().unwrap();
         let mut staged = std::mem::take(&mut *self.log.staged.lock().unwrap());
         if self.fault == Some(Fault::Reorders) {
             staged.reverse();
         }
-        self.log.committed.lock().unwrap().extend(staged);
+        committed.extend(staged);
     }
 }
 
