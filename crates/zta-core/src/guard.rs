@@ -667,6 +667,9 @@ impl Guard {
             record.note_principal(&principal);
             issued
         });
+        if outcome.is_err() && record.agent_id.is_none() {
+            note_claimed_agent(&mut record, credential);
+        }
         self.conclude(record, started, outcome).await
     }
 

@@ -71,3 +71,16 @@ async fn a_failed_authentication_names_the_agent_it_claimed() {
     assert_eq!(detail(&sink.last(), "claimed_agent"), None);
     assert_eq!(detail(&sink.last(), "denial"), Some("invalid_credential"));
 }
+
+#[tokio::test]
+async fn a_refused_login_names_the_agent_it_claimed() {
+    let sink = Arc::new(MemorySink::default());
+    let g = guard(allow_all(), sink.clone());
+    // No token authority here: the login is refused, after the claim was read.
+    let _denied = g.login(&Credential::password("writer_bot", "wrong")).await.unwrap_err();
+    let record = sink.last();
+    assert_eq!(record.event, AuditEvent::Login);
+    assert_eq!(record.agent_id, None);
+    assert_eq!(detail(&record, "claimed_agent"), Some("writer_bot"));
+    assert!(detail(&record, "denial").is_some(), "{record:?}");
+}
