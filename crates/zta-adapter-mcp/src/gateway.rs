@@ -2,12 +2,13 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
 use axum::{
     Json, Router,
-    extract::{Request as HttpRequest, State},
+    extract::{ConnectInfo, Request as HttpRequest, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -95,6 +96,8 @@ impl std::fmt::Debug for McpGateway {
 struct Caller {
     credential: Credential,
     principal: Arc<Principal>,
+    /// The peer address of its HTTP connection, recorded on its denials.
+    source: Option<std::net::IpAddr>,
 }
 
 impl McpGateway {
@@ -147,7 +150,9 @@ impl McpGateway {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, self.router().into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
         self.inner.guard.audit_sink().flush().await.map_err(std::io::Error::other)
     }
 
@@ -187,7 +192,7 @@ impl McpGateway {
         };
         let credential = local.credential(&self.inner.guard).await;
         match self.inner.guard.authenticate(&credential).await {
-            Ok(principal) => Ok(Caller { credential, principal }),
+            Ok(principal) => Ok(Caller { credential, principal, source: None }),
             Err(e) => {
                 let record = refused_authentication(&credential, &e).with_detail("mcp", "stdio request");
                 let id = record.id;
@@ -311,6 +316,10 @@ impl McpGateway {
 
     /// Runs the guard for one MCP request of `caller`.
     async fn authorize(&self, caller: &Caller, request: Request) -> Result<Permit, McpError> {
+        let request = match caller.source {
+            Some(source) => request.with_source(source),
+            None => request,
+        };
         self.inner.guard.check(&caller.credential, request).await.map_err(|d| denial(&d))
     }
 
@@ -345,10 +354,15 @@ impl McpGateway {
 /// Refuses, with `401`, a request without a bearer credential that verifies; the refusal is
 /// audited. A verified one goes on with its [`Caller`].
 async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpRequest, next: Next) -> Response {
+    // The peer, when the router is served with connection info (`McpGateway::serve` is).
+    let source = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|peer| peer.0.ip());
     let refused = |error: Option<&'static str>, record: AuditRecord| {
         let gateway = gateway.clone();
         async move {
-            let record = record.with_detail("mcp", "http request");
+            let mut record = record.with_detail("mcp", "http request");
+            if let Some(source) = source {
+                record = record.with_detail("source", source.to_string());
+            }
             let id = record.id;
             if gateway.audit(record).await.is_err() {
                 return (
@@ -382,7 +396,7 @@ async fn authenticate(State(gateway): State<McpGateway>, mut request: HttpReques
     };
     match gateway.inner.guard.authenticate(&credential).await {
         Ok(principal) => {
-            request.extensions_mut().insert(Caller { credential, principal });
+            request.extensions_mut().insert(Caller { credential, principal, source });
             // The body is read here, bounded in size and time, so that a slow or endless
             // client holds nothing for long.
             let (parts, body) = request.into_parts();

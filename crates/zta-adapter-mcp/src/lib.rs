@@ -8,7 +8,9 @@
 //! # async fn demo(guard: zta_core::Guard, config: zta_adapter_mcp::GatewayConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! let gateway = zta_adapter_mcp::McpGateway::new(guard, config)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8900").await?;
-//! axum::serve(listener, gateway.router()).await?;
+//! // With the connection's peer address, so that denials record where they came from.
+//! let app = gateway.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
 

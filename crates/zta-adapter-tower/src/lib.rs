@@ -19,6 +19,11 @@
 //! # }
 //! ```
 //!
+//! To record where denied requests came from (`detail.source`, which monitoring's
+//! `source_failures` counts), set [`Request::with_source`] in the mapping function from the
+//! connection information your server provides (axum: `ConnectInfo<SocketAddr>` in the
+//! request's extensions, when served with `into_make_service_with_connect_info`).
+//!
 //! Answers without calling the service: `401` (with `WWW-Authenticate: Bearer`) when the
 //! credential is missing or does not verify, `400` for a request the guard refuses as malformed,
 //! `403` when policy denies or the route maps to no action, `503` when the audit log cannot take

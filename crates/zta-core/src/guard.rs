@@ -394,6 +394,7 @@ impl Guard {
             if trusted.is_some() {
                 note_asserter(&mut record, &principal);
             }
+            let source = request.source;
             let verdict = match principal {
                 Ok(principal) => self.authorize(&mut record, principal, request, target_segment),
                 Err((e, refused)) => {
@@ -404,6 +405,9 @@ impl Guard {
                     Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None))
                 }
             };
+            if let (Err(_), Some(source)) = (&verdict, source) {
+                record.detail.insert("source".to_owned(), source.to_string().into());
+            }
             let durability = if verdict.is_ok() { self.inner.durability } else { Durability::Queued };
             record.latency_us = Some(micros(started.elapsed()));
             (record, durability, verdict)

@@ -6,7 +6,7 @@
 //! `principal.*`, `source_agent`) come only from the principal; a context that tries to set
 //! them, or any other attribute the request itself defines, is refused.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,12 +35,23 @@ pub struct Request {
         deserialize_with = "crate::strict_json::map"
     )]
     pub context: Context,
+    /// The network address the request came from, as the adapter that received it saw it (the
+    /// peer of its connection). Recorded on denials (`detail.source`) so that failures coming
+    /// from one place can be counted; never read from a request body.
+    #[serde(skip)]
+    pub source: Option<IpAddr>,
 }
 
 impl Request {
     /// A request for `action` with nothing else set.
     pub fn new(action: Action) -> Self {
-        Self { action, resource: None, target_agent: None, context: Context::new() }
+        Self { action, resource: None, target_agent: None, context: Context::new(), source: None }
+    }
+    /// Sets the address the request came from.
+    #[must_use]
+    pub fn with_source(mut self, source: IpAddr) -> Self {
+        self.source = Some(source);
+        self
     }
     /// Sets the resource.
     #[must_use]

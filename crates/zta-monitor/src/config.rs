@@ -56,6 +56,10 @@ pub enum Detect {
     /// Failed authentications naming one agent (the agent the credential claimed). Alert only:
     /// anyone can present a wrong secret in another agent's name.
     AuthFailures,
+    /// Failed authentications coming from one network address (`detail.source`, recorded
+    /// where the adapter saw the peer: the MCP gateway, the tower layer). Alert only: there is
+    /// no agent to act on.
+    SourceFailures,
     /// One agent denied on many distinct targets (tools, resources, agents, segments): the
     /// threshold counts distinct targets.
     Scanning,
@@ -78,7 +82,7 @@ impl Detect {
     /// Whether responses may act on the agent the pattern names: not when that agent is only
     /// claimed by whoever failed to authenticate, or when there is none.
     pub fn may_act(self) -> bool {
-        !matches!(self, Self::AuthFailures | Self::ToolChange)
+        !matches!(self, Self::AuthFailures | Self::SourceFailures | Self::ToolChange)
     }
 
     /// The name used in config and records.
@@ -87,6 +91,7 @@ impl Detect {
             Self::Denials => "denials",
             Self::Rate => "rate",
             Self::AuthFailures => "auth_failures",
+            Self::SourceFailures => "source_failures",
             Self::Scanning => "scanning",
             Self::TokenReuse => "token_reuse",
             Self::Replay => "replay",

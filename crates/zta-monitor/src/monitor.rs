@@ -33,6 +33,8 @@ pub(crate) struct Observation {
     target: Option<String>,
     /// When it happened, as the guard stamped the record: the windows follow these times.
     time: OffsetDateTime,
+    /// The network address it came from, where the adapter recorded one.
+    source: Option<String>,
 }
 
 impl Observation {
@@ -55,7 +57,7 @@ impl Observation {
             (AuditEvent::Authorization | AuditEvent::Login, Some("invalid_credential" | "locked_out"))
                 if record.agent_id.is_none() =>
             {
-                patterns.push(Detect::AuthFailures);
+                patterns.extend([Detect::AuthFailures, Detect::SourceFailures]);
             }
             _ => {}
         }
@@ -71,7 +73,8 @@ impl Observation {
             Some(agent) => (Some(agent.clone()), false),
             None => (claimed_agent(), true),
         };
-        Some(Self { agent, claimed, patterns, target: target(record), time: record.time })
+        let source = record.detail.get("source").and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Self { agent, claimed, patterns, target: target(record), time: record.time, source })
     }
 }
 
@@ -207,9 +210,15 @@ impl Monitor {
         if d.detect.is_immediate() {
             return self.fire(d, seen.agent.as_ref(), seen.claimed, 1).await;
         }
-        let Some(agent) = &seen.agent else { return Ok(()) };
+        // What is counted: the network address for `source_failures`, else the agent.
+        let counted = if d.detect == Detect::SourceFailures {
+            seen.source.as_deref()
+        } else {
+            seen.agent.as_ref().map(AgentId::as_str)
+        };
+        let Some(counted) = counted else { return Ok(()) };
         let window = Window::at(d.window, now);
-        let base = format!("monitor:{}:{}", d.name, agent);
+        let base = format!("monitor:{}:{counted}", d.name);
         let key = |bucket: i64| format!("{base}:{bucket}");
         // Keys name their bucket by the records' times; the store forgets them by its own
         // after two windows (the current bucket and the one before it are read).
@@ -227,12 +236,16 @@ impl Monitor {
         if count < f64::from(d.threshold) {
             return Ok(());
         }
-        // Once per agent and bucket: the denials after the threshold do not alert again.
+        // Once per agent (or address) and bucket: what comes after the threshold does not
+        // alert again.
         let fired = format!("{base}:{}:fired", window.bucket);
         if !self.state.claim_once(&fired, until).await? {
             return Ok(());
         }
-        self.fire(d, Some(agent), seen.claimed, count.floor() as u64).await
+        if d.detect == Detect::SourceFailures {
+            return self.fire_at(d, None, seen.claimed, count.floor() as u64, Some(counted)).await;
+        }
+        self.fire(d, seen.agent.as_ref(), seen.claimed, count.floor() as u64).await
     }
 
     /// Alerts, then carries out the responses (a dry run only alerts).
@@ -242,6 +255,18 @@ impl Monitor {
         agent: Option<&AgentId>,
         claimed: bool,
         count: u64,
+    ) -> Result<(), Failure> {
+        self.fire_at(d, agent, claimed, count, None).await
+    }
+
+    /// [`fire`](Self::fire), the alert naming the network address it counted, if any.
+    async fn fire_at(
+        &self,
+        d: &DetectorConfig,
+        agent: Option<&AgentId>,
+        claimed: bool,
+        count: u64,
+        source: Option<&str>,
     ) -> Result<(), Failure> {
         let acting: Vec<Response> = d.respond.iter().copied().filter(|r| *r != Response::Alert).collect();
         let what = if d.detect.is_immediate() {
@@ -260,6 +285,10 @@ impl Monitor {
                 d.threshold
             )
         };
+        let what = match source {
+            Some(source) => format!("{what} from {source}"),
+            None => what,
+        };
         let mut alert = AuditRecord::new(AuditEvent::Alert, Effect::Allow)
             .with_reason(format!("{}: {what}", d.name))
             .with_detail("detector", d.name.clone())
@@ -268,6 +297,9 @@ impl Monitor {
             .with_detail("responses", json!(acting.iter().map(|r| r.as_str()).collect::<Vec<_>>()));
         if d.dry_run {
             alert = alert.with_detail("dry_run", true);
+        }
+        if let Some(source) = source {
+            alert = alert.with_detail("source", source);
         }
         match (agent, claimed) {
             (Some(agent), false) => alert.agent_id = Some(agent.clone()),

@@ -50,6 +50,7 @@ async fn allowed_calls_run_denied_ones_never_reach_the_upstream() {
     let denial = records.iter().find(|r| r["id"] == request_id.as_str()).expect("the denial is audited");
     assert_eq!(denial["agent_id"], "research_bot");
     assert_eq!(denial["effect"], "deny");
+    assert_eq!(denial["detail"]["source"], "127.0.0.1", "the denial does not say where it came from");
     assert_eq!(denial["action"]["name"], "files__delete_file");
     let allowed: Vec<_> = records
         .iter()
@@ -129,6 +130,13 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
     let expected =
         [("invalid_credential", "-"), ("unsupported_credential", "-"), ("revoked", "research_bot")];
     assert_eq!(refusals, expected.map(|(d, a)| (d.to_owned(), a.to_owned())));
+    // And say where they came from.
+    let sources: Vec<serde_json::Value> = audit_records(&crew.audit())
+        .iter()
+        .filter(|r| r["detail"]["mcp"] == "http request")
+        .map(|r| r["detail"]["source"].clone())
+        .collect();
+    assert_eq!(sources, [json!("127.0.0.1"), json!("127.0.0.1"), json!("127.0.0.1")]);
 
     let described: serde_json::Value = http.get(&metadata).send().await.unwrap().json().await.unwrap();
     assert_eq!(described["resource"], crew.url.as_str());

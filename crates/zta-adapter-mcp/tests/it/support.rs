@@ -181,8 +181,8 @@ pub(crate) async fn crew_with_tokens(policy: &str, tokens: TokenConfig) -> Crew 
     }))
     .unwrap();
     let gateway = McpGateway::new(guard.clone(), config).unwrap();
-    let router = gateway.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = gateway.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
     Crew { dir, guard, url: format!("{base}/mcp"), base, notes, notes_description, keys }
 }
 

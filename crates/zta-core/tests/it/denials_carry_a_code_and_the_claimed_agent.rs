@@ -84,3 +84,15 @@ async fn a_refused_login_names_the_agent_it_claimed() {
     assert_eq!(detail(&record, "claimed_agent"), Some("writer_bot"));
     assert!(detail(&record, "denial").is_some(), "{record:?}");
 }
+
+#[tokio::test]
+async fn a_denial_says_where_the_request_came_from_and_a_permit_does_not() {
+    let sink = Arc::new(MemorySink::default());
+    let g = guard(allow_all(), sink.clone());
+    let from = std::net::IpAddr::from([10, 0, 0, 7]);
+    let task = || Request::new(Action::task("t")).with_source(from);
+    let _denied = g.check(&Credential::password("writer_bot", "wrong"), task()).await.unwrap_err();
+    assert_eq!(detail(&sink.last(), "source"), Some("10.0.0.7"));
+    let _permit = g.check(&research(), task()).await.unwrap();
+    assert_eq!(detail(&sink.last(), "source"), None, "a permit carries the source");
+}

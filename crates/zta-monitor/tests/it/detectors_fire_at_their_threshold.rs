@@ -95,3 +95,24 @@ async fn immediate_signals_fire_on_the_first_occurrence() {
         .collect();
     assert_eq!(fired, ["reuse", "reserved", "tools"]);
 }
+
+#[tokio::test]
+async fn failed_authentications_from_one_address_alert_naming_it() {
+    let s = setup(detector("source_failures", 4));
+    // Four agents' names tried from one address, one name from another.
+    for claimed in ["writer_bot", "research_bot", "planner"] {
+        feed(&s, failed_login_from(claimed, "10.0.0.7"), 1).await;
+    }
+    feed(&s, failed_login_from("writer_bot", "10.0.0.8"), 3).await;
+    feed(&s, failed_login("writer_bot"), 5).await; // no address recorded: not counted
+    assert!(s.kept.of(AuditEvent::Alert).is_empty(), "fired below the threshold");
+    feed(&s, failed_login_from("analysis_bot", "10.0.0.7"), 1).await;
+    let alerts = s.kept.of(AuditEvent::Alert);
+    assert_eq!(alerts.len(), 1, "four failures from one address did not fire");
+    assert_eq!(alerts[0].detail["source"], "10.0.0.7");
+    assert_eq!(alerts[0].agent_id, None);
+    assert_eq!(
+        alerts[0].reason.as_deref(),
+        Some("d: 4 source failures within 1m (threshold 4) from 10.0.0.7")
+    );
+}

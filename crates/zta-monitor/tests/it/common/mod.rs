@@ -117,3 +117,8 @@ pub async fn feed(s: &Setup, mut record: AuditRecord, times: usize) {
         s.sink.append(record.clone(), Durability::Queued).await.unwrap();
     }
 }
+
+/// A failed authentication from `source` whose credential claimed `claimed`.
+pub fn failed_login_from(claimed: &str, source: &str) -> AuditRecord {
+    failed_login(claimed).with_detail("source", source)
+}
