@@ -23,6 +23,27 @@ pub use pruned::{MarkedChainCheck, MarkerReport, MarkerSigner, PruneMarker, Rete
 use sha2::{Digest, Sha256};
 pub use verify::{ChainBreak, OrderedChainCheck, VerifyReport, WriterReport};
 
+/// A record read back from a store of per-writer chains, with where it is stored.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoredRecord {
+    /// Its place in the store's order (`pos`).
+    pub pos: i64,
+    /// The writer whose chain holds it.
+    pub writer_id: String,
+    /// Its place in that chain.
+    pub seq: i64,
+    /// The record.
+    pub record: zta_core::AuditRecord,
+}
+
+impl StoredRecord {
+    /// `record`, stored at `pos` as `seq` of `writer_id`'s chain.
+    pub fn new(pos: i64, writer_id: String, seq: i64, record: zta_core::AuditRecord) -> Self {
+        Self { pos, writer_id, seq, record }
+    }
+}
+
 /// The previous hash of a chain's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
 

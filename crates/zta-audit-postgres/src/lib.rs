@@ -50,10 +50,11 @@ mod verify;
 pub use config::PostgresConfig;
 pub use error::Error;
 pub use prune::{Pruned, prune};
-pub use read::{PostgresReader, StoredRecord};
+pub use read::PostgresReader;
 pub use schema::{Migrated, migrate};
 pub use sink::PostgresSink;
 pub use verify::{verify, verify_with};
+pub use zta_audit_chain::StoredRecord;
 pub use zta_audit_chain::{MarkerReport, MarkerSigner, Retention, public_key};
 pub use zta_audit_chain::{VerifyReport, WriterReport};
 

@@ -51,10 +51,11 @@ mod verify;
 pub use config::SqliteConfig;
 pub use error::Error;
 pub use prune::{Pruned, prune};
-pub use read::{SqliteReader, StoredRecord};
+pub use read::SqliteReader;
 pub use schema::{Migrated, migrate};
 pub use sink::SqliteSink;
 pub use verify::{verify, verify_with};
+pub use zta_audit_chain::StoredRecord;
 pub use zta_audit_chain::{MarkerReport, MarkerSigner, Retention, public_key};
 pub use zta_audit_chain::{VerifyReport, WriterReport};
 

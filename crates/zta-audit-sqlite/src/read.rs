@@ -4,26 +4,13 @@
 use std::fmt;
 
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use zta_audit_chain::StoredRecord;
 use zta_core::{AuditQuery, AuditRecord};
 
 use crate::{
     Error, SqliteConfig,
     schema::{connect, database},
 };
-
-/// A record read back, with where it is stored.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct StoredRecord {
-    /// Its place in the table's stored order (`pos`).
-    pub pos: i64,
-    /// The writer whose chain holds it.
-    pub writer_id: String,
-    /// Its place in that chain.
-    pub seq: i64,
-    /// The record.
-    pub record: AuditRecord,
-}
 
 /// A connection that reads records of one file. Every filter of an [`AuditQuery`] becomes a
 /// condition on the table's query columns, which the indexes of the migrations serve (agent,
@@ -158,7 +145,7 @@ impl SqliteReader {
             })?;
             // The query columns are copies (NUL in them became U+FFFD): the record decides.
             if query.matches(&record) {
-                found.push(StoredRecord { pos, writer_id, seq, record });
+                found.push(StoredRecord::new(pos, writer_id, seq, record));
             }
         }
         Ok(found)

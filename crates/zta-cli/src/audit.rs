@@ -663,16 +663,16 @@ async fn tail_sql(
             let mut out = Vec::with_capacity(page.len());
             for row in page {
                 after = after.max(row.pos);
-                if let Some(&last) = seen.get(&row.writer) {
+                if let Some(&last) = seen.get(&row.writer_id) {
                     if row.seq <= last {
                         continue;
                     }
                     if row.seq > last + 1 {
-                        let skipped = reader.writer_between(&query, &row.writer, last, row.seq).await?;
+                        let skipped = reader.writer_between(&query, &row.writer_id, last, row.seq).await?;
                         out.extend(skipped.into_iter().map(|r| r.record));
                     }
                 }
-                seen.insert(row.writer, row.seq);
+                seen.insert(row.writer_id, row.seq);
                 out.push(row.record);
             }
             print_rows(&out, format)?;
@@ -681,14 +681,6 @@ async fn tail_sql(
             }
         }
     }
-}
-
-/// A record read from a SQL store.
-struct SqlRow {
-    pos: i64,
-    writer: String,
-    seq: i64,
-    record: AuditRecord,
 }
 
 /// A connection reading a PostgreSQL table or a SQLite file.
@@ -710,23 +702,22 @@ impl SqlReader {
         })
     }
 
-    async fn latest(&mut self, query: &AuditQuery, limit: usize) -> Result<Vec<SqlRow>> {
+    async fn latest(&mut self, query: &AuditQuery, limit: usize) -> Result<Vec<postgres::StoredRecord>> {
         Ok(match self {
-            Self::Postgres(r) => {
-                r.latest(query, limit).await?.into_iter().map(SqlRow::from_postgres).collect()
-            }
-            Self::Sqlite(r) => r.latest(query, limit).await?.into_iter().map(SqlRow::from_sqlite).collect(),
+            Self::Postgres(r) => r.latest(query, limit).await?.into_iter().collect(),
+            Self::Sqlite(r) => r.latest(query, limit).await?.into_iter().collect(),
         })
     }
 
-    async fn after(&mut self, query: &AuditQuery, pos: i64, limit: usize) -> Result<Vec<SqlRow>> {
+    async fn after(
+        &mut self,
+        query: &AuditQuery,
+        pos: i64,
+        limit: usize,
+    ) -> Result<Vec<postgres::StoredRecord>> {
         Ok(match self {
-            Self::Postgres(r) => {
-                r.after(query, pos, limit).await?.into_iter().map(SqlRow::from_postgres).collect()
-            }
-            Self::Sqlite(r) => {
-                r.after(query, pos, limit).await?.into_iter().map(SqlRow::from_sqlite).collect()
-            }
+            Self::Postgres(r) => r.after(query, pos, limit).await?.into_iter().collect(),
+            Self::Sqlite(r) => r.after(query, pos, limit).await?.into_iter().collect(),
         })
     }
 
@@ -736,20 +727,10 @@ impl SqlReader {
         writer: &str,
         after: i64,
         before: i64,
-    ) -> Result<Vec<SqlRow>> {
+    ) -> Result<Vec<postgres::StoredRecord>> {
         Ok(match self {
-            Self::Postgres(r) => r
-                .writer_between(query, writer, after, before)
-                .await?
-                .into_iter()
-                .map(SqlRow::from_postgres)
-                .collect(),
-            Self::Sqlite(r) => r
-                .writer_between(query, writer, after, before)
-                .await?
-                .into_iter()
-                .map(SqlRow::from_sqlite)
-                .collect(),
+            Self::Postgres(r) => r.writer_between(query, writer, after, before).await?.into_iter().collect(),
+            Self::Sqlite(r) => r.writer_between(query, writer, after, before).await?.into_iter().collect(),
         })
     }
 
@@ -765,16 +746,6 @@ impl SqlReader {
             Self::Postgres(r) => r.close().await,
             Self::Sqlite(r) => r.close().await,
         }
-    }
-}
-
-impl SqlRow {
-    fn from_postgres(r: postgres::StoredRecord) -> Self {
-        Self { pos: r.pos, writer: r.writer_id, seq: r.seq, record: r.record }
-    }
-
-    fn from_sqlite(r: sqlite::StoredRecord) -> Self {
-        Self { pos: r.pos, writer: r.writer_id, seq: r.seq, record: r.record }
     }
 }
 
