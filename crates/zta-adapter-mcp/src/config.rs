@@ -106,16 +106,12 @@ pub struct UpstreamConfig {
 impl ApprovalWebhook {
     /// The HMAC key, from `secret_env` or `secret_file` (exactly one).
     pub(crate) fn secret(&self) -> Result<String, Error> {
-        match (&self.secret_env, &self.secret_file) {
-            (Some(var), None) => std::env::var(var)
-                .map_err(|_| Error::config("approval_webhook.secret_env", format!("`{var}` is not set"))),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-                .map_err(|e| {
-                    Error::config("approval_webhook.secret_file", format!("{}: {e}", path.display()))
-                }),
-            _ => Err(Error::config("approval_webhook", "give exactly one of `secret_env` and `secret_file`")),
-        }
+        zta_core::secret_source::read(self.secret_env.as_deref(), self.secret_file.as_deref()).map_err(|e| {
+            let field = e
+                .setting()
+                .map_or_else(|| "approval_webhook".to_owned(), |s| format!("approval_webhook.{s}"));
+            Error::config(field, e.to_string())
+        })
     }
 }
 

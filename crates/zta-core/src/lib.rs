@@ -22,6 +22,7 @@ mod identity;
 mod policy;
 mod principal;
 mod request;
+pub mod secret_source;
 mod state;
 pub mod strict_json;
 mod token;

@@ -97,15 +97,12 @@ impl Webhook {
         if !url.starts_with("https://") && !at_loopback {
             return Err("`webhook.url` must be `https://` (or `http://` to a loopback address)".into());
         }
-        let secret = match (&config.secret_env, &config.secret_file) {
-            (Some(var), None) => {
-                std::env::var(var).map_err(|_| format!("`webhook.secret_env`: `{var}` is not set"))?
-            }
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-                .map_err(|e| format!("`webhook.secret_file`: {}: {e}", path.display()))?,
-            _ => return Err("`webhook`: give exactly one of `secret_env` and `secret_file`".into()),
-        };
+        let secret =
+            zta_core::secret_source::read(config.secret_env.as_deref(), config.secret_file.as_deref())
+                .map_err(|e| match e.setting() {
+                    Some(setting) => format!("`webhook.{setting}`: {e}"),
+                    None => format!("`webhook`: {e}"),
+                })?;
         if secret.len() < 16 {
             return Err("`webhook`: the HMAC key must be at least 16 bytes".into());
         }
