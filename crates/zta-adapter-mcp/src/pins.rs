@@ -59,7 +59,7 @@ pub(crate) enum Verdict {
 /// The pins, in memory and (when configured) in their file.
 pub(crate) struct Pins {
     path: Option<PathBuf>,
-    state: Mutex<(PinFile, Option<SystemTime>)>,
+    state: Mutex<(PinFile, Option<Stamp>)>,
 }
 
 /// The part of a tool's definition that is pinned, in a canonical form.
@@ -133,7 +133,7 @@ impl Pins {
     /// first, so that a concurrent approval is not lost).
     fn update(
         &self,
-        state: &mut (PinFile, Option<SystemTime>),
+        state: &mut (PinFile, Option<Stamp>),
         change: impl FnOnce(&mut PinFile),
     ) -> Result<(), Error> {
         let Some(path) = &self.path else {
@@ -166,7 +166,7 @@ pub fn approve_tool(path: &Path, tool: &str) -> Result<String, Error> {
     Ok(diff)
 }
 
-fn read(path: &Path) -> Result<(PinFile, Option<SystemTime>), Error> {
+fn read(path: &Path) -> Result<(PinFile, Option<Stamp>), Error> {
     let modified = modified(path);
     match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -187,8 +187,15 @@ fn write(path: &Path, file: &PinFile) -> Result<(), Error> {
     std::fs::rename(&temporary, path).map_err(failed)
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of the pins file from the next: its modification time, length and
+/// inode (every write renames a new file into place). The time alone misses two writes within
+/// one tick of the file system's clock (a gateway's write and an approval right after it).
+type Stamp = (SystemTime, u64, u64);
+
+fn modified(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 /// An exclusive lock of `<path>.lock`, held until dropped.
