@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use crate::{AuthzRequest, Decision, PolicyDigest};
+use crate::{AuthzRequest, Decision, Permissible, PolicyDigest, Principal};
 
 /// Why a policy engine gave no decision. The guard denies either way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,5 +31,16 @@ pub trait PolicyEngine: Send + Sync + Debug + 'static {
     /// request path. The default can (an engine that is built has a policy in force).
     fn ready(&self) -> Result<(), PolicyError> {
         Ok(())
+    }
+
+    /// What some allow rule may permit `principal`, if this engine can tell: the action
+    /// types, tools and target agents of the requests it could allow. Wider than the truth
+    /// when the policy's conditions leave it open, never narrower. Not on the request path
+    /// and not a decision: callers use it to choose what to offer or try, and decide each
+    /// request in full. The default is `None`, "cannot tell": callers then decide every
+    /// candidate they have.
+    fn permissible(&self, principal: &Principal) -> Option<Permissible> {
+        let _ = principal;
+        None
     }
 }

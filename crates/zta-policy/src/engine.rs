@@ -5,8 +5,8 @@ use std::{collections::HashMap, path::Path};
 use sha2::{Digest as _, Sha256};
 use smallvec::SmallVec;
 use zta_core::{
-    Attribute, AuthzRequest, Basis, Decision, Determining, Effect, PolicyDigest, PolicyEngine, PolicyError,
-    RuleName,
+    Attribute, AuthzRequest, Basis, Decision, Determining, Effect, Permissible, PolicyDigest, PolicyEngine,
+    PolicyError, Principal, RuleName,
 };
 
 use crate::{
@@ -406,6 +406,12 @@ impl PolicyEngine for PolicySet {
 
     fn digest(&self) -> PolicyDigest {
         self.digest
+    }
+
+    /// From [`PolicySet::what_can`]: the action types, tools and targets of its allow rules,
+    /// less the values an unconditional deny always overrides.
+    fn permissible(&self, principal: &Principal) -> Option<Permissible> {
+        Some(self.what_can(principal).permissible())
     }
 }
 

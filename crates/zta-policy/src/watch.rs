@@ -36,8 +36,8 @@ use notify::{
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use zta_core::{
-    AuditEvent, AuditRecord, AuditSink, AuthzRequest, Decision, Durability, Effect, PolicyDigest,
-    PolicyEngine, PolicyError,
+    AuditEvent, AuditRecord, AuditSink, AuthzRequest, Decision, Durability, Effect, Permissible,
+    PolicyDigest, PolicyEngine, PolicyError, Principal,
 };
 
 use crate::{Error, Format, PolicySet, Source};
@@ -237,6 +237,11 @@ impl PolicyEngine for PolicyWatcher {
 
     fn digest(&self) -> PolicyDigest {
         self.shared.current.load().digest()
+    }
+
+    /// The policy in force's answer (see [`PolicySet::what_can`]).
+    fn permissible(&self, principal: &Principal) -> Option<Permissible> {
+        self.shared.current.load().permissible(principal)
     }
 }
 

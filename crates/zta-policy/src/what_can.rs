@@ -8,7 +8,9 @@ use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use zta_core::{Action, AttrValue, Attribute, AuthzRequest, Effect, Principal, Request};
+use zta_core::{
+    Action, AttrValue, Attribute, AuthzRequest, Candidates, Effect, Permissible, Principal, Request,
+};
 
 use crate::{
     compile::{Accessor, Check, Cond, Expr, Rule, Test},
@@ -113,14 +115,18 @@ pub struct RuleReach {
     pub overridden_by: Vec<String>,
 }
 
+/// Whether `a` admits every value `b` admits.
+fn wider(a: &Values, b: &Values) -> bool {
+    match (a, b) {
+        (Values::Any, _) => true,
+        (Values::Only(a), Values::Only(b)) => b.iter().all(|x| a.contains(x)),
+        (Values::Only(_), Values::Any) => false,
+    }
+}
+
 impl RuleReach {
     /// Whether this rule matches every request of the principal that `other` may match.
     fn covers(&self, other: &Self) -> bool {
-        let wider = |a: &Values, b: &Values| match (a, b) {
-            (Values::Any, _) => true,
-            (Values::Only(a), Values::Only(b)) => b.iter().all(|x| a.contains(x)),
-            (Values::Only(_), Values::Any) => false,
-        };
         self.open.is_empty()
             && self.when.is_none()
             && wider(&self.actions, &other.actions)
@@ -172,7 +178,94 @@ impl WhatCan {
     /// Whether some allow rule may permit calling `tool` (a gateway offers only such tools;
     /// each call is still decided in full).
     pub fn may_call_tool(&self, tool: &str) -> bool {
-        self.allows.iter().any(|r| r.actions.admits(Some("call_tool")) && r.tools.admits(Some(tool)))
+        self.allows.iter().any(|r| r.actions.admits(Some(CALL_TOOL)) && r.tools.admits(Some(tool)))
+    }
+}
+
+/// A part of [`Permissible`].
+#[derive(Clone, Copy)]
+enum Part {
+    Actions,
+    Tools,
+    Targets,
+}
+
+impl RuleReach {
+    fn part(&self, part: Part) -> &Values {
+        match part {
+            Part::Actions => &self.actions,
+            Part::Tools => &self.tools,
+            Part::Targets => &self.targets,
+        }
+    }
+
+    /// Whether this (unconditional) deny matches every request of `allow` that `part` is
+    /// about (for tools: its tool calls), whatever that request's value of `part`, as long as
+    /// this deny admits that value.
+    fn overrides_across(&self, allow: &Self, part: Part) -> bool {
+        let segments = wider(&self.target_segments, &allow.target_segments);
+        segments
+            && match part {
+                Part::Actions => wider(&self.tools, &allow.tools) && wider(&self.targets, &allow.targets),
+                Part::Tools => self.actions.admits(Some(CALL_TOOL)) && wider(&self.targets, &allow.targets),
+                Part::Targets => wider(&self.actions, &allow.actions) && wider(&self.tools, &allow.tools),
+            }
+    }
+}
+
+const CALL_TOOL: &str = "call_tool";
+
+/// What `allow` may permit of `part`, less what one of `denies` (unconditional, of its
+/// priority or higher) always overrides.
+fn contribution(allow: &RuleReach, denies: &[&RuleReach], part: Part) -> Candidates {
+    let covering: Vec<&Values> =
+        denies.iter().filter(|d| d.overrides_across(allow, part)).map(|d| d.part(part)).collect();
+    match allow.part(part) {
+        Values::Only(values) => {
+            Candidates::only(values.iter().filter(|v| !covering.iter().any(|d| d.admits(Some(v.as_str())))))
+        }
+        Values::Any => {
+            let mut except = Vec::new();
+            for d in covering {
+                match d {
+                    Values::Only(v) => except.extend(v.iter().cloned()),
+                    // A deny that overrides every value leaves nothing.
+                    Values::Any => return Candidates::Only(Vec::new()),
+                }
+            }
+            Candidates::any_except(except)
+        }
+    }
+}
+
+impl WhatCan {
+    /// The answer as [`PolicyEngine::permissible`](zta_core::PolicyEngine::permissible) gives
+    /// it: what the allow rules may permit, less the values an unconditional deny of their
+    /// priority or higher always overrides (a request with such a value is denied whatever
+    /// else it carries). Tools are those of the allows that may permit `call_tool`.
+    pub(crate) fn permissible(&self) -> Permissible {
+        let unconditional: Vec<&RuleReach> =
+            self.denies.iter().filter(|d| d.open.is_empty() && d.when.is_none()).collect();
+        let none = || Candidates::Only(Vec::new());
+        let (mut actions, mut tools, mut targets) = (none(), none(), none());
+        for a in &self.allows {
+            // Only tool calls have a tool name: a rule that pins one permits nothing else.
+            let mut a = a.clone();
+            if matches!(a.tools, Values::Only(_)) {
+                a.actions.narrow(vec![CALL_TOOL.to_owned()]);
+                if a.actions.is_empty() {
+                    continue;
+                }
+            }
+            let over: Vec<&RuleReach> =
+                unconditional.iter().copied().filter(|d| a.overridden_by.contains(&d.rule)).collect();
+            actions = actions.union(contribution(&a, &over, Part::Actions));
+            if a.actions.admits(Some(CALL_TOOL)) {
+                tools = tools.union(contribution(&a, &over, Part::Tools));
+            }
+            targets = targets.union(contribution(&a, &over, Part::Targets));
+        }
+        Permissible::new(actions, tools, targets)
     }
 }
 

@@ -13,6 +13,7 @@ mod hot_reload;
 mod load_errors_have_positions;
 mod operators_and_conditions;
 mod original_policy_files_load;
+mod permissible_is_sound;
 mod policy_conformance;
 mod properties;
 mod references_agree_with_a_model;
