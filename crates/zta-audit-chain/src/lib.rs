@@ -1,5 +1,7 @@
 //! The per-writer hash chain of the audit sinks that several processes write at once
-//! (PostgreSQL, SQLite, NATS JetStream), and their group-commit writer ([`GroupCommit`]).
+//! (PostgreSQL, SQLite, NATS JetStream), and their group-commit writer ([`GroupCommit`]); and
+//! the interface of the stores that anchor the JSON Lines sink's checkpoints
+//! ([`CheckpointAnchor`]).
 //!
 //! Each process is a *writer* with its own id; its records are numbered 1, 2, ... and each is
 //! linked to the one before it:
@@ -14,10 +16,12 @@
 //! (every sink allows only letters, digits and a little punctuation), so the 0x00 after it
 //! ends it unambiguously.
 
+mod anchor;
 mod group_commit;
 mod pruned;
 mod verify;
 
+pub use anchor::{AnchorEntry, AnchorError, CheckpointAnchor, check_log_id};
 pub use group_commit::{BatchStore, Batching, GroupCommit};
 pub use pruned::{MarkedChainCheck, MarkerReport, MarkerSigner, PruneMarker, Retention, key_id, public_key};
 use sha2::{Digest, Sha256};

@@ -2,7 +2,9 @@
 //! put back an older (even signed) checkpoint and cut the log to match; a copy of each
 //! checkpoint kept elsewhere shows it. The writer hands every new checkpoint to this module's
 //! thread, which publishes the newest one at most once per interval and once more at close, so
-//! a slow anchor never holds up a group commit.
+//! a slow anchor never holds up a group commit. A store (PostgreSQL, NATS) is called on a
+//! runtime of the thread's own, so it never depends on the caller's runtime being alive or
+//! free.
 
 use std::{
     fs::{File, OpenOptions},
@@ -14,20 +16,26 @@ use std::{
     time::{Duration, Instant},
 };
 
+use zta_audit_chain::{AnchorEntry, CheckpointAnchor};
+
 use crate::{
     AnchorConfig, Error,
     checkpoint::{Checkpoint, Stored},
     queue::Shared,
 };
 
-/// The shortest time a command is given before it is killed.
+/// The shortest time a command (or a store) is given before it is killed (or given up on).
 const MIN_COMMAND_TIME: Duration = Duration::from_secs(1);
 
+/// The shortest time between two attempts to publish to a store that failed.
+const MIN_RETRY: Duration = Duration::from_millis(500);
+
 /// Where checkpoints go.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Target {
     File(PathBuf),
     Command(Vec<String>),
+    Store { store: Arc<dyn CheckpointAnchor>, log_id: String, runtime: tokio::runtime::Runtime },
 }
 
 impl Target {
@@ -35,16 +43,39 @@ impl Target {
         match self {
             Self::File(path) => format!("file `{}`", path.display()),
             Self::Command(argv) => format!("command `{}`", argv.join(" ")),
+            Self::Store { store, log_id, .. } => format!("{} (log `{log_id}`)", store.describe()),
         }
     }
 
-    /// Publishes one checkpoint line (with its newline).
-    fn publish(&self, line: &[u8], time_limit: Duration) -> Result<(), String> {
+    /// Whether failing to publish may fail the sink closed (a store never does).
+    fn may_fail_closed(&self) -> bool {
+        !matches!(self, Self::Store { .. })
+    }
+
+    /// Publishes one checkpoint.
+    fn publish(&self, checkpoint: &Stored, time_limit: Duration) -> Result<(), String> {
         match self {
-            Self::File(path) => append_line(path, line).map_err(|e| e.to_string()),
-            Self::Command(argv) => run_command(argv, line, time_limit),
+            Self::File(path) => append_line(path, &encode(checkpoint)?).map_err(|e| e.to_string()),
+            Self::Command(argv) => run_command(argv, &encode(checkpoint)?, time_limit),
+            Self::Store { store, log_id, runtime } => {
+                let entry = entry(log_id, checkpoint)?;
+                runtime.block_on(async {
+                    match tokio::time::timeout(time_limit, store.publish(&entry)).await {
+                        Ok(published) => published.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no answer within {time_limit:?}")),
+                    }
+                })
+            }
         }
     }
+}
+
+/// A checkpoint as a store's entry: the checkpoint's JSON on one line, and copies of the
+/// fields a store queries by.
+fn entry(log_id: &str, checkpoint: &Stored) -> Result<AnchorEntry, String> {
+    let key_id = checkpoint.key_id().ok_or("the checkpoint is not signed")?.to_owned();
+    let json = serde_json::to_string(checkpoint).map_err(|e| format!("cannot encode the checkpoint: {e}"))?;
+    Ok(AnchorEntry::new(log_id.to_owned(), key_id, checkpoint.seq, checkpoint.hash().to_owned(), json))
 }
 
 /// Appends `line` to the anchor file and syncs it.
@@ -131,18 +162,37 @@ impl Anchor {
         shared: Arc<Shared>,
         current: Option<Stored>,
     ) -> Result<Self, Error> {
-        let target = match (&config.file, &config.command) {
-            (Some(file), _) => Target::File(file.clone()),
-            (None, Some(argv)) => Target::Command(argv.clone()),
-            (None, None) => return Err(Error::Config("`anchor` needs `file` or `command`".into())),
+        let target = match (&config.file, &config.command, config.anchor_store()) {
+            (Some(file), _, _) => Target::File(file.clone()),
+            (None, Some(argv), _) => Target::Command(argv.clone()),
+            (None, None, Some(store)) => Target::Store {
+                store: store.clone(),
+                log_id: config.log_id.clone().unwrap_or_default(),
+                runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+                    Error::Anchor {
+                        anchor: store.describe(),
+                        reason: format!("cannot start its runtime: {e}"),
+                    }
+                })?,
+            },
+            (None, None, None) => {
+                return Err(Error::Config(
+                    "`anchor` needs one of `file`, `command`, `postgres` or `nats`".into(),
+                ));
+            }
         };
         let described = target.describe();
         let refused = |reason| Error::Anchor { anchor: described.clone(), reason };
-        if let Some(current) = current {
-            let line = encode(&current).map_err(refused)?;
-            target.publish(&line, config.fail_after.max(MIN_COMMAND_TIME)).map_err(refused)?;
-        }
         let inner = Arc::new(Inner::default());
+        match current {
+            // A store is not waited for: its outage must not keep the sink from opening. The
+            // thread publishes what recovery left first.
+            Some(current) if !target.may_fail_closed() => inner.lock().latest = Some(current),
+            Some(current) => {
+                target.publish(&current, config.fail_after.max(MIN_COMMAND_TIME)).map_err(refused)?;
+            }
+            None => {}
+        }
         let run = Publisher {
             inner: inner.clone(),
             target,
@@ -198,15 +248,25 @@ impl Publisher {
         let mut last_attempt: Option<Instant> = None;
         let mut failing_since: Option<Instant> = None;
         loop {
-            let (next, closing) = self.next(last_attempt);
+            // A failing store is not retried in a tight loop, whatever the interval.
+            let wait = if failing_since.is_some() { self.interval.max(MIN_RETRY) } else { self.interval };
+            let (next, closing) = self.next(last_attempt.and_then(|t| t.checked_add(wait)));
             let Some(checkpoint) = next else {
                 return Ok(());
             };
             let now = Instant::now();
             last_attempt = Some(now);
-            let line = encode(&checkpoint)?;
-            match self.target.publish(&line, self.fail_after.max(MIN_COMMAND_TIME)) {
-                Ok(()) => failing_since = None,
+            match self.target.publish(&checkpoint, self.fail_after.max(MIN_COMMAND_TIME)) {
+                Ok(()) => {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(
+                            anchor = %self.target.describe(),
+                            seq = checkpoint.seq,
+                            failed_for = ?since.elapsed(),
+                            "audit anchor reachable again; the newest checkpoint is published"
+                        );
+                    }
+                }
                 Err(e) => {
                     let since = *failing_since.get_or_insert(now);
                     let msg = format!(
@@ -214,8 +274,23 @@ impl Publisher {
                         checkpoint.seq,
                         self.target.describe()
                     );
+                    let seq = checkpoint.seq;
                     // Retried with the newest checkpoint, this one if none came since.
                     self.inner.lock().latest.get_or_insert(checkpoint);
+                    if !self.target.may_fail_closed() {
+                        // A store: the log goes on; the anchor lags until it answers again.
+                        tracing::error!(
+                            error = %msg,
+                            failing_for = ?since.elapsed(),
+                            unanchored_from_seq = seq,
+                            "audit anchor store unreachable; requests are still served and every \
+                             record kept, but the anchor lags the log until it is back"
+                        );
+                        if closing {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     if closing {
                         tracing::error!(error = %msg, "audit anchor failed at close");
                         return Err(msg);
@@ -242,15 +317,14 @@ impl Publisher {
         }
     }
 
-    /// Waits until a checkpoint is due (one waits and the interval since the last attempt has
-    /// passed) or the writer stops. `(None, true)`: stopped with nothing left.
-    fn next(&self, last_attempt: Option<Instant>) -> (Option<Stored>, bool) {
+    /// Waits until a checkpoint is due (one waits and `due` has passed) or the writer stops.
+    /// `(None, true)`: stopped with nothing left.
+    fn next(&self, due: Option<Instant>) -> (Option<Stored>, bool) {
         let mut state = self.inner.lock();
         loop {
             if state.closing {
                 return (state.latest.take(), true);
             }
-            let due = last_attempt.and_then(|t| t.checked_add(self.interval));
             let now = Instant::now();
             state = match (&state.latest, due) {
                 (Some(_), None) => return (state.latest.take(), false),

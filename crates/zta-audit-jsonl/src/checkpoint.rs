@@ -42,6 +42,18 @@ pub(crate) struct Stored {
     signature: Option<String>,
 }
 
+impl Stored {
+    /// The id of the key that signed it, if it is signed.
+    pub(crate) fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The hash of the record at `seq`, hex.
+    pub(crate) fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
 /// A parsed and checked checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Checkpoint {

@@ -1,8 +1,9 @@
 //! Configuration of the JSON Lines sink.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
+use zta_audit_chain::CheckpointAnchor;
 
 /// Configuration of a [`JsonlSink`](crate::JsonlSink).
 ///
@@ -54,15 +55,18 @@ pub struct JsonlConfig {
     pub anchor: Option<AnchorConfig>,
 }
 
-/// An external anchor for the checkpoints: `{file: PATH}` or `{command: [argv...]}`.
+/// An external anchor for the checkpoints: `{file: PATH}`, `{command: [argv...]}`, or a store
+/// ([`with_store`](Self::with_store): a PostgreSQL table or a NATS JetStream stream, which the
+/// `zta` facade configures as `{postgres: {...}, log_id: ID}` or `{nats: {...}, log_id: ID}`).
 ///
 /// After a group commit the writer hands the new checkpoint to an anchor thread, which
 /// publishes the newest one at most once per `interval`, and once more when the sink closes.
 /// A checkpoint is published only after it is durable beside the log, so the anchor never gets
 /// ahead of it. A failed publication is logged at error level and retried with the newest
-/// checkpoint at the next interval; once publishing has failed for `fail_after`, the sink
-/// fails closed (it takes no more records, so every request is denied) after committing what it
-/// had accepted.
+/// checkpoint at the next interval; once publishing to a file or a command has failed for
+/// `fail_after`, the sink fails closed (it takes no more records, so every request is denied)
+/// after committing what it had accepted. A store never fails the sink: see
+/// [`with_store`](Self::with_store).
 ///
 /// ```
 /// let config: zta_audit_jsonl::JsonlConfig = serde_json::from_str(
@@ -88,11 +92,33 @@ pub struct AnchorConfig {
     /// At most one publication per interval, plus one at close. Default `"1s"`.
     #[serde(default = "default_anchor_interval", with = "zta_core::duration::text")]
     pub interval: Duration,
-    /// How long publishing may keep failing before the sink fails closed. `"0s"`: the first
-    /// failure. Default `"10s"`.
+    /// How long publishing to a file or a command may keep failing before the sink fails
+    /// closed. `"0s"`: the first failure. Default `"10s"`. With a store it only bounds one
+    /// attempt (at least 1 s).
     #[serde(default = "default_anchor_fail_after", with = "zta_core::duration::text")]
     pub fail_after: Duration,
+    /// The log's name in a shared anchor store (letters, digits, `-` and `_`, at most 64
+    /// bytes): required with a store, refused otherwise. Each log publishing to one store
+    /// needs its own; with the checkpoint key's id it is what tells this log's entries from
+    /// another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_id: Option<String>,
+    /// The store, if the checkpoints go to one (set with [`with_store`](Self::with_store)).
+    #[serde(skip)]
+    store: Option<Store>,
 }
+
+/// The anchor store, compared by identity (a config is equal to its clones).
+#[derive(Debug, Clone)]
+pub(crate) struct Store(pub(crate) Arc<dyn CheckpointAnchor>);
+
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Store {}
 
 impl AnchorConfig {
     /// Publish to an append-only file.
@@ -105,8 +131,41 @@ impl AnchorConfig {
         Self::with(None, Some(argv.into_iter().map(Into::into).collect()))
     }
 
+    /// Publish to an anchor store (a PostgreSQL table, a NATS JetStream stream) as the log
+    /// `log_id`. Needs [`JsonlConfig::checkpoint_key_file`]: the store tells logs apart by
+    /// `log_id` and the key's id, and the verifier checks every entry's signature.
+    ///
+    /// Unlike a file or a command, a store never fails the sink closed: it is a service
+    /// elsewhere, and its outage must not deny requests. A failed publication is logged at
+    /// error level (with how long publishing has failed and the newest seq not yet anchored)
+    /// and retried with the newest checkpoint every `interval`; no local record is lost, and
+    /// `verify` reports how far the anchor lags.
+    pub fn store(log_id: impl Into<String>, store: Arc<dyn CheckpointAnchor>) -> Self {
+        Self { log_id: Some(log_id.into()), ..Self::with(None, None) }.with_store(store)
+    }
+
+    /// The same anchor settings, publishing to `store` (this is how the `zta` facade adds the
+    /// store of an `anchor: {postgres: ...}` or `{nats: ...}` section to the rest of it).
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn CheckpointAnchor>) -> Self {
+        self.store = Some(Store(store));
+        self
+    }
+
+    /// The store, if the checkpoints go to one.
+    pub(crate) fn anchor_store(&self) -> Option<&Arc<dyn CheckpointAnchor>> {
+        self.store.as_ref().map(|s| &s.0)
+    }
+
     fn with(file: Option<PathBuf>, command: Option<Vec<String>>) -> Self {
-        Self { file, command, interval: default_anchor_interval(), fail_after: default_anchor_fail_after() }
+        Self {
+            file,
+            command,
+            interval: default_anchor_interval(),
+            fail_after: default_anchor_fail_after(),
+            log_id: None,
+            store: None,
+        }
     }
 }
 
@@ -182,14 +241,36 @@ impl JsonlConfig {
             return Err("`max_batch` must be at least 1".into());
         }
         if let Some(anchor) = &self.anchor {
-            match (&anchor.file, &anchor.command) {
-                (Some(file), None) if !file.as_os_str().is_empty() => {}
-                (None, Some(argv)) if argv.first().is_some_and(|p| !p.is_empty()) => {}
-                (Some(_), Some(_)) => {
-                    return Err("`anchor` takes either `file` or `command`, not both".into());
+            match (&anchor.file, &anchor.command, &anchor.store) {
+                (Some(file), None, None) if !file.as_os_str().is_empty() => {}
+                (None, Some(argv), None) if argv.first().is_some_and(|p| !p.is_empty()) => {}
+                (None, None, Some(_)) => {}
+                (None, None, None) => {
+                    return Err("`anchor` needs one of `file`, `command`, `postgres` or `nats`".into());
                 }
-                (None, None) => return Err("`anchor` needs `file` or `command`".into()),
-                _ => return Err("`anchor` has an empty `file` or `command`".into()),
+                (Some(_), None, None) | (None, Some(_), None) => {
+                    return Err("`anchor` has an empty `file` or `command`".into());
+                }
+                _ => {
+                    return Err(
+                        "`anchor` takes one of `file`, `command`, `postgres` or `nats`, not several".into()
+                    );
+                }
+            }
+            match (&anchor.store, &anchor.log_id) {
+                (Some(_), None) => {
+                    return Err("`anchor` needs a `log_id` with `postgres` or `nats`: the log's name in the shared store".into());
+                }
+                (Some(_), Some(id)) => {
+                    zta_audit_chain::check_log_id(id).map_err(|e| format!("`anchor`: {e}"))?
+                }
+                (None, Some(_)) => {
+                    return Err("`anchor.log_id` names the log in a `postgres` or `nats` anchor store; a `file` or `command` anchor takes none".into());
+                }
+                (None, None) => {}
+            }
+            if anchor.store.is_some() && self.checkpoint_key_file.is_none() {
+                return Err("a `postgres` or `nats` anchor needs `checkpoint_key_file`: the store's entries are told apart and checked by the checkpoint's signature".into());
             }
         }
         Ok(())
@@ -247,8 +328,9 @@ mod tests {
         assert_eq!(c.anchor.as_ref().unwrap().fail_after, Duration::from_secs(10));
 
         for (anchor, wrong) in [
-            (r#"{}"#, "needs `file` or `command`"),
-            (r#"{"file":"a","command":["b"]}"#, "not both"),
+            (r#"{}"#, "needs one of `file`, `command`"),
+            (r#"{"file":"a","command":["b"]}"#, "not several"),
+            (r#"{"file":"a","log_id":"b"}"#, "takes none"),
             (r#"{"command":[]}"#, "empty"),
             (r#"{"file":""}"#, "empty"),
         ] {

@@ -176,5 +176,6 @@ pub use sink::JsonlSink;
 pub use sink::WriterPause;
 pub use verify::{
     AnchorReport, CheckpointProblem, Loss, RecordProblem, RollbackProblem, SignatureStatus, VerifyError,
-    VerifyOptions, VerifyReport, verify, verify_with,
+    VerifyOptions, VerifyReport, verify, verify_anchored, verify_with,
 };
+pub use zta_audit_chain::{AnchorEntry, AnchorError, CheckpointAnchor};

@@ -262,7 +262,7 @@ fn check_anchor(dir: &Path, anchor_file: &Path) -> Result<(), Error> {
         return Err(Error::Integrity {
             dir: dir.to_owned(),
             error: VerifyError::RolledBack {
-                anchor: anchor_file.to_owned(),
+                anchor: format!("file `{}`", anchor_file.display()),
                 anchored_seq: anchored.seq,
                 anchored_time: anchored.time,
                 problem: RollbackProblem::CheckpointOlder {

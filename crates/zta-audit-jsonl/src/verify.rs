@@ -7,8 +7,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use zta_audit_chain::{AnchorEntry, CheckpointAnchor};
+
 use crate::{
-    checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointReadError, parse_public_key},
+    checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointReadError, key_id, parse_public_key},
     format::{Entry, GENESIS, LineReader, chain_hash, check_json, hex_string, list_segments, parse_line},
     lost::{RecordId, read_loss_files, record_id},
 };
@@ -114,11 +116,13 @@ pub enum RollbackProblem {
         /// When the local checkpoint was written, if there is one.
         checkpoint_time: Option<String>,
     },
-    /// A later anchor line goes back to a lower seq (or the same seq with another hash): the
-    /// log was rolled back and the sink wrote on from there.
-    #[error("anchor line {line} goes back to seq {found}: the log was rolled back and written on")]
+    /// A later anchored checkpoint goes back to a lower seq (or the same seq with another
+    /// hash): the log was rolled back and the sink wrote on from there.
+    #[error(
+        "anchored checkpoint {line} (in the order published) goes back to seq {found}: the log was rolled back and written on"
+    )]
     WentBackwards {
-        /// 1-based line number in the anchor file.
+        /// 1-based place in the anchor: the line of an anchor file, the entry of a store.
         line: u64,
         /// The seq on that line.
         found: u64,
@@ -193,13 +197,12 @@ pub enum VerifyError {
     },
     /// The anchor shows a newer checkpoint than the log and its checkpoint bear out.
     #[error(
-        "audit log rolled back or cut: the anchor `{}` has a checkpoint at seq {anchored_seq} ({anchored_time}), \
-         but {problem}",
-        anchor.display()
+        "audit log rolled back or cut: the anchor {anchor} has a checkpoint at seq {anchored_seq} ({anchored_time}), \
+         but {problem}"
     )]
     RolledBack {
-        /// The anchor file.
-        anchor: PathBuf,
+        /// The anchor: ``file `PATH` `` or the store and the log's id in it.
+        anchor: String,
         /// The anchored checkpoint's seq.
         anchored_seq: u64,
         /// When it was written (RFC 3339).
@@ -207,11 +210,12 @@ pub enum VerifyError {
         /// What the log or its checkpoint shows instead.
         problem: RollbackProblem,
     },
-    /// The anchor file cannot be used.
-    #[error("audit anchor `{}` {problem}", path.display())]
+    /// The anchor cannot be used (unreadable, empty for this log, or holding a checkpoint
+    /// whose signature does not verify: a forged entry).
+    #[error("audit anchor {anchor} {problem}")]
     Anchor {
-        /// The anchor file.
-        path: PathBuf,
+        /// The anchor: ``file `PATH` `` or the store and the log's id in it.
+        anchor: String,
         /// What is wrong.
         problem: String,
     },
@@ -242,18 +246,27 @@ pub enum SignatureStatus {
     },
 }
 
-/// What the anchor file held, when one was given.
+/// What the anchor held, when one was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AnchorReport {
+    /// The anchor: ``file `PATH` `` or the store and the log's id in it.
+    pub anchor: String,
     /// The newest anchored checkpoint's seq; the log matches it.
     pub seq: u64,
     /// When that checkpoint was written (RFC 3339).
     pub time: String,
     /// Anchored checkpoints checked against the log.
     pub checkpoints: u64,
-    /// Lines that were not a checkpoint (a torn append) and were skipped.
+    /// Lines that were not a checkpoint (a torn append) and were skipped (a file only).
     pub skipped_lines: u64,
+}
+
+impl AnchorReport {
+    /// Records after the newest anchored checkpoint: how far the anchor lags the log.
+    pub fn lag(&self, report: &VerifyReport) -> u64 {
+        report.last_seq.saturating_sub(self.seq)
+    }
 }
 
 /// What a successful verification found. Check [`tail_protected`](Self::tail_protected):
@@ -323,7 +336,13 @@ impl fmt::Display for VerifyReport {
             SignatureStatus::Verified { key_id } => write!(f, ", signature by `{key_id}` verified"),
         }?;
         match &self.anchor {
-            Some(a) => write!(f, "; matches the anchor's newest checkpoint, seq {} ({})", a.seq, a.time),
+            Some(a) => {
+                write!(f, "; matches the anchor's newest checkpoint, seq {} ({})", a.seq, a.time)?;
+                match a.lag(self) {
+                    0 => f.write_str(", the anchor is up to date"),
+                    lag => write!(f, ", the anchor lags by {lag} records"),
+                }
+            }
             None => Ok(()),
         }
     }
@@ -374,8 +393,16 @@ impl Chain {
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {
     public_key: Option<&'a [u8]>,
-    anchor: Option<&'a Path>,
+    anchor: Option<AnchorSource<'a>>,
     losses: bool,
+}
+
+/// Where the anchored checkpoints come from.
+#[derive(Debug, Clone, Copy)]
+enum AnchorSource<'a> {
+    File(&'a Path),
+    /// A store's entries for one log, read by [`verify_anchored`]: (description, entries).
+    Store(&'a str, &'a [AnchorEntry]),
 }
 
 impl Default for VerifyOptions<'_> {
@@ -403,7 +430,7 @@ impl<'a> VerifyOptions<'a> {
     /// [`AnchorConfig`](crate::AnchorConfig)) to hold the log against.
     #[must_use]
     pub fn anchor(mut self, path: &'a Path) -> Self {
-        self.anchor = Some(path);
+        self.anchor = Some(AnchorSource::File(path));
         self
     }
 
@@ -433,10 +460,54 @@ pub fn verify(dir: impl AsRef<Path>, public_key: Option<&[u8]>) -> Result<Verify
 /// [`verify`] with options: a public key and an anchor file. With an anchor, every anchored
 /// checkpoint must match the log's record at its seq, anchored seqs must never go back, the log
 /// must reach the newest anchored seq and the checkpoint beside the log must not be older;
-/// otherwise [`VerifyError::RolledBack`].
+/// otherwise [`VerifyError::RolledBack`]. With a public key, every anchored checkpoint's
+/// signature must verify too ([`VerifyError::Anchor`] names a forged one).
 pub fn verify_with(dir: impl AsRef<Path>, options: VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
     let dir = dir.as_ref();
     let public_key = options.public_key.map(parse_public_key).transpose().map_err(VerifyError::BadKey)?;
+    verify_parsed(dir, public_key, options)
+}
+
+/// [`verify_with`] against the checkpoints the sink published to an anchor store as the log
+/// `log_id` (see [`AnchorConfig::store`](crate::AnchorConfig::store)): the store's entries of
+/// that log signed by `public_key` are read first (held in memory, about 200 bytes each),
+/// then the log is walked on the calling thread. Every entry's signature must verify (a
+/// forged one is [`VerifyError::Anchor`]), and the log must bear out every entry
+/// ([`VerifyError::RolledBack`] says whether it was cut or rewritten, and where). The report's
+/// [`AnchorReport::lag`] says how many records the anchor has not seen yet.
+///
+/// An anchor holding no entry of this log (a wrong `log_id` or key, or a sink that never
+/// reached it) is refused: it vouches for nothing.
+pub async fn verify_anchored(
+    dir: impl AsRef<Path>,
+    public_key: &[u8],
+    store: &dyn CheckpointAnchor,
+    log_id: &str,
+) -> Result<VerifyReport, VerifyError> {
+    let raw = parse_public_key(public_key).map_err(VerifyError::BadKey)?;
+    zta_audit_chain::check_log_id(log_id).map_err(|problem| VerifyError::Anchor {
+        anchor: store.describe(),
+        problem: format!("cannot be asked: {problem}"),
+    })?;
+    let key_id = key_id(&raw);
+    let described = format!("{} (log `{log_id}`, key `{key_id}`)", store.describe());
+    let entries = store.entries(log_id, &key_id).await.map_err(|e| VerifyError::Anchor {
+        anchor: described.clone(),
+        problem: format!("cannot be read: {e}"),
+    })?;
+    let options = VerifyOptions::new().public_key(public_key);
+    verify_parsed(
+        dir.as_ref(),
+        Some(raw),
+        VerifyOptions { anchor: Some(AnchorSource::Store(&described, &entries)), ..options },
+    )
+}
+
+fn verify_parsed(
+    dir: &Path,
+    public_key: Option<[u8; 32]>,
+    options: VerifyOptions<'_>,
+) -> Result<VerifyReport, VerifyError> {
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |error| VerifyError::Io { path, error }
@@ -452,7 +523,7 @@ pub fn verify_with(dir: impl AsRef<Path>, options: VerifyOptions<'_>) -> Result<
     if segments.is_empty() && checkpoint.is_none() {
         return Err(VerifyError::NoLog { dir: dir.to_owned() });
     }
-    let mut anchor = options.anchor.map(AnchorWalk::open).transpose()?;
+    let mut anchor = options.anchor.map(|a| AnchorWalk::open(a, public_key)).transpose()?;
     let mut losses = if options.losses {
         let files = read_loss_files(dir).map_err(|(path, error)| VerifyError::Io { path, error })?;
         Losses::new(files)
@@ -543,11 +614,13 @@ pub fn verify_with(dir: impl AsRef<Path>, options: VerifyOptions<'_>) -> Result<
     })
 }
 
-/// Holds the log against an anchor file while it is walked: anchored checkpoints come in seq
+/// Holds the log against an anchor while it is walked: anchored checkpoints come in seq
 /// order, so each is compared with the log's record at its seq as the walk passes it.
-struct AnchorWalk {
-    path: PathBuf,
-    lines: LineReader,
+struct AnchorWalk<'a> {
+    anchor: String,
+    entries: Entries<'a>,
+    /// Checks each anchored checkpoint's signature, when given.
+    public_key: Option<[u8; 32]>,
     /// The next anchored checkpoint no record has been compared with yet.
     next: Option<Checkpoint>,
     /// The newest anchored checkpoint read so far.
@@ -556,62 +629,111 @@ struct AnchorWalk {
     skipped_lines: u64,
 }
 
-impl AnchorWalk {
-    fn open(path: &Path) -> Result<Self, VerifyError> {
-        let file =
-            std::fs::File::open(path).map_err(|error| VerifyError::Io { path: path.to_owned(), error })?;
-        let mut walk = Self {
-            path: path.to_owned(),
-            lines: LineReader::new(file),
-            next: None,
-            newest: None,
-            checkpoints: 0,
-            skipped_lines: 0,
+/// The anchored checkpoints, in the order they were published.
+enum Entries<'a> {
+    File(PathBuf, LineReader),
+    Store(std::iter::Enumerate<std::slice::Iter<'a, AnchorEntry>>),
+}
+
+impl<'a> AnchorWalk<'a> {
+    fn open(source: AnchorSource<'a>, public_key: Option<[u8; 32]>) -> Result<Self, VerifyError> {
+        let (anchor, entries) = match source {
+            AnchorSource::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|error| VerifyError::Io { path: path.to_owned(), error })?;
+                (format!("file `{}`", path.display()), Entries::File(path.to_owned(), LineReader::new(file)))
+            }
+            AnchorSource::Store(described, entries) => {
+                (described.to_owned(), Entries::Store(entries.iter().enumerate()))
+            }
         };
+        let mut walk =
+            Self { anchor, entries, public_key, next: None, newest: None, checkpoints: 0, skipped_lines: 0 };
         walk.advance()?;
         Ok(walk)
     }
 
     fn rolled_back(&self, anchored: &Checkpoint, problem: RollbackProblem) -> VerifyError {
         VerifyError::RolledBack {
-            anchor: self.path.clone(),
+            anchor: self.anchor.clone(),
             anchored_seq: anchored.seq,
             anchored_time: anchored.time.clone(),
             problem,
         }
     }
 
+    fn unusable(&self, place: u64, problem: impl fmt::Display) -> VerifyError {
+        let what = match self.entries {
+            Entries::File(..) => "line",
+            Entries::Store(..) => "entry",
+        };
+        VerifyError::Anchor { anchor: self.anchor.clone(), problem: format!("{what} {place}: {problem}") }
+    }
+
+    /// The next anchored checkpoint and its 1-based place, `None` at the end. A file's line
+    /// that does not parse is a torn append (a crash mid-write) and anchors nothing; a store's
+    /// entry that does not parse, or whose copies disagree with its checkpoint, is refused.
+    fn read(&mut self) -> Result<Option<(u64, Checkpoint)>, VerifyError> {
+        loop {
+            let (place, cp) = match &mut self.entries {
+                Entries::File(path, lines) => {
+                    let Some(line) =
+                        lines.next_line().map_err(|error| VerifyError::Io { path: path.clone(), error })?
+                    else {
+                        return Ok(None);
+                    };
+                    match Checkpoint::parse(line.bytes) {
+                        Ok(cp) => (line.line_no, cp),
+                        Err(_) => {
+                            self.skipped_lines += 1;
+                            continue;
+                        }
+                    }
+                }
+                Entries::Store(entries) => {
+                    let Some((i, entry)) = entries.next() else { return Ok(None) };
+                    let place = i as u64 + 1;
+                    let cp = Checkpoint::parse(entry.checkpoint.as_bytes())
+                        .map_err(|p| self.unusable(place, format!("the checkpoint {p}")))?;
+                    if cp.seq != entry.seq
+                        || hex_string(&cp.hash) != entry.hash
+                        || cp.key_id.as_deref() != Some(entry.key_id.as_str())
+                    {
+                        return Err(self.unusable(
+                            place,
+                            format!(
+                                "says seq {} but holds a checkpoint at seq {} (or another hash or key): it was edited",
+                                entry.seq, cp.seq
+                            ),
+                        ));
+                    }
+                    (place, cp)
+                }
+            };
+            if let Some(key) = &self.public_key {
+                cp.verify_signature(key)
+                    .map_err(|p| self.unusable(place, format!("the checkpoint at seq {} {p}", cp.seq)))?;
+            }
+            return Ok(Some((place, cp)));
+        }
+    }
+
     /// Reads the next anchored checkpoint into `next`; refuses one that goes back.
     fn advance(&mut self) -> Result<(), VerifyError> {
         self.next = None;
-        while let Some(line) =
-            self.lines.next_line().map_err(|error| VerifyError::Io { path: self.path.clone(), error })?
+        let Some((place, cp)) = self.read()? else { return Ok(()) };
+        if let Some(newest) = &self.newest
+            && (cp.seq < newest.seq || (cp.seq == newest.seq && cp.hash != newest.hash))
         {
-            let line_no = line.line_no;
-            let Ok(cp) = Checkpoint::parse(line.bytes) else {
-                // A torn append (a crash mid-write): it anchors nothing.
-                self.skipped_lines += 1;
-                continue;
-            };
-            if let Some(newest) = &self.newest
-                && (cp.seq < newest.seq || (cp.seq == newest.seq && cp.hash != newest.hash))
-            {
-                let problem = RollbackProblem::WentBackwards { line: line_no, found: cp.seq };
-                return Err(self.rolled_back(newest, problem));
-            }
-            if cp.seq == 0 && cp.hash != GENESIS {
-                return Err(VerifyError::RolledBack {
-                    anchor: self.path.clone(),
-                    anchored_seq: 0,
-                    anchored_time: cp.time,
-                    problem: RollbackProblem::HashDiffers,
-                });
-            }
-            self.checkpoints += 1;
-            self.newest = Some(cp.clone());
-            self.next = Some(cp);
-            return Ok(());
+            let problem = RollbackProblem::WentBackwards { line: place, found: cp.seq };
+            return Err(self.rolled_back(newest, problem));
         }
+        if cp.seq == 0 && cp.hash != GENESIS {
+            return Err(self.rolled_back(&cp, RollbackProblem::HashDiffers));
+        }
+        self.checkpoints += 1;
+        self.newest = Some(cp.clone());
+        self.next = Some(cp);
         Ok(())
     }
 
@@ -636,7 +758,11 @@ impl AnchorWalk {
             self.advance()?;
         }
         let Some(newest) = self.newest.clone() else {
-            return Err(VerifyError::Anchor { path: self.path, problem: "holds no checkpoint".into() });
+            let problem = match self.entries {
+                Entries::File(..) => "holds no checkpoint",
+                Entries::Store(..) => "holds no checkpoint of this log signed by this key",
+            };
+            return Err(VerifyError::Anchor { anchor: self.anchor, problem: problem.into() });
         };
         if newest.seq > last_seq {
             return Err(self.rolled_back(&newest, RollbackProblem::LogEndsBefore { last_seq }));
@@ -649,6 +775,7 @@ impl AnchorWalk {
             return Err(self.rolled_back(&newest, problem));
         }
         Ok(AnchorReport {
+            anchor: self.anchor,
             seq: newest.seq,
             time: newest.time,
             checkpoints: self.checkpoints,

@@ -21,10 +21,17 @@
 //!
 //! [`verify`] reads the whole stream and checks every writer's chain: a changed, removed,
 //! reordered or inserted message is reported.
+//!
+//! Checkpoint anchoring: [`NatsAnchor`] keeps the signed checkpoints that a JSON Lines sink
+//! publishes (`anchor: {nats: ...}`) in a stream of their own (`ZTA_AUDIT_ANCHOR`), one
+//! acknowledged message per checkpoint on the subject `zta.anchor.<key id>.<log id>`, so that
+//! `zta audit verify --anchor` can tell a rolled-back or cut local log.
 
+mod anchor;
 mod sink;
 mod verify;
 
+pub use anchor::{NatsAnchor, NatsAnchorConfig};
 pub use sink::{Error, NatsConfig, NatsSink};
 pub use verify::{VerifyError, VerifyReport, verify};
 

@@ -74,13 +74,7 @@ impl NatsConfig {
 
     /// The URL without its user information.
     fn safe_url(&self) -> String {
-        match self.url.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}"),
-                None => self.url.clone(),
-            },
-            None => self.url.clone(),
-        }
+        safe_url(&self.url)
     }
 }
 
@@ -92,6 +86,17 @@ impl fmt::Debug for NatsConfig {
             .field("subject_prefix", &self.subject_prefix)
             .field("writer_id", &self.writer_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// `url` without its user information.
+pub(crate) fn safe_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -113,7 +118,7 @@ pub enum Error {
 }
 
 /// A name of letters, digits, `-` and `_` (usable in a subject and a stream name).
-fn plain_name(name: &str) -> bool {
+pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

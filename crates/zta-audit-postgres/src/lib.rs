@@ -38,7 +38,13 @@
 //! writer's oldest rows, never its last, and leaves a "pruned up to" marker (the last deleted
 //! row's seq and hash) signed with the audit checkpoint key; [`verify_with`] checks the
 //! markers with the public key and starts each pruned chain after its marker.
+//!
+//! Checkpoint anchoring: [`PostgresAnchor`] keeps the signed checkpoints that a JSON Lines
+//! sink publishes (`anchor: {postgres: ...}`) in the table `zta_audit_anchor` (migration 4),
+//! one row per checkpoint, so that `zta audit verify --anchor` can tell a rolled-back or cut
+//! local log.
 
+mod anchor;
 mod config;
 mod error;
 mod prune;
@@ -47,6 +53,7 @@ mod schema;
 mod sink;
 mod verify;
 
+pub use anchor::{PostgresAnchor, PostgresAnchorConfig};
 pub use config::PostgresConfig;
 pub use error::Error;
 pub use prune::{Pruned, prune};

@@ -16,19 +16,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "zta audit", include_str!("../migrations/0001_zta_audit.sql")),
     (2, "zta audit action name index", include_str!("../migrations/0002_zta_audit_action_name.sql")),
     (3, "zta audit pruned markers", include_str!("../migrations/0003_zta_audit_pruned.sql")),
+    (4, "zta audit checkpoint anchor", include_str!("../migrations/0004_zta_audit_anchor.sql")),
 ];
 
 /// The table every other audit table is made like.
 const MODEL: &str = "zta_audit";
 
 /// Advisory lock key held while a table is made (`"zta-audit-pg"` as a number).
-const TABLE_LOCK: i64 = 0x7a74_612d_6175_6469;
+pub(crate) const TABLE_LOCK: i64 = 0x7a74_612d_6175_6469;
 
 /// Advisory lock key held over a whole [`migrate`] (`"zta-migr"`), so that what one reports
 /// applied is what it applied.
-const MIGRATE_LOCK: i64 = 0x7a74_612d_6d69_6772;
+pub(crate) const MIGRATE_LOCK: i64 = 0x7a74_612d_6d69_6772;
 
-fn migrator() -> Migrator {
+pub(crate) fn migrator() -> Migrator {
     let migrations: Vec<Migration> = MIGRATIONS
         .iter()
         .map(|&(version, description, sql)| {
