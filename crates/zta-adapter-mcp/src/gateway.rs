@@ -50,8 +50,12 @@ const SEPARATOR: &str = "__";
 /// A zero-trust MCP gateway: agents reach their tools only through it, each request with a
 /// bearer credential the guard verifies.
 ///
-/// * `tools/list` (and `resources/list`, `prompts/list`) shows an agent what its policy allows,
-///   tools and prompts named `<upstream>__<name>`;
+/// * `tools/list` shows an agent the tools some allow rule of its policy may permit it
+///   ([`PolicyEngine::permissible`](zta_core::PolicyEngine::permissible): a tool granted only
+///   for some arguments is listed, one an unconditional deny always overrides is not), or,
+///   with an engine that cannot tell, those allowed without arguments; `resources/list` and
+///   `prompts/list` show what its policy allows without arguments; tools and prompts are
+///   named `<upstream>__<name>`;
 /// * `tools/call` is authorized per call by [`Guard::check`], with the tool's full name as
 ///   `tool_name`, and in the request context `upstream` (the upstream's name) and `arguments`
 ///   (the call's arguments, so a rule can test `arguments.path`); `resources/read` and
@@ -269,7 +273,7 @@ impl McpGateway {
     }
 
     /// Whether policy would allow `principal` `request` (for listing: not audited; arguments
-    /// unknown).
+    /// unknown, so a grant that depends on them is not seen).
     fn lists(&self, principal: &Arc<Principal>, request: Request) -> bool {
         let Ok(request) = AuthzRequest::new(principal.clone(), request, None) else {
             return false;
@@ -528,13 +532,22 @@ impl ServerHandler for McpGateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&context).await?;
+        // The tools some allow rule may permit, arguments and all; an engine that cannot tell
+        // leaves each tool to a decision without arguments.
+        let permissible = self.inner.guard.policy_engine().permissible(&caller.principal);
         let (mut tools, mut hidden, mut failed) = (Vec::new(), 0_usize, Vec::new());
         for upstream in self.inner.upstreams.values() {
             match self.pinned_tools(upstream).await {
                 Ok(offered) => {
                     for tool in offered {
-                        if self.lists(&caller.principal, Request::new(Action::tool_call(tool.name.as_ref())))
-                        {
+                        let listed = match &permissible {
+                            Some(p) => p.may_call_tool(tool.name.as_ref()),
+                            None => self.lists(
+                                &caller.principal,
+                                Request::new(Action::tool_call(tool.name.as_ref())),
+                            ),
+                        };
+                        if listed {
                             tools.push(tool);
                         } else {
                             hidden += 1;
@@ -551,7 +564,11 @@ impl ServerHandler for McpGateway {
             .with_reason("tools listed")
             .with_detail("mcp", "tools/list")
             .with_detail("listed", tools.len())
-            .with_detail("hidden", hidden);
+            .with_detail("hidden", hidden)
+            .with_detail(
+                "filter",
+                if permissible.is_some() { "permissible" } else { "decided_without_arguments" },
+            );
         if !failed.is_empty() {
             record = record.with_detail("unavailable", failed);
         }

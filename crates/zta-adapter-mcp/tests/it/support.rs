@@ -26,7 +26,7 @@ use rmcp::{
 };
 use serde_json::json;
 use zta::{
-    AgentId, Guard, MemoryStateStore, StateStore,
+    AgentId, Guard, MemoryStateStore, PolicyEngine, StateStore,
     audit::jsonl::{JsonlConfig, JsonlSink},
     identity::static_agents::{AgentEntry, AgentKey, StaticConfig, StaticProvider},
     policy::PolicySet,
@@ -133,6 +133,30 @@ pub(crate) async fn crew_with(policy: &str) -> Crew {
 
 /// [`crew_with`] whose session tokens are made as `tokens` says.
 pub(crate) async fn crew_with_tokens(policy: &str, tokens: TokenConfig) -> Crew {
+    crew_built(policy, tokens, false).await
+}
+
+/// [`crew_with`] whose policy engine cannot say what a principal may be permitted
+/// ([`Opaque`]).
+pub(crate) async fn crew_with_opaque_engine(policy: &str) -> Crew {
+    crew_built(policy, TokenConfig::new("https://zta.test", "zta"), true).await
+}
+
+/// The native engine without its answer to `permissible` (the trait's default: cannot tell).
+#[derive(Debug)]
+struct Opaque(PolicySet);
+
+impl PolicyEngine for Opaque {
+    fn evaluate(&self, request: &zta::AuthzRequest) -> Result<zta::Decision, zta::PolicyError> {
+        self.0.evaluate(request)
+    }
+
+    fn digest(&self) -> zta::PolicyDigest {
+        PolicyEngine::digest(&self.0)
+    }
+}
+
+async fn crew_built(policy: &str, tokens: TokenConfig, opaque: bool) -> Crew {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("files")).unwrap();
     std::fs::create_dir(dir.path().join("approvals")).unwrap();
@@ -155,7 +179,9 @@ pub(crate) async fn crew_with_tokens(policy: &str, tokens: TokenConfig) -> Crew 
     let sink = Arc::new(JsonlSink::open(JsonlConfig::new(dir.path().join("audit"))).unwrap());
     let root = dir.path().join("files");
     let policy = policy.replace("{root}", root.to_str().unwrap());
-    let mut builder = Guard::builder(Arc::new(PolicySet::from_yaml(&policy).unwrap()), sink)
+    let policy = PolicySet::from_yaml(&policy).unwrap();
+    let engine: Arc<dyn PolicyEngine> = if opaque { Arc::new(Opaque(policy)) } else { Arc::new(policy) };
+    let mut builder = Guard::builder(engine, sink)
         .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
         .token_authority(Arc::new(tokens))
         .state_store(state);
