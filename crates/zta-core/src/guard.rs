@@ -976,3 +976,29 @@ fn stamp(request: &Request) -> (Uuid, OffsetDateTime, tracing::Span) {
     );
     (request_id, time, span)
 }
+
+// Asking the policy engine before deciding (the AuthZEN action search): whom the checks would
+// act for. Apart from the check path above, which it reuses and does not change.
+impl Guard {
+    /// The principal that [`check_as`](Self::check_as) (`trusted` is `None`; `subject`
+    /// optional, as in [`check`](Self::check)) or [`check_asserted`](Self::check_asserted)
+    /// (`trusted` and `subject` given) would decide for, verified and refused as those checks
+    /// do (a suspended agent, a caller not in `trusted`, a credential proving another agent
+    /// than `subject`), but neither decided nor audited: for an enforcement point that asks the
+    /// policy engine what the principal may be permitted ([`PolicyEngine::permissible`])
+    /// before deciding each candidate with one of those checks, which audit. The credential is
+    /// verified, so a single-use one is spent.
+    pub async fn principal_for(
+        &self,
+        credential: &Credential,
+        subject: Option<&AgentId>,
+        trusted: Option<&[AgentId]>,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let now = OffsetDateTime::now_utc();
+        let principal = match subject.zip(trusted) {
+            Some((subject, trusted)) => Box::pin(self.asserted(credential, trusted, subject, now)).await,
+            None => self.proven(credential, subject, now).await,
+        };
+        principal.map_err(|(e, _)| e)
+    }
+}

@@ -1,5 +1,6 @@
 //! The guard as an HTTP service any language can call: the OpenID AuthZEN Authorization API
-//! 1.0 (`POST /access/v1/evaluation`, `POST /access/v1/evaluations`,
+//! 1.0 (`POST /access/v1/evaluation`, `POST /access/v1/evaluations`, the action search
+//! `POST /access/v1/search/action` (see the `search` module),
 //! `GET /.well-known/authzen-configuration`), a native API for sessions and operators (below),
 //! and for the platform `GET /healthz` (the process answers), `GET /readyz` (`503` with the
 //! failing parts while the policy, the state store or the audit sink fails its probe) and
@@ -90,6 +91,7 @@ use crate::metrics::Outcome;
 mod audit;
 mod metrics;
 mod native;
+mod search;
 mod tls;
 mod ui;
 
@@ -258,6 +260,7 @@ pub fn router(guard: Guard, config: &ServerConfig) -> Router {
         .merge(ui::routes())
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
+        .route("/access/v1/search/action", post(search::search_action))
         .route("/.well-known/authzen-configuration", get(metadata))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -356,6 +359,7 @@ async fn metadata(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "policy_decision_point": base,
         "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
         "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+        "search_action_endpoint": format!("{base}/access/v1/search/action"),
     }))
 }
 

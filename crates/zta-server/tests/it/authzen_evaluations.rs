@@ -216,6 +216,7 @@ async fn the_discovery_document_names_the_endpoints() {
             "policy_decision_point": "https://pdp.example",
             "access_evaluation_endpoint": "https://pdp.example/access/v1/evaluation",
             "access_evaluations_endpoint": "https://pdp.example/access/v1/evaluations",
+            "search_action_endpoint": "https://pdp.example/access/v1/search/action",
         })
     );
 }

@@ -62,6 +62,16 @@ impl Service {
         state: Arc<dyn StateStore>,
         sink: Option<Arc<dyn AuditSink>>,
     ) -> Self {
+        Self::with_policy(config, state, sink, POLICY).await
+    }
+
+    /// [`with_parts`](Self::with_parts) deciding by `policy` (YAML) instead of [`POLICY`].
+    pub(crate) async fn with_policy(
+        config: ServerConfig,
+        state: Arc<dyn StateStore>,
+        sink: Option<Arc<dyn AuditSink>>,
+        policy: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut agents = StaticConfig::new("aud");
         let mut keys = Vec::new();
@@ -83,7 +93,7 @@ impl Service {
             config.audit_source = Some(Arc::new(zta::audit::jsonl::JsonlReader::new(&audit)));
         }
         let sink = sink.unwrap_or_else(|| Arc::new(JsonlSink::open(JsonlConfig::new(&audit)).unwrap()));
-        let guard = Guard::builder(Arc::new(PolicySet::from_yaml(POLICY).unwrap()), sink)
+        let guard = Guard::builder(Arc::new(PolicySet::from_yaml(policy).unwrap()), sink)
             .identity_provider(Arc::new(StaticProvider::new(agents, state.clone()).unwrap()))
             .token_authority(Arc::new(tokens))
             .state_store(state)

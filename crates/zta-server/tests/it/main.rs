@@ -1,6 +1,7 @@
 //! The integration tests of `zta-server`, one module per behaviour, linked into one binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod authzen_action_search;
 mod authzen_evaluations;
 mod common;
 mod https_with_the_configured_certificate;
