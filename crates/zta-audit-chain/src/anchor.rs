@@ -60,8 +60,10 @@ impl std::error::Error for AnchorError {}
 /// A store that keeps published checkpoints apart from the log they vouch for.
 ///
 /// The JSON Lines sink calls it from a thread and a runtime of its own, never on the request
-/// path, so implementations connect lazily inside the calls (and again after a failure) and
-/// keep no task on any other runtime.
+/// path, so implementations connect lazily inside the calls (and again after a failure: a kept
+/// connection that fails is replaced once within the call) and keep no task on any other
+/// runtime. A connection belongs to the runtime that made it: give a sink a store of its own,
+/// and read with another.
 #[async_trait]
 pub trait CheckpointAnchor: Send + Sync + fmt::Debug + 'static {
     /// How messages name the store, e.g. ``PostgreSQL table `zta_audit_anchor` at `postgres://db/zta` ``

@@ -245,16 +245,44 @@ impl CheckpointAnchor for NatsAnchor {
             checkpoint: entry.checkpoint.clone(),
         })
         .map_err(|e| AnchorError::new(format!("cannot encode the entry: {e}")))?;
-        let (context, _) = self.stream(true).await?;
-        let acked = async { context.publish(subject, payload.into()).await?.await }.await;
-        if let Err(e) = acked {
-            self.reset().await;
-            return Err(self.failed("not acknowledged", e));
+        let payload = bytes::Bytes::from(payload);
+        // A kept connection may have died (a restarted server); a new one is tried once.
+        let mut kept = self.context.lock().await.is_some();
+        loop {
+            let acked = match self.stream(true).await {
+                Ok((context, _)) => async { context.publish(subject.clone(), payload.clone()).await?.await }
+                    .await
+                    .map_err(|e| self.failed("not acknowledged", e)),
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    self.reset().await;
+                    if !std::mem::take(&mut kept) {
+                        return Err(e);
+                    }
+                }
+            }
         }
-        Ok(())
     }
 
     async fn entries(&self, log_id: &str, key_id: &str) -> Result<Vec<AnchorEntry>, AnchorError> {
+        let kept = self.context.lock().await.is_some();
+        match self.read(log_id, key_id).await {
+            // A kept connection may have died (a restarted server); a new one is tried once.
+            Err(_) if kept => {
+                self.reset().await;
+                self.read(log_id, key_id).await
+            }
+            read => read,
+        }
+    }
+}
+
+impl NatsAnchor {
+    /// Every entry on the subject of the log, in stream order.
+    async fn read(&self, log_id: &str, key_id: &str) -> Result<Vec<AnchorEntry>, AnchorError> {
         let subject = self.subject(log_id, key_id)?;
         let (_, stream) = self.stream(false).await?;
         let mut entries = Vec::new();

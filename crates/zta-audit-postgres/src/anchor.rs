@@ -171,35 +171,41 @@ impl CheckpointAnchor for PostgresAnchor {
     async fn publish(&self, entry: &AnchorEntry) -> Result<(), AnchorError> {
         let seq = i64::try_from(entry.seq).map_err(|_| AnchorError::new("seq is out of range"))?;
         let mut slot = self.inner.conn.lock().await;
-        let conn = self.connected(&mut slot, true).await?;
-        let inserted = sqlx::query(&self.inner.insert)
-            .bind(&entry.log_id)
-            .bind(&entry.key_id)
-            .bind(seq)
-            .bind(&entry.hash)
-            .bind(&entry.checkpoint)
-            .execute(conn)
-            .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Made again next time: the connection may be dead.
-                *slot = None;
-                Err(self.failed(&e))
+        // A kept connection may have died (a restarted server); a new one is tried once.
+        let mut kept = slot.is_some();
+        loop {
+            let conn = self.connected(&mut slot, true).await?;
+            let inserted = sqlx::query(&self.inner.insert)
+                .bind(&entry.log_id)
+                .bind(&entry.key_id)
+                .bind(seq)
+                .bind(&entry.hash)
+                .bind(&entry.checkpoint)
+                .execute(conn)
+                .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(_) if std::mem::take(&mut kept) => *slot = None,
+                Err(e) => {
+                    *slot = None;
+                    return Err(self.failed(&e));
+                }
             }
         }
     }
 
     async fn entries(&self, log_id: &str, key_id: &str) -> Result<Vec<AnchorEntry>, AnchorError> {
         let mut slot = self.inner.conn.lock().await;
-        let conn = self.connected(&mut slot, false).await?;
-        let rows: Result<Vec<(String, String, i64, String, String)>, _> =
-            sqlx::query_as(&self.inner.select).bind(log_id).bind(key_id).fetch_all(conn).await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(e) => {
-                *slot = None;
-                return Err(self.failed(&e));
+        let mut kept = slot.is_some();
+        let rows: Vec<(String, String, i64, String, String)> = loop {
+            let conn = self.connected(&mut slot, false).await?;
+            match sqlx::query_as(&self.inner.select).bind(log_id).bind(key_id).fetch_all(conn).await {
+                Ok(rows) => break rows,
+                Err(_) if std::mem::take(&mut kept) => *slot = None,
+                Err(e) => {
+                    *slot = None;
+                    return Err(self.failed(&e));
+                }
             }
         };
         rows.into_iter()

@@ -8,6 +8,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
     time::Duration,
 };
 
@@ -15,7 +16,7 @@ use anyhow::{Context, Result};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta::{
     AgentId, AuditEvent, AuditQuery, AuditRecord, Config, Effect,
-    audit::{jsonl, postgres, sqlite},
+    audit::{jsonl, nats, postgres, sqlite},
 };
 
 use crate::commands::{EXIT_UNPROTECTED, usage};
@@ -100,6 +101,207 @@ impl Filters {
             })
             .transpose()?;
         Ok(query)
+    }
+}
+
+/// Where `zta audit verify` finds the checkpoints a JSON Lines log published.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnchorArgs {
+    /// The anchor the log must match (every checkpoint in it, and reach the newest): a file of
+    /// published checkpoints, or the store a `jsonl` sink's `anchor` publishes to, by URL: a
+    /// PostgreSQL server (`postgres://zta@db.internal/zta`; a URL with a password is refused,
+    /// use `--anchor-env`) or a NATS server (`nats://host:4222`). A store needs `--log-id` (or
+    /// `--config`) and the checkpoint's public key.
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "anchor_env")]
+    anchor: Option<String>,
+    /// The anchor store's URL is in this environment variable (`postgres://...` or `nats://...`).
+    #[arg(long, value_name = "VAR")]
+    anchor_env: Option<String>,
+    /// The log's id in the anchor store: its sink's `anchor.log_id`.
+    #[arg(long, value_name = "ID")]
+    log_id: Option<String>,
+    /// The anchor's PostgreSQL table (default `zta_audit_anchor`).
+    #[arg(long, value_name = "TABLE")]
+    anchor_table: Option<String>,
+    /// The anchor's NATS stream (default `ZTA_AUDIT_ANCHOR`).
+    #[arg(long, value_name = "STREAM")]
+    anchor_stream: Option<String>,
+}
+
+/// An anchor named by flags or a config.
+enum Anchor {
+    /// An anchor file.
+    File(PathBuf),
+    /// A store.
+    Store(Arc<dyn jsonl::CheckpointAnchor>),
+}
+
+/// Which kind of store a URL names.
+fn store_scheme(url: &str) -> Option<&'static str> {
+    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "postgres" | "postgresql" => Some("postgres"),
+        "nats" | "tls" | "ws" | "wss" => Some("nats"),
+        _ => None,
+    }
+}
+
+impl AnchorArgs {
+    /// Whether an anchor flag was given.
+    pub(crate) fn given(&self) -> bool {
+        self.anchor.is_some()
+            || self.anchor_env.is_some()
+            || self.log_id.is_some()
+            || self.anchor_table.is_some()
+            || self.anchor_stream.is_some()
+    }
+
+    /// The anchor the flags name, if any.
+    fn anchor(&self) -> Result<Option<Anchor>> {
+        let (url, from_env) = match (&self.anchor, &self.anchor_env) {
+            (Some(text), None) => match store_scheme(text) {
+                Some(_) => (text.clone(), false),
+                None => {
+                    if self.log_id.is_some() || self.anchor_table.is_some() || self.anchor_stream.is_some() {
+                        return Err(usage(
+                            "--log-id, --anchor-table and --anchor-stream go with an anchor store (a                              postgres:// or nats:// URL), not an anchor file",
+                        ));
+                    }
+                    return Ok(Some(Anchor::File(PathBuf::from(text))));
+                }
+            },
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(url) if !url.trim().is_empty() => (url, true),
+                _ => {
+                    return Err(usage(format!(
+                        "--anchor-env: environment variable `{}` is not set (or empty, or not UTF-8)",
+                        printable(var)
+                    )));
+                }
+            },
+            (Some(_), Some(_)) => return Err(usage("give --anchor or --anchor-env, not both")),
+            (None, None) if self.given() => {
+                return Err(usage(
+                    "--log-id, --anchor-table and --anchor-stream go with an anchor store: give it with                      --anchor URL or --anchor-env VAR",
+                ));
+            }
+            (None, None) => return Ok(None),
+        };
+        let store: Arc<dyn jsonl::CheckpointAnchor> = match store_scheme(&url) {
+            Some("postgres") => {
+                if self.anchor_stream.is_some() {
+                    return Err(usage(
+                        "--anchor-stream names a NATS stream; the anchor is a PostgreSQL server",
+                    ));
+                }
+                if !from_env && has_password(&url) {
+                    return Err(usage(
+                        "--anchor: the URL holds a password, which would stay in shell history and                          /proc/*/cmdline; give the password in PGPASSWORD or ~/.pgpass, or the whole URL                          in an environment variable named by --anchor-env",
+                    ));
+                }
+                let config = match (&self.anchor_env, from_env) {
+                    (Some(var), true) => postgres::PostgresAnchorConfig::from_env(var.as_str()),
+                    _ => postgres::PostgresAnchorConfig::new(url.as_str()),
+                };
+                let config = match &self.anchor_table {
+                    Some(table) => config.with_table(table.as_str()),
+                    None => config,
+                };
+                Arc::new(postgres::PostgresAnchor::new(&config).map_err(postgres_error)?)
+            }
+            Some(_) => {
+                if self.anchor_table.is_some() {
+                    return Err(usage(
+                        "--anchor-table names a PostgreSQL table; the anchor is a NATS server",
+                    ));
+                }
+                let config = match (&self.anchor_env, from_env) {
+                    (Some(var), true) => nats::NatsAnchorConfig::from_env(var.as_str()),
+                    _ => nats::NatsAnchorConfig::new(url.as_str()),
+                };
+                let config = match &self.anchor_stream {
+                    Some(stream) => config.with_stream(stream.as_str()),
+                    None => config,
+                };
+                Arc::new(nats::NatsAnchor::new(&config).map_err(|e| usage(e.to_string()))?)
+            }
+            None => {
+                return Err(usage(
+                    "--anchor-env: the variable holds no postgres:// or nats:// URL (an anchor file is                      given with --anchor FILE)",
+                ));
+            }
+        };
+        Ok(Some(Anchor::Store(store)))
+    }
+}
+
+/// The anchor store of a config's `jsonl` sink.
+fn config_anchor(section: zta::AnchorStoreSection) -> Result<Arc<dyn jsonl::CheckpointAnchor>> {
+    Ok(match section {
+        zta::AnchorStoreSection::Postgres(c) => {
+            Arc::new(postgres::PostgresAnchor::new(&c).map_err(postgres_error)?)
+        }
+        zta::AnchorStoreSection::Nats(c) => {
+            Arc::new(nats::NatsAnchor::new(&c).map_err(|e| usage(e.to_string()))?)
+        }
+        _ => return Err(usage("the config's audit anchor is of a kind this build cannot read")),
+    })
+}
+
+/// `zta audit verify` of a JSON Lines log (the directory `path`, or the config's): against its
+/// anchor store when the flags or the config name one, otherwise as `commands::audit_verify`
+/// does (with an anchor file, if any). The exit code: 0 intact, 4 unprotected tail, 1 failed.
+pub(crate) async fn verify_log(
+    path: Option<&Path>,
+    public_key: Option<&Path>,
+    config: Option<&Path>,
+    anchor: &AnchorArgs,
+) -> Result<u8> {
+    let (sink, config_store) = match config {
+        Some(file) => {
+            let (sink, store) = config_jsonl_target(file)?;
+            (Some(sink), store)
+        }
+        None => (None, None),
+    };
+    let config_log_id = sink.as_ref().and_then(|c| c.anchor.as_ref()).and_then(|a| a.log_id.clone());
+    let (store, log_id) = match (anchor.anchor()?, config_store) {
+        (Some(Anchor::File(file)), _) => {
+            return crate::commands::audit_verify_code(path, public_key, config, Some(&file));
+        }
+        (Some(Anchor::Store(store)), _) => (store, anchor.log_id.clone().or(config_log_id)),
+        (None, Some(section)) => (config_anchor(section)?, config_log_id),
+        (None, None) => return crate::commands::audit_verify_code(path, public_key, config, None),
+    };
+    let log_id = log_id.ok_or_else(|| {
+        usage("give --log-id: the log's id in the anchor store (its sink's `anchor.log_id`)")
+    })?;
+    let dir = path
+        .map(Path::to_path_buf)
+        .or_else(|| sink.as_ref().map(|c| c.dir.clone()))
+        .ok_or_else(|| usage("name the audit log directory"))?;
+    let key_file = public_key
+        .map(Path::to_path_buf)
+        .or_else(|| sink.and_then(|c| c.checkpoint_key_file))
+        .ok_or_else(|| {
+            usage(
+                "an anchor store is checked with the checkpoint's public key: give --public-key (or \
+                 --config with a `checkpoint_key_file`)",
+            )
+        })?;
+    // A private key file gives its public half; it is wiped after use.
+    let key = zta::secrecy::zeroize::Zeroizing::new(
+        std::fs::read(&key_file).with_context(|| format!("cannot read `{}`", key_file.display()))?,
+    );
+    match jsonl::verify_anchored(&dir, &key, store.as_ref(), &log_id).await {
+        Ok(report) => {
+            println!("{}: intact ({report})", dir.display());
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{}: FAILED: {}", dir.display(), printable(&e.to_string()));
+            Ok(1)
+        }
     }
 }
 
@@ -412,8 +614,11 @@ pub(crate) async fn verify(
     store: &StoreArgs,
     config: Option<&Path>,
     public_key: Option<&Path>,
-    anchor: Option<&Path>,
+    anchor: &AnchorArgs,
 ) -> Result<ExitCode> {
+    if store.given() && anchor.given() {
+        return Err(usage("--anchor checks a JSON Lines log, not a PostgreSQL table or SQLite file"));
+    }
     let sources = match (store.source()?, config) {
         (Some(_), Some(_)) => {
             return Err(usage("give one store: --config, --postgres/--postgres-env or --sqlite"));
@@ -434,7 +639,7 @@ pub(crate) async fn verify(
             Source::Jsonl(_) if jsonl_done => continue,
             Source::Jsonl(_) => {
                 jsonl_done = true;
-                crate::commands::audit_verify_code(None, public_key, config, anchor)?
+                verify_log(None, public_key, config, anchor).await?
             }
             Source::Nats { url, stream } => verify_stream(url, stream).await?,
             _ => verify_sql(source, key.as_ref()).await?,
@@ -535,10 +740,19 @@ pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `type: jsonl` sink of the config in `file`, and its anchor store if it has one.
+fn config_jsonl_target(file: &Path) -> Result<(jsonl::JsonlConfig, Option<zta::AnchorStoreSection>)> {
+    let jsonl = Config::from_file(file)?.audit.into_iter().find_map(|target| match target.sink {
+        zta::AuditSection::Jsonl(c) => Some((*c, target.anchor)),
+        _ => None,
+    });
+    jsonl.ok_or_else(|| usage(format!("the audit section of `{}` has no `type: jsonl` sink", file.display())))
+}
+
 /// The `type: jsonl` sink of the config in `file`.
 pub(crate) fn config_jsonl(file: &Path) -> Result<jsonl::JsonlConfig> {
     let jsonl = Config::from_file(file)?.audit.into_iter().find_map(|target| match target.sink {
-        zta::AuditSection::Jsonl(c) => Some(c),
+        zta::AuditSection::Jsonl(c) => Some(*c),
         _ => None,
     });
     jsonl.ok_or_else(|| usage(format!("the audit section of `{}` has no `type: jsonl` sink", file.display())))

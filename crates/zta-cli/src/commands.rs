@@ -310,18 +310,8 @@ pub(crate) async fn token_inspect(token_file: &Path, config: Option<&Path>) -> R
     Ok(code)
 }
 
-/// `zta audit verify` of a JSON Lines log: 0 intact and protected, 4 intact but the tail
-/// unprotected, 1 failed.
-pub(crate) fn audit_verify(
-    path: Option<&Path>,
-    public_key: Option<&Path>,
-    config: Option<&Path>,
-    anchor: Option<&Path>,
-) -> Result<ExitCode> {
-    audit_verify_code(path, public_key, config, anchor).map(ExitCode::from)
-}
-
-/// [`audit_verify`]'s exit code.
+/// `zta audit verify` of a JSON Lines log (with an anchor file, if any; `audit::verify_log`
+/// handles anchor stores): 0 intact and protected, 4 intact but the tail unprotected, 1 failed.
 pub(crate) fn audit_verify_code(
     path: Option<&Path>,
     public_key: Option<&Path>,

@@ -204,14 +204,13 @@ enum AuditCommand {
         #[arg(long)]
         public_key: Option<PathBuf>,
         /// A deployment config: its audit section gives the log directory, the checkpoint's
-        /// public key (the public half of `checkpoint_key_file`) and the anchor file
-        /// (`anchor: {file: ...}`).
+        /// public key (the public half of `checkpoint_key_file`) and the anchor
+        /// (`anchor: {file: ...}`, or a store: `anchor: {postgres: ...}` or `{nats: ...}` with
+        /// its `log_id`).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// An anchor file (JSON lines of published checkpoints): the log must match every
-        /// checkpoint in it and reach the newest.
-        #[arg(long)]
-        anchor: Option<PathBuf>,
+        #[command(flatten)]
+        anchor: audit::AnchorArgs,
     },
     /// Find records: the latest `--limit` that match every filter given, oldest first.
     ///
@@ -361,7 +360,7 @@ async fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Verify { path: None, public_key, config, anchor, store, .. }
             if store.given() || config.is_some() =>
         {
-            audit::verify(&store, config.as_deref(), public_key.as_deref(), anchor.as_deref()).await
+            audit::verify(&store, config.as_deref(), public_key.as_deref(), &anchor).await
         }
         AuditCommand::Verify { path, public_key, config, anchor, store, .. } => {
             if store.given() {
@@ -369,12 +368,9 @@ async fn audit_command(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     "give one store: a log directory, --config, --postgres/--postgres-env or --sqlite",
                 ))
             } else {
-                commands::audit_verify(
-                    path.as_deref(),
-                    public_key.as_deref(),
-                    config.as_deref(),
-                    anchor.as_deref(),
-                )
+                audit::verify_log(path.as_deref(), public_key.as_deref(), config.as_deref(), &anchor)
+                    .await
+                    .map(ExitCode::from)
             }
         }
         AuditCommand::Migrate { config, store } => audit::migrate(&store, config.as_deref()).await,

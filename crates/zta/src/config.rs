@@ -177,9 +177,9 @@ pub enum PolicySection {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AuditSection {
-    /// Hash-chained JSON Lines files (`audit-jsonl`).
+    /// Hash-chained JSON Lines files (`audit-jsonl`). Boxed: it is much larger than the others.
     #[cfg(feature = "audit-jsonl")]
-    Jsonl(crate::audit::jsonl::JsonlConfig),
+    Jsonl(Box<crate::audit::jsonl::JsonlConfig>),
     /// Hash-chained JSON Lines files (not compiled in).
     #[cfg(not(feature = "audit-jsonl"))]
     Jsonl(NotCompiled),
@@ -211,6 +211,38 @@ pub struct AuditTarget {
     pub sink: AuditSection,
     /// Where records wait while the sink is unreachable; without one the sink is required.
     pub spool: Option<crate::audit::fanout::SpoolConfig>,
+    /// The store a `jsonl` sink publishes its signed checkpoints to (`anchor: {postgres: ...}`
+    /// or `anchor: {nats: ...}`); the rest of its `anchor` settings are in the sink's config.
+    pub anchor: Option<AnchorStoreSection>,
+}
+
+/// The store of a `jsonl` sink's `anchor`, chosen by its key.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnchorStoreSection {
+    /// A PostgreSQL table (`audit-postgres`).
+    #[cfg(feature = "audit-postgres")]
+    Postgres(crate::audit::postgres::PostgresAnchorConfig),
+    /// A PostgreSQL table (not compiled in).
+    #[cfg(not(feature = "audit-postgres"))]
+    Postgres(NotCompiled),
+    /// A NATS JetStream stream (`audit-nats`).
+    #[cfg(feature = "audit-nats")]
+    Nats(crate::audit::nats::NatsAnchorConfig),
+    /// A NATS JetStream stream (not compiled in).
+    #[cfg(not(feature = "audit-nats"))]
+    Nats(NotCompiled),
+}
+
+impl AnchorStoreSection {
+    /// The key that names it under `anchor`.
+    #[cfg(feature = "audit-jsonl")]
+    fn key(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Nats(_) => "nats",
+        }
+    }
 }
 
 impl AuditSection {
@@ -782,15 +814,15 @@ impl Config {
     async fn build_audit(&self) -> Result<Arc<dyn crate::AuditSink>, ConfigError> {
         use crate::audit::fanout::{FanOutSink, Mode, Target};
         let listed = self.origin.doc.get("audit").is_some_and(|n| matches!(n.value, Value::Seq(_)));
-        if let [AuditTarget { sink, spool: None }] = self.audit.as_slice() {
+        if let [target @ AuditTarget { spool: None, .. }] = self.audit.as_slice() {
             let at: &[&str] = if listed { &["audit", "0"] } else { &["audit"] };
-            return self.build_audit_sink(at, sink).await;
+            return self.build_audit_sink(at, target).await;
         }
         let mut targets = Vec::with_capacity(self.audit.len());
         for (i, target) in self.audit.iter().enumerate() {
             let index = i.to_string();
             let at: &[&str] = if listed { &["audit", &index] } else { &["audit"] };
-            let sink = self.build_audit_sink(at, &target.sink).await?;
+            let sink = self.build_audit_sink(at, target).await?;
             let mode = target.spool.clone().map_or(Mode::Required, Mode::Spool);
             targets.push(Target::new(format!("audit[{i}] ({})", target.sink.type_name()), sink, mode));
         }
@@ -798,19 +830,32 @@ impl Config {
         Ok(Arc::new(fan_out))
     }
 
-    /// The sink `section`, described at `at` in the file.
+    /// The sink of `target`, described at `at` in the file.
     async fn build_audit_sink(
         &self,
         at: &[&str],
-        section: &AuditSection,
+        target: &AuditTarget,
     ) -> Result<Arc<dyn crate::AuditSink>, ConfigError> {
         let _ = at; // unread in a build without the backend
-        match section {
+        match &target.sink {
             #[cfg(feature = "audit-jsonl")]
             AuditSection::Jsonl(c) => {
-                let dir = [at, &["dir"]].concat();
-                let sink = crate::audit::jsonl::JsonlSink::open(c.clone())
-                    .map_err(|e| self.error(&dir, e.to_string()).caused_by(e))?;
+                use crate::audit::jsonl::{Error, JsonlConfig, JsonlSink};
+                let mut c = JsonlConfig::clone(c);
+                if let Some(store) = &target.anchor {
+                    let anchor = self.build_anchor_store(at, store)?;
+                    c.anchor = c.anchor.map(|a| a.with_store(anchor));
+                }
+                let sink = JsonlSink::open(c).map_err(|e| {
+                    // The anchor's own settings are refused at `anchor`, the rest at `dir`.
+                    let key = match &e {
+                        Error::Config(m) | Error::Anchor { reason: m, .. } if m.contains("anchor") => {
+                            "anchor"
+                        }
+                        _ => "dir",
+                    };
+                    self.error(&[at, &[key]].concat(), e.to_string()).caused_by(e)
+                })?;
                 Ok(Arc::new(sink))
             }
             #[cfg(not(feature = "audit-jsonl"))]
@@ -843,6 +888,41 @@ impl Config {
             }
             #[cfg(not(feature = "audit-nats"))]
             AuditSection::Nats(_) => Err(self.missing_feature("audit", "nats", "audit-nats")),
+        }
+    }
+
+    /// The anchor store of the `jsonl` sink at `at`.
+    #[cfg(feature = "audit-jsonl")]
+    fn build_anchor_store(
+        &self,
+        at: &[&str],
+        store: &AnchorStoreSection,
+    ) -> Result<Arc<dyn crate::audit::jsonl::CheckpointAnchor>, ConfigError> {
+        let key = [at, &["anchor", store.key()]].concat();
+        match store {
+            #[cfg(feature = "audit-postgres")]
+            AnchorStoreSection::Postgres(c) => match crate::audit::postgres::PostgresAnchor::new(c) {
+                Ok(anchor) => Ok(Arc::new(anchor)),
+                Err(e) => Err(self.error(&key, e.to_string()).caused_by(e)),
+            },
+            #[cfg(feature = "audit-nats")]
+            AnchorStoreSection::Nats(c) => match crate::audit::nats::NatsAnchor::new(c) {
+                Ok(anchor) => Ok(Arc::new(anchor)),
+                Err(e) => Err(self.error(&key, e.to_string()).caused_by(e)),
+            },
+            #[allow(unreachable_patterns)]
+            other => {
+                let feature = format!("audit-{}", other.key());
+                Err(ConfigError {
+                    file: self.origin.file.clone(),
+                    position: self.key_position(&key),
+                    ..ConfigError::new(format!(
+                        "an audit anchor in `{}` needs the `{feature}` feature, which this build does not have",
+                        other.key()
+                    ))
+                    .hint(format!("build with `--features {feature}`, or choose another anchor"))
+                })
+            }
         }
     }
 }
@@ -937,10 +1017,50 @@ fn read_audit_target(node: &Node) -> Result<AuditTarget, ConfigError> {
         _ => None,
     };
     let mut sink = node.clone();
+    let mut anchor = None;
     if let Value::Map(entries) = &mut sink.value {
         entries.retain(|(k, _)| k.name != "spool");
+        if sink_type(entries) == Some("jsonl")
+            && let Some((_, node)) = entries.iter_mut().find(|(k, _)| k.name == "anchor")
+        {
+            anchor = take_anchor_store(node)?;
+        }
     }
-    Ok(AuditTarget { sink: read_audit_sink(&sink)?, spool })
+    Ok(AuditTarget { sink: read_audit_sink(&sink)?, spool, anchor })
+}
+
+/// The `type` of a sink's entries, if it is a plain string.
+fn sink_type(entries: &[(zta_source::Key, Node)]) -> Option<&str> {
+    entries.iter().find(|(k, _)| k.name == "type").and_then(|(_, v)| v.as_str())
+}
+
+/// Takes the store (`postgres:` or `nats:`) out of a `jsonl` sink's `anchor`, leaving the
+/// settings the sink itself reads.
+fn take_anchor_store(anchor: &mut Node) -> Result<Option<AnchorStoreSection>, ConfigError> {
+    let Value::Map(entries) = &mut anchor.value else { return Ok(None) };
+    let mut found = None;
+    for store in ["postgres", "nats"] {
+        let Some(i) = entries.iter().position(|(k, _)| k.name == store) else { continue };
+        let (key, node) = entries.remove(i);
+        if found.is_some() {
+            return Err(ConfigError::read(DeError::new(
+                key.pos,
+                "`anchor` takes one of `file`, `command`, `postgres` or `nats`, not several",
+            )));
+        }
+        let _ = &node; // unread in a build without the backend
+        found = Some(match store {
+            #[cfg(feature = "audit-postgres")]
+            "postgres" => AnchorStoreSection::Postgres(read(&node)?),
+            #[cfg(not(feature = "audit-postgres"))]
+            "postgres" => AnchorStoreSection::Postgres(NotCompiled),
+            #[cfg(feature = "audit-nats")]
+            _ => AnchorStoreSection::Nats(read(&node)?),
+            #[cfg(not(feature = "audit-nats"))]
+            _ => AnchorStoreSection::Nats(NotCompiled),
+        });
+    }
+    Ok(found)
 }
 
 fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
@@ -948,7 +1068,7 @@ fn read_audit_sink(node: &Node) -> Result<AuditSection, ConfigError> {
     let _ = &rest; // unread in a build without the backend
     Ok(match tag {
         #[cfg(feature = "audit-jsonl")]
-        "jsonl" => AuditSection::Jsonl(read(&rest)?),
+        "jsonl" => AuditSection::Jsonl(Box::new(read(&rest)?)),
         #[cfg(not(feature = "audit-jsonl"))]
         "jsonl" => AuditSection::Jsonl(NotCompiled),
         #[cfg(feature = "audit-sqlite")]

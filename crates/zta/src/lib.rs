@@ -31,8 +31,8 @@ mod config;
 struct ReadmeExample;
 
 pub use config::{
-    AuditSection, AuditTarget, Built, Config, ConfigError, GuardSection, IdentitySection, NotCompiled,
-    PolicySection, Position, StateSection,
+    AnchorStoreSection, AuditSection, AuditTarget, Built, Config, ConfigError, GuardSection, IdentitySection,
+    NotCompiled, PolicySection, Position, StateSection,
 };
 pub use zta_core::*;
 

@@ -7,6 +7,9 @@ use crate::audit_sql_stores_query_tail_and_verify::{deployment_with, drop_databa
 
 const APPLIED: &str =
     "applied migration 1 (zta audit), 2 (zta audit action name index), 3 (zta audit pruned markers)";
+/// PostgreSQL has one more: the checkpoint anchor table.
+const APPLIED_PG: &str = "applied migration 1 (zta audit), 2 (zta audit action name index), 3 (zta audit pruned markers), \
+     4 (zta audit checkpoint anchor)";
 
 #[test]
 fn sqlite_file_is_made_and_migrated_once() {
@@ -40,10 +43,10 @@ fn postgres_table_and_the_configs_sinks_are_migrated_once() {
     let flags = ["audit", "migrate", "--postgres-env", "ZTA_CLI_TEST_MIGRATE_PG_URL", "--table", "t1"];
     let (code, out, err) = run(&flags, dir.path(), &env);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, format!("PostgreSQL table `t1`: {APPLIED}; made table `t1`; schema version 3\n"));
+    assert_eq!(out, format!("PostgreSQL table `t1`: {APPLIED_PG}; made table `t1`; schema version 4\n"));
     let (code, out, _) = run(&flags, dir.path(), &env);
     assert_eq!(code, 0);
-    assert_eq!(out, "PostgreSQL table `t1`: up to date; schema version 3\n");
+    assert_eq!(out, "PostgreSQL table `t1`: up to date; schema version 4\n");
 
     deployment_with(
         dir.path(),
@@ -52,7 +55,7 @@ fn postgres_table_and_the_configs_sinks_are_migrated_once() {
     );
     let (code, out, err) = run(&["audit", "migrate", "--config", "zta.yaml"], dir.path(), &env);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("PostgreSQL table `t2`: made table `t2`; schema version 3"), "{out}");
+    assert!(out.contains("PostgreSQL table `t2`: made table `t2`; schema version 4"), "{out}");
     assert!(out.contains(APPLIED) && out.contains("SQLite file"), "{out}");
     let (code, out, _) = run(&["audit", "migrate", "--config", "zta.yaml"], dir.path(), &env);
     assert_eq!(code, 0);

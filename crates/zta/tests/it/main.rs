@@ -3,6 +3,8 @@
 //! tracing caches, per process, which callsites a subscriber wants, so a test-local subscriber
 //! beside other tests would miss spans.
 
+mod anchor_config_errors_are_located;
+mod anchor_store_detects_a_rolled_back_log;
 mod audit_failure_denies;
 mod audit_goes_to_every_listed_sink;
 mod audit_source_reads_the_first_readable_sink;
