@@ -64,7 +64,7 @@ pub(crate) async fn run(command: AgentCommand) -> Result<ExitCode> {
         anyhow::bail!("the change was not made: {denied}");
     }
     let suspended = guard.is_suspended(&agent).await?;
-    println!("{agent}: {}", if suspended { "suspended" } else { "active" });
+    outln!("{agent}: {}", if suspended { "suspended" } else { "active" })?;
     Ok(if suspended && change.is_none() { ExitCode::from(EXIT_DENY) } else { ExitCode::SUCCESS })
 }
 

@@ -295,7 +295,7 @@ pub(crate) async fn verify_log(
     );
     match jsonl::verify_anchored(&dir, &key, store.as_ref(), &log_id).await {
         Ok(report) => {
-            println!("{}: intact ({report})", dir.display());
+            outln!("{}: intact ({report})", dir.display())?;
             Ok(0)
         }
         Err(e) => {
@@ -492,12 +492,12 @@ async fn verify_sql(source: &Source, key: Option<&[u8; 32]>) -> Result<u8> {
     match result {
         Ok((report, markers)) => {
             let unchecked = !markers.unchecked.is_empty();
-            println!(
+            outln!(
                 "{name}: {}: {} records from {} writers, every chain verified",
                 if unchecked { "intact, but pruned chains unchecked" } else { "intact" },
                 report.rows(),
                 report.writers.len()
-            );
+            )?;
             for (writer, chain) in &report.writers {
                 let pruned = match (markers.checked.get(writer), markers.unchecked.get(writer)) {
                     (Some(seq), _) => format!(", pruned up to seq {seq} (marker signature verified)"),
@@ -508,12 +508,12 @@ async fn verify_sql(source: &Source, key: Option<&[u8; 32]>) -> Result<u8> {
                     }
                     (None, None) => String::new(),
                 };
-                println!(
+                outln!(
                     "  writer {}: {} records, head {}{pruned}",
                     printable(writer),
                     chain.rows,
                     chain.head
-                );
+                )?;
             }
             Ok(if unchecked { EXIT_UNPROTECTED } else { 0 })
         }
@@ -591,14 +591,14 @@ pub(crate) async fn prune(
         pruned_any = true;
         let name = source.name();
         if pruned.is_empty() {
-            println!("{name}: nothing recorded before {cut} to prune");
+            outln!("{name}: nothing recorded before {cut} to prune")?;
         }
         for (writer, (upto, deleted)) in &pruned {
-            println!(
+            outln!(
                 "{name}: writer {}: {deleted} records before {cut} deleted, pruned up to seq {upto} (marker signed by key {})",
                 printable(writer),
                 signer.key_id()
-            );
+            )?;
         }
     }
     if !pruned_any {
@@ -691,7 +691,7 @@ pub(crate) async fn migrate(store: &StoreArgs, config: Option<&Path>) -> Result<
         if said.is_empty() {
             said.push("up to date".to_owned());
         }
-        println!("{}: {}; schema version {version}", source.name(), said.join("; "));
+        outln!("{}: {}; schema version {version}", source.name(), said.join("; "))?;
     }
     if !migrated_any {
         let file = config.map_or_else(|| "the config".to_owned(), |f| format!("`{}`", f.display()));
@@ -707,13 +707,13 @@ pub(crate) async fn migrate(store: &StoreArgs, config: Option<&Path>) -> Result<
 async fn verify_stream(url: &str, stream: &str) -> Result<u8> {
     match zta::audit::nats::verify(url, stream).await {
         Ok(report) => {
-            println!(
+            outln!(
                 "NATS stream `{stream}`: intact: {} records from {} writers, every chain verified",
                 report.records.len(),
                 report.writers.len()
-            );
+            )?;
             for (writer, count) in &report.writers {
-                println!("  writer {}: {count} records", printable(writer));
+                outln!("  writer {}: {count} records", printable(writer))?;
             }
             Ok(0)
         }
@@ -729,13 +729,13 @@ async fn verify_stream(url: &str, stream: &str) -> Result<u8> {
 /// the first break (exit 1).
 pub(crate) async fn verify_nats(url: &str, stream: &str) -> Result<ExitCode> {
     let report = zta::audit::nats::verify(url, stream).await?;
-    println!(
+    outln!(
         "stream `{stream}`: {} records from {} writers, every chain intact",
         report.records.len(),
         report.writers.len()
-    );
+    )?;
     for (writer, count) in &report.writers {
-        println!("  writer {}: {count} records", printable(writer));
+        outln!("  writer {}: {count} records", printable(writer))?;
     }
     Ok(ExitCode::SUCCESS)
 }

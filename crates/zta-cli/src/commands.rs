@@ -80,7 +80,7 @@ pub(crate) async fn check(config: &Path) -> Result<ExitCode> {
     loaded.server()?;
     loaded.gateway()?;
     let built = build(config).await?;
-    println!("{}: ok (policy {})", config.display(), built.guard.policy_engine().digest());
+    outln!("{}: ok (policy {})", config.display(), built.guard.policy_engine().digest())?;
     built.guard.audit_sink().flush().await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -110,9 +110,9 @@ pub(crate) async fn serve(config: &Path, listen: Option<std::net::SocketAddr>) -
         .with_context(|| format!("cannot listen on {}", server.listen))?;
     server.listen = listener.local_addr()?;
     let scheme = if server.tls.is_some() { "https" } else { "http" };
-    println!("zta serve: listening on {scheme}://{} (AuthZEN evaluation API)", server.listen);
+    outln!("zta serve: listening on {scheme}://{} (AuthZEN evaluation API)", server.listen)?;
     zta::server::serve_on(listener, built.guard, &server, shutdown_signal()).await?;
-    println!("zta serve: stopped; audit log flushed");
+    outln!("zta serve: stopped; audit log flushed")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -123,9 +123,9 @@ pub(crate) async fn gateway(config: &Path, listen: Option<std::net::SocketAddr>)
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    println!("zta gateway: listening on http://{} (MCP over streamable HTTP)", listener.local_addr()?);
+    outln!("zta gateway: listening on http://{} (MCP over streamable HTTP)", listener.local_addr()?)?;
     gateway.serve_on(listener, shutdown_signal()).await?;
-    println!("zta gateway: stopped; audit log flushed");
+    outln!("zta gateway: stopped; audit log flushed")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,7 +145,7 @@ pub(crate) fn approve_call(config: &Path, id: &str) -> Result<ExitCode> {
         .approvals_dir
         .ok_or_else(|| usage("the `gateway` section has no `approvals_dir`: nothing waits for approval"))?;
     let approved = zta::adapter::mcp::approve(&dir, id)?;
-    println!("approved once: {approved}");
+    outln!("approved once: {approved}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -157,7 +157,7 @@ pub(crate) fn approve_tool(config: &Path, tool: &str) -> Result<ExitCode> {
         .pins_file
         .ok_or_else(|| usage("the `gateway` section keeps no `pins_file`: a restart forgets every pin"))?;
     let diff = zta::adapter::mcp::approve_tool(&pins, tool)?;
-    println!("approved the new definition of `{tool}`:\n{diff}");
+    outln!("approved the new definition of `{tool}`:\n{diff}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -247,7 +247,7 @@ pub(crate) async fn authorize(config: &Path, credential: &Path, request: &Path) 
             ExitCode::from(EXIT_DENY),
         ),
     };
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    outln!("{}", serde_json::to_string_pretty(&json)?)?;
     Ok(code)
 }
 
@@ -263,7 +263,7 @@ pub(crate) async fn token_issue(config: &Path, credential: &Path) -> Result<Exit
                 "refresh_token": tokens.refresh_token.expose_secret(),
                 "expires_in": tokens.expires_in.as_secs(),
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            outln!("{}", serde_json::to_string_pretty(&json)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(denied) => {
@@ -306,7 +306,7 @@ pub(crate) async fn token_inspect(token_file: &Path, config: Option<&Path>) -> R
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    outln!("{}", serde_json::to_string_pretty(&out)?)?;
     Ok(code)
 }
 
@@ -345,11 +345,11 @@ pub(crate) fn audit_verify_code(
     }
     match jsonl::verify_with(&dir, options) {
         Ok(report) if report.tail_protected() => {
-            println!("{}: intact ({report})", dir.display());
+            outln!("{}: intact ({report})", dir.display())?;
             Ok(0)
         }
         Ok(report) => {
-            println!("{}: {report}", dir.display());
+            outln!("{}: {report}", dir.display())?;
             Ok(EXIT_UNPROTECTED)
         }
         Err(e) => {
@@ -372,25 +372,25 @@ pub(crate) fn keygen(out: &Path, alg: &str, agents: &[String], checkpoint: bool)
     let key = zta::token::SigningKey::generate(alg)?;
     write_new(&out.join("zta-signing.pem"), key.to_pkcs8_pem().expose_secret(), 0o600)?;
     write_new(&out.join("zta-signing.pub.pem"), &key.public_key_pem(), 0o644)?;
-    println!(
+    outln!(
         "token signing key ({}, kid {}): {}",
         alg.as_str(),
         key.kid(),
         out.join("zta-signing.pem").display()
-    );
+    )?;
     if checkpoint {
         let key = zta::token::SigningKey::generate(zta::token::Algorithm::EdDSA)?;
         let private = out.join("audit-checkpoint.pem");
         write_new(&private, key.to_pkcs8_pem().expose_secret(), 0o600)?;
         write_new(&out.join("audit-checkpoint.pub.pem"), &key.public_key_pem(), 0o644)?;
-        println!("audit checkpoint key (Ed25519): {} (public: audit-checkpoint.pub.pem)", private.display());
+        outln!("audit checkpoint key (Ed25519): {} (public: audit-checkpoint.pub.pem)", private.display())?;
     }
     for id in ids {
         let agent = zta::identity::static_agents::AgentKey::generate()?;
         let private = out.join(format!("{id}.pem"));
         write_new(&private, agent.to_pkcs8_pem().expose_secret(), 0o600)?;
         write_new(&out.join(format!("{id}.pub.pem")), &agent.public_key_pem(), 0o644)?;
-        println!("agent key for {id}: {} (public: {id}.pub.pem)", private.display());
+        outln!("agent key for {id}: {} (public: {id}.pub.pem)", private.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -477,24 +477,24 @@ pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
     match command {
         PolicyCommand::Check { files } => {
             let report = check_files(&files);
-            println!("{report}");
+            outln!("{report}")?;
             Ok(effect_code(report.ok()))
         }
         PolicyCommand::Eval { policy, request } => {
             let set = load(&policy)?;
             let decision = set.decide(&read_request(&request)?);
-            println!("{}", serde_json::to_string_pretty(&decision)?);
+            outln!("{}", serde_json::to_string_pretty(&decision)?)?;
             Ok(effect_code(decision.is_allowed()))
         }
         PolicyCommand::Explain { policy, request } => {
             let set = load(&policy)?;
             let explanation = set.explain(&read_request(&request)?);
-            println!("{explanation}");
+            outln!("{explanation}")?;
             Ok(effect_code(explanation.decision.is_allowed()))
         }
         PolicyCommand::Test { file } => {
             let report = run_test_file(&file).map_err(|e| usage(format!("{e}")))?;
-            println!("{report}");
+            outln!("{report}")?;
             Ok(effect_code(report.passed()))
         }
         PolicyCommand::WhatCan { policy, agent, principal_file, json } => {
@@ -506,9 +506,9 @@ pub(crate) fn policy(command: PolicyCommand) -> Result<ExitCode> {
             .map_err(|e| usage(e.to_string()))?;
             let answer = set.what_can(&principal);
             if json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+                outln!("{}", serde_json::to_string_pretty(&answer)?)?;
             } else {
-                print!("{answer}");
+                out!("{answer}")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -114,7 +114,7 @@ fn assertion(
         Credential::AgentAssertion(jwt) => jwt,
         _ => return Err(anyhow::anyhow!("the agent key did not make an assertion")),
     };
-    println!("{}", serde_json::json!({ "assertion": jwt.expose_secret() }));
+    outln!("{}", serde_json::json!({ "assertion": jwt.expose_secret() }))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -155,6 +155,6 @@ fn hash_secret_from_stdin() -> Result<ExitCode> {
         )));
     }
     let hash = hash_secret(secret.expose_secret())?;
-    println!("{hash}");
+    outln!("{hash}")?;
     Ok(ExitCode::SUCCESS)
 }

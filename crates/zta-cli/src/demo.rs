@@ -72,26 +72,21 @@ impl Table {
             why: why.to_owned(),
         });
     }
-    fn print(&self, title: &str) {
+    fn print(&self, title: &str) -> std::io::Result<()> {
         let w_agent = self.0.iter().map(|r| r.agent.len()).max().unwrap_or(5).max(5);
         let w_action = self.0.iter().map(|r| r.action.len()).max().unwrap_or(6).max(6);
-        println!("\n{title}\n");
-        println!("  {:<w_agent$}  {:<w_action$}  {:<8}  why", "agent", "action", "decision");
-        println!(
-            "  {}  {}  {}  {}",
-            "-".repeat(w_agent),
-            "-".repeat(w_action),
-            "-".repeat(8),
-            "-".repeat(40)
-        );
+        outln!("\n{title}\n")?;
+        outln!("  {:<w_agent$}  {:<w_action$}  {:<8}  why", "agent", "action", "decision")?;
+        outln!("  {}  {}  {}  {}", "-".repeat(w_agent), "-".repeat(w_action), "-".repeat(8), "-".repeat(40))?;
         for r in &self.0 {
             let decision = match r.allowed {
                 Some(true) => "ALLOW",
                 Some(false) => "DENY",
                 None => "",
             };
-            println!("  {:<w_agent$}  {:<w_action$}  {decision:<8}  {}", r.agent, r.action, r.why);
+            outln!("  {:<w_agent$}  {:<w_action$}  {decision:<8}  {}", r.agent, r.action, r.why)?;
         }
+        Ok(())
     }
 }
 
@@ -153,8 +148,8 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
         .state_store(state)
         .build()?;
 
-    println!("ZTA demo: a research, an analysis and a writing agent, each in its own segment.");
-    println!("Every request carries a session token that is verified, authorized and audited.");
+    outln!("ZTA demo: a research, an analysis and a writing agent, each in its own segment.")?;
+    outln!("Every request carries a session token that is verified, authorized and audited.")?;
 
     // Act 1: the crew at work.
     let mut work = Table::default();
@@ -198,7 +193,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     let refreshed = guard.refresh(&research_tokens.refresh_token).await;
     work.login("research_bot", "refresh session token", &refreshed);
     let research_cred = bearer(&refreshed?);
-    work.print("Act 1: the crew at work");
+    work.print("Act 1: the crew at work")?;
 
     // Act 2: writer_bot reads a poisoned document and turns hostile.
     let mut attack = Table::default();
@@ -244,7 +239,7 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     attack.permit(&writer, "tool: write_document (its own tool)", &outcome);
     let r = guard.login(&writer.assertion()?).await;
     attack.login("writer_bot", "log in again (fresh signed assertion)", &r);
-    attack.print("Act 2: writer_bot is compromised");
+    attack.print("Act 2: writer_bot is compromised")?;
 
     // What monitoring raised, from the audit log.
     guard.audit_sink().flush().await?;
@@ -254,14 +249,14 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
         .query(&alerts_only, 100)
         .await
         .context("reading the alerts back")?;
-    println!(
+    outln!(
         "\nMonitoring (alerts: {}, responses: {})",
         monitor.stats().alerts(),
         monitor.stats().responses()
-    );
+    )?;
     for alert in &alerts {
         let about = alert.agent_id.as_ref().map_or("-", AgentId::as_str);
-        println!("  alert  {about:<14} {}", alert.reason.as_deref().unwrap_or_default());
+        outln!("  alert  {about:<14} {}", alert.reason.as_deref().unwrap_or_default())?;
     }
 
     // The record.
@@ -269,12 +264,12 @@ pub(crate) async fn run(audit_dir: &Path) -> Result<ExitCode> {
     drop(guard);
     sink.close().await?;
     let report = zta::audit::jsonl::verify(audit_dir, Some(checkpoint_public_key.as_bytes()))?;
-    println!("\nAudit log: {} ({report})", audit_dir.display());
-    println!(
+    outln!("\nAudit log: {} ({report})", audit_dir.display())?;
+    outln!(
         "Verify it yourself: cargo run -p zta-cli -- audit verify {} --public-key {}",
         audit_dir.display(),
         audit_dir.join(CHECKPOINT_PUBLIC_KEY).display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,11 +5,15 @@
 //! 4 `audit verify` found the hash chain intact but its tail unprotected (the checkpoint is
 //! unsigned, or no public key was given to check it), 1 anything else (e.g. an audit log that
 //! fails verification: broken, cut, rolled back against its anchor, or with records a failed
-//! writer lost).
+//! writer lost), 141 standard output closed by its reader (`zta audit query | head`; nothing
+//! more is printed).
 //!
 //! Tokens, credentials and secrets are never arguments (shell history and `/proc/*/cmdline`
 //! would keep them): every command reads them from a file, or from standard input given `-`.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
+
+#[macro_use]
+mod out;
 
 mod agent;
 mod audit;
@@ -346,6 +350,7 @@ async fn run(command: Command) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if out::is_closed_pipe(&e) => ExitCode::from(out::CLOSED_PIPE),
         Err(e) => {
             eprintln!("error: {}", report(&e));
             ExitCode::from(commands::exit_code_for(&e))

@@ -101,7 +101,7 @@ async fn status(path: &std::path::Path, as_json: bool) -> Result<ExitCode> {
             .iter()
             .map(|r| json!({"agent_id": r.agent_id, "since": rfc3339(r), "by": r.detail.get("by"), "reason": r.reason}))
             .collect();
-        println!("{}", json!({"detectors": detectors, "suspended": suspended, "state_shared": shared}));
+        outln!("{}", json!({"detectors": detectors, "suspended": suspended, "state_shared": shared}))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();

@@ -179,3 +179,20 @@ fn policy_commands_exit_by_outcome() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("bad.yaml:3"), "{out}");
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    // `zta policy check F | head -0`: the reader is gone before the first line is written.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zta"))
+        .args(["policy", "check", "examples/policies/crew.yaml"])
+        .current_dir(&root)
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "nothing on stderr, no panic: {err}");
+}
