@@ -5,6 +5,11 @@
 //! which stores it as a whole (a transaction; on NATS, a publish acknowledged message by
 //! message). A `Flushed` append and a flush return once their batch is stored.
 //!
+//! While it waits for more, the task does not listen to the queue: waking it for every
+//! `Queued` append would cost the appender (the guard's request path) a thread wake-up each.
+//! Only the first record of a batch, and whatever someone waits for (a `Flushed` append, a
+//! flush, a close), wake it.
+//!
 //! A batch that fails fails its waiting `Flushed` appends and flushes (so a required sink
 //! denies), and the ids of its queued records are logged as lost; queued records taken after
 //! it are dropped until a flush, which fails, so that a sender that appends again (a spool)
@@ -20,7 +25,7 @@ use std::{
 
 use async_trait::async_trait;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{Notify, mpsc, oneshot},
     task::JoinHandle,
 };
 use uuid::Uuid;
@@ -74,6 +79,8 @@ pub struct GroupCommit<R> {
     task: Mutex<Option<JoinHandle<()>>>,
     /// Records queued and not yet settled (stored, or lost with a failed batch).
     queued: Arc<AtomicU64>,
+    /// Cuts the writer's wait for more records short: someone waits for the batch.
+    urgent: Arc<Notify>,
 }
 
 impl<R: Send + 'static> GroupCommit<R> {
@@ -82,8 +89,9 @@ impl<R: Send + 'static> GroupCommit<R> {
     pub fn start<S: BatchStore<Row = R>>(store: S, batching: Batching, label: String) -> Self {
         let (jobs, queue) = mpsc::channel(batching.queue_capacity.max(1));
         let queued = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(run(store, queue, batching, label, Settle(queued.clone())));
-        Self { jobs, task: Mutex::new(Some(task)), queued }
+        let urgent = Arc::new(Notify::new());
+        let task = tokio::spawn(run(store, queue, batching, label, Settle(queued.clone()), urgent.clone()));
+        Self { jobs, task: Mutex::new(Some(task)), queued, urgent }
     }
 
     /// Records appended and not yet stored: in the queue, or in the batch being committed
@@ -113,6 +121,7 @@ impl<R: Send + 'static> GroupCommit<R> {
             Durability::Flushed => {
                 let (done, stored) = oneshot::channel();
                 slot.send(Job::Record { row, done: Some(done) });
+                self.urgent.notify_one();
                 stored.await.map_err(|_| AuditError::Closed)?
             }
         }
@@ -123,6 +132,7 @@ impl<R: Send + 'static> GroupCommit<R> {
     pub async fn flush(&self) -> Result<(), AuditError> {
         let (done, flushed) = oneshot::channel();
         self.jobs.send(Job::Flush(done)).await.map_err(|_| AuditError::Closed)?;
+        self.urgent.notify_one();
         flushed.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -131,7 +141,10 @@ impl<R: Send + 'static> GroupCommit<R> {
     pub async fn close(&self) -> Result<(), AuditError> {
         let (done, closed) = oneshot::channel();
         let result = match self.jobs.send(Job::Close(done)).await {
-            Ok(()) => closed.await.unwrap_or(Err(AuditError::Closed)),
+            Ok(()) => {
+                self.urgent.notify_one();
+                closed.await.unwrap_or(Err(AuditError::Closed))
+            }
             // Already closed or stopped.
             Err(_) => Ok(()),
         };
@@ -159,6 +172,7 @@ async fn run<S: BatchStore>(
     batching: Batching,
     label: String,
     settle: Settle,
+    urgent: Arc<Notify>,
 ) {
     let mut pending: Vec<S::Row> = Vec::new();
     let mut waiting: Vec<Reply> = Vec::new();
@@ -174,6 +188,8 @@ async fn run<S: BatchStore>(
         // A queued record was taken after this batch's last flush.
         let mut since_flush = false;
         let deadline = tokio::time::Instant::now() + batching.max_delay;
+        // The batch waited for more records once already.
+        let mut waited = batching.max_delay.is_zero();
         loop {
             if let Some(job) = next.take() {
                 match job {
@@ -216,10 +232,13 @@ async fn run<S: BatchStore>(
             }
             match queue.try_recv() {
                 Ok(job) => next = Some(job),
-                Err(_) if waiting.is_empty() && closing.is_empty() && !pending.is_empty() => {
-                    match tokio::time::timeout_at(deadline, queue.recv()).await {
-                        Ok(Some(job)) => next = Some(job),
-                        _ => break,
+                Err(_) if !waited && waiting.is_empty() && closing.is_empty() && !pending.is_empty() => {
+                    // Not listening to the queue meanwhile (see the module docs); what came
+                    // is taken after the wait.
+                    waited = true;
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => {}
+                        () = urgent.notified() => {}
                     }
                 }
                 Err(_) => break,

@@ -77,9 +77,19 @@
 //! the newest anchored checkpoint (about one interval's worth, unless the sink closed cleanly),
 //! and anything done by someone who can also rewrite the anchor.
 //!
-//! A publication that fails is logged at error level and retried with the newest checkpoint at
-//! the next interval. Once publishing has failed for [`AnchorConfig::fail_after`] (default
-//! 10 s), the sink fails closed: it commits what it had accepted and refuses every later record,
+//! The anchor can also be a store that several logs share, a PostgreSQL table or a NATS
+//! JetStream stream ([`AnchorConfig::store`], any [`CheckpointAnchor`]; the `zta` facade's
+//! `anchor: {postgres: ...}` or `{nats: ...}`): each entry is the checkpoint's JSON with the
+//! log's [`AnchorConfig::log_id`] and the key id, so a store anchor needs a checkpoint key.
+//! [`verify_anchored`] reads the entries of this log and key and checks each one's signature
+//! (a forged entry is [`VerifyError::Anchor`]) as well as everything above. A store is called
+//! on the anchor thread's own runtime; it is not contacted by `open`, and one that cannot be
+//! reached never fails the sink: the failure is logged and retried, and the anchor lags
+//! ([`AnchorReport::lag`]).
+//!
+//! A publication to a file or a command that fails is logged at error level and retried with
+//! the newest checkpoint at the next interval. Once publishing has failed for
+//! [`AnchorConfig::fail_after`] (default 10 s), the sink fails closed: it commits what it had accepted and refuses every later record,
 //! so the guard denies every request. Failing closed at once would turn any hiccup of a remote
 //! anchor into an outage; never failing would let someone who can break the anchor roll back
 //! unseen. A failed publication at close makes [`JsonlSink::close`] return the error.

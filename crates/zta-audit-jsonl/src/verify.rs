@@ -337,7 +337,11 @@ impl fmt::Display for VerifyReport {
         }?;
         match &self.anchor {
             Some(a) => {
-                write!(f, "; matches the anchor's newest checkpoint, seq {} ({})", a.seq, a.time)?;
+                write!(
+                    f,
+                    "; matches the anchor's newest checkpoint, seq {} ({}), in {}",
+                    a.seq, a.time, a.anchor
+                )?;
                 match a.lag(self) {
                     0 => f.write_str(", the anchor is up to date"),
                     lag => write!(f, ", the anchor lags by {lag} records"),

@@ -126,6 +126,9 @@ pub(crate) struct AnchorArgs {
     /// The anchor's NATS stream (default `ZTA_AUDIT_ANCHOR`).
     #[arg(long, value_name = "STREAM")]
     anchor_stream: Option<String>,
+    /// The anchor's NATS subject prefix (default `zta.anchor`).
+    #[arg(long, value_name = "PREFIX")]
+    anchor_subject_prefix: Option<String>,
 }
 
 /// An anchor named by flags or a config.
@@ -149,11 +152,15 @@ fn store_scheme(url: &str) -> Option<&'static str> {
 impl AnchorArgs {
     /// Whether an anchor flag was given.
     pub(crate) fn given(&self) -> bool {
-        self.anchor.is_some()
-            || self.anchor_env.is_some()
-            || self.log_id.is_some()
+        self.anchor.is_some() || self.anchor_env.is_some() || self.store_flag_given()
+    }
+
+    /// Whether a flag that only a store takes was given.
+    fn store_flag_given(&self) -> bool {
+        self.log_id.is_some()
             || self.anchor_table.is_some()
             || self.anchor_stream.is_some()
+            || self.anchor_subject_prefix.is_some()
     }
 
     /// The anchor the flags name, if any.
@@ -162,9 +169,9 @@ impl AnchorArgs {
             (Some(text), None) => match store_scheme(text) {
                 Some(_) => (text.clone(), false),
                 None => {
-                    if self.log_id.is_some() || self.anchor_table.is_some() || self.anchor_stream.is_some() {
+                    if self.store_flag_given() {
                         return Err(usage(
-                            "--log-id, --anchor-table and --anchor-stream go with an anchor store (a                              postgres:// or nats:// URL), not an anchor file",
+                            "--log-id, --anchor-table, --anchor-stream and --anchor-subject-prefix go with an anchor store (a postgres:// or nats:// URL), not an anchor file",
                         ));
                     }
                     return Ok(Some(Anchor::File(PathBuf::from(text))));
@@ -180,23 +187,23 @@ impl AnchorArgs {
                 }
             },
             (Some(_), Some(_)) => return Err(usage("give --anchor or --anchor-env, not both")),
-            (None, None) if self.given() => {
+            (None, None) if self.store_flag_given() => {
                 return Err(usage(
-                    "--log-id, --anchor-table and --anchor-stream go with an anchor store: give it with                      --anchor URL or --anchor-env VAR",
+                    "--log-id, --anchor-table, --anchor-stream and --anchor-subject-prefix go with an anchor store: give it with --anchor URL or --anchor-env VAR",
                 ));
             }
             (None, None) => return Ok(None),
         };
         let store: Arc<dyn jsonl::CheckpointAnchor> = match store_scheme(&url) {
             Some("postgres") => {
-                if self.anchor_stream.is_some() {
+                if self.anchor_stream.is_some() || self.anchor_subject_prefix.is_some() {
                     return Err(usage(
-                        "--anchor-stream names a NATS stream; the anchor is a PostgreSQL server",
+                        "--anchor-stream and --anchor-subject-prefix name a NATS stream; the anchor is a PostgreSQL server",
                     ));
                 }
                 if !from_env && has_password(&url) {
                     return Err(usage(
-                        "--anchor: the URL holds a password, which would stay in shell history and                          /proc/*/cmdline; give the password in PGPASSWORD or ~/.pgpass, or the whole URL                          in an environment variable named by --anchor-env",
+                        "--anchor: the URL holds a password, which would stay in shell history and /proc/*/cmdline; give the password in PGPASSWORD or ~/.pgpass, or the whole URL in an environment variable named by --anchor-env",
                     ));
                 }
                 let config = match (&self.anchor_env, from_env) {
@@ -219,15 +226,18 @@ impl AnchorArgs {
                     (Some(var), true) => nats::NatsAnchorConfig::from_env(var.as_str()),
                     _ => nats::NatsAnchorConfig::new(url.as_str()),
                 };
-                let config = match &self.anchor_stream {
+                let mut config = match &self.anchor_stream {
                     Some(stream) => config.with_stream(stream.as_str()),
                     None => config,
                 };
+                if let Some(prefix) = &self.anchor_subject_prefix {
+                    config.subject_prefix.clone_from(prefix);
+                }
                 Arc::new(nats::NatsAnchor::new(&config).map_err(|e| usage(e.to_string()))?)
             }
             None => {
                 return Err(usage(
-                    "--anchor-env: the variable holds no postgres:// or nats:// URL (an anchor file is                      given with --anchor FILE)",
+                    "--anchor-env: the variable holds no postgres:// or nats:// URL (an anchor file is given with --anchor FILE)",
                 ));
             }
         };

@@ -15,6 +15,12 @@
 //! Group `monitor`: `check_warm` with every kind of detector watching the audit stream
 //! (`check_warm_monitored`) against the same check without (`ref_check_warm`), each on a JSON
 //! Lines sink of its own, one after the other in one run.
+//!
+//! Group `postgres_audit` (with `audit-postgres` and `ZTA_TEST_POSTGRES_URL`; skipped, saying
+//! so, without the variable): `check_warm` with the PostgreSQL sink (`check_warm_postgres`, a
+//! fresh table dropped afterwards) against the same check with the JSON Lines sink
+//! (`ref_check_warm_jsonl`), one after the other in one run; each sink is flushed between
+//! samples (untimed), as in `check_warm`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::{sync::Arc, time::Instant};
@@ -155,6 +161,61 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    #[cfg(feature = "audit-postgres")]
+    postgres_audit(c, &rt, &tokens, &warm, (&guard, &sink));
+}
+
+/// The group `postgres_audit`: `jsonl` is the JSON Lines guard and its sink, the reference.
+#[cfg(feature = "audit-postgres")]
+fn postgres_audit(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    tokens: &Arc<TokenService>,
+    warm: &Credential,
+    jsonl: (&Guard, &Arc<JsonlSink>),
+) {
+    use zta::audit::postgres::{PostgresConfig, PostgresSink};
+    let Ok(url) = std::env::var("ZTA_TEST_POSTGRES_URL") else {
+        println!("postgres_audit: skipped, ZTA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let table = format!("zta_bench_{}", uuid::Uuid::now_v7().simple());
+    let sink = Arc::new(
+        rt.block_on(PostgresSink::open(PostgresConfig::new(url.as_str()).with_table(table.as_str())))
+            .unwrap(),
+    );
+    let guard =
+        Guard::builder(Arc::new(zta::policy::PolicySet::from_yaml(CREW_POLICY).unwrap()), sink.clone())
+            .token_authority(tokens.clone())
+            .build()
+            .unwrap();
+    let request = || Request::new(Action::tool_call("web_search"));
+    let (jsonl_guard, jsonl_sink) = jsonl;
+    let jsonl_sink: Arc<dyn AuditSink> = jsonl_sink.clone();
+    let postgres_sink: Arc<dyn AuditSink> = sink.clone();
+    let mut group = c.benchmark_group("postgres_audit");
+    for (name, guard, sink) in
+        [("ref_check_warm_jsonl", jsonl_guard, &jsonl_sink), ("check_warm_postgres", &guard, &postgres_sink)]
+    {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let _permit = rt.block_on(guard.check(warm, request())).unwrap();
+                }
+                let elapsed = started.elapsed();
+                rt.block_on(sink.flush()).unwrap();
+                elapsed
+            })
+        });
+    }
+    group.finish();
+    rt.block_on(async {
+        sink.close().await.unwrap();
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.unwrap();
+    });
 }
 
 criterion_group!(benches, bench);

@@ -6,6 +6,7 @@ mod audit_migrate_applies_once;
 mod audit_prune_leaves_signed_markers;
 mod audit_query_and_tail_find_records;
 mod audit_sql_stores_query_tail_and_verify;
+mod audit_verify_against_an_anchor_store;
 mod audit_verify_exit_codes;
 mod cli_exit_codes;
 mod common;
