@@ -195,7 +195,10 @@ enum AuditCommand {
         #[arg(required_unless_present_any = ["config", "nats", "postgres", "postgres_env", "sqlite"])]
         path: Option<PathBuf>,
         /// Verify a NATS JetStream stream instead (every writer's chain): the server's URL.
-        #[arg(long, conflicts_with_all = ["path", "config", "public_key", "anchor", "postgres", "postgres_env", "sqlite"])]
+        #[arg(long, conflicts_with_all = [
+            "path", "config", "public_key", "anchor", "anchor_env", "log_id", "anchor_table", "anchor_stream",
+            "anchor_subject_prefix", "postgres", "postgres_env", "sqlite",
+        ])]
         nats: Option<String>,
         #[command(flatten)]
         store: audit::StoreArgs,

@@ -200,6 +200,12 @@ fn anchor_flags_that_do_not_fit_are_usage_errors() {
         ),
         (&["--anchor", "x", "--anchor-env", "Y"], &[], "cannot be used with"),
     ];
+    // The anchor flags check a JSON Lines log: not a NATS audit stream, nor a SQL store.
+    let (code, _, err) = run(&["audit", "verify", "--nats", "nats://127.0.0.1:1", "--log-id", "a"], dir, &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["audit", "verify", "--sqlite", "a.db", "--anchor", "anchor.jsonl"], dir, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--anchor checks a JSON Lines log"), "{err}");
     for (flags, env, says) in cases {
         let mut args = vec!["audit", "verify", "audit"];
         args.extend_from_slice(flags);

@@ -218,6 +218,15 @@ async fn intact_truncated_rolled_back_other_logs_and_forgeries(fresh: Fresh) {
     let err = verify_anchored(&log, public.as_bytes(), store.as_ref(), "log-z").await.unwrap_err();
     assert!(matches!(&err, VerifyError::Anchor { .. }) && err.to_string().contains("no checkpoint"), "{err}");
 
+    // Records the anchor has not seen (a writer that does not publish, as during an outage):
+    // still intact, and the report says how far the anchor lags.
+    let lagging = tempfile::tempdir().unwrap();
+    copy(&log, lagging.path());
+    write(lagging.path(), &key_file, None, 5).await;
+    let report = verify_anchored(lagging.path(), public.as_bytes(), store.as_ref(), "log-a").await.unwrap();
+    assert_eq!((report.last_seq, report.anchor.as_ref().unwrap().lag(&report)), (25, 5));
+    assert!(report.to_string().contains("the anchor lags by 5 records"), "{report}");
+
     // Truncated: the older copy put back. Its signature verifies; the anchor says it was cut.
     restore(&log, older.path());
     assert_eq!(verify(&log, Some(public.as_bytes())).unwrap().last_seq, 10);
