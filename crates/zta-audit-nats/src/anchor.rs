@@ -184,9 +184,10 @@ impl NatsAnchor {
         &self,
         make: bool,
     ) -> Result<(jetstream::Context, jetstream::stream::Stream), AnchorError> {
-        let mut slot = self.context.lock().await;
-        let context = match slot.as_ref() {
-            Some(context) => context.clone(),
+        // Taken out: a call that fails or is given up on never puts it back (see `keep`).
+        let kept = self.context.lock().await.take();
+        let context = match kept {
+            Some(context) => context,
             None => {
                 let url = self.config.resolve()?;
                 let client = async_nats::ConnectOptions::new()
@@ -211,21 +212,12 @@ impl NatsAnchor {
         } else {
             context.get_stream(&self.config.stream).await.map_err(|e| self.failed("cannot open it", e))
         };
-        match stream {
-            Ok(stream) => {
-                *slot = Some(context.clone());
-                Ok((context, stream))
-            }
-            Err(e) => {
-                *slot = None;
-                Err(e)
-            }
-        }
+        stream.map(|stream| (context, stream))
     }
 
-    /// Forgets the connection after a failure: the next call connects again.
-    async fn reset(&self) {
-        *self.context.lock().await = None;
+    /// Keeps the connection of a call that succeeded for the next one.
+    async fn keep(&self, context: jetstream::Context) {
+        *self.context.lock().await = Some(context);
     }
 }
 
@@ -250,19 +242,21 @@ impl CheckpointAnchor for NatsAnchor {
         let mut kept = self.context.lock().await.is_some();
         loop {
             let acked = match self.stream(true).await {
-                Ok((context, _)) => async { context.publish(subject.clone(), payload.clone()).await?.await }
-                    .await
-                    .map_err(|e| self.failed("not acknowledged", e)),
+                Ok((context, _)) => {
+                    match async { context.publish(subject.clone(), payload.clone()).await?.await }.await {
+                        Ok(_) => Ok(context),
+                        Err(e) => Err(self.failed("not acknowledged", e)),
+                    }
+                }
                 Err(e) => Err(e),
             };
             match acked {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    self.reset().await;
-                    if !std::mem::take(&mut kept) {
-                        return Err(e);
-                    }
+                Ok(context) => {
+                    self.keep(context).await;
+                    return Ok(());
                 }
+                Err(e) if !std::mem::take(&mut kept) => return Err(e),
+                Err(_) => {}
             }
         }
     }
@@ -271,10 +265,7 @@ impl CheckpointAnchor for NatsAnchor {
         let kept = self.context.lock().await.is_some();
         match self.read(log_id, key_id).await {
             // A kept connection may have died (a restarted server); a new one is tried once.
-            Err(_) if kept => {
-                self.reset().await;
-                self.read(log_id, key_id).await
-            }
+            Err(_) if kept => self.read(log_id, key_id).await,
             read => read,
         }
     }
@@ -284,17 +275,17 @@ impl NatsAnchor {
     /// Every entry on the subject of the log, in stream order.
     async fn read(&self, log_id: &str, key_id: &str) -> Result<Vec<AnchorEntry>, AnchorError> {
         let subject = self.subject(log_id, key_id)?;
-        let (_, stream) = self.stream(false).await?;
+        let (context, stream) = self.stream(false).await?;
         let mut entries = Vec::new();
         let mut from = 1;
         loop {
             let message = match stream.direct_get_next_for_subject(subject.as_str(), Some(from)).await {
                 Ok(message) => message,
-                Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(entries),
-                Err(e) => {
-                    self.reset().await;
-                    return Err(self.failed(&format!("cannot read message {from} on `{subject}`"), e));
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => {
+                    self.keep(context).await;
+                    return Ok(entries);
                 }
+                Err(e) => return Err(self.failed(&format!("cannot read message {from} on `{subject}`"), e)),
             };
             let sequence = message.sequence;
             let p: Payload = serde_json::from_slice(&message.payload).map_err(|e| {

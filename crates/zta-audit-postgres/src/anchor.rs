@@ -134,24 +134,24 @@ impl PostgresAnchor {
         })
     }
 
-    /// A connection, made (and the table set up, when `migrate`) if there is none.
-    async fn connected<'a>(
+    /// The kept connection, taken out of `slot` (a call that fails or is given up on never
+    /// puts it back, so a dead one is not used again), or a new one (the table set up first,
+    /// when `setup`). `true` with a kept one.
+    async fn connection(
         &self,
-        slot: &'a mut Option<PgConnection>,
+        slot: &mut Option<PgConnection>,
         setup: bool,
-    ) -> Result<&'a mut PgConnection, AnchorError> {
-        let conn = match slot.take() {
-            Some(conn) => conn,
-            None => {
-                let config = self.inner.config.resolve().map_err(|e| AnchorError::new(e.to_string()))?;
-                if setup {
-                    make_table(&config).await.map_err(|e| AnchorError::new(e.to_string()))?;
-                }
-                let options = options(&config).map_err(|e| AnchorError::new(e.to_string()))?;
-                PgConnection::connect_with(&options).await.map_err(|e| self.failed(&e))?
-            }
-        };
-        Ok(slot.insert(conn))
+    ) -> Result<(PgConnection, bool), AnchorError> {
+        if let Some(conn) = slot.take() {
+            return Ok((conn, true));
+        }
+        let config = self.inner.config.resolve().map_err(|e| AnchorError::new(e.to_string()))?;
+        if setup {
+            make_table(&config).await.map_err(|e| AnchorError::new(e.to_string()))?;
+        }
+        let options = options(&config).map_err(|e| AnchorError::new(e.to_string()))?;
+        let conn = PgConnection::connect_with(&options).await.map_err(|e| self.failed(&e))?;
+        Ok((conn, false))
     }
 
     fn failed(&self, e: &sqlx::Error) -> AnchorError {
@@ -171,41 +171,39 @@ impl CheckpointAnchor for PostgresAnchor {
     async fn publish(&self, entry: &AnchorEntry) -> Result<(), AnchorError> {
         let seq = i64::try_from(entry.seq).map_err(|_| AnchorError::new("seq is out of range"))?;
         let mut slot = self.inner.conn.lock().await;
-        // A kept connection may have died (a restarted server); a new one is tried once.
-        let mut kept = slot.is_some();
         loop {
-            let conn = self.connected(&mut slot, true).await?;
+            let (mut conn, kept) = self.connection(&mut slot, true).await?;
             let inserted = sqlx::query(&self.inner.insert)
                 .bind(&entry.log_id)
                 .bind(&entry.key_id)
                 .bind(seq)
                 .bind(&entry.hash)
                 .bind(&entry.checkpoint)
-                .execute(conn)
+                .execute(&mut conn)
                 .await;
             match inserted {
-                Ok(_) => return Ok(()),
-                Err(_) if std::mem::take(&mut kept) => *slot = None,
-                Err(e) => {
-                    *slot = None;
-                    return Err(self.failed(&e));
+                Ok(_) => {
+                    *slot = Some(conn);
+                    return Ok(());
                 }
+                // A kept connection may have died (a restarted server): a new one, once.
+                Err(_) if kept => {}
+                Err(e) => return Err(self.failed(&e)),
             }
         }
     }
 
     async fn entries(&self, log_id: &str, key_id: &str) -> Result<Vec<AnchorEntry>, AnchorError> {
         let mut slot = self.inner.conn.lock().await;
-        let mut kept = slot.is_some();
         let rows: Vec<(String, String, i64, String, String)> = loop {
-            let conn = self.connected(&mut slot, false).await?;
-            match sqlx::query_as(&self.inner.select).bind(log_id).bind(key_id).fetch_all(conn).await {
-                Ok(rows) => break rows,
-                Err(_) if std::mem::take(&mut kept) => *slot = None,
-                Err(e) => {
-                    *slot = None;
-                    return Err(self.failed(&e));
+            let (mut conn, kept) = self.connection(&mut slot, false).await?;
+            match sqlx::query_as(&self.inner.select).bind(log_id).bind(key_id).fetch_all(&mut conn).await {
+                Ok(rows) => {
+                    *slot = Some(conn);
+                    break rows;
                 }
+                Err(_) if kept => {}
+                Err(e) => return Err(self.failed(&e)),
             }
         };
         rows.into_iter()
