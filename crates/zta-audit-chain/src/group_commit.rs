@@ -7,8 +7,8 @@
 //!
 //! While it waits for more, the task does not listen to the queue: waking it for every
 //! `Queued` append would cost the appender (the guard's request path) a thread wake-up each.
-//! Only the first record of a batch, and whatever someone waits for (a `Flushed` append, a
-//! flush, a close), wake it.
+//! Only the first record of a batch, whatever someone waits for (a `Flushed` append, a
+//! flush, a close), and an append that leaves a full batch in the queue wake it.
 //!
 //! A batch that fails fails its waiting `Flushed` appends and flushes (so a required sink
 //! denies), and the ids of its queued records are logged as lost; queued records taken after
@@ -79,8 +79,11 @@ pub struct GroupCommit<R> {
     task: Mutex<Option<JoinHandle<()>>>,
     /// Records queued and not yet settled (stored, or lost with a failed batch).
     queued: Arc<AtomicU64>,
-    /// Cuts the writer's wait for more records short: someone waits for the batch.
+    /// Cuts the writer's wait for more records short: someone waits for the batch, or a full
+    /// batch waits in the queue.
     urgent: Arc<Notify>,
+    /// Records in the queue that make a full batch (or fill the queue).
+    full_batch: usize,
 }
 
 impl<R: Send + 'static> GroupCommit<R> {
@@ -91,7 +94,13 @@ impl<R: Send + 'static> GroupCommit<R> {
         let queued = Arc::new(AtomicU64::new(0));
         let urgent = Arc::new(Notify::new());
         let task = tokio::spawn(run(store, queue, batching, label, Settle(queued.clone()), urgent.clone()));
-        Self { jobs, task: Mutex::new(Some(task)), queued, urgent }
+        Self {
+            jobs,
+            task: Mutex::new(Some(task)),
+            queued,
+            urgent,
+            full_batch: batching.batch_size.min(batching.queue_capacity).max(1),
+        }
     }
 
     /// Records appended and not yet stored: in the queue, or in the batch being committed
@@ -116,6 +125,10 @@ impl<R: Send + 'static> GroupCommit<R> {
         match durability {
             Durability::Queued => {
                 slot.send(Job::Record { row, done: None });
+                // A full batch waits: no reason to wait for more (two atomic loads).
+                if self.jobs.max_capacity() - self.jobs.capacity() >= self.full_batch {
+                    self.urgent.notify_one();
+                }
                 Ok(())
             }
             Durability::Flushed => {
@@ -357,6 +370,45 @@ mod tests {
         writes.append(Uuid::new_v4(), Durability::Flushed).await.unwrap();
         assert_eq!(writes.queued(), 0);
         writes.close().await.unwrap();
+    }
+
+    /// A store that counts the records it committed.
+    struct Counting(Arc<AtomicU64>);
+
+    #[async_trait]
+    impl BatchStore for Counting {
+        type Row = Uuid;
+        fn record_id(row: &Uuid) -> Uuid {
+            *row
+        }
+        async fn commit(&mut self, rows: Vec<Uuid>) -> Result<(), AuditError> {
+            self.0.fetch_add(rows.len() as u64, Relaxed);
+            Ok(())
+        }
+        async fn close(self) {}
+    }
+
+    /// The writer does not listen to the queue while it waits for more records, but a full
+    /// batch (or a full queue) ends the wait: appends never stall for `max_delay`.
+    #[tokio::test]
+    async fn a_full_batch_is_committed_without_waiting_out_the_delay() {
+        for (batch_size, queue_capacity) in [(4, 100), (100, 4)] {
+            let stored = Arc::new(AtomicU64::new(0));
+            let batching = Batching { batch_size, max_delay: Duration::from_secs(3600), queue_capacity };
+            let writes = GroupCommit::start(Counting(stored.clone()), batching, "test".into());
+            let appended = tokio::time::timeout(Duration::from_secs(60), async {
+                for _ in 0..20 {
+                    writes.append(Uuid::new_v4(), Durability::Queued).await.unwrap();
+                }
+                while stored.load(Relaxed) < 16 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(appended.is_ok(), "batch {batch_size}, queue {queue_capacity}: stalled for the delay");
+            writes.close().await.unwrap();
+            assert_eq!(stored.load(Relaxed), 20, "close stores the rest");
+        }
     }
 
     #[tokio::test]

@@ -21,9 +21,10 @@
 //! fresh table dropped afterwards) against the same check with the JSON Lines sink
 //! (`ref_check_warm_jsonl`), one after the other in one run; each sink is flushed between
 //! samples (untimed), as in `check_warm`. A breakdown, not a deployable setting:
-//! `check_warm_postgres_commit_deferred` is the same with `max_batch_delay: 1h`, so that
-//! nothing is inserted while a sample is timed (the flush between samples commits): the
-//! request path's own cost, without PostgreSQL's inserts competing for the same cores.
+//! `check_warm_postgres_commit_deferred` is the same with `max_batch_delay: 1h` and
+//! `batch_size: 32768`, so that nothing is inserted while a sample of up to 32,768 checks is
+//! timed (the flush between samples commits): the request path's own cost, without
+//! PostgreSQL's inserts competing for the same cores.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::{sync::Arc, time::Instant};
@@ -195,6 +196,7 @@ fn postgres_audit(
             .unwrap();
     let mut deferred_config = PostgresConfig::new(url.as_str()).with_table(table.as_str());
     deferred_config.max_batch_delay = std::time::Duration::from_secs(3600);
+    deferred_config.batch_size = 32_768;
     let deferred_sink = Arc::new(rt.block_on(PostgresSink::open(deferred_config)).unwrap());
     let deferred = Guard::builder(
         Arc::new(zta::policy::PolicySet::from_yaml(CREW_POLICY).unwrap()),
