@@ -4,9 +4,9 @@ use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
-use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use zta_audit_chain::{BatchStore, Batching, GroupCommit, MarkerSigner};
-use zta_core::{AuditError, AuditRecord, AuditSink, Durability};
+use zta_core::{Action, AgentId, AuditError, AuditRecord, AuditSink, Durability};
 
 use crate::{
     Error, PostgresConfig, chain_hash,
@@ -252,8 +252,9 @@ impl AuditSink for PostgresSink {
         if self.writes.is_closed() {
             return Err(AuditError::Closed);
         }
-        // Serialized here, on the appender's task, so that the writer only hashes and inserts.
-        self.writes.append(Prepared::new(&record)?, durability).await
+        // Serialized here, on the appender's task, so that the writer only hashes and inserts;
+        // the query columns are made by the writer, off the request path.
+        self.writes.append(Prepared::new(record)?, durability).await
     }
 
     async fn flush(&self) -> Result<(), AuditError> {
@@ -266,39 +267,35 @@ impl AuditSink for PostgresSink {
     }
 }
 
-/// A record serialized for its row (everything but the chain columns).
+/// A record serialized for its row, with what its query columns are made from.
 struct Prepared {
     id: uuid::Uuid,
     json: String,
-    time: String,
+    time: OffsetDateTime,
     event: &'static str,
     effect: &'static str,
-    agent: Option<String>,
-    action_kind: Option<&'static str>,
-    action_name: Option<String>,
+    agent: Option<AgentId>,
+    action: Option<Action>,
     reason: Option<String>,
 }
 
 impl Prepared {
     /// Refuses a record that cannot be serialized (a time outside RFC 3339's years).
-    fn new(record: &AuditRecord) -> Result<Self, AuditError> {
+    fn new(record: AuditRecord) -> Result<Self, AuditError> {
         let mut json = Vec::with_capacity(512);
         record.write_json(&mut json)?;
-        let time = record.time.format(&Rfc3339).map_err(|e| {
-            AuditError::write(format!("audit record `{}`: cannot format its time: {e}", record.id))
-        })?;
         let json = String::from_utf8(json)
             .map_err(|e| AuditError::write(format!("audit record `{}` is not UTF-8 JSON: {e}", record.id)))?;
+        let AuditRecord { id, time, event, effect, agent_id, action, reason, .. } = record;
         Ok(Self {
-            id: record.id,
+            id,
             json,
             time,
-            event: record.event.as_str(),
-            effect: record.effect.as_str(),
-            agent: record.agent_id.as_ref().map(|a| text(a.as_str())),
-            action_kind: record.action.as_ref().map(|a| a.kind().as_str()),
-            action_name: record.action.as_ref().map(|a| text(a.name())),
-            reason: record.reason.as_deref().map(text),
+            event: event.as_str(),
+            effect: effect.as_str(),
+            agent: agent_id,
+            action,
+            reason,
         })
     }
 }
@@ -519,15 +516,19 @@ impl Writer {
             rows.seq.push(signed);
             rows.prev.push(prev.to_vec());
             rows.hash.push(hash.to_vec());
+            // `write_json` formatted this time already, so it formats here too.
+            let time = row.time.format(&Rfc3339).map_err(|e| {
+                AuditError::write(format!("audit record `{}`: cannot format its time: {e}", row.id))
+            })?;
             rows.record.push(row.json);
             rows.id.push(row.id.to_string());
-            rows.time.push(row.time);
+            rows.time.push(time);
             rows.event.push(row.event);
             rows.effect.push(row.effect);
-            rows.agent.push(row.agent);
-            rows.action_kind.push(row.action_kind);
-            rows.action_name.push(row.action_name);
-            rows.reason.push(row.reason);
+            rows.agent.push(row.agent.as_ref().map(|a| text(a.as_str())));
+            rows.action_kind.push(row.action.as_ref().map(|a| a.kind().as_str()));
+            rows.action_name.push(row.action.as_ref().map(|a| text(a.name())));
+            rows.reason.push(row.reason.as_deref().map(text));
             prev = hash;
         }
         let result = sqlx::query(&self.insert)
