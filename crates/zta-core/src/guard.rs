@@ -6,6 +6,7 @@
 
 use std::{
     fmt,
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -650,8 +651,21 @@ impl Guard {
     /// Logs in with a primary credential and issues session tokens. Session tokens cannot log
     /// in again: a session is always rooted in a primary credential.
     pub async fn login(&self, credential: &Credential) -> Result<SessionTokens, Denied> {
+        self.login_from(credential, None).await
+    }
+
+    /// [`login`](Self::login) for a caller reached over a network: `source` is the address the
+    /// credential came from (the TCP peer, never a value the client states), recorded on the
+    /// login's audit record as `detail.source` so that failures from one address across many
+    /// agent names can be counted.
+    pub async fn login_from(
+        &self,
+        credential: &Credential,
+        source: Option<IpAddr>,
+    ) -> Result<SessionTokens, Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::Login, Effect::Deny);
+        note_source(&mut record, source);
         let outcome = async {
             refuse_oversized(credential)?;
             let tokens = self.token_authority()?;
@@ -681,8 +695,19 @@ impl Guard {
     /// and is audited as `token_reuse`. The identity provider that opened the session confirms
     /// it still holds (see [`IdentityProvider::revalidate`]); if not, the session ends.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SessionTokens, Denied> {
+        self.refresh_from(refresh_token, None).await
+    }
+
+    /// [`refresh`](Self::refresh) for a caller reached over a network; `source` as in
+    /// [`login_from`](Self::login_from).
+    pub async fn refresh_from(
+        &self,
+        refresh_token: &SecretString,
+        source: Option<IpAddr>,
+    ) -> Result<SessionTokens, Denied> {
         let started = Instant::now();
         let mut record = AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny);
+        note_source(&mut record, source);
         let outcome = async {
             let (principal, issued) = self.token_authority()?.refresh(refresh_token).await?;
             record.note_principal(&principal);
@@ -1000,5 +1025,12 @@ impl Guard {
             None => self.proven(credential, subject, now).await,
         };
         principal.map_err(|(e, _)| e)
+    }
+}
+
+/// Records where a login or refresh came from (see [`Guard::login_from`]).
+fn note_source(record: &mut AuditRecord, source: Option<IpAddr>) {
+    if let Some(source) = source {
+        record.detail.insert("source".to_owned(), source.to_string().into());
     }
 }

@@ -310,6 +310,8 @@ pub async fn serve_on(
         }
         None => {
             tracing::info!(listen = %listener.local_addr()?, "zta serve: AuthZEN evaluation API ready");
+            // The peer address is what logins record as their source (see `native::peer`).
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
     }

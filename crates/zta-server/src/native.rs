@@ -3,13 +3,16 @@
 //! guard, which audits it; a call refused here before it reaches the guard (no operator
 //! credential, a caller that is not an operator) is audited here.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{ConnectInfo, Path, State},
+    http::{Extensions, HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -83,14 +86,20 @@ fn session(tokens: &SessionTokens) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
+/// The TCP peer of the connection, set by `serve_on`; never read from a header the client
+/// controls. Audited as `detail.source` of logins and refreshes, for the monitor to count.
+fn peer(extensions: &Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|peer| peer.0.ip())
+}
+
 /// `POST /zta/v1/login`: the body is a primary credential in its JSON shape; the answer a
 /// session pair.
-async fn login(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn login(State(shared): State<Arc<Shared>>, extensions: Extensions, body: Bytes) -> Response {
     let credential: Credential = match parse(&body, "a credential") {
         Ok(credential) => credential,
         Err(message) => return bad_request(message),
     };
-    match shared.guard.login(&credential).await {
+    match shared.guard.login_from(&credential, peer(&extensions)).await {
         Ok(tokens) => session(&tokens),
         Err(denied) => refused(&denied),
     }
@@ -104,12 +113,12 @@ struct RefreshIn {
 
 /// `POST /zta/v1/refresh` with `{"refresh_token": ...}`: the next session pair. A refresh
 /// token works once; a replay revokes its family.
-async fn refresh(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn refresh(State(shared): State<Arc<Shared>>, extensions: Extensions, body: Bytes) -> Response {
     let input: RefreshIn = match parse(&body, "a refresh request") {
         Ok(input) => input,
         Err(message) => return bad_request(message),
     };
-    match shared.guard.refresh(&input.refresh_token).await {
+    match shared.guard.refresh_from(&input.refresh_token, peer(&extensions)).await {
         Ok(tokens) => session(&tokens),
         Err(denied) => refused(&denied),
     }

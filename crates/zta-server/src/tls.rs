@@ -87,6 +87,8 @@ pub(crate) async fn serve(
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "zta serve: TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "zta serve: TLS handshake timed out"),
             };
+            // The peer address is what logins record as their source (see `native::peer`).
+            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = TowerToHyperService::new(app);
             let connection =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

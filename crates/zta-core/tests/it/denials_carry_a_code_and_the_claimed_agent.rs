@@ -96,3 +96,19 @@ async fn a_denial_says_where_the_request_came_from_and_a_permit_does_not() {
     let _permit = g.check(&research(), task()).await.unwrap();
     assert_eq!(detail(&sink.last(), "source"), None, "a permit carries the source");
 }
+
+#[tokio::test]
+async fn a_refused_login_or_refresh_says_where_it_came_from() {
+    let sink = Arc::new(MemorySink::default());
+    let g = guard(allow_all(), sink.clone());
+    let from = std::net::IpAddr::from([10, 0, 0, 9]);
+    let _denied = g.login_from(&Credential::password("writer_bot", "wrong"), Some(from)).await.unwrap_err();
+    assert_eq!(sink.last().event, AuditEvent::Login);
+    assert_eq!(detail(&sink.last(), "source"), Some("10.0.0.9"));
+    let _denied = g.refresh_from(&secrecy::SecretString::from("r"), Some(from)).await.unwrap_err();
+    assert_eq!(sink.last().event, AuditEvent::TokenRefresh);
+    assert_eq!(detail(&sink.last(), "source"), Some("10.0.0.9"));
+    // Without a network peer there is nothing to record.
+    let _denied = g.login(&Credential::password("writer_bot", "wrong")).await.unwrap_err();
+    assert_eq!(detail(&sink.last(), "source"), None);
+}

@@ -6,6 +6,7 @@ mod authzen_evaluations;
 mod common;
 mod https_with_the_configured_certificate;
 mod jwks_fetches_are_counted;
+mod logins_record_their_source;
 mod operators_read_the_audit_log;
 mod operators_suspend_and_reinstate;
 mod readiness_and_metrics;
