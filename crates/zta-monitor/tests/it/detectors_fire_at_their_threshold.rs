@@ -5,7 +5,7 @@
 use crate::common::*;
 
 use serde_json::json;
-use zta_core::AuditEvent;
+use zta_core::{AuditEvent, AuditRecord, Effect};
 
 fn detector(detect: &str, threshold: u32) -> serde_json::Value {
     json!({"detectors": [{"name": "d", "detect": detect, "window": "60s", "threshold": threshold}]})
@@ -115,4 +115,25 @@ async fn failed_authentications_from_one_address_alert_naming_it() {
         alerts[0].reason.as_deref(),
         Some("d: 4 source failures within 1m (threshold 4) from 10.0.0.7")
     );
+}
+
+#[tokio::test]
+async fn refused_logins_from_one_address_across_agent_names_fire_at_the_threshold() {
+    let s = setup(detector("source_failures", 3));
+    // As `Guard::login_from` records a refused login over `zta serve`.
+    let login = |claimed: &str| {
+        AuditRecord::new(AuditEvent::Login, Effect::Deny)
+            .with_reason("invalid credential: bad signature")
+            .with_detail("denial", "invalid_credential")
+            .with_detail("claimed_agent", claimed)
+            .with_detail("source", "127.0.0.1")
+    };
+    feed(&s, login("writer_bot"), 1).await;
+    feed(&s, login("research_bot"), 1).await;
+    assert!(s.kept.of(AuditEvent::Alert).is_empty(), "fired below the threshold");
+    feed(&s, login("planner"), 1).await;
+    let alerts = s.kept.of(AuditEvent::Alert);
+    assert_eq!(alerts.len(), 1, "three refused logins from one address did not fire");
+    assert_eq!(alerts[0].detail["source"], "127.0.0.1");
+    assert_eq!(alerts[0].agent_id, None, "no agent is blamed for an address's failures");
 }
