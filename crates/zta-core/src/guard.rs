@@ -523,6 +523,11 @@ impl Guard {
         };
         record.note_decision(&decision);
         if !decision.is_allowed() {
+            // For the monitor's count of distinct segments an agent was denied into; only on
+            // denials, so a permit pays nothing.
+            if let Some(segment) = request.target().and_then(|t| t.segment.as_deref()) {
+                record.detail.insert("target_segment".to_owned(), segment.into());
+            }
             return Err(note_denial(record, DenyReason::Policy(decision.basis), Some(decision)));
         }
         if let Some(o) = decision.obligations.iter().find(|o| !self.inner.discharged.contains(&o.name)) {

@@ -60,9 +60,12 @@ pub enum Detect {
     /// where the adapter saw the peer: the MCP gateway, the tower layer). Alert only: there is
     /// no agent to act on.
     SourceFailures,
-    /// One agent denied on many distinct targets (tools, resources, agents, segments): the
-    /// threshold counts distinct targets.
+    /// One agent denied on many distinct targets (tools, resources, agents): the threshold
+    /// counts distinct targets.
     Scanning,
+    /// One agent denied into many distinct segments (the target agent's segment, as the guard
+    /// records it on a policy denial): the threshold counts distinct segments.
+    SegmentScanning,
     /// A refresh token used twice (immediate).
     TokenReuse,
     /// A one-time credential presented again (immediate).
@@ -93,6 +96,7 @@ impl Detect {
             Self::AuthFailures => "auth_failures",
             Self::SourceFailures => "source_failures",
             Self::Scanning => "scanning",
+            Self::SegmentScanning => "segment_scanning",
             Self::TokenReuse => "token_reuse",
             Self::Replay => "replay",
             Self::ReservedAttribute => "reserved_attribute",

@@ -31,6 +31,8 @@ pub(crate) struct Observation {
     patterns: Vec<Detect>,
     /// What was asked for, for counting distinct targets.
     target: Option<String>,
+    /// The segment of the target agent a policy denial was for, for counting distinct segments.
+    segment: Option<String>,
     /// When it happened, as the guard stamped the record: the windows follow these times.
     time: OffsetDateTime,
     /// The network address it came from, where the adapter recorded one.
@@ -50,7 +52,7 @@ impl Observation {
         match (record.event, denial) {
             (AuditEvent::TokenReuse, _) => patterns.push(Detect::TokenReuse),
             (AuditEvent::Authorization, Some("explicit_deny" | "default_deny")) => {
-                patterns.extend([Detect::Denials, Detect::Scanning]);
+                patterns.extend([Detect::Denials, Detect::Scanning, Detect::SegmentScanning]);
             }
             (_, Some("reserved_attribute")) => patterns.push(Detect::ReservedAttribute),
             (_, Some("replayed")) => patterns.push(Detect::Replay),
@@ -74,7 +76,8 @@ impl Observation {
             None => (claimed_agent(), true),
         };
         let source = record.detail.get("source").and_then(|v| v.as_str()).map(str::to_owned);
-        Some(Self { agent, claimed, patterns, target: target(record), time: record.time, source })
+        let segment = record.detail.get("target_segment").and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Self { agent, claimed, patterns, target: target(record), segment, time: record.time, source })
     }
 }
 
@@ -224,8 +227,14 @@ impl Monitor {
         // after two windows (the current bucket and the one before it are read).
         let keep = d.window.saturating_mul(2);
         let until = OffsetDateTime::now_utc() + keep;
-        if d.detect == Detect::Scanning {
-            let Some(target) = &seen.target else { return Ok(()) };
+        // Scanning counts what is new in this bucket: a target, or a segment.
+        let distinct = match d.detect {
+            Detect::Scanning => Some(&seen.target),
+            Detect::SegmentScanning => Some(&seen.segment),
+            _ => None,
+        };
+        if let Some(distinct) = distinct {
+            let Some(target) = distinct else { return Ok(()) };
             if !self.state.claim_once(&format!("{base}:{}:seen:{target}", window.bucket), until).await? {
                 return Ok(()); // not a new target in this bucket
             }

@@ -112,3 +112,23 @@ async fn a_refused_login_or_refresh_says_where_it_came_from() {
     let _denied = g.login(&Credential::password("writer_bot", "wrong")).await.unwrap_err();
     assert_eq!(detail(&sink.last(), "source"), None);
 }
+
+#[tokio::test]
+async fn a_policy_denial_names_the_target_agents_segment_and_a_permit_does_not() {
+    let sink = Arc::new(MemorySink::default());
+    let g = guard(
+        FnPolicy(Box::new(|r: &AuthzRequest| {
+            Ok(match r.action().name() {
+                "open" => decision(Basis::Permitted, "allow-open"),
+                _ => decision(Basis::DefaultDeny, "default"),
+            })
+        })),
+        sink.clone(),
+    );
+    let to_writer =
+        |name: &str| Request::new(Action::task(name)).with_target(AgentId::new("writer_bot").unwrap());
+    let _denied = g.check(&research(), to_writer("closed")).await.unwrap_err();
+    assert_eq!(detail(&sink.last(), "target_segment"), Some("writing"));
+    let _permit = g.check(&research(), to_writer("open")).await.unwrap();
+    assert_eq!(detail(&sink.last(), "target_segment"), None, "a permit carries the segment");
+}

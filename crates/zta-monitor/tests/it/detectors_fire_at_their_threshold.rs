@@ -57,6 +57,28 @@ async fn scanning_counts_distinct_targets() {
 }
 
 #[tokio::test]
+async fn segment_scanning_counts_distinct_segments() {
+    let s = setup(detector("segment_scanning", 3));
+    // A denied message to an agent in `segment`, as the guard records a policy denial.
+    let into = |target: &str, segment: &str| {
+        let mut r = denial("research_bot", "msg").with_detail("target_segment", segment);
+        r.target_agent = Some(agent(target));
+        r
+    };
+    // Many targets, but in two segments; a denial with no known segment is not counted.
+    for target in ["a1", "a2", "a3", "a4"] {
+        feed(&s, into(target, "finance"), 1).await;
+    }
+    feed(&s, into("b1", "hr"), 3).await;
+    feed(&s, denial("research_bot", "shell"), 5).await;
+    assert!(s.kept.of(AuditEvent::Alert).is_empty(), "two segments counted as three");
+    feed(&s, into("c1", "ops"), 1).await;
+    let alerts = s.kept.of(AuditEvent::Alert);
+    assert_eq!(alerts.len(), 1, "three distinct segments did not fire");
+    assert_eq!(alerts[0].agent_id, Some(agent("research_bot")));
+}
+
+#[tokio::test]
 async fn failed_authentications_naming_one_agent_alert_without_naming_it_as_the_actor() {
     let s = setup(detector("auth_failures", 3));
     feed(&s, failed_login("writer_bot"), 2).await;
