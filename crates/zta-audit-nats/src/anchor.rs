@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use zta_audit_chain::{AnchorEntry, AnchorError, CheckpointAnchor};
 
-use crate::sink::{Error, plain_name, safe_url};
+use crate::sink::{Error, check_stream_and_prefix, plain_name, safe_url};
 
 /// `anchor: {nats: {...}}` of a JSON Lines sink: where its checkpoints are published.
 ///
@@ -147,18 +147,7 @@ impl NatsAnchor {
         if config.url.is_some() == config.url_env.is_some() {
             return Err(Error::Config("anchor: give exactly one of `url` and `url_env`".into()));
         }
-        if !plain_name(&config.stream) {
-            return Err(Error::Config(format!(
-                "stream `{}`: letters, digits, `-` and `_` only",
-                config.stream
-            )));
-        }
-        if config.subject_prefix.is_empty() || !config.subject_prefix.split('.').all(plain_name) {
-            return Err(Error::Config(format!(
-                "subject_prefix `{}`: dot-separated names of letters, digits, `-` and `_`",
-                config.subject_prefix
-            )));
-        }
+        check_stream_and_prefix(&config.stream, &config.subject_prefix)?;
         Ok(Self { config: config.clone(), context: Mutex::new(None) })
     }
 

@@ -124,6 +124,19 @@ pub(crate) fn plain_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Refuses a stream name or subject prefix that would not make plain subjects.
+pub(crate) fn check_stream_and_prefix(stream: &str, subject_prefix: &str) -> Result<(), Error> {
+    if !plain_name(stream) {
+        return Err(Error::Config(format!("stream `{stream}`: letters, digits, `-` and `_` only")));
+    }
+    if subject_prefix.is_empty() || !subject_prefix.split('.').all(plain_name) {
+        return Err(Error::Config(format!(
+            "subject_prefix `{subject_prefix}`: dot-separated names of letters, digits, `-` and `_`"
+        )));
+    }
+    Ok(())
+}
+
 /// An [`AuditSink`] that publishes to a JetStream stream.
 pub struct NatsSink {
     writes: GroupCommit<Prepared>,
@@ -141,18 +154,7 @@ impl NatsSink {
     /// Connects, makes the stream if it is missing, and starts publishing. Refuses a writer id,
     /// stream name or subject prefix that would not make plain subjects.
     pub async fn open(config: NatsConfig) -> Result<Self, Error> {
-        if !plain_name(&config.stream) {
-            return Err(Error::Config(format!(
-                "stream `{}`: letters, digits, `-` and `_` only",
-                config.stream
-            )));
-        }
-        if config.subject_prefix.is_empty() || !config.subject_prefix.split('.').all(plain_name) {
-            return Err(Error::Config(format!(
-                "subject_prefix `{}`: dot-separated names of letters, digits, `-` and `_`",
-                config.subject_prefix
-            )));
-        }
+        check_stream_and_prefix(&config.stream, &config.subject_prefix)?;
         let writer = match &config.writer_id {
             Some(id) if plain_name(id) => id.clone(),
             Some(id) => {
