@@ -54,6 +54,10 @@ use zta::{
 };
 use zta_adapter_mcp::{GatewayConfig, McpGateway};
 
+/// The `zta` binary's allocator, so that this measures what `zta gateway` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POLICY: &str =
     "policies:\n  - {name: echo, effect: allow, conditions: {agent_id: research_bot, tool_name: up__echo}}\n";
 

@@ -34,6 +34,10 @@ use zta::{
 };
 use zta_server::ServerConfig;
 
+/// The `zta` binary's allocator, so that this measures what `zta serve` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POLICY: &str = "
 policies:
   - {name: search, effect: allow, conditions: {action_type: call_tool, tool_name: web_search}}
