@@ -3,8 +3,8 @@
 //! this process) and real rmcp clients as agents.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod agent_frameworks;
 mod argument_dependent_grants;
-mod autogen;
 mod bad_input;
 mod calls;
 mod local;
