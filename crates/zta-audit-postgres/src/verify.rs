@@ -47,7 +47,8 @@ pub async fn verify(config: &PostgresConfig) -> Result<VerifyReport, Error> {
 /// after its "pruned up to" marker. With `public_key` (the audit checkpoint key's public half)
 /// every marker's signature is checked and a forged or changed one is a break; without it the
 /// markers are taken on trust and listed as unchecked. Rows that start after seq 1 with no
-/// marker are a break.
+/// marker are a break. Everything is read from one snapshot, so sinks may write and a prune may
+/// run meanwhile.
 pub async fn verify_with(
     config: &PostgresConfig,
     public_key: Option<&[u8; 32]>,
@@ -55,7 +56,16 @@ pub async fn verify_with(
     check_table(&config.table)?;
     let config = &config.resolve()?;
     let mut conn = PgConnection::connect_with(&options(config)?).await.map_err(|e| database(config, &e))?;
-    let result = walk(&mut conn, config, public_key).await;
+    // One snapshot for the markers and every page of rows: a prune that commits between two
+    // reads would otherwise show its rows gone and its marker not yet there, a false break.
+    let result = match conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await {
+        Ok(mut snapshot) => {
+            let result = walk(&mut snapshot, config, public_key).await;
+            let _ = snapshot.rollback().await;
+            result
+        }
+        Err(e) => Err(database(config, &e)),
+    };
     let _ = conn.close().await;
     result
 }

@@ -50,13 +50,24 @@ pub async fn verify(config: &SqliteConfig) -> Result<VerifyReport, Error> {
 /// after its "pruned up to" marker. With `public_key` (the audit checkpoint key's public half)
 /// every marker's signature is checked and a forged or changed one is a break; without it the
 /// markers are taken on trust and listed as unchecked. Rows that start after seq 1 with no
-/// marker are a break.
+/// marker are a break. Everything is read from one snapshot, so sinks may write and a prune may
+/// run meanwhile.
 pub async fn verify_with(
     config: &SqliteConfig,
     public_key: Option<&[u8; 32]>,
 ) -> Result<(VerifyReport, MarkerReport), Error> {
     let mut conn = connect(config, false).await?;
-    let result = walk(&mut conn, config, public_key).await;
+    // One read transaction for the markers and every page of rows, so one snapshot: a prune
+    // that commits between two reads would otherwise show its rows gone and its marker not yet
+    // there, a false break.
+    let result = match conn.begin().await {
+        Ok(mut snapshot) => {
+            let result = walk(&mut snapshot, config, public_key).await;
+            let _ = snapshot.rollback().await;
+            result
+        }
+        Err(e) => Err(database(config, &e)),
+    };
     let _ = conn.close().await;
     result
 }

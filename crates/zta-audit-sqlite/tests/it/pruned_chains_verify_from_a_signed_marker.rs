@@ -147,3 +147,34 @@ async fn retention_prunes_while_the_sink_runs() {
     let refused = SqliteSink::open(config).await.unwrap_err();
     assert!(matches!(refused, Error::Config(ref m) if m.contains("retention.key_file")), "{refused}");
 }
+
+/// A verification that runs while a prune commits, writer after writer, reads the markers and
+/// the rows from one snapshot: it never sees a writer's rows gone without its marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_during_a_prune_sees_one_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig::new(dir.path().join("audit.db"));
+    let writers: Vec<String> = (1..=12).map(|n| format!("w{n}")).collect();
+    for writer in &writers {
+        write(&config, writer, aged(numbered(30, "old"), 40)).await;
+        write(&config, writer, numbered(1, "new")).await;
+    }
+    let signer = MarkerSigner::generate().unwrap();
+    let key = signer.public_key();
+    let cut = OffsetDateTime::now_utc() - Duration::days(30);
+
+    let pruning = {
+        let config = config.clone();
+        tokio::spawn(async move { prune(&config, cut, &signer).await })
+    };
+    let mut verified = 0;
+    while !pruning.is_finished() {
+        if let Err(e) = verify_with(&config, Some(&key)).await {
+            panic!("verification {} during the prune: {}", verified + 1, reason(e));
+        }
+        verified += 1;
+    }
+    assert_eq!(pruning.await.unwrap().unwrap().len(), writers.len());
+    let (report, markers) = verify_with(&config, Some(&key)).await.unwrap();
+    assert!(writers.iter().all(|w| report.writers[w].rows == 1 && markers.checked.get(w) == Some(&30)));
+}
