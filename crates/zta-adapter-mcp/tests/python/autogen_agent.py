@@ -33,6 +33,7 @@ from autogen_core import EVENT_LOGGER_NAME, FunctionCall
 from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from autogen_ext.tools.mcp import McpWorkbench, StreamableHttpServerParams
+from scripted_run import parse_args
 
 NO_USAGE = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
@@ -96,20 +97,7 @@ async def run(args: argparse.Namespace, arguments: dict) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="the MCP endpoint, e.g. http://127.0.0.1:8080/mcp")
-    parser.add_argument("--token", required=True, help="bearer token sent with every request")
-    parser.add_argument("--allowed", required=True, help="the tool called first (expected to run)")
-    parser.add_argument("--denied", required=True, help="the tool called second (expected to be denied)")
-    parser.add_argument("--args-json", default="{}", help="the arguments of both calls, a JSON object")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole run")
-    args = parser.parse_args()
-    try:
-        arguments = json.loads(args.args_json)
-    except json.JSONDecodeError as e:
-        parser.error(f"--args-json is not JSON: {e}")
-    if not isinstance(arguments, dict):
-        parser.error("--args-json must be a JSON object")
+    args, arguments = parse_args(__doc__.splitlines()[0], timeout=30.0)
     # A last resort: the cancellation at --timeout waits for AutoGen's cleanup, and that could wait
     # on a server that stopped answering; the caller gets an answer in bounded time all the same.
     watchdog = threading.Timer(args.timeout + 10, give_up, [args])

@@ -40,6 +40,7 @@ from crewai import Agent, Crew, Task  # noqa: E402
 from crewai.llms.base_llm import BaseLLM  # noqa: E402
 from crewai.mcp import MCPServerHTTP  # noqa: E402
 from crewai.tools.mcp_native_tool import MCPNativeTool  # noqa: E402
+from scripted_run import parse_args  # noqa: E402
 
 # The marker CrewAI puts before a tool's result in the conversation (ReAct format).
 OBSERVATION = "Observation:"
@@ -117,20 +118,7 @@ def run(args: argparse.Namespace, arguments: dict) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="the MCP endpoint, e.g. http://127.0.0.1:8080/mcp")
-    parser.add_argument("--token", required=True, help="bearer token sent with every request")
-    parser.add_argument("--allowed", required=True, help="the tool called first (expected to run)")
-    parser.add_argument("--denied", required=True, help="the tool called second (expected to be denied)")
-    parser.add_argument("--args-json", default="{}", help="the arguments of both calls, a JSON object")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds for the whole run")
-    args = parser.parse_args()
-    try:
-        arguments = json.loads(args.args_json)
-    except json.JSONDecodeError as e:
-        parser.error(f"--args-json is not JSON: {e}")
-    if not isinstance(arguments, dict):
-        parser.error("--args-json must be a JSON object")
+    args, arguments = parse_args(__doc__.splitlines()[0], timeout=60.0)
     # CrewAI runs the crew synchronously; a server that stops answering must not hold the
     # caller for ever.
     watchdog = threading.Timer(args.timeout, give_up, [args])
