@@ -56,9 +56,12 @@ impl Observation {
             }
             (_, Some("reserved_attribute")) => patterns.push(Detect::ReservedAttribute),
             (_, Some("replayed")) => patterns.push(Detect::Replay),
-            (AuditEvent::Authorization | AuditEvent::Login, Some("invalid_credential" | "locked_out"))
-                if record.agent_id.is_none() =>
-            {
+            // A refresh token that does not verify is a failed authentication too (it claims no
+            // agent, so only `source_failures` can count it).
+            (
+                AuditEvent::Authorization | AuditEvent::Login | AuditEvent::TokenRefresh,
+                Some("invalid_credential" | "locked_out"),
+            ) if record.agent_id.is_none() => {
                 patterns.extend([Detect::AuthFailures, Detect::SourceFailures]);
             }
             _ => {}

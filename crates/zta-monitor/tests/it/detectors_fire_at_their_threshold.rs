@@ -159,3 +159,22 @@ async fn refused_logins_from_one_address_across_agent_names_fire_at_the_threshol
     assert_eq!(alerts[0].detail["source"], "127.0.0.1");
     assert_eq!(alerts[0].agent_id, None, "no agent is blamed for an address's failures");
 }
+
+#[tokio::test]
+async fn refused_refreshes_count_with_refused_logins_from_one_address() {
+    let s = setup(detector("source_failures", 3));
+    // As `Guard::refresh_from` records a refresh token that does not verify: no agent to claim.
+    let refresh = |source: &str| {
+        AuditRecord::new(AuditEvent::TokenRefresh, Effect::Deny)
+            .with_reason("invalid credential: malformed refresh token")
+            .with_detail("denial", "invalid_credential")
+            .with_detail("source", source)
+    };
+    feed(&s, refresh("10.0.0.9"), 2).await;
+    feed(&s, refresh("10.0.0.8"), 2).await;
+    assert!(s.kept.of(AuditEvent::Alert).is_empty(), "fired below the threshold");
+    feed(&s, failed_login_from("writer_bot", "10.0.0.9"), 1).await;
+    let alerts = s.kept.of(AuditEvent::Alert);
+    assert_eq!(alerts.len(), 1, "two refused refreshes and a refused login from one address did not fire");
+    assert_eq!(alerts[0].detail["source"], "10.0.0.9");
+}
