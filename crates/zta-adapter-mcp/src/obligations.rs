@@ -261,8 +261,11 @@ async fn rate_limit(
     let (window, into) = (now / per, now % per);
     let key = |w: u128| format!("mcp-rate:{agent}:{tool}:{}:{w}", rule.per.as_millis());
     let unavailable = |e: zta_core::StateError| format!("rate limit unavailable: {e}");
-    let current = state.add_failure(&key(window), rule.per * 2).await.map_err(unavailable)?;
-    let previous = state.failures(&key(window.saturating_sub(1))).await.map_err(unavailable)?;
+    let (current_key, previous_key) = (key(window), key(window.saturating_sub(1)));
+    // Both at once: with Redis the two commands share one round trip.
+    let (current, previous) =
+        tokio::join!(state.add_failure(&current_key, rule.per * 2), state.failures(&previous_key));
+    let (current, previous) = (current.map_err(unavailable)?, previous.map_err(unavailable)?);
     let overlap = 1.0 - (into as f64 / per as f64);
     let estimate = f64::from(previous) * overlap + f64::from(current);
     if estimate > f64::from(rule.max) {
