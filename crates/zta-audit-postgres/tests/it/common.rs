@@ -52,6 +52,28 @@ impl TestDb {
         PgConnection::connect(&self.url).await.unwrap()
     }
 
+    /// Returns once no other session is connected to this database: the server has finished
+    /// whatever a killed client had sent (a `COMMIT` in flight still commits after the client
+    /// is gone), so what is read next is final.
+    pub(crate) async fn wait_for_other_sessions_to_end(&self) {
+        let mut conn = self.connect().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            if others == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{others} sessions of a killed client still open");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        conn.close().await.unwrap();
+    }
+
     /// Every record of `table`, in stored order.
     pub(crate) async fn records(&self, table: &str) -> Vec<AuditRecord> {
         let mut conn = self.connect().await;
