@@ -406,8 +406,8 @@ impl Guard {
                     Err(note_denial(&mut record, DenyReason::Unauthenticated(e), None))
                 }
             };
-            if let (Err(_), Some(source)) = (&verdict, source) {
-                record.detail.insert("source".to_owned(), source.to_string().into());
+            if verdict.is_err() {
+                note_source(&mut record, source);
             }
             let durability = if verdict.is_ok() { self.inner.durability } else { Durability::Queued };
             record.latency_us = Some(micros(started.elapsed()));
@@ -1033,7 +1033,7 @@ impl Guard {
     }
 }
 
-/// Records where a login or refresh came from (see [`Guard::login_from`]).
+/// Records where a request, login or refresh came from (see [`Guard::login_from`]).
 fn note_source(record: &mut AuditRecord, source: Option<IpAddr>) {
     if let Some(source) = source {
         record.detail.insert("source".to_owned(), source.to_string().into());
